@@ -1,0 +1,137 @@
+# mod_uritoken top-level Makefile. Run ./configure first (scripts/setup.sh
+# does everything on a fresh Debian machine).
+#
+#   make              module, library, CLI
+#   make check        unit + integration tests (real httpd on loopback)
+#   make check-all    what CI runs: check, sanitizers, fuzzing, lint
+#   make bench        benchmarks (not in CI)
+#   make install      module via apxs, CLI and library to $(PREFIX)
+
+-include config.mk
+ifeq ($(wildcard config.mk),)
+$(error config.mk missing: run ./configure (or scripts/setup.sh) first)
+endif
+
+PREFIX ?= /usr/local
+BUILD := build
+CXXSTD := -std=c++17
+WARN := -Wall -Wextra -Wshadow -Wno-missing-field-initializers
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+OPT ?= -O2 -g
+CXXFLAGS_BASE := $(CXXSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden \
+	-fstack-protector-strong -D_FORTIFY_SOURCE=2 $(SODIUM_CFLAGS) $(OPENSSL_CFLAGS)
+HTTPD_CPPFLAGS := -I$(APXS_INCLUDEDIR) -I$(APR_INCLUDEDIR) $(if $(APU_INCLUDEDIR),-I$(APU_INCLUDEDIR)) $(APXS_CPPFLAGS)
+LIBS := $(SODIUM_LIBS) $(OPENSSL_LIBS)
+GTEST_LIBS := -lgtest -lgtest_main -pthread
+
+CORE_SRCS := $(wildcard mod_uritoken/core/*.cc)
+LIB_SRCS := mod_uritoken/lib/uritoken.cc
+HTTPD_SRCS := $(wildcard mod_uritoken/httpd/*.cc)
+UNIT_SRCS := $(wildcard tests/unit/*.cc)
+INTEG_SRCS := $(wildcard tests/integration/*.cc)
+
+obj = $(patsubst %.cc,$(BUILD)/obj/%.o,$(1))
+CORE_OBJS := $(call obj,$(CORE_SRCS))
+LIB_OBJS := $(call obj,$(LIB_SRCS))
+HTTPD_OBJS := $(call obj,$(HTTPD_SRCS))
+UNIT_OBJS := $(call obj,$(UNIT_SRCS))
+INTEG_OBJS := $(call obj,$(INTEG_SRCS))
+
+MODULE := $(BUILD)/mod_uritoken.so
+CLI := $(BUILD)/uritoken
+SHLIB := $(BUILD)/liburitoken.so
+STLIB := $(BUILD)/liburitoken.a
+UNIT := $(BUILD)/unit_tests
+INTEG := $(BUILD)/integration_tests
+
+.PHONY: all check check-unit check-integration check-all check-asan fuzz lint bench install demo clean
+all: $(MODULE) $(CLI) $(SHLIB) $(STLIB)
+
+$(BUILD)/obj/mod_uritoken/httpd/%.o: mod_uritoken/httpd/%.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_BASE) $(HTTPD_CPPFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cc
+	@mkdir -p $(dir $@)
+	$(CXX) $(CXXFLAGS_BASE) -MMD -MP -c $< -o $@
+
+$(MODULE): $(HTTPD_OBJS) $(CORE_OBJS)
+	$(CXX) -shared -o $@ $^ $(LIBS) -Wl,-z,relro,-z,now -Wl,--no-undefined -Wl,--unresolved-symbols=ignore-in-object-files
+
+$(SHLIB): $(LIB_OBJS) $(CORE_OBJS)
+	$(CXX) -shared -Wl,-soname,liburitoken.so.0 -o $@ $^ $(LIBS)
+
+$(STLIB): $(LIB_OBJS) $(CORE_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(CLI): $(call obj,mod_uritoken/cli/uritoken_cli.cc) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS)
+
+$(UNIT): $(UNIT_OBJS) $(LIB_OBJS) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
+
+$(INTEG): $(INTEG_OBJS) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
+
+$(INTEG_OBJS): CXXFLAGS_BASE += -DHTTPD_BIN='"$(HTTPD)"' -DHTTPD_MODULES='"$(APXS_LIBEXECDIR)"' \
+	-DSOURCE_DIR='"$(CURDIR)"' -DBUILD_DIR='"$(CURDIR)/$(BUILD)"'
+$(UNIT_OBJS): CXXFLAGS_BASE += -DSOURCE_DIR='"$(CURDIR)"' -DBUILD_DIR='"$(CURDIR)/$(BUILD)"'
+
+check: check-unit check-integration
+
+check-unit: $(UNIT)
+	$(UNIT) $(GTEST_ARGS)
+
+check-integration: $(INTEG) $(MODULE) $(CLI)
+	$(INTEG) $(GTEST_ARGS)
+
+# Unit tests once more under AddressSanitizer and UBSan, in their own tree.
+check-asan:
+	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
+		LDFLAGS_EXTRA=-fsanitize=address,undefined $(BUILD)/asan/unit_tests \
+		CXX="$(CXX) -fsanitize=address,undefined"
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(BUILD)/asan/unit_tests $(GTEST_ARGS)
+
+# libFuzzer on the token parser and path decoder, bounded in time.
+FUZZ_SECONDS ?= 60
+FUZZ_CXX := $(or $(CLANGXX),clang++)
+fuzz: $(BUILD)/fuzz_token
+	mkdir -p $(BUILD)/fuzz-corpus
+	cp tests/fuzz/seeds/* $(BUILD)/fuzz-corpus/ 2>/dev/null || true
+	$(BUILD)/fuzz_token -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz-corpus
+
+$(BUILD)/fuzz_token: tests/fuzz/fuzz_token.cc $(CORE_SRCS)
+	@mkdir -p $(BUILD)
+	$(FUZZ_CXX) $(CXXSTD) -O1 -g -fsanitize=fuzzer,address,undefined $(SODIUM_CFLAGS) $(OPENSSL_CFLAGS) \
+		-o $@ $^ $(LIBS)
+
+# The core must stay free of httpd and APR: it is unit-tested and shipped in
+# liburitoken without them.
+lint:
+	@if grep -nE '#include [<"](httpd|http_|ap_|apr|util_)' mod_uritoken/core/*.h mod_uritoken/core/*.cc mod_uritoken/lib/*; then \
+		echo "lint: the core and library must not include httpd or APR headers"; exit 1; fi
+	@echo "lint: core is free of httpd/APR includes"
+
+check-all: lint check check-asan fuzz
+
+bench: all
+	bash tests/bench/run.sh
+
+demo: all
+	bash scripts/demo.sh
+
+install: all
+	$(APXS) -i -n uritoken $(MODULE)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/uritoken
+	install -m 644 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/liburitoken.so.0
+	ln -sf liburitoken.so.0 $(DESTDIR)$(PREFIX)/lib/liburitoken.so
+	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/liburitoken.a
+	install -m 644 mod_uritoken/lib/uritoken.h mod_uritoken/lib/uritoken.hpp $(DESTDIR)$(PREFIX)/include/
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,151 @@
+// Token prefix splitting, safe path decoding and scope derivation.
+#include "request_path.h"
+
+namespace uritoken {
+namespace {
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+}  // namespace
+
+TokenSplit split_token_prefix(std::string_view raw_path) {
+  TokenSplit out;
+  if (raw_path.size() < 1 + kTokenPrefix.size() || raw_path[0] != '/' ||
+      !starts_with(raw_path.substr(1), kTokenPrefix)) {
+    return out;
+  }
+  out.has_token = true;
+  const std::size_t begin = 1 + kTokenPrefix.size();
+  const std::size_t end = raw_path.find('/', begin);
+  if (end == std::string_view::npos) {
+    out.token = raw_path.substr(begin);
+  } else {
+    out.token = raw_path.substr(begin, end - begin);
+    out.remainder = raw_path.substr(end);
+  }
+  return out;
+}
+
+const char* path_problem_name(PathProblem p) {
+  switch (p) {
+    case PathProblem::none: return "none";
+    case PathProblem::bad_escape: return "bad-escape";
+    case PathProblem::nul_byte: return "nul-byte";
+    case PathProblem::encoded_slash: return "encoded-slash";
+    case PathProblem::dot_segment: return "dot-segment";
+    case PathProblem::misplaced_token: return "misplaced-token";
+  }
+  return "unknown";
+}
+
+PathProblem decode_request_path(std::string_view raw, std::string* decoded) {
+  decoded->clear();
+  decoded->reserve(raw.size() + 1);
+  decoded->push_back('/');
+  std::size_t segment_start = 1;  // index in *decoded where the current segment begins
+
+  // Checks the segment that ends at the end of *decoded.
+  auto segment_ok = [&]() {
+    const std::string_view seg = std::string_view(*decoded).substr(segment_start);
+    if (seg == "." || seg == "..") return PathProblem::dot_segment;
+    if (starts_with(seg, kTokenPrefix)) return PathProblem::misplaced_token;
+    return PathProblem::none;
+  };
+
+  for (std::size_t i = 0; i < raw.size(); ++i) {
+    char c = raw[i];
+    if (c == '%') {
+      if (i + 2 >= raw.size()) return PathProblem::bad_escape;
+      const int hi = hex_value(raw[i + 1]);
+      const int lo = hex_value(raw[i + 2]);
+      if (hi < 0 || lo < 0) return PathProblem::bad_escape;
+      c = static_cast<char>(hi * 16 + lo);
+      i += 2;
+      if (c == '/' || c == '\\') return PathProblem::encoded_slash;
+      if (c == '\0') return PathProblem::nul_byte;
+      decoded->push_back(c);
+      continue;
+    }
+    if (c == '\0') return PathProblem::nul_byte;
+    if (c == '/') {
+      if (decoded->back() == '/') continue;  // merge repeated slashes
+      if (auto p = segment_ok(); p != PathProblem::none) return p;
+      decoded->push_back('/');
+      segment_start = decoded->size();
+      continue;
+    }
+    decoded->push_back(c);
+  }
+  return segment_ok();
+}
+
+std::optional<std::uint8_t> scope_descriptor(std::string_view scope, std::string* canonical) {
+  if (scope.empty() || scope[0] != '/') return std::nullopt;
+  canonical->clear();
+  unsigned segments = 0;
+  bool in_segment = false;
+  std::size_t seg_start = 0;
+  auto close_segment = [&]() {
+    const std::string_view seg = std::string_view(*canonical).substr(seg_start);
+    return !(seg == "." || seg == ".." || starts_with(seg, kTokenPrefix));
+  };
+  for (char c : scope) {
+    if (c == '\0' || c == '%') return std::nullopt;  // scopes are given decoded
+    if (c == '/') {
+      if (in_segment) {
+        if (!close_segment()) return std::nullopt;
+        in_segment = false;
+      }
+      if (!canonical->empty() && canonical->back() == '/') continue;
+      canonical->push_back('/');
+      continue;
+    }
+    if (!in_segment) {
+      in_segment = true;
+      seg_start = canonical->size();
+      ++segments;
+    }
+    canonical->push_back(c);
+  }
+  if (in_segment && !close_segment()) return std::nullopt;
+  if (segments == 0 || segments > kScopeMaxSegments) return std::nullopt;
+  const bool exact = canonical->back() != '/';
+  return static_cast<std::uint8_t>(segments | (exact ? kScopeExact : 0));
+}
+
+std::optional<std::string_view> scope_of_path(std::string_view path, std::uint8_t descriptor,
+                                              std::string* scratch) {
+  const unsigned want = descriptor & 0x7f;
+  const bool exact = (descriptor & kScopeExact) != 0;
+  if (want == 0 || path.empty() || path[0] != '/') return std::nullopt;
+  unsigned seen = 0;
+  std::size_t i = 1;
+  while (i < path.size()) {
+    const std::size_t slash = path.find('/', i);
+    const std::size_t end = slash == std::string_view::npos ? path.size() : slash;
+    if (end == i) break;  // trailing slash: no further segment
+    ++seen;
+    if (seen == want) {
+      if (exact) {
+        if (end != path.size()) return std::nullopt;  // deeper, or a directory
+        return path;
+      }
+      if (end < path.size()) return path.substr(0, end + 1);
+      scratch->assign(path);
+      scratch->push_back('/');
+      return std::string_view(*scratch);
+    }
+    if (slash == std::string_view::npos) break;
+    i = slash + 1;
+  }
+  return std::nullopt;
+}
+
+}  // namespace uritoken

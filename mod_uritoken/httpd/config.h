@@ -1,0 +1,53 @@
+// Configuration of mod_uritoken: per-server and per-directory records,
+// their merging, and the UriToken* directives.
+//
+// Unset values are marked explicitly (kUnset) and merged field by field:
+// directory over server over the defaults in effective_*().
+#pragma once
+
+#include <httpd.h>
+#include <http_config.h>
+
+#include "../core/keyring.h"
+
+namespace uritoken::httpd {
+
+constexpr int kUnset = -1;
+
+struct ServerConfig {
+  int engine = kUnset;                 // UriTokenEngine
+  const char* key_file = nullptr;      // UriTokenKeyFile (resolved path)
+  const KeyRing* keys = nullptr;       // loaded when the directive is read
+  int clock_skew_seconds = kUnset;     // UriTokenClockSkew
+  int max_ttl_seconds = kUnset;        // UriTokenMaxTTL
+  int expired_status = kUnset;         // UriTokenExpiredStatus
+};
+
+struct DirConfig {
+  int require = kUnset;                // UriTokenRequire
+};
+
+constexpr int kDefaultClockSkewSeconds = 30;
+constexpr int kDefaultMaxTtlSeconds = 7 * 86400;
+constexpr int kDefaultExpiredStatus = HTTP_GONE;
+
+inline bool engine_on(const ServerConfig* c) { return c->engine == 1; }
+inline int clock_skew_seconds(const ServerConfig* c) {
+  return c->clock_skew_seconds == kUnset ? kDefaultClockSkewSeconds : c->clock_skew_seconds;
+}
+inline int max_ttl_seconds(const ServerConfig* c) {
+  return c->max_ttl_seconds == kUnset ? kDefaultMaxTtlSeconds : c->max_ttl_seconds;
+}
+inline int expired_status(const ServerConfig* c) {
+  return c->expired_status == kUnset ? kDefaultExpiredStatus : c->expired_status;
+}
+inline bool require_token(const DirConfig* c) { return c->require == 1; }
+
+void* create_server_config(apr_pool_t* p, server_rec* s);
+void* merge_server_config(apr_pool_t* p, void* base, void* add);
+void* create_dir_config(apr_pool_t* p, char* dir);
+void* merge_dir_config(apr_pool_t* p, void* base, void* add);
+
+extern const command_rec kDirectives[];
+
+}  // namespace uritoken::httpd

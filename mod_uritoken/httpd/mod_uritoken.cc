@@ -1,0 +1,294 @@
+// mod_uritoken: the httpd glue around the token core.
+//
+// Request life:
+//   post_read_request  (after mod_remoteip, before any URI mapping)
+//       split /_uk_TOKEN/rest, check the rest of the path, verify the token,
+//       record the verdict (URITOKEN_* environment), redact the token from
+//       the logged request line, and on success strip the prefix so that
+//       <Location>, Alias, mod_rewrite and the static file handler see the
+//       plain path. A token that is present but not valid is refused here,
+//       wherever it points: a forged or expired credential is never served.
+//   access_checker     where `UriTokenRequire On`, refuse requests whose
+//       initial request carried no valid token.
+//   insert_filter / insert_error_filter
+//       a redirect that httpd makes for a tokenized request (mod_dir's
+//       trailing slash, a same-host Redirect) gets the prefix put back into
+//       its Location, so the client stays inside /_uk_TOKEN/.
+//
+// Every hook is a noexcept trampoline: an exception becomes a 500 and a log
+// line, never an unwind through httpd's C frames.
+// httpd.h must come first: the other httpd headers rely on its types.
+#include <httpd.h>
+#include <apr_strings.h>
+#include <apr_uri.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+#include <util_filter.h>
+
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "../core/request_path.h"
+#include "../core/token.h"
+#include "config.h"
+
+extern "C" module AP_MODULE_DECLARE_DATA uritoken_module;
+
+APLOG_USE_MODULE(uritoken);
+
+namespace uritoken::httpd {
+namespace {
+
+constexpr const char* kLocationFilter = "URITOKEN_LOCATION";
+
+// What post_read_request learnt, kept on the initial request.
+struct RequestState {
+  bool token_present = false;
+  Status status = Status::invalid;
+  const char* prefix = nullptr;  // "/_uk_TOKEN", for redirects
+};
+
+const ServerConfig* server_config(const request_rec* r) {
+  return static_cast<const ServerConfig*>(ap_get_module_config(r->server->module_config, &uritoken_module));
+}
+
+const DirConfig* dir_config(const request_rec* r) {
+  return static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &uritoken_module));
+}
+
+// The request the client sent, for sub-requests and internal redirects.
+const request_rec* initial_request(const request_rec* r) {
+  for (;;) {
+    if (r->main != nullptr) {
+      r = r->main;
+    } else if (r->prev != nullptr) {
+      r = r->prev;
+    } else {
+      return r;
+    }
+  }
+}
+
+RequestState* state_of(const request_rec* r) {
+  return static_cast<RequestState*>(ap_get_module_config(initial_request(r)->request_config, &uritoken_module));
+}
+
+// Replaces the token in `line` by "[redacted]"; the token never reaches a log.
+char* redact(apr_pool_t* p, const char* line, std::string_view token) {
+  if (line == nullptr || token.empty()) return const_cast<char*>(line);
+  const std::string needle = std::string(kTokenPrefix) + std::string(token);
+  const char* at = std::strstr(line, needle.c_str());
+  if (at == nullptr) return const_cast<char*>(line);
+  return apr_pstrcat(p, apr_pstrndup(p, line, static_cast<apr_size_t>(at - line)), kTokenPrefix.data(),
+                     "[redacted]", at + needle.size(), nullptr);
+}
+
+void set_env(request_rec* r, const char* name, const char* value) { apr_table_setn(r->subprocess_env, name, value); }
+
+int handle_post_read_request(request_rec* r) {
+  if (r->prev != nullptr || r->main != nullptr) return DECLINED;  // verdict belongs to the initial request
+  const ServerConfig* conf = server_config(r);
+  if (!engine_on(conf) || r->parsed_uri.path == nullptr) return DECLINED;
+
+  auto* state = new (apr_pcalloc(r->pool, sizeof(RequestState))) RequestState();
+  ap_set_module_config(r->request_config, &uritoken_module, state);
+
+  const TokenSplit split = split_token_prefix(r->parsed_uri.path);
+  if (!split.has_token) {
+    set_env(r, "URITOKEN_STATUS", "absent");
+    return DECLINED;
+  }
+  state->token_present = true;
+  // Copy before touching the request: split points into r->parsed_uri.path.
+  const std::string token(split.token);
+  const std::string remainder(split.remainder);
+  r->the_request = redact(r->pool, r->the_request, token);
+  r->unparsed_uri = redact(r->pool, r->unparsed_uri, token);
+
+  if (conf->keys == nullptr) {  // check_config refuses this; stay closed if it ever happens
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00001: token refused: no UriTokenKeyFile for this server");
+    set_env(r, "URITOKEN_STATUS", "invalid");
+    return HTTP_FORBIDDEN;
+  }
+
+  std::string path;
+  if (const PathProblem problem = decode_request_path(remainder, &path); problem != PathProblem::none) {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "UT00002: token request refused (%s): the path after the token is unsafe",
+                  path_problem_name(problem));
+    set_env(r, "URITOKEN_STATUS", "invalid");
+    set_env(r, "URITOKEN_REASON", path_problem_name(problem));
+    return HTTP_FORBIDDEN;
+  }
+
+  std::optional<IpAddress> client_addr;
+  if (r->useragent_ip != nullptr) client_addr = parse_ip_address(r->useragent_ip);
+  VerifyContext ctx;
+  ctx.path = path;
+  ctx.client_addr = client_addr ? &*client_addr : nullptr;
+  ctx.now = apr_time_sec(r->request_time);
+  ctx.leeway_seconds = static_cast<std::uint32_t>(clock_skew_seconds(conf));
+  ctx.max_ttl_seconds = static_cast<std::uint32_t>(max_ttl_seconds(conf));
+  const Verdict v = verify_token(*conf->keys, token, ctx);
+  state->status = v.status;
+
+  set_env(r, "URITOKEN_STATUS", status_name(v.status));
+  set_env(r, "URITOKEN_REASON", reason_name(v.reason));
+  const char* session = "-";
+  if (v.authenticated) {
+    // Only authenticated fields are exported: they are what ops bill on.
+    session = apr_pstrdup(r->pool, session_hex(v.claims.session).c_str());
+    set_env(r, "URITOKEN_CLIENT", apr_pstrmemdup(r->pool, v.claims.client_buf.data(), v.claims.client_len));
+    set_env(r, "URITOKEN_SESSION", session);
+    set_env(r, "URITOKEN_KEY_ID", apr_itoa(r->pool, v.claims.key_id));
+    set_env(r, "URITOKEN_EXPIRES", apr_ltoa(r->pool, static_cast<long>(v.claims.expires)));
+  }
+
+  if (v.status != Status::valid) {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s): key %u, session %s",
+                  reason_name(v.reason), static_cast<unsigned>(v.claims.key_id), session);
+    return v.status == Status::expired ? expired_status(conf) : HTTP_FORBIDDEN;
+  }
+
+  state->prefix = apr_pstrcat(r->pool, "/", kTokenPrefix.data(), token.c_str(), nullptr);
+  if (remainder.empty()) {
+    // "/_uk_T" alone: send the client into "/_uk_T/" so relative links resolve under the token.
+    apr_table_setn(r->headers_out, "Location",
+                   ap_construct_url(r->pool,
+                                    apr_pstrcat(r->pool, state->prefix, "/", r->args ? "?" : "",
+                                                r->args ? r->args : "", nullptr),
+                                    r));
+    return HTTP_MOVED_PERMANENTLY;
+  }
+  // Strip the prefix: from here on httpd normalises, maps and serves the plain path.
+  char* stripped = apr_pstrmemdup(r->pool, remainder.data(), remainder.size());
+  r->parsed_uri.path = stripped;
+  r->uri = stripped;
+  return DECLINED;
+}
+
+int handle_access_checker(request_rec* r) {
+  const ServerConfig* conf = server_config(r);
+  const RequestState* state = state_of(r);
+  if (state != nullptr && state->token_present) return DECLINED;  // verdict already enforced
+  if (engine_on(conf) && r->uri != nullptr && std::strstr(r->uri, "/_uk_") != nullptr) {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "UT00004: request refused: a token segment is allowed only as the first path segment");
+    apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "misplaced-token");
+    return HTTP_FORBIDDEN;
+  }
+  if (!require_token(dir_config(r))) return DECLINED;
+  if (!engine_on(conf)) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "UT00005: request refused: UriTokenRequire On but UriTokenEngine is not On for this server");
+    return HTTP_FORBIDDEN;
+  }
+  ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00006: request refused (absent): this location requires a token");
+  return HTTP_FORBIDDEN;
+}
+
+// Puts the token prefix back into a same-host Location that lacks it.
+void fix_location(request_rec* r, apr_table_t* headers, const char* prefix) {
+  const char* location = apr_table_get(headers, "Location");
+  if (location == nullptr || *location == '\0') return;
+  const std::string tokened = std::string(prefix) + "/";
+  apr_uri_t uri;
+  if (apr_uri_parse(r->pool, location, &uri) != APR_SUCCESS) return;
+  if (uri.hostname != nullptr) {
+    const char* host = r->hostname ? r->hostname : ap_get_server_name(r);
+    if (strcasecmp(uri.hostname, host) != 0) return;  // someone else's URL
+  }
+  if (uri.path == nullptr || uri.path[0] != '/') return;
+  if (std::strncmp(uri.path, tokened.c_str(), tokened.size()) == 0 || std::strcmp(uri.path, prefix) == 0) {
+    return;  // already inside the prefix
+  }
+  uri.path = apr_pstrcat(r->pool, prefix, uri.path, nullptr);
+  apr_table_setn(headers, "Location", apr_uri_unparse(r->pool, &uri, APR_URI_UNP_REVEALPASSWORD));
+}
+
+apr_status_t location_filter(ap_filter_t* f, apr_bucket_brigade* bb) {
+  request_rec* r = f->r;
+  try {
+    const RequestState* state = state_of(r);
+    if (state != nullptr && state->prefix != nullptr && ap_is_HTTP_REDIRECT(r->status)) {
+      fix_location(r, r->headers_out, state->prefix);
+      fix_location(r, r->err_headers_out, state->prefix);
+    }
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00007: internal error while fixing a redirect");
+  }
+  ap_remove_output_filter(f);
+  return ap_pass_brigade(f->next, bb);
+}
+
+void insert_location_filter(request_rec* r) {
+  const RequestState* state = state_of(r);
+  if (state != nullptr && state->prefix != nullptr) ap_add_output_filter(kLocationFilter, nullptr, r, r->connection);
+}
+
+// noexcept trampolines: exceptions never cross into httpd.
+template <typename F>
+int guarded(request_rec* r, F&& f) noexcept {
+  try {
+    return f(r);
+  } catch (const std::exception& e) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00008: internal error: %s", e.what());
+  } catch (...) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00008: internal error");
+  }
+  return HTTP_INTERNAL_SERVER_ERROR;
+}
+
+int post_read_request_hook(request_rec* r) { return guarded(r, handle_post_read_request); }
+int access_checker_hook(request_rec* r) { return guarded(r, handle_access_checker); }
+void insert_filter_hook(request_rec* r) {
+  guarded(r, [](request_rec* rr) {
+    insert_location_filter(rr);
+    return OK;
+  });
+}
+
+// Runs in `apachectl -t` too: every server with the engine on needs keys.
+int check_config_hook(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
+  for (server_rec* vs = s; vs != nullptr; vs = vs->next) {
+    const auto* conf = static_cast<const ServerConfig*>(ap_get_module_config(vs->module_config, &uritoken_module));
+    if (engine_on(conf) && conf->keys == nullptr) {
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr,
+                   "UT00009: UriTokenEngine On for %s:%u but no UriTokenKeyFile; add "
+                   "'UriTokenKeyFile /path/to/keys' (make keys with 'uritoken keygen')",
+                   vs->server_hostname ? vs->server_hostname : "(default)", vs->port);
+      return HTTP_INTERNAL_SERVER_ERROR;
+    }
+  }
+  return OK;
+}
+
+void register_hooks(apr_pool_t*) {
+  static const char* const kAfterRemoteIp[] = {"mod_remoteip.c", nullptr};
+  ap_hook_check_config(check_config_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_post_read_request(post_read_request_hook, kAfterRemoteIp, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_access_checker(access_checker_hook, nullptr, nullptr, APR_HOOK_FIRST);
+  ap_hook_insert_filter(insert_filter_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_insert_error_filter(insert_filter_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_register_output_filter(kLocationFilter, location_filter, nullptr, AP_FTYPE_CONTENT_SET);
+}
+
+}  // namespace
+}  // namespace uritoken::httpd
+
+extern "C" {
+// The only exported symbol of the module.
+__attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA uritoken_module = {
+    STANDARD20_MODULE_STUFF,
+    uritoken::httpd::create_dir_config,
+    uritoken::httpd::merge_dir_config,
+    uritoken::httpd::create_server_config,
+    uritoken::httpd::merge_server_config,
+    uritoken::httpd::kDirectives,
+    uritoken::httpd::register_hooks,
+    AP_MODULE_FLAG_NONE};
+}
