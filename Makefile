@@ -46,7 +46,7 @@ STLIB := $(BUILD)/liburitoken.a
 UNIT := $(BUILD)/unit_tests
 INTEG := $(BUILD)/integration_tests
 
-.PHONY: all check check-unit check-integration check-all check-asan fuzz lint bench install demo clean
+.PHONY: vectors all check check-unit check-integration check-all check-asan fuzz lint bench install demo clean
 all: $(MODULE) $(CLI) $(SHLIB) $(STLIB)
 
 $(BUILD)/obj/mod_uritoken/httpd/%.o: mod_uritoken/httpd/%.cc
@@ -135,3 +135,9 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+
+# Regenerates the known-answer vectors (only when the format changes).
+$(BUILD)/make_vectors: $(call obj,tests/vectors/make_vectors.cc) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS)
+vectors: $(BUILD)/make_vectors
+	$(BUILD)/make_vectors > tests/vectors/tokens.txt

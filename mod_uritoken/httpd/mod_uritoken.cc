@@ -77,14 +77,23 @@ RequestState* state_of(const request_rec* r) {
   return static_cast<RequestState*>(ap_get_module_config(initial_request(r)->request_config, &uritoken_module));
 }
 
-// Replaces the token in `line` by "[redacted]"; the token never reaches a log.
-char* redact(apr_pool_t* p, const char* line, std::string_view token) {
-  if (line == nullptr || token.empty()) return const_cast<char*>(line);
-  const std::string needle = std::string(kTokenPrefix) + std::string(token);
-  const char* at = std::strstr(line, needle.c_str());
-  if (at == nullptr) return const_cast<char*>(line);
-  return apr_pstrcat(p, apr_pstrndup(p, line, static_cast<apr_size_t>(at - line)), kTokenPrefix.data(),
-                     "[redacted]", at + needle.size(), nullptr);
+// Replaces every "/_uk_..." segment of `line` by "/_uk_[redacted]", so no
+// token, well-placed or not, reaches a log or the status page.
+const char* redact(apr_pool_t* p, const char* line) {
+  if (line == nullptr || std::strstr(line, "/_uk_") == nullptr) return line;
+  std::string out;
+  for (const char* at = line; *at != '\0';) {
+    const char* hit = std::strstr(at, "/_uk_");
+    if (hit == nullptr) {
+      out += at;
+      break;
+    }
+    out.append(at, static_cast<std::size_t>(hit - at));
+    out += "/_uk_[redacted]";
+    at = hit + 5;
+    while (*at != '\0' && *at != '/' && *at != ' ' && *at != '?') ++at;
+  }
+  return apr_pstrmemdup(p, out.data(), out.size());
 }
 
 void set_env(request_rec* r, const char* name, const char* value) { apr_table_setn(r->subprocess_env, name, value); }
@@ -97,8 +106,17 @@ int handle_post_read_request(request_rec* r) {
   auto* state = new (apr_pcalloc(r->pool, sizeof(RequestState))) RequestState();
   ap_set_module_config(r->request_config, &uritoken_module, state);
 
+  r->the_request = const_cast<char*>(redact(r->pool, r->the_request));
+  r->unparsed_uri = const_cast<char*>(redact(r->pool, r->unparsed_uri));
   const TokenSplit split = split_token_prefix(r->parsed_uri.path);
   if (!split.has_token) {
+    if (std::strstr(r->parsed_uri.path, "/_uk_") != nullptr) {
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                    "UT00004: request refused (misplaced-token): a token is allowed only as the first path segment");
+      set_env(r, "URITOKEN_STATUS", "invalid");
+      set_env(r, "URITOKEN_REASON", "misplaced-token");
+      return HTTP_FORBIDDEN;
+    }
     set_env(r, "URITOKEN_STATUS", "absent");
     return DECLINED;
   }
@@ -106,8 +124,6 @@ int handle_post_read_request(request_rec* r) {
   // Copy before touching the request: split points into r->parsed_uri.path.
   const std::string token(split.token);
   const std::string remainder(split.remainder);
-  r->the_request = redact(r->pool, r->the_request, token);
-  r->unparsed_uri = redact(r->pool, r->unparsed_uri, token);
 
   if (conf->keys == nullptr) {  // check_config refuses this; stay closed if it ever happens
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00001: token refused: no UriTokenKeyFile for this server");
@@ -149,8 +165,13 @@ int handle_post_read_request(request_rec* r) {
   }
 
   if (v.status != Status::valid) {
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s): key %u, session %s",
-                  reason_name(v.reason), static_cast<unsigned>(v.claims.key_id), session);
+    if (v.authenticated) {
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s): client %s, key %u, session %s",
+                    reason_name(v.reason), apr_table_get(r->subprocess_env, "URITOKEN_CLIENT"),
+                    static_cast<unsigned>(v.claims.key_id), session);
+    } else {
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s)", reason_name(v.reason));
+    }
     return v.status == Status::expired ? expired_status(conf) : HTTP_FORBIDDEN;
   }
 
@@ -175,9 +196,11 @@ int handle_access_checker(request_rec* r) {
   const ServerConfig* conf = server_config(r);
   const RequestState* state = state_of(r);
   if (state != nullptr && state->token_present) return DECLINED;  // verdict already enforced
+  // Backstop for a token segment that only appears after httpd decoded the
+  // path (e.g. "%5Fuk%5F..."): still not where a token belongs.
   if (engine_on(conf) && r->uri != nullptr && std::strstr(r->uri, "/_uk_") != nullptr) {
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                  "UT00004: request refused: a token segment is allowed only as the first path segment");
+                  "UT00004: request refused (misplaced-token): a token is allowed only as the first path segment");
     apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "misplaced-token");
     return HTTP_FORBIDDEN;
   }

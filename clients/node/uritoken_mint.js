@@ -1,0 +1,152 @@
+'use strict';
+// Reference minter for mod_uritoken tokens (format v1): node's crypto and
+// net only. The format is specified in docs/token-format.md and pinned by
+// tests/vectors/tokens.txt (see test_vectors.js).
+//
+//   const { mint, keyFromBase64url } = require('./uritoken_mint');
+//   const key = keyFromBase64url('<secret column of the key file line>');
+//   const token = mint(key, 7, 'site42', Math.floor(Date.now() / 1000) + 3600,
+//                      { scope: '/gallery/12/' });
+//   const url = `https://media.example.net/_uk_${token}/gallery/12/photo.jpg`;
+
+const crypto = require('crypto');
+const net = require('net');
+
+const VERSION = 1;
+const FLAG_NOT_BEFORE = 0x01, FLAG_SCOPE = 0x02, FLAG_IPV4 = 0x04, FLAG_IPV6 = 0x08;
+const SCOPE_EXACT = 0x80;
+
+function fail(message) {
+  throw new RangeError(message);
+}
+
+/** Decodes the 43-character secret of a key file line into its 32 bytes. */
+function keyFromBase64url(text) {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(text)) fail('key must be 43 characters of base64url without padding');
+  const key = Buffer.from(text, 'base64url');
+  if (key.toString('base64url') !== text) fail('key is not canonical base64url');
+  return key;
+}
+
+function u32(value, what) {
+  if (!Number.isInteger(value) || value < 0 || value > 0xffffffff) fail(`${what} must fit in 32 bits`);
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(value);
+  return b;
+}
+
+// [descriptor byte, canonical path bytes] for a decoded scope path:
+// "/gallery/12/" (trailing slash) is a directory prefix, "/video/a.mp4" one
+// exact file; repeated slashes are merged.
+function scopeOf(scope) {
+  if (typeof scope !== 'string' || !scope.startsWith('/') || /[%\0]/.test(scope)) {
+    fail("scope must be an absolute, decoded path (no '%')");
+  }
+  const segments = scope.split('/').filter((s) => s !== '');
+  for (const seg of segments) {
+    if (seg === '.' || seg === '..' || seg.startsWith('_uk_')) fail(`scope segment '${seg}' is not allowed`);
+  }
+  if (segments.length < 1 || segments.length > 127) fail('scope must have 1 to 127 segments');
+  const exact = !scope.endsWith('/');
+  const path = Buffer.from('/' + segments.join('/') + (exact ? '' : '/'), 'utf8');
+  if (path.length > 0xffff) fail('scope is too long');
+  return [segments.length | (exact ? SCOPE_EXACT : 0), path];
+}
+
+// The bytes of an IPv4 (4) or IPv6 (16) address; IPv4-mapped IPv6 gives 4.
+function ipBytes(text) {
+  if (net.isIPv4(text)) return Buffer.from(text.split('.').map(Number));
+  if (text.includes('%') || !net.isIPv6(text)) fail(`'${text}' is not an IP address`);
+  let groups = text.split(':');
+  const last = groups[groups.length - 1];
+  if (last.includes('.')) {  // embedded IPv4: two more 16-bit groups
+    const v4 = last.split('.').map(Number);
+    groups.splice(-1, 1, ((v4[0] << 8) | v4[1]).toString(16), ((v4[2] << 8) | v4[3]).toString(16));
+  }
+  const gap = groups.indexOf('');
+  if (gap >= 0) {  // "::": drop the empty strings and fill with zero groups
+    const head = text.startsWith('::') ? [] : groups.slice(0, gap);
+    const tail = groups.slice(gap).filter((g) => g !== '');
+    groups = [...head, ...Array(8 - head.length - tail.length).fill('0'), ...tail];
+  }
+  const bytes = Buffer.alloc(16);
+  groups.forEach((g, i) => bytes.writeUInt16BE(parseInt(g, 16), 2 * i));
+  const mapped = bytes.subarray(0, 12).equals(Buffer.from([0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff]));
+  return mapped ? bytes.subarray(12) : bytes;
+}
+
+// [flag, prefix length, masked address bytes] for "a.b.c.d/n", "x:y::/n" or
+// a bare address (full length).
+function networkOf(network) {
+  const [addrText, lengthText, extra] = String(network).split('/');
+  const addr = ipBytes(addrText);
+  const bits = addr.length * 8;
+  let length = bits;
+  if (lengthText !== undefined) {
+    if (extra !== undefined || !/^[0-9]{1,3}$/.test(lengthText)) fail('network prefix length must be a number');
+    length = Number(lengthText);
+  }
+  if (length < 1 || length > bits) fail(`network prefix length must be 1 to ${bits}`);
+  for (let i = 0; i < addr.length; i++) {
+    const keep = Math.min(Math.max(length - 8 * i, 0), 8);
+    addr[i] &= (0xff00 >> keep) & 0xff;
+  }
+  return [bits === 32 ? FLAG_IPV4 : FLAG_IPV6, length, addr];
+}
+
+/**
+ * Mints a token: the characters to put after "/_uk_" in the URL.
+ *
+ * @param {Buffer} key      the 32-byte secret (keyFromBase64url of the key file column)
+ * @param {number} keyId    the key's id, 1..65535
+ * @param {string} client   the key's client id, 1..32 of [A-Za-z0-9._-]
+ * @param {number} expires  unix seconds (u32); the server refuses more than its
+ *                          UriTokenMaxTTL (default 7 days) ahead
+ * @param {object} [opts]
+ * @param {Buffer} [opts.session]    8 bytes; random if absent (fix it only for tests)
+ * @param {number} [opts.notBefore]  unix seconds, earlier than expires
+ * @param {string} [opts.scope]      decoded path "/dir/sub/" (a tree) or "/dir/file.mp4" (one file)
+ * @param {string} [opts.network]    client network "192.0.2.0/24", "2001:db8::/48" or one address
+ * @returns {string}
+ */
+function mint(key, keyId, client, expires, { session, notBefore, scope, network } = {}) {
+  if (!Buffer.isBuffer(key) || key.length !== 32) fail('key must be a 32-byte Buffer');
+  if (!Number.isInteger(keyId) || keyId < 1 || keyId > 0xffff) fail('keyId must be 1 to 65535');
+  if (typeof client !== 'string' || !/^[A-Za-z0-9._-]{1,32}$/.test(client)) {
+    fail('client must be 1 to 32 of A-Z a-z 0-9 . _ -');
+  }
+  session = session == null ? crypto.randomBytes(8) : Buffer.from(session);
+  if (session.length !== 8) fail('session must be 8 bytes');
+
+  let flags = 0;
+  const optional = [], bound = [];
+  if (notBefore != null) {
+    optional.push(u32(notBefore, 'notBefore'));
+    if (notBefore >= expires) fail('notBefore must be earlier than expires');
+    flags |= FLAG_NOT_BEFORE;
+  }
+  if (scope != null) {
+    const [descriptor, path] = scopeOf(scope);
+    flags |= FLAG_SCOPE;
+    optional.push(Buffer.from([descriptor]));
+    const len = Buffer.alloc(2);
+    len.writeUInt16BE(path.length);
+    bound.push(len, path);
+  }
+  if (network != null) {
+    const [flag, length, masked] = networkOf(network);
+    flags |= flag;
+    optional.push(Buffer.from([length]));
+    bound.push(masked);
+  }
+  const head = Buffer.alloc(4);
+  head.writeUInt8(VERSION, 0);
+  head.writeUInt8(flags, 1);
+  head.writeUInt16BE(keyId, 2);
+  const payload = Buffer.concat([head, u32(expires, 'expires'), session, ...optional,
+    Buffer.from([client.length]), Buffer.from(client, 'ascii')]);
+  const tag = crypto.createHmac('sha256', key).update(payload).update(Buffer.concat(bound)).digest().subarray(0, 16);
+  return Buffer.concat([payload, tag]).toString('base64url');
+}
+
+module.exports = { mint, keyFromBase64url };

@@ -1,0 +1,132 @@
+"""Reference minter for mod_uritoken tokens (format v1), standard library only.
+
+The format is specified in docs/token-format.md and pinned by the
+known-answer vectors in tests/vectors/tokens.txt (see test_vectors.py).
+
+    from uritoken_mint import mint, key_from_base64url
+    key = key_from_base64url("<secret column of the key file line>")
+    token = mint(key, 7, "site42", int(time.time()) + 3600, scope="/gallery/12/")
+    url = f"https://media.example.net/_uk_{token}/gallery/12/photo.jpg"
+"""
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+import re
+import secrets
+import struct
+
+__all__ = ["mint", "key_from_base64url"]
+
+VERSION = 1
+FLAG_NOT_BEFORE, FLAG_SCOPE, FLAG_IPV4, FLAG_IPV6 = 0x01, 0x02, 0x04, 0x08
+SCOPE_EXACT = 0x80
+_CLIENT_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")
+_B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
+
+
+def _b64url_encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def key_from_base64url(text: str) -> bytes:
+    """Decodes the 43-character secret of a key file line into its 32 bytes."""
+    if len(text) != 43 or not _B64URL_RE.fullmatch(text):
+        raise ValueError("key must be 43 characters of base64url without padding")
+    key = base64.urlsafe_b64decode(text + "=")
+    if _b64url_encode(key) != text:  # non-canonical trailing bits
+        raise ValueError("key is not canonical base64url")
+    return key
+
+
+def _scope(scope: str):
+    """Returns (descriptor byte, canonical path bytes) for a decoded scope path.
+
+    "/gallery/12/" (trailing slash) is a directory prefix, "/video/a.mp4"
+    one exact file; repeated slashes are merged.
+    """
+    if not scope.startswith("/") or "%" in scope or "\0" in scope:
+        raise ValueError("scope must be an absolute, decoded path (no '%')")
+    segments = [s for s in scope.split("/") if s]
+    for seg in segments:
+        if seg in (".", "..") or seg.startswith("_uk_"):
+            raise ValueError(f"scope segment {seg!r} is not allowed")
+    if not 1 <= len(segments) <= 127:
+        raise ValueError("scope must have 1 to 127 segments")
+    exact = not scope.endswith("/")
+    path = ("/" + "/".join(segments) + ("" if exact else "/")).encode("utf-8")
+    if len(path) > 0xFFFF:
+        raise ValueError("scope is too long")
+    return len(segments) | (SCOPE_EXACT if exact else 0), path
+
+
+def _network(network: str):
+    """Returns (flag, prefix length, masked address bytes) for "a.b.c.d/n",
+    "x:y::/n" or a bare address (full length). IPv4-mapped IPv6 is IPv4."""
+    addr_text, slash, length_text = network.partition("/")
+    if "%" in addr_text:
+        raise ValueError("network must not carry a zone id")
+    addr = ipaddress.ip_address(addr_text)
+    if addr.version == 6 and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    bits = addr.max_prefixlen
+    length = bits
+    if slash:
+        if not (length_text.isdigit() and length_text.isascii() and len(length_text) <= 3):
+            raise ValueError("network prefix length must be a number")
+        length = int(length_text)
+    if not 1 <= length <= bits:
+        raise ValueError(f"network prefix length must be 1 to {bits}")
+    mask = ((1 << bits) - 1) ^ ((1 << (bits - length)) - 1)
+    masked = (int(addr) & mask).to_bytes(bits // 8, "big")
+    return (FLAG_IPV4 if bits == 32 else FLAG_IPV6), length, masked
+
+
+def mint(key: bytes, key_id: int, client: str, expires: int, session: bytes = None,
+         not_before: int = None, scope: str = None, network: str = None) -> str:
+    """Mints a token: the characters to put after "/_uk_" in the URL.
+
+    key         the 32-byte secret (key_from_base64url of the key file column)
+    key_id      the key's id, 1..65535
+    client      the key's client id, 1..32 of [A-Za-z0-9._-]
+    expires     unix seconds (u32); the server refuses more than its
+                UriTokenMaxTTL (default 7 days) ahead
+    session     8 bytes; random if None (fix it only for tests)
+    not_before  unix seconds, earlier than expires; None for none
+    scope       decoded path "/dir/sub/" (a tree) or "/dir/file.mp4" (one file)
+    network     client network "192.0.2.0/24", "2001:db8::/48" or one address
+    """
+    if len(key) != 32:
+        raise ValueError("key must be 32 bytes")
+    if not 1 <= key_id <= 0xFFFF:
+        raise ValueError("key_id must be 1 to 65535")
+    if not _CLIENT_RE.fullmatch(client):
+        raise ValueError("client must be 1 to 32 of A-Z a-z 0-9 . _ -")
+    if not 0 <= expires <= 0xFFFFFFFF:
+        raise ValueError("expires must fit in 32 bits")
+    session = secrets.token_bytes(8) if session is None else bytes(session)
+    if len(session) != 8:
+        raise ValueError("session must be 8 bytes")
+
+    flags, optional, bound = 0, b"", b""
+    if not_before is not None:
+        if not 0 <= not_before < expires:
+            raise ValueError("not_before must be earlier than expires")
+        flags |= FLAG_NOT_BEFORE
+        optional += struct.pack(">I", not_before)
+    if scope is not None:
+        descriptor, path = _scope(scope)
+        flags |= FLAG_SCOPE
+        optional += bytes([descriptor])
+        bound += struct.pack(">H", len(path)) + path
+    if network is not None:
+        flag, length, masked = _network(network)
+        flags |= flag
+        optional += bytes([length])
+        bound += masked
+
+    payload = (struct.pack(">BBHI", VERSION, flags, key_id, expires) + session + optional
+               + bytes([len(client)]) + client.encode("ascii"))
+    tag = hmac.new(key, payload + bound, hashlib.sha256).digest()[:16]
+    return _b64url_encode(payload + tag)

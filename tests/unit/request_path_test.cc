@@ -1,0 +1,79 @@
+// Splitting the token prefix, refusing unsafe paths, deriving scopes.
+#include "../../mod_uritoken/core/request_path.h"
+
+#include <gtest/gtest.h>
+
+using namespace uritoken;
+
+TEST(RequestPath, SplitsTokenPrefix) {
+  auto s = split_token_prefix("/_uk_ABC/gallery/a.jpg");
+  EXPECT_TRUE(s.has_token);
+  EXPECT_EQ(s.token, "ABC");
+  EXPECT_EQ(s.remainder, "/gallery/a.jpg");
+  s = split_token_prefix("/_uk_ABC");
+  EXPECT_TRUE(s.has_token);
+  EXPECT_EQ(s.remainder, "");
+  EXPECT_FALSE(split_token_prefix("/gallery/_uk_ABC/a").has_token);
+  EXPECT_FALSE(split_token_prefix("/_uk").has_token);
+  EXPECT_FALSE(split_token_prefix("_uk_ABC/x").has_token);
+}
+
+TEST(RequestPath, DecodesAndMergesSlashes) {
+  std::string d;
+  EXPECT_EQ(decode_request_path("/a%20b//c/%7Euser/", &d), PathProblem::none);
+  EXPECT_EQ(d, "/a b/c/~user/");
+  EXPECT_EQ(decode_request_path("", &d), PathProblem::none);
+  EXPECT_EQ(d, "/");
+  EXPECT_EQ(decode_request_path("/..foo/a..b/...", &d), PathProblem::none);  // not dot segments
+}
+
+TEST(RequestPath, RefusesTraversalEncodedSlashesAndNul) {
+  std::string d;
+  EXPECT_EQ(decode_request_path("/a/../b", &d), PathProblem::dot_segment);
+  EXPECT_EQ(decode_request_path("/..", &d), PathProblem::dot_segment);
+  EXPECT_EQ(decode_request_path("/a/./b", &d), PathProblem::dot_segment);
+  EXPECT_EQ(decode_request_path("/a/%2e%2e/b", &d), PathProblem::dot_segment);
+  EXPECT_EQ(decode_request_path("/a/%2E./b", &d), PathProblem::dot_segment);
+  EXPECT_EQ(decode_request_path("/a/%2e", &d), PathProblem::dot_segment);
+  EXPECT_EQ(decode_request_path("/a%2fb", &d), PathProblem::encoded_slash);
+  EXPECT_EQ(decode_request_path("/a%2Fb", &d), PathProblem::encoded_slash);
+  EXPECT_EQ(decode_request_path("/a%5cb", &d), PathProblem::encoded_slash);
+  EXPECT_EQ(decode_request_path("/a%00b", &d), PathProblem::nul_byte);
+  EXPECT_EQ(decode_request_path(std::string_view("/a\0b", 4), &d), PathProblem::nul_byte);
+  EXPECT_EQ(decode_request_path("/a%zz", &d), PathProblem::bad_escape);
+  EXPECT_EQ(decode_request_path("/a%2", &d), PathProblem::bad_escape);
+  EXPECT_EQ(decode_request_path("/a%", &d), PathProblem::bad_escape);
+  EXPECT_EQ(decode_request_path("/a/_uk_XYZ/b", &d), PathProblem::misplaced_token);
+  EXPECT_EQ(decode_request_path("/a/%5Fuk_XYZ", &d), PathProblem::misplaced_token);
+}
+
+TEST(RequestPath, ScopeDescriptor) {
+  std::string canon;
+  EXPECT_EQ(scope_descriptor("/gallery/12/", &canon), 2);
+  EXPECT_EQ(canon, "/gallery/12/");
+  EXPECT_EQ(scope_descriptor("/gallery/12/a.jpg", &canon), 3 | kScopeExact);
+  EXPECT_EQ(scope_descriptor("//a///b//", &canon), 2);
+  EXPECT_EQ(canon, "/a/b/");
+  EXPECT_FALSE(scope_descriptor("/", &canon));
+  EXPECT_FALSE(scope_descriptor("a/", &canon));
+  EXPECT_FALSE(scope_descriptor("/a/../", &canon));
+  EXPECT_FALSE(scope_descriptor("/a%20b/", &canon));
+  std::string deep;
+  for (int i = 0; i < 128; ++i) deep += "/x";
+  EXPECT_FALSE(scope_descriptor(deep + "/", &canon));
+  EXPECT_EQ(scope_descriptor(deep.substr(2) + "/", &canon), 127);
+}
+
+TEST(RequestPath, ScopeOfPath) {
+  std::string scratch;
+  EXPECT_EQ(*scope_of_path("/a/b/c.jpg", 2, &scratch), "/a/b/");
+  EXPECT_EQ(*scope_of_path("/a/b/", 2, &scratch), "/a/b/");
+  EXPECT_EQ(*scope_of_path("/a/b", 2, &scratch), "/a/b/");
+  EXPECT_FALSE(scope_of_path("/a/", 2, &scratch));
+  EXPECT_FALSE(scope_of_path("/a", 2, &scratch));
+  EXPECT_EQ(*scope_of_path("/a/b/c.jpg", 3 | kScopeExact, &scratch), "/a/b/c.jpg");
+  EXPECT_FALSE(scope_of_path("/a/b/c.jpg/", 3 | kScopeExact, &scratch));
+  EXPECT_FALSE(scope_of_path("/a/b/c.jpg/d", 3 | kScopeExact, &scratch));
+  EXPECT_FALSE(scope_of_path("/a/b", 3 | kScopeExact, &scratch));
+  EXPECT_FALSE(scope_of_path("/a/b", 0, &scratch));
+}
