@@ -19,6 +19,7 @@
 // line, never an unwind through httpd's C frames.
 // httpd.h must come first: the other httpd headers rely on its types.
 #include <httpd.h>
+#include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_uri.h>
 #include <http_config.h>
@@ -28,6 +29,7 @@
 #include <http_request.h>
 #include <util_filter.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -77,23 +79,42 @@ RequestState* state_of(const request_rec* r) {
   return static_cast<RequestState*>(ap_get_module_config(initial_request(r)->request_config, &uritoken_module));
 }
 
-// Replaces every "/_uk_..." segment of `line` by "/_uk_[redacted]", so no
-// token, well-placed or not, reaches a log or the status page.
-const char* redact(apr_pool_t* p, const char* line) {
-  if (line == nullptr || std::strstr(line, "/_uk_") == nullptr) return line;
-  std::string out;
-  for (const char* at = line; *at != '\0';) {
-    const char* hit = std::strstr(at, "/_uk_");
-    if (hit == nullptr) {
-      out += at;
-      break;
+// Length of "_uk_" at `p`, written plainly or percent-encoded in any mix
+// (e.g. "%5Fuk%5F"), or 0 if `p` does not start a token segment.
+std::size_t token_prefix_len(const char* p) {
+  std::size_t consumed = 0;
+  for (char want : kTokenPrefix) {
+    char got = p[consumed];
+    std::size_t step = 1;
+    if (got == '%' && apr_isxdigit(p[consumed + 1]) && apr_isxdigit(p[consumed + 2])) {
+      const char hex[3] = {p[consumed + 1], p[consumed + 2], '\0'};
+      got = static_cast<char>(std::strtol(hex, nullptr, 16));
+      step = 3;
     }
-    out.append(at, static_cast<std::size_t>(hit - at));
+    if (got != want) return 0;
+    consumed += step;
+  }
+  return consumed;
+}
+
+// Replaces every token segment of `line` (see token_prefix_len) by
+// "/_uk_[redacted]", so no token, well-placed or not, reaches a log.
+const char* redact(apr_pool_t* p, const char* line) {
+  if (line == nullptr) return line;
+  std::string out;
+  bool changed = false;
+  for (const char* at = line; *at != '\0';) {
+    const std::size_t len = *at == '/' ? token_prefix_len(at + 1) : 0;
+    if (len == 0) {
+      out += *at++;
+      continue;
+    }
+    changed = true;
     out += "/_uk_[redacted]";
-    at = hit + 5;
+    at += 1 + len;
     while (*at != '\0' && *at != '/' && *at != ' ' && *at != '?') ++at;
   }
-  return apr_pstrmemdup(p, out.data(), out.size());
+  return changed ? apr_pstrmemdup(p, out.data(), out.size()) : line;
 }
 
 void set_env(request_rec* r, const char* name, const char* value) { apr_table_setn(r->subprocess_env, name, value); }
@@ -196,12 +217,14 @@ int handle_access_checker(request_rec* r) {
   const ServerConfig* conf = server_config(r);
   const RequestState* state = state_of(r);
   if (state != nullptr && state->token_present) return DECLINED;  // verdict already enforced
+  request_rec* initial = const_cast<request_rec*>(initial_request(r));
   // Backstop for a token segment that only appears after httpd decoded the
   // path (e.g. "%5Fuk%5F..."): still not where a token belongs.
   if (engine_on(conf) && r->uri != nullptr && std::strstr(r->uri, "/_uk_") != nullptr) {
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                   "UT00004: request refused (misplaced-token): a token is allowed only as the first path segment");
-    apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "misplaced-token");
+    apr_table_setn(initial->subprocess_env, "URITOKEN_STATUS", "invalid");
+    apr_table_setn(initial->subprocess_env, "URITOKEN_REASON", "misplaced-token");
     return HTTP_FORBIDDEN;
   }
   if (!require_token(dir_config(r))) return DECLINED;

@@ -1,0 +1,95 @@
+<?php
+// Mints every vector of tests/vectors/tokens.txt and compares the token.
+//
+// Usage: php test_vectors.php [VECTORS_FILE]
+// Prints one line per vector and "N passed, M failed"; exits 1 on any failure.
+
+declare(strict_types=1);
+
+require_once __DIR__ . '/uritoken_mint.php';
+
+// The repository's vectors, found from this file's location; an argument
+// overrides it (e.g. to check that a corrupted copy makes the test fail).
+$file = $argv[1] ?? __DIR__ . '/../../tests/vectors/tokens.txt';
+
+/** Blocks of "field: value" lines separated by blank lines; '#' comments. */
+function read_vectors(string $file): array
+{
+    $text = file_get_contents($file);
+    if ($text === false) {
+        fwrite(STDERR, "cannot read $file\n");
+        exit(1);
+    }
+    $blocks = [];
+    $block = [];
+    foreach ([...preg_split('/\r?\n/', $text), ''] as $line) {
+        if (str_starts_with($line, '#')) {
+            continue;
+        }
+        if (trim($line) === '') {
+            if ($block) {
+                $blocks[] = $block;
+            }
+            $block = [];
+            continue;
+        }
+        [$field, $value] = array_pad(explode(': ', $line, 2), 2, '');
+        if ($field !== 'check') {  // checks are for verifiers
+            $block[$field] = $value;
+        }
+    }
+    return $blocks;
+}
+
+function mint_vector(array $v, array $override = []): string
+{
+    $opt = fn (string $s) => $s === '-' ? null : $s;
+    $args = [
+        'key' => UriToken\key_from_base64url($v['key']),
+        'keyId' => (int) $v['key_id'],
+        'client' => $v['client'],
+        'expires' => (int) $v['expires'],
+        'session' => hex2bin($v['session']),
+        'notBefore' => $v['not_before'] === '-' ? null : (int) $v['not_before'],
+        'scope' => $opt($v['scope']),
+        'network' => $opt($v['network']),
+    ];
+    return UriToken\mint(...array_merge($args, $override));
+}
+
+$passed = 0;
+$failed = 0;
+$report = function (bool $ok, string $name, string $detail = '') use (&$passed, &$failed): void {
+    $ok ? $passed++ : $failed++;
+    echo ($ok ? 'PASS ' : 'FAIL ') . $name . $detail . "\n";
+};
+
+$vectors = read_vectors($file);
+foreach ($vectors as $v) {
+    try {
+        $got = mint_vector($v);
+    } catch (Throwable $e) {  // a refused vector is a failure, not a crash
+        $got = 'error: ' . $e->getMessage();
+    }
+    $report($got === $v['token'], $v['name'], $got === $v['token'] ? '' : ": got $got, want {$v['token']}");
+}
+
+// Negative checks (the comparison can fail) and one equivalence.
+$byName = array_column($vectors, null, 'name');
+$typical = $byName['typical'];
+$ipv4 = $byName['ipv4-24'];
+$report(mint_vector($typical, ['expires' => (int) $typical['expires'] + 1]) !== $typical['token'],
+    'negative: changed expiry gives another token');
+$report(mint_vector($typical, ['scope' => '/gallery/13/']) !== $typical['token'],
+    'negative: changed scope gives another token');
+$report(mint_vector($ipv4, ['network' => '192.0.2.200/24']) === $ipv4['token'],
+    'extra: host bits beyond the prefix are ignored');
+try {
+    mint_vector($typical, ['scope' => '/gallery/../12/']);
+    $report(false, 'negative: dot segment in scope is refused');
+} catch (InvalidArgumentException $e) {
+    $report(true, 'negative: dot segment in scope is refused');
+}
+
+echo "$passed passed, $failed failed\n";
+exit($failed > 0 || $passed === 0 ? 1 : 0);
