@@ -26,6 +26,10 @@ _CLIENT_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
 
 
+def _is_uint(value, bits: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < (1 << bits)
+
+
 def _b64url_encode(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
@@ -99,11 +103,11 @@ def mint(key: bytes, key_id: int, client: str, expires: int, session: bytes = No
     """
     if len(key) != 32:
         raise ValueError("key must be 32 bytes")
-    if not 1 <= key_id <= 0xFFFF:
+    if not _is_uint(key_id, 16) or key_id == 0:
         raise ValueError("key_id must be 1 to 65535")
-    if not _CLIENT_RE.fullmatch(client):
+    if not isinstance(client, str) or not _CLIENT_RE.fullmatch(client):
         raise ValueError("client must be 1 to 32 of A-Z a-z 0-9 . _ -")
-    if not 0 <= expires <= 0xFFFFFFFF:
+    if not _is_uint(expires, 32):
         raise ValueError("expires must fit in 32 bits")
     session = secrets.token_bytes(8) if session is None else bytes(session)
     if len(session) != 8:
@@ -111,7 +115,7 @@ def mint(key: bytes, key_id: int, client: str, expires: int, session: bytes = No
 
     flags, optional, bound = 0, b"", b""
     if not_before is not None:
-        if not 0 <= not_before < expires:
+        if not _is_uint(not_before, 32) or not_before >= expires:
             raise ValueError("not_before must be earlier than expires")
         flags |= FLAG_NOT_BEFORE
         optional += struct.pack(">I", not_before)

@@ -28,7 +28,7 @@ HmacSha256Key::HmacSha256Key(const std::uint8_t key[kKeyBytes]) {
 HmacSha256Key::Stream HmacSha256Key::start() const {
   Stream s;
   s.inner_ = inner_;
-  s.outer_ = &outer_;
+  s.outer_ = outer_;
   return s;
 }
 
@@ -39,9 +39,8 @@ void HmacSha256Key::Stream::update(const void* data, std::size_t len) {
 void HmacSha256Key::Stream::finish(std::uint8_t mac[kMacBytes]) {
   std::uint8_t inner_digest[SHA256_DIGEST_LENGTH];
   SHA256_Final(inner_digest, &inner_);
-  SHA256_CTX outer = *outer_;
-  SHA256_Update(&outer, inner_digest, sizeof inner_digest);
-  SHA256_Final(mac, &outer);
+  SHA256_Update(&outer_, inner_digest, sizeof inner_digest);
+  SHA256_Final(mac, &outer_);
 }
 
 bool equal_constant_time(const void* a, const void* b, std::size_t len) {

@@ -34,7 +34,7 @@ class HmacSha256Key {
    private:
     friend class HmacSha256Key;
     SHA256_CTX inner_;
-    const SHA256_CTX* outer_ = nullptr;
+    SHA256_CTX outer_;  // a copy, so a Stream never dangles if its key goes away
   };
 
   Stream start() const;

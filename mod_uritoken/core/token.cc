@@ -146,7 +146,7 @@ std::optional<std::string> mint_token(const Key& key, const MintParams& params, 
   std::string scope_path;
   if (params.scope) {
     const auto descriptor = scope_descriptor(*params.scope, &scope_path);
-    if (!descriptor) {
+    if (!descriptor || scope_path.size() > 0xffff) {
       *error = "scope must be an absolute decoded path of 1 to 127 segments without '.', '..' "
                "or '%', e.g. /gallery/12/ (a directory) or /gallery/12/photo.jpg (one file)";
       return std::nullopt;
@@ -243,7 +243,7 @@ Verdict verify_token(const KeyRing& keys, std::string_view token, const VerifyCo
   std::string_view scope_path;
   if (c.flags & flag::kScope) {
     const auto scope = scope_of_path(ctx.path, c.scope, &scratch);
-    if (!scope) return refuse(Reason::out_of_scope);
+    if (!scope || scope->size() > 0xffff) return refuse(Reason::out_of_scope);  // length is a u16 in the MAC
     scope_path = *scope;
   }
   IpAddress network;

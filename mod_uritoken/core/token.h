@@ -2,7 +2,7 @@
 //
 // Full specification with examples: docs/token-format.md. In short:
 //
-//   token   = base64url-nopad( payload || tag )            46..96 characters
+//   token   = base64url-nopad( payload || tag )            46..95 characters
 //   payload = version    u8     = 1
 //             flags      u8     bit0 NOT_BEFORE, bit1 SCOPE, bit2 IPV4, bit3 IPV6
 //                               (IPV4 and IPV6 exclusive; bits 4-7 zero)

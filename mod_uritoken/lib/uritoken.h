@@ -33,7 +33,7 @@ extern "C" {
 #define URITOKEN_KEYBYTES 32U
 #define URITOKEN_SESSIONBYTES 8U
 #define URITOKEN_CLIENT_MAXBYTES 33U  /* 32 characters and a NUL */
-#define URITOKEN_TOKEN_MAXBYTES 97U   /* 96 characters and a NUL */
+#define URITOKEN_TOKEN_MAXBYTES 96U   /* 95 characters and a NUL */
 #define URITOKEN_PREFIX "_uk_"        /* the path segment is "_uk_" TOKEN */
 
 /* Optional claims for uritoken_mint; zero-initialise and set what you need. */

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what building, testing and the demo need on Debian 12, only if
+# something is missing (so repeated runs are fast). Needs root or sudo.
+set -euo pipefail
+
+packages=(build-essential autoconf pkg-config apache2 apache2-dev libsodium-dev libssl-dev openssl
+          libgtest-dev libbenchmark-dev clang libclang-rt-14-dev curl php-cli python3)
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+[[ "${1:-}" == "--bench" ]] && packages+=(wrk)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# Debian starts the packaged apache2 service on install; we never use it,
+# and it must not hold port 80 or confuse the tests.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet apache2 2>/dev/null; then
+  $SUDO systemctl stop apache2 || true
+fi
