@@ -98,23 +98,28 @@ std::size_t token_prefix_len(const char* p) {
 }
 
 // Replaces every token segment of `line` (see token_prefix_len) by
-// "/_uk_[redacted]", so no token, well-placed or not, reaches a log.
+// "/_uk_[redacted]", so no token, well-placed or not, reaches a log. Runs on
+// every request: it only looks at the characters after each '/'.
 const char* redact(apr_pool_t* p, const char* line) {
   if (line == nullptr) return line;
-  std::string out;
-  bool changed = false;
-  for (const char* at = line; *at != '\0';) {
+  const char* hit = std::strchr(line, '/');
+  while (hit != nullptr && token_prefix_len(hit + 1) == 0) hit = std::strchr(hit + 1, '/');
+  if (hit == nullptr) return line;  // the common case for untokenized requests
+  std::string out(line, static_cast<std::size_t>(hit - line));
+  for (const char* at = hit; *at != '\0';) {
     const std::size_t len = *at == '/' ? token_prefix_len(at + 1) : 0;
     if (len == 0) {
-      out += *at++;
+      const char* next = std::strchr(at + 1, '/');
+      const std::size_t run = next ? static_cast<std::size_t>(next - at) : std::strlen(at);
+      out.append(at, run);
+      at += run;
       continue;
     }
-    changed = true;
     out += "/_uk_[redacted]";
     at += 1 + len;
     while (*at != '\0' && *at != '/' && *at != ' ' && *at != '?') ++at;
   }
-  return changed ? apr_pstrmemdup(p, out.data(), out.size()) : line;
+  return apr_pstrmemdup(p, out.data(), out.size());
 }
 
 void set_env(request_rec* r, const char* name, const char* value) { apr_table_setn(r->subprocess_env, name, value); }

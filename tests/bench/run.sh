@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# make bench: prints
+#   verify ns: X                          (raw path -> verdict, Google Benchmark)
+#   tokenized/plain ratio: R              (wrk requests/s, same httpd, same 1 KiB file)
+#   server cpu us/request: plain P tokenized T added A
+# The throughput runs alternate plain and tokenized rounds against one
+# httpd (event MPM, one child with a fixed thread pool so no process
+# churn), 10,000 distinct valid tokens rotated by wrk. Server CPU time is
+# the httpd processes' user+system time over each round (from /proc).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+repo=$(pwd)
+bash scripts/install-deps.sh --bench
+httpd=$(grep -E '^HTTPD =' config.mk | sed 's/^HTTPD = //')
+modules=$(grep -E '^APXS_LIBEXECDIR =' config.mk | sed 's/^APXS_LIBEXECDIR = //')
+ROUNDS=${BENCH_ROUNDS:-4}
+SECONDS_PER_ROUND=${BENCH_SECONDS:-5}
+CONNS=${BENCH_CONNECTIONS:-16}
+
+echo "== verify cost"
+build/verify_bench --benchmark_min_time=1 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
+  --benchmark_format=json > /tmp/uritoken-verify.json 2>/dev/null
+python3 - <<'PY'
+import json
+d = json.load(open("/tmp/uritoken-verify.json"))
+for b in d["benchmarks"]:
+    if b["name"].endswith("_median"):
+        print(f'  {b["name"]:40s} {b["cpu_time"]:8.1f} ns')
+med = [b for b in d["benchmarks"] if b["name"] == "BM_VerifyFromRawPath_median"][0]
+print(f'verify ns: {med["cpu_time"]:.0f}')
+PY
+
+echo "== throughput (wrk, loopback, ${ROUNDS}x${SECONDS_PER_ROUND}s per mode, $CONNS connections)"
+dir=$(mktemp -d /tmp/uritoken-bench-XXXXXX)
+chmod 755 "$dir"
+[[ -n "${BENCH_KEEP:-}" ]] || trap '[[ -f $dir/httpd.pid ]] && kill $(cat $dir/httpd.pid) 2>/dev/null; sleep 1; rm -rf "$dir"' EXIT
+mkdir -p "$dir/htdocs/bench"
+head -c 1024 /dev/urandom > "$dir/htdocs/bench/1k.bin"
+chmod -R a+rX "$dir/htdocs"
+(umask 077; build/uritoken keygen --key-id 1 --client bench > "$dir/keys")
+build/mint_many "$dir/keys" bench /bench/ 10000 > "$dir/tokens.txt"
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+user_lines=""
+[[ $(id -u) -eq 0 ]] && user_lines=$'User www-data\nGroup www-data'
+cat > "$dir/httpd.conf" <<CONF
+ServerRoot $dir
+PidFile $dir/httpd.pid
+Listen 127.0.0.1:$port
+ServerName 127.0.0.1
+LoadModule mpm_event_module $modules/mod_mpm_event.so
+LoadModule authz_core_module $modules/mod_authz_core.so
+LoadModule mime_module $modules/mod_mime.so
+LoadModule uritoken_module $repo/build/mod_uritoken.so
+$user_lines
+TypesConfig /etc/mime.types
+DocumentRoot $dir/htdocs
+ErrorLog $dir/error.log
+LogLevel warn
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 32
+MaxRequestWorkers 32
+MinSpareThreads 1
+MaxSpareThreads 32
+KeepAlive On
+MaxKeepAliveRequests 0
+EnableSendfile On
+<Directory $dir/htdocs>
+  Require all granted
+</Directory>
+UriTokenEngine On
+UriTokenKeyFile $dir/keys
+CONF
+"$httpd" -f "$dir/httpd.conf" -k start
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/bench/1k.bin" && break; sleep 0.1; done
+tok=$(head -1 "$dir/tokens.txt")
+[[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/_uk_$tok/bench/1k.bin") == 200 ]] || { echo "token refused"; exit 1; }
+
+# Both modes go through the same Lua request() so that wrk spends the same
+# CPU per request in each (wrk shares this machine's two cores with httpd,
+# and a slower client changes how many requests httpd handles per wakeup).
+cat > "$dir/rotate.lua" <<'LUA'
+local paths = {}
+local i = 0
+function init(args)
+  local mode = os.getenv("URITOKEN_MODE")
+  for line in io.lines(os.getenv("URITOKEN_TOKENS")) do
+    if mode == "plain" then
+      paths[#paths + 1] = "/bench/1k.bin"
+    else
+      paths[#paths + 1] = "/_uk_" .. line .. "/bench/1k.bin"
+    end
+  end
+end
+function request()
+  i = i + 1
+  if i > #paths then i = 1 end
+  return wrk.format("GET", paths[i])
+end
+LUA
+
+# Sum of user+system clock ticks of the parent (with reaped children) and live children.
+cpu_ticks() {
+  local total=0 pid
+  for pid in $(cat "$dir/httpd.pid") $(pgrep -P "$(cat "$dir/httpd.pid")"); do
+    read -r -a f < "/proc/$pid/stat" || continue
+    total=$((total + f[13] + f[14] + f[15] + f[16]))
+  done
+  echo $total
+}
+hz=$(getconf CLK_TCK)
+declare -A reqs=([plain]=0 [tokenized]=0) ticks=([plain]=0 [tokenized]=0)
+run_round() {  # mode
+  local mode=$1 before after out n
+  before=$(cpu_ticks)
+  out=$(URITOKEN_MODE=$mode URITOKEN_TOKENS="$dir/tokens.txt" \
+    wrk -t1 -c"$CONNS" -d"${SECONDS_PER_ROUND}s" -s "$dir/rotate.lua" "http://127.0.0.1:$port/")
+  after=$(cpu_ticks)
+  n=$(echo "$out" | awk '/requests in/ {print $1}')
+  if echo "$out" | grep -q "Non-2xx"; then echo "$mode: non-2xx responses"; echo "$out"; exit 1; fi
+  reqs[$mode]=$((reqs[$mode] + n))
+  ticks[$mode]=$((ticks[$mode] + after - before))
+  printf '  round %-10s %8d requests  %5d cpu ticks\n' "$mode" "$n" $((after - before))
+}
+run_round plain  # warm-up, not counted
+reqs[plain]=0; ticks[plain]=0
+for r in $(seq "$ROUNDS"); do
+  if ((r % 2)); then run_round plain; run_round tokenized; else run_round tokenized; run_round plain; fi
+done
+python3 - "${reqs[plain]}" "${reqs[tokenized]}" "${ticks[plain]}" "${ticks[tokenized]}" "$hz" "$ROUNDS" "$SECONDS_PER_ROUND" <<'PY'
+import sys
+rp, rt, tp, tt, hz, rounds, secs = map(int, sys.argv[1:])
+dur = rounds * secs
+cp = tp / hz / rp * 1e6
+ct = tt / hz / rt * 1e6
+print(f"  plain:     {rp/dur:10.0f} req/s, server cpu {cp:.2f} us/request")
+print(f"  tokenized: {rt/dur:10.0f} req/s, server cpu {ct:.2f} us/request")
+print(f"tokenized/plain ratio: {rt/rp:.3f}")
+print(f"server cpu us/request: plain {cp:.2f} tokenized {ct:.2f} added {ct-cp:.2f}")
+PY
+grep -E "AH00051|AH00052|exit signal" "$dir/error.log" && { echo "httpd child crashed"; exit 1; } || true
