@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 
 using namespace uritoken;
 
@@ -75,4 +76,15 @@ TEST(KeyRing, GeneratedLineParses) {
   ASSERT_TRUE(ring) << error;
   EXPECT_EQ(ring->find(42)->client, "site.x");
   EXPECT_NE(generate_key_line(42, "site.x"), line);  // random secret
+}
+
+TEST(KeyRing, ShippedExampleKeyFileParses) {
+  std::ifstream in(std::string(SOURCE_DIR) + "/conf-examples/keys.example");
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string error;
+  const auto ring = KeyRing::parse(text.str(), &error);
+  ASSERT_TRUE(ring) << error;
+  EXPECT_EQ(ring->size(), 4u);
+  EXPECT_EQ(ring->signing_key("shop-berlin", std::nullopt)->id, 12);
 }
