@@ -10,7 +10,7 @@
 //       wherever it points: a forged or expired credential is never served.
 //   access_checker     where `UriTokenRequire On`, refuse requests whose
 //       initial request carried no valid token.
-//   insert_filter / insert_error_filter
+//   insert_error_filter
 //       a redirect that httpd makes for a tokenized request (mod_dir's
 //       trailing slash, a same-host Redirect) gets the prefix put back into
 //       its Location, so the client stays inside /_uk_TOKEN/.
@@ -276,9 +276,18 @@ apr_status_t location_filter(ap_filter_t* f, apr_bucket_brigade* bb) {
   return ap_pass_brigade(f->next, bb);
 }
 
+ap_filter_rec_t* location_filter_handle = nullptr;  // set in register_hooks, per module load
+
+// Only error responses need the filter: every redirect httpd itself makes
+// (mod_dir, mod_alias, mod_rewrite) is returned as a status and sent by
+// ap_send_error_response, which runs insert_error_filter. Plain 200s skip
+// the filter entirely.
 void insert_location_filter(request_rec* r) {
+  if (!ap_is_HTTP_REDIRECT(r->status)) return;
   const RequestState* state = state_of(r);
-  if (state != nullptr && state->prefix != nullptr) ap_add_output_filter(kLocationFilter, nullptr, r, r->connection);
+  if (state != nullptr && state->prefix != nullptr) {
+    ap_add_output_filter_handle(location_filter_handle, nullptr, r, r->connection);
+  }
 }
 
 // noexcept trampolines: exceptions never cross into httpd.
@@ -323,9 +332,8 @@ void register_hooks(apr_pool_t*) {
   ap_hook_check_config(check_config_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_post_read_request(post_read_request_hook, kAfterRemoteIp, nullptr, APR_HOOK_MIDDLE);
   ap_hook_access_checker(access_checker_hook, nullptr, nullptr, APR_HOOK_FIRST);
-  ap_hook_insert_filter(insert_filter_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_insert_error_filter(insert_filter_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
-  ap_register_output_filter(kLocationFilter, location_filter, nullptr, AP_FTYPE_CONTENT_SET);
+  location_filter_handle = ap_register_output_filter(kLocationFilter, location_filter, nullptr, AP_FTYPE_CONTENT_SET);
 }
 
 }  // namespace
