@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs what building, testing and the demo need on Debian 12, only if
-# something is missing (so repeated runs are fast). Needs root or sudo.
+# Installs what building, testing and the demo need on Debian 12
+# (scripts/debian-packages.txt), only if something is missing, so repeated
+# runs are fast. Needs root or sudo.
 set -euo pipefail
 
-packages=(build-essential autoconf pkg-config apache2 apache2-dev libsodium-dev libssl-dev openssl
-          libgtest-dev libbenchmark-dev clang libclang-rt-14-dev curl php-cli python3)
+mapfile -t packages < <(grep -v '^#' "$(dirname "$0")/debian-packages.txt")
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 [[ "${1:-}" == "--bench" ]] && packages+=(wrk)
 
