@@ -33,6 +33,32 @@ TokenSplit split_token_prefix(std::string_view raw_path) {
   return out;
 }
 
+std::size_t token_prefix_length(std::string_view s) {
+  std::size_t consumed = 0;
+  for (char want : kTokenPrefix) {
+    if (consumed >= s.size()) return 0;
+    char got = s[consumed];
+    std::size_t step = 1;
+    if (got == '%' && consumed + 2 < s.size()) {
+      const int hi = hex_value(s[consumed + 1]), lo = hex_value(s[consumed + 2]);
+      if (hi >= 0 && lo >= 0) {
+        got = static_cast<char>(hi * 16 + lo);
+        step = 3;
+      }
+    }
+    if (got != want) return 0;
+    consumed += step;
+  }
+  return consumed;
+}
+
+bool has_token_segment(std::string_view raw_path) {
+  for (std::size_t at = raw_path.find('/'); at != std::string_view::npos; at = raw_path.find('/', at + 1)) {
+    if (token_prefix_length(raw_path.substr(at + 1)) != 0) return true;
+  }
+  return false;
+}
+
 const char* path_problem_name(PathProblem p) {
   switch (p) {
     case PathProblem::none: return "none";
@@ -46,11 +72,18 @@ const char* path_problem_name(PathProblem p) {
 }
 
 PathProblem decode_request_path(std::string_view raw, std::string* decoded) {
+  decoded->resize(raw.size() + 1);
+  std::size_t len = 0;
+  const PathProblem problem = decode_request_path(raw, decoded->data(), &len);
+  decoded->resize(len);
+  return problem;
+}
+
+PathProblem decode_request_path(std::string_view raw, char* out, std::size_t* decoded_len) {
   // Writes through a raw pointer into a pre-sized buffer: this runs on every
   // tokenized request, and per-character push_back cost more than the MAC.
-  decoded->resize(raw.size() + 1);
-  char* out = decoded->data();
   std::size_t o = 0;
+  *decoded_len = 0;
   out[o++] = '/';
   std::size_t segment_start = 1;  // index in out where the current segment begins
 
@@ -90,9 +123,8 @@ PathProblem decode_request_path(std::string_view raw, std::string* decoded) {
     }
     out[o++] = c;
   }
-  const PathProblem last = segment_ok();
-  decoded->resize(o);
-  return last;
+  *decoded_len = o;
+  return segment_ok();
 }
 
 std::optional<std::uint8_t> scope_descriptor(std::string_view scope, std::string* canonical) {

@@ -27,6 +27,13 @@ struct TokenSplit {
 // Splits a raw (still percent-encoded) request path `/_uk_TOKEN/rest`.
 TokenSplit split_token_prefix(std::string_view raw_path);
 
+// Length of "_uk_" at the start of `s`, written plainly or percent-encoded
+// in any mix ("%5Fuk%5F"), or 0 if `s` does not start a token segment.
+std::size_t token_prefix_length(std::string_view s);
+
+// True if any segment of a raw path starts with a (possibly encoded) "_uk_".
+bool has_token_segment(std::string_view raw_path);
+
 enum class PathProblem {
   none,
   bad_escape,       // % not followed by two hex digits
@@ -42,6 +49,10 @@ const char* path_problem_name(PathProblem p);
 // slashes, and refuses anything that could step outside the requested tree.
 // On success `decoded` holds the path (always starting with '/').
 PathProblem decode_request_path(std::string_view raw, std::string* decoded);
+
+// The same into a caller's buffer of at least raw.size() + 1 bytes (the
+// request path uses pool memory); `decoded_len` receives the length.
+PathProblem decode_request_path(std::string_view raw, char* decoded, std::size_t* decoded_len);
 
 // A scope descriptor: bits 0-6 segment count (1..127), bit 7 exact file.
 constexpr std::uint8_t kScopeExact = 0x80;

@@ -107,13 +107,18 @@ void compute_tag(const Key& key, const std::uint8_t* payload, std::size_t len,
 
 }  // namespace
 
-std::string session_hex(const SessionId& s) {
+void session_hex(const SessionId& s, char out[2 * kSessionBytes + 1]) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(kSessionBytes * 2, '0');
   for (std::size_t i = 0; i < kSessionBytes; ++i) {
     out[2 * i] = kHex[s[i] >> 4];
     out[2 * i + 1] = kHex[s[i] & 15];
   }
+  out[2 * kSessionBytes] = '\0';
+}
+
+std::string session_hex(const SessionId& s) {
+  char out[2 * kSessionBytes + 1];
+  session_hex(s, out);
   return out;
 }
 

@@ -57,6 +57,8 @@ constexpr std::uint8_t kKnown = 0x0f;
 using SessionId = std::array<std::uint8_t, kSessionBytes>;
 
 std::string session_hex(const SessionId& s);
+// The same into `out` (17 bytes: 16 hex digits and a NUL), without allocating.
+void session_hex(const SessionId& s, char out[2 * kSessionBytes + 1]);
 
 // The fields a token carries.
 struct Claims {

@@ -19,7 +19,6 @@
 // line, never an unwind through httpd's C frames.
 // httpd.h must come first: the other httpd headers rely on its types.
 #include <httpd.h>
-#include <apr_lib.h>
 #include <apr_strings.h>
 #include <apr_uri.h>
 #include <http_config.h>
@@ -29,7 +28,7 @@
 #include <http_request.h>
 #include <util_filter.h>
 
-#include <cstdlib>
+#include <algorithm>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -79,47 +78,30 @@ RequestState* state_of(const request_rec* r) {
   return static_cast<RequestState*>(ap_get_module_config(initial_request(r)->request_config, &uritoken_module));
 }
 
-// Length of "_uk_" at `p`, written plainly or percent-encoded in any mix
-// (e.g. "%5Fuk%5F"), or 0 if `p` does not start a token segment.
-std::size_t token_prefix_len(const char* p) {
-  std::size_t consumed = 0;
-  for (char want : kTokenPrefix) {
-    char got = p[consumed];
-    std::size_t step = 1;
-    if (got == '%' && apr_isxdigit(p[consumed + 1]) && apr_isxdigit(p[consumed + 2])) {
-      const char hex[3] = {p[consumed + 1], p[consumed + 2], '\0'};
-      got = static_cast<char>(std::strtol(hex, nullptr, 16));
-      step = 3;
-    }
-    if (got != want) return 0;
-    consumed += step;
-  }
-  return consumed;
-}
-
-// Replaces every token segment of `line` (see token_prefix_len) by
-// "/_uk_[redacted]", so no token, well-placed or not, reaches a log. Runs on
-// every request: it only looks at the characters after each '/'.
+// Replaces every token segment of `line` (plain or percent-encoded "_uk_",
+// see token_prefix_length) by "/_uk_[redacted]", so no token, well-placed
+// or not, reaches a log. Called only for requests whose path holds one.
 const char* redact(apr_pool_t* p, const char* line) {
   if (line == nullptr) return line;
-  const char* hit = std::strchr(line, '/');
-  while (hit != nullptr && token_prefix_len(hit + 1) == 0) hit = std::strchr(hit + 1, '/');
-  if (hit == nullptr) return line;  // the common case for untokenized requests
-  std::string out(line, static_cast<std::size_t>(hit - line));
-  for (const char* at = hit; *at != '\0';) {
-    const std::size_t len = *at == '/' ? token_prefix_len(at + 1) : 0;
+  constexpr std::string_view kRedacted = "/_uk_[redacted]";
+  const std::string_view in(line);
+  // Each replaced segment is at least "/_uk_" long, so this bounds the output.
+  const std::size_t slashes = static_cast<std::size_t>(std::count(in.begin(), in.end(), '/'));
+  char* out = static_cast<char*>(apr_palloc(p, in.size() + slashes * kRedacted.size() + 1));
+  std::size_t o = 0;
+  for (std::size_t i = 0; i < in.size();) {
+    const std::size_t len = in[i] == '/' ? token_prefix_length(in.substr(i + 1)) : 0;
     if (len == 0) {
-      const char* next = std::strchr(at + 1, '/');
-      const std::size_t run = next ? static_cast<std::size_t>(next - at) : std::strlen(at);
-      out.append(at, run);
-      at += run;
+      out[o++] = in[i++];
       continue;
     }
-    out += "/_uk_[redacted]";
-    at += 1 + len;
-    while (*at != '\0' && *at != '/' && *at != ' ' && *at != '?') ++at;
+    kRedacted.copy(out + o, kRedacted.size());
+    o += kRedacted.size();
+    i += 1 + len;
+    while (i < in.size() && in[i] != '/' && in[i] != ' ' && in[i] != '?') ++i;
   }
-  return apr_pstrmemdup(p, out.data(), out.size());
+  out[o] = '\0';
+  return out;
 }
 
 void set_env(request_rec* r, const char* name, const char* value) { apr_table_setn(r->subprocess_env, name, value); }
@@ -132,24 +114,26 @@ int handle_post_read_request(request_rec* r) {
   auto* state = new (apr_pcalloc(r->pool, sizeof(RequestState))) RequestState();
   ap_set_module_config(r->request_config, &uritoken_module, state);
 
-  r->the_request = const_cast<char*>(redact(r->pool, r->the_request));
-  r->unparsed_uri = const_cast<char*>(redact(r->pool, r->unparsed_uri));
-  const TokenSplit split = split_token_prefix(r->parsed_uri.path);
+  // Views into r->parsed_uri.path's buffer: it stays in r->pool, and below
+  // only the pointer r->uri is moved, so no copy of the path is needed.
+  const char* raw_path = r->parsed_uri.path;
+  const TokenSplit split = split_token_prefix(raw_path);
   if (!split.has_token) {
-    if (std::strstr(r->parsed_uri.path, "/_uk_") != nullptr) {
-      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                    "UT00004: request refused (misplaced-token): a token is allowed only as the first path segment");
-      set_env(r, "URITOKEN_STATUS", "invalid");
-      set_env(r, "URITOKEN_REASON", "misplaced-token");
-      return HTTP_FORBIDDEN;
+    if (!has_token_segment(raw_path)) {
+      set_env(r, "URITOKEN_STATUS", "absent");
+      return DECLINED;
     }
-    set_env(r, "URITOKEN_STATUS", "absent");
-    return DECLINED;
+    r->the_request = const_cast<char*>(redact(r->pool, r->the_request));
+    r->unparsed_uri = const_cast<char*>(redact(r->pool, r->unparsed_uri));
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "UT00004: request refused (misplaced-token): a token is allowed only as the first path segment");
+    set_env(r, "URITOKEN_STATUS", "invalid");
+    set_env(r, "URITOKEN_REASON", "misplaced-token");
+    return HTTP_FORBIDDEN;
   }
   state->token_present = true;
-  // Copy before touching the request: split points into r->parsed_uri.path.
-  const std::string token(split.token);
-  const std::string remainder(split.remainder);
+  r->the_request = const_cast<char*>(redact(r->pool, r->the_request));
+  r->unparsed_uri = const_cast<char*>(redact(r->pool, r->unparsed_uri));
 
   if (conf->keys == nullptr) {  // check_config refuses this; stay closed if it ever happens
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00001: token refused: no UriTokenKeyFile for this server");
@@ -157,8 +141,10 @@ int handle_post_read_request(request_rec* r) {
     return HTTP_FORBIDDEN;
   }
 
-  std::string path;
-  if (const PathProblem problem = decode_request_path(remainder, &path); problem != PathProblem::none) {
+  char* path = static_cast<char*>(apr_palloc(r->pool, split.remainder.size() + 1));
+  std::size_t path_len = 0;
+  if (const PathProblem problem = decode_request_path(split.remainder, path, &path_len);
+      problem != PathProblem::none) {
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                   "UT00002: token request refused (%s): the path after the token is unsafe",
                   path_problem_name(problem));
@@ -170,21 +156,25 @@ int handle_post_read_request(request_rec* r) {
   std::optional<IpAddress> client_addr;
   if (r->useragent_ip != nullptr) client_addr = parse_ip_address(r->useragent_ip);
   VerifyContext ctx;
-  ctx.path = path;
+  ctx.path = std::string_view(path, path_len);
   ctx.client_addr = client_addr ? &*client_addr : nullptr;
   ctx.now = apr_time_sec(r->request_time);
   ctx.leeway_seconds = static_cast<std::uint32_t>(clock_skew_seconds(conf));
   ctx.max_ttl_seconds = static_cast<std::uint32_t>(max_ttl_seconds(conf));
-  const Verdict v = verify_token(*conf->keys, token, ctx);
+  const Verdict v = verify_token(*conf->keys, split.token, ctx);
   state->status = v.status;
 
   set_env(r, "URITOKEN_STATUS", status_name(v.status));
   set_env(r, "URITOKEN_REASON", reason_name(v.reason));
   const char* session = "-";
+  const char* client = "-";
   if (v.authenticated) {
     // Only authenticated fields are exported: they are what ops bill on.
-    session = apr_pstrdup(r->pool, session_hex(v.claims.session).c_str());
-    set_env(r, "URITOKEN_CLIENT", apr_pstrmemdup(r->pool, v.claims.client_buf.data(), v.claims.client_len));
+    char* hex = static_cast<char*>(apr_palloc(r->pool, 2 * kSessionBytes + 1));
+    session_hex(v.claims.session, hex);
+    session = hex;
+    client = apr_pstrmemdup(r->pool, v.claims.client_buf.data(), v.claims.client_len);
+    set_env(r, "URITOKEN_CLIENT", client);
     set_env(r, "URITOKEN_SESSION", session);
     set_env(r, "URITOKEN_KEY_ID", apr_itoa(r->pool, v.claims.key_id));
     set_env(r, "URITOKEN_EXPIRES", apr_ltoa(r->pool, static_cast<long>(v.claims.expires)));
@@ -193,16 +183,16 @@ int handle_post_read_request(request_rec* r) {
   if (v.status != Status::valid) {
     if (v.authenticated) {
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s): client %s, key %u, session %s",
-                    reason_name(v.reason), apr_table_get(r->subprocess_env, "URITOKEN_CLIENT"),
-                    static_cast<unsigned>(v.claims.key_id), session);
+                    reason_name(v.reason), client, static_cast<unsigned>(v.claims.key_id), session);
     } else {
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s)", reason_name(v.reason));
     }
     return v.status == Status::expired ? expired_status(conf) : HTTP_FORBIDDEN;
   }
 
-  state->prefix = apr_pstrcat(r->pool, "/", kTokenPrefix.data(), token.c_str(), nullptr);
-  if (remainder.empty()) {
+  // "/_uk_TOKEN" is exactly the start of the raw path.
+  state->prefix = apr_pstrmemdup(r->pool, raw_path, 1 + kTokenPrefix.size() + split.token.size());
+  if (split.remainder.empty()) {
     // "/_uk_T" alone: send the client into "/_uk_T/" so relative links resolve under the token.
     apr_table_setn(r->headers_out, "Location",
                    ap_construct_url(r->pool,
@@ -211,8 +201,9 @@ int handle_post_read_request(request_rec* r) {
                                     r));
     return HTTP_MOVED_PERMANENTLY;
   }
-  // Strip the prefix: from here on httpd normalises, maps and serves the plain path.
-  char* stripped = apr_pstrmemdup(r->pool, remainder.data(), remainder.size());
+  // Strip the prefix by moving the pointer to the rest (which ends where the
+  // raw path ends); httpd then normalises, maps and serves the plain path.
+  char* stripped = const_cast<char*>(split.remainder.data());
   r->parsed_uri.path = stripped;
   r->uri = stripped;
   return DECLINED;
@@ -222,16 +213,6 @@ int handle_access_checker(request_rec* r) {
   const ServerConfig* conf = server_config(r);
   const RequestState* state = state_of(r);
   if (state != nullptr && state->token_present) return DECLINED;  // verdict already enforced
-  request_rec* initial = const_cast<request_rec*>(initial_request(r));
-  // Backstop for a token segment that only appears after httpd decoded the
-  // path (e.g. "%5Fuk%5F..."): still not where a token belongs.
-  if (engine_on(conf) && r->uri != nullptr && std::strstr(r->uri, "/_uk_") != nullptr) {
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                  "UT00004: request refused (misplaced-token): a token is allowed only as the first path segment");
-    apr_table_setn(initial->subprocess_env, "URITOKEN_STATUS", "invalid");
-    apr_table_setn(initial->subprocess_env, "URITOKEN_REASON", "misplaced-token");
-    return HTTP_FORBIDDEN;
-  }
   if (!require_token(dir_config(r))) return DECLINED;
   if (!engine_on(conf)) {
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,

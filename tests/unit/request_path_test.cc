@@ -77,3 +77,17 @@ TEST(RequestPath, ScopeOfPath) {
   EXPECT_FALSE(scope_of_path("/a/b", 3 | kScopeExact, &scratch));
   EXPECT_FALSE(scope_of_path("/a/b", 0, &scratch));
 }
+
+TEST(RequestPath, TokenSegmentsPlainOrEncoded) {
+  EXPECT_EQ(token_prefix_length("_uk_ABC"), 4u);
+  EXPECT_EQ(token_prefix_length("%5Fuk%5fABC"), 8u);
+  EXPECT_EQ(token_prefix_length("%5F%75%6B_ABC"), 10u);
+  EXPECT_EQ(token_prefix_length("_uk"), 0u);
+  EXPECT_EQ(token_prefix_length("_uK_"), 0u);
+  EXPECT_EQ(token_prefix_length("%5"), 0u);
+  EXPECT_TRUE(has_token_segment("/a/_uk_X/b"));
+  EXPECT_TRUE(has_token_segment("/a/%5Fuk%5FX"));
+  EXPECT_FALSE(has_token_segment("/a/x_uk_/b"));
+  EXPECT_FALSE(has_token_segment("/gallery/12/photo.jpg"));
+  EXPECT_FALSE(has_token_segment(""));
+}
