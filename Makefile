@@ -3,7 +3,8 @@
 #
 #   make              module, library, CLI
 #   make check        unit + integration tests (real httpd on loopback)
-#   make check-all    what CI runs: check, sanitizers, fuzzing, lint
+#   make check-all    lint, check, sanitizers, fuzzing (scripts/test.sh runs
+#                     these steps plus the client minters)
 #   make bench        benchmarks (not in CI)
 #   make install      module via apxs, CLI and library to $(PREFIX)
 
@@ -58,7 +59,7 @@ $(BUILD)/obj/%.o: %.cc
 	$(CXX) $(CXXFLAGS_BASE) -MMD -MP -c $< -o $@
 
 $(MODULE): $(HTTPD_OBJS) $(CORE_OBJS)
-	$(CXX) -shared -o $@ $^ $(LIBS) -Wl,-z,relro,-z,now -Wl,--no-undefined -Wl,--unresolved-symbols=ignore-in-object-files
+	$(CXX) -shared -o $@ $^ $(LIBS) -Wl,-z,relro,-z,now
 
 $(SHLIB): $(LIB_OBJS) $(CORE_OBJS)
 	$(CXX) -shared -Wl,-soname,liburitoken.so.0 -o $@ $^ $(LIBS)
@@ -89,9 +90,8 @@ check-integration: $(INTEG) $(MODULE) $(CLI)
 
 # Unit tests once more under AddressSanitizer and UBSan, in their own tree.
 check-asan:
-	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all" \
-		LDFLAGS_EXTRA=-fsanitize=address,undefined $(BUILD)/asan/unit_tests \
-		CXX="$(CXX) -fsanitize=address,undefined"
+	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		CXX="$(CXX) -fsanitize=address,undefined" $(BUILD)/asan/unit_tests
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(BUILD)/asan/unit_tests $(GTEST_ARGS)
 
 # libFuzzer on the token parser and path decoder, bounded in time.

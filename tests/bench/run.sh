@@ -10,9 +10,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
+source scripts/lib.sh
 bash scripts/install-deps.sh --bench
-httpd=$(grep -E '^HTTPD =' config.mk | sed 's/^HTTPD = //')
-modules=$(grep -E '^APXS_LIBEXECDIR =' config.mk | sed 's/^APXS_LIBEXECDIR = //')
+httpd=$(config_value HTTPD)
 ROUNDS=${BENCH_ROUNDS:-4}
 SECONDS_PER_ROUND=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-16}
@@ -40,18 +40,13 @@ chmod -R a+rX "$dir/htdocs"
 (umask 077; build/uritoken keygen --key-id 1 --client bench > "$dir/keys")
 build/mint_many "$dir/keys" bench /bench/ 10000 > "$dir/tokens.txt"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-user_lines=""
-[[ $(id -u) -eq 0 ]] && user_lines=$'User www-data\nGroup www-data'
 cat > "$dir/httpd.conf" <<CONF
 ServerRoot $dir
 PidFile $dir/httpd.pid
 Listen 127.0.0.1:$port
 ServerName 127.0.0.1
-LoadModule mpm_event_module $modules/mod_mpm_event.so
-LoadModule authz_core_module $modules/mod_authz_core.so
-LoadModule mime_module $modules/mod_mime.so
-LoadModule uritoken_module $repo/build/mod_uritoken.so
-$user_lines
+$(httpd_modules mpm_event authz_core mime)
+$(httpd_user)
 TypesConfig /etc/mime.types
 DocumentRoot $dir/htdocs
 ErrorLog $dir/error.log
