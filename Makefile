@@ -32,6 +32,8 @@ LIB_SRCS := mod_uritoken/lib/uritoken.cc
 HTTPD_SRCS := $(wildcard mod_uritoken/httpd/*.cc)
 UNIT_SRCS := $(wildcard tests/unit/*.cc)
 INTEG_SRCS := $(wildcard tests/integration/*.cc)
+GOSSIP_SRCS := $(wildcard gossip/*.cc)
+GOSSIP_TEST_SRCS := $(wildcard tests/gossip/*.cc)
 
 obj = $(patsubst %.cc,$(BUILD)/obj/%.o,$(1))
 CORE_OBJS := $(call obj,$(CORE_SRCS))
@@ -39,6 +41,8 @@ LIB_OBJS := $(call obj,$(LIB_SRCS))
 HTTPD_OBJS := $(call obj,$(HTTPD_SRCS))
 UNIT_OBJS := $(call obj,$(UNIT_SRCS))
 INTEG_OBJS := $(call obj,$(INTEG_SRCS))
+GOSSIP_OBJS := $(call obj,$(GOSSIP_SRCS))
+GOSSIP_TEST_OBJS := $(call obj,$(GOSSIP_TEST_SRCS))
 
 MODULE := $(BUILD)/mod_uritoken.so
 CLI := $(BUILD)/uritoken
@@ -46,8 +50,9 @@ SHLIB := $(BUILD)/liburitoken.so
 STLIB := $(BUILD)/liburitoken.a
 UNIT := $(BUILD)/unit_tests
 INTEG := $(BUILD)/integration_tests
+GOSSIP_TESTS := $(BUILD)/gossip_tests
 
-.PHONY: vectors all check check-unit check-integration check-all check-asan fuzz lint bench install demo clean
+.PHONY: vectors all check check-unit check-gossip check-integration check-all check-asan fuzz fuzz-gossip lint bench bench-cluster install demo demo-cluster clean
 all: $(MODULE) $(CLI) $(SHLIB) $(STLIB)
 
 $(BUILD)/obj/mod_uritoken/httpd/%.o: mod_uritoken/httpd/%.cc
@@ -58,7 +63,7 @@ $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_BASE) -MMD -MP -c $< -o $@
 
-$(MODULE): $(HTTPD_OBJS) $(CORE_OBJS)
+$(MODULE): $(HTTPD_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
 	$(CXX) -shared -o $@ $^ $(LIBS) -Wl,-z,relro,-z,now
 
 $(SHLIB): $(LIB_OBJS) $(CORE_OBJS)
@@ -76,11 +81,19 @@ $(UNIT): $(UNIT_OBJS) $(LIB_OBJS) $(CORE_OBJS)
 $(INTEG): $(INTEG_OBJS) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
 
+# Gossip library tests: codec, CRDT, membership, and the deterministic
+# simulation of many nodes in one process.
+$(GOSSIP_TESTS): $(GOSSIP_TEST_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
+
 $(INTEG_OBJS): CXXFLAGS_BASE += -DHTTPD_BIN='"$(HTTPD)"' -DHTTPD_MODULES='"$(APXS_LIBEXECDIR)"' \
 	-DSOURCE_DIR='"$(CURDIR)"' -DBUILD_DIR='"$(CURDIR)/$(BUILD)"'
 $(UNIT_OBJS): CXXFLAGS_BASE += -DSOURCE_DIR='"$(CURDIR)"' -DBUILD_DIR='"$(CURDIR)/$(BUILD)"'
 
-check: check-unit check-integration
+check: check-unit check-gossip check-integration
+
+check-gossip: $(GOSSIP_TESTS)
+	$(GOSSIP_TESTS) $(GTEST_ARGS)
 
 check-unit: $(UNIT)
 	$(UNIT) $(GTEST_ARGS)
@@ -91,8 +104,9 @@ check-integration: $(INTEG) $(MODULE) $(CLI)
 # Unit tests once more under AddressSanitizer and UBSan, in their own tree.
 check-asan:
 	$(MAKE) BUILD=$(BUILD)/asan OPT="-O1 -g -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		CXX="$(CXX) -fsanitize=address,undefined" $(BUILD)/asan/unit_tests
+		CXX="$(CXX) -fsanitize=address,undefined" $(BUILD)/asan/unit_tests $(BUILD)/asan/gossip_tests
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(BUILD)/asan/unit_tests $(GTEST_ARGS)
+	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(BUILD)/asan/gossip_tests $(GTEST_ARGS)
 
 # libFuzzer on the token parser and path decoder, bounded in time.
 FUZZ_SECONDS ?= 60
@@ -102,6 +116,17 @@ fuzz: $(BUILD)/fuzz_token
 	cp tests/fuzz/seeds/* $(BUILD)/fuzz-corpus/ 2>/dev/null || true
 	$(BUILD)/fuzz_token -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz-corpus
 
+# The gossip packet decoder, likewise.
+fuzz-gossip: $(BUILD)/fuzz_gossip
+	mkdir -p $(BUILD)/fuzz-gossip-corpus
+	cp tests/fuzz/gossip-seeds/* $(BUILD)/fuzz-gossip-corpus/ 2>/dev/null || true
+	$(BUILD)/fuzz_gossip -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz-gossip-corpus
+
+$(BUILD)/fuzz_gossip: tests/fuzz/fuzz_gossip.cc $(GOSSIP_SRCS) $(CORE_SRCS)
+	@mkdir -p $(BUILD)
+	$(FUZZ_CXX) $(CXXSTD) -O1 -g -fsanitize=fuzzer,address,undefined $(SODIUM_CFLAGS) $(OPENSSL_CFLAGS) \
+		-o $@ $^ $(LIBS)
+
 $(BUILD)/fuzz_token: tests/fuzz/fuzz_token.cc $(CORE_SRCS)
 	@mkdir -p $(BUILD)
 	$(FUZZ_CXX) $(CXXSTD) -O1 -g -fsanitize=fuzzer,address,undefined $(SODIUM_CFLAGS) $(OPENSSL_CFLAGS) \
@@ -110,9 +135,9 @@ $(BUILD)/fuzz_token: tests/fuzz/fuzz_token.cc $(CORE_SRCS)
 # The core must stay free of httpd and APR: it is unit-tested and shipped in
 # liburitoken without them.
 lint:
-	@if grep -nE '#include [<"](httpd|http_|ap_|apr|util_)' mod_uritoken/core/*.h mod_uritoken/core/*.cc mod_uritoken/lib/*; then \
-		echo "lint: the core and library must not include httpd or APR headers"; exit 1; fi
-	@echo "lint: core is free of httpd/APR includes"
+	@if grep -nE '#include [<"](httpd|http_|ap_|apr|util_)' mod_uritoken/core/*.h mod_uritoken/core/*.cc mod_uritoken/lib/* gossip/*; then \
+		echo "lint: the core, library and gossip must not include httpd or APR headers"; exit 1; fi
+	@echo "lint: core, library and gossip are free of httpd/APR includes"
 
 check-all: lint check check-asan fuzz
 
@@ -126,8 +151,19 @@ $(BUILD)/mint_many: $(call obj,tests/bench/mint_many.cc) $(CORE_OBJS)
 bench: all $(BUILD)/verify_bench $(BUILD)/mint_many
 	bash tests/bench/run.sh
 
+$(BUILD)/gossip_sim_bench: $(call obj,tests/bench/gossip_sim_bench.cc) $(GOSSIP_OBJS) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS)
+
+# Cluster benchmarks: the 1,000-node simulation and a real 5-node loopback
+# cluster. Not part of CI.
+bench-cluster: all $(BUILD)/gossip_sim_bench $(BUILD)/mint_many
+	bash tests/bench/cluster.sh
+
 demo: all
 	bash scripts/demo.sh
+
+demo-cluster: all
+	bash scripts/demo-cluster.sh
 
 install: all
 	$(APXS) -i -n uritoken $(MODULE)
