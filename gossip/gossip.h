@@ -1,0 +1,311 @@
+// Cluster gossip for mod_uritoken: SWIM-style membership, infection-style
+// dissemination of revocations, push-pull anti-entropy over bucket digests,
+// and routing of sightings to the few nodes that own each token.
+//
+// Pure C++17 + libsodium. The Node is a passive state machine: the caller
+// feeds it packets (receive), time (tick) and local events (decide,
+// report_sighting); it sends through a Transport and reports through a
+// Listener. The same code runs over real UDP in the sidecar and over a
+// simulated lossy network in the tests. Not thread-safe: one thread drives a
+// Node. Protocol description: docs/gossip.md.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace uritoken::gossip {
+
+struct Endpoint {
+  bool v6 = false;
+  std::uint8_t addr[16] = {};  // network order; first 4 bytes for IPv4
+  std::uint16_t port = 0;
+
+  // "127.0.0.1:7946", "[::1]:7946".
+  static std::optional<Endpoint> parse(std::string_view text);
+  std::string to_string() const;
+  bool operator==(const Endpoint& o) const;
+  bool operator!=(const Endpoint& o) const { return !(*this == o); }
+  bool operator<(const Endpoint& o) const;
+};
+
+struct TokenRef {
+  std::uint16_t key_id = 0;
+  std::uint64_t session = 0;
+  bool operator==(const TokenRef& o) const { return key_id == o.key_id && session == o.session; }
+  bool operator!=(const TokenRef& o) const { return !(*this == o); }
+  bool operator<(const TokenRef& o) const {
+    return key_id != o.key_id ? key_id < o.key_id : session < o.session;
+  }
+  // 64-bit mix of both fields; also picks the digest bucket.
+  std::uint64_t hash() const;
+};
+
+struct TokenRefHash {
+  std::size_t operator()(const TokenRef& t) const { return static_cast<std::size_t>(t.hash()); }
+};
+
+struct Revocation {
+  TokenRef token;
+  std::uint32_t token_expires = 0;  // unix s: the entry is dropped after this
+  std::uint64_t stamp_ms = 0;       // when decided (wall clock ms)
+  bool pardon = false;
+  bool shadow = false;              // shadow-mode verdict: reported, not enforced
+  std::uint64_t origin = 0;         // node id that decided
+  std::uint8_t reason = 0;          // 1 = sharing rule, 2 = manual
+  std::uint8_t networks = 0;        // distinct networks seen (for ops)
+  bool operator==(const Revocation& o) const;
+  bool operator!=(const Revocation& o) const { return !(*this == o); }
+};
+
+// True if `a` wins over `b` for the same token: greater stamp_ms, then a
+// revoke beats a pardon (add-wins), then greater origin; the remaining fields
+// only break ties between otherwise equal entries so the order is total.
+bool wins_over(const Revocation& a, const Revocation& b);
+
+// The revocation CRDT: per token, the entry that wins_over all others. merge
+// is commutative, associative and idempotent. Entries live in a fixed number
+// of buckets (by token hash) whose XOR-of-entry-hash digests let two nodes
+// find their differences without sending the whole set.
+class RevocationSet {
+ public:
+  static constexpr std::size_t kBuckets = 1024;
+  static constexpr std::size_t kGroups = 32;                   // digest level 1
+  static constexpr std::size_t kBucketsPerGroup = kBuckets / kGroups;
+
+  RevocationSet();
+  bool merge(const Revocation& r);  // true if the winning entry for that token changed
+  const Revocation* find(const TokenRef& t) const;
+  // Winning entry is a revoke (shadow or not: the caller decides whether to
+  // enforce shadow verdicts) and the token has not expired.
+  bool in_force(const TokenRef& t, std::uint32_t now_s) const;
+  std::size_t expire(std::uint32_t now_s);  // drops entries past token_expires
+  std::size_t size() const { return size_; }
+  template <class F> void for_each(F f) const {
+    for (const auto& b : buckets_)
+      for (const auto& r : b) f(r);
+  }
+  std::vector<Revocation> snapshot() const;
+
+  static std::size_t bucket_of(const TokenRef& t) { return t.hash() % kBuckets; }
+  const std::vector<Revocation>& bucket(std::size_t b) const { return buckets_[b]; }
+  std::uint64_t bucket_hash(std::size_t b) const { return bucket_hash_[b]; }
+  std::uint64_t group_hash(std::size_t g) const { return group_hash_[g]; }
+  // Approximate heap bytes held (for the benchmark's memory figure).
+  std::size_t memory_bytes() const;
+
+ private:
+  void set_hash(std::size_t b, std::uint64_t delta);
+  std::vector<std::vector<Revocation>> buckets_;  // each sorted by token
+  std::vector<std::uint64_t> bucket_hash_;
+  std::array<std::uint64_t, kGroups> group_hash_{};
+  std::size_t size_ = 0;
+};
+
+struct SightingReport {
+  TokenRef token;
+  std::uint32_t token_expires = 0;
+  std::uint8_t network[17] = {};  // byte 0: 4 or 6, then 4 or 16 masked bytes
+  bool shared_network = false;
+  std::uint32_t client_hash = 0;
+  std::uint64_t time_ms = 0;
+  bool operator==(const SightingReport& o) const;
+};
+
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void send(const Endpoint& to, const std::uint8_t* data, std::size_t size) = 0;
+};
+
+enum MemberState : int { kAlive = 0, kSuspect = 1, kDead = 2 };
+
+class Listener {
+ public:
+  virtual ~Listener() = default;
+  virtual void revocation_changed(const Revocation& winner) = 0;
+  virtual void owned_sighting(const SightingReport& s) = 0;
+  virtual void member_changed(std::uint64_t /*node_id*/, int /*state*/) {}
+};
+
+struct Config {
+  std::uint64_t node_id = 0;
+  std::string name;                 // at most 64 bytes are sent
+  Endpoint self;
+  std::vector<Endpoint> seeds;
+  std::array<std::uint8_t, 32> cluster_key{};
+  std::string cluster_label = "uritoken";
+  std::uint32_t probe_interval_ms = 500, probe_timeout_ms = 150;
+  unsigned indirect_probes = 3;
+  unsigned suspicion_mult = 4;
+  std::uint32_t gossip_interval_ms = 20;
+  unsigned fanout = 3;
+  unsigned retransmit_mult = 3;
+  std::uint32_t pushpull_interval_ms = 2000;
+  unsigned owners = 2;
+  std::uint32_t sighting_flush_ms = 5;
+  std::size_t max_packet = 1200;
+  std::uint32_t max_packet_age_ms = 30000;
+  // Added: push-pull entry streams are paced to this many packets per
+  // gossip interval per peer (100,000 entries take ~3,000 packets).
+  unsigned pushpull_packets_per_tick = 32;
+};
+
+struct Stats {
+  std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
+  std::uint64_t dropped_malformed = 0, dropped_auth = 0, dropped_replay = 0, dropped_stale = 0,
+                dropped_label = 0, dropped_oversized = 0;
+  std::uint64_t revocations_learned = 0;  // winners changed by a peer's entry
+  std::uint64_t sightings_sent = 0;       // sightings sent to other owners
+  std::uint64_t sightings_owned = 0;      // owned_sighting calls
+  // Added:
+  std::uint64_t probes = 0, indirect_probes = 0, suspicions = 0, refutations = 0, deaths = 0;
+  std::uint64_t pushpull_started = 0, pushpull_entries_sent = 0;
+};
+
+struct Member {
+  std::uint64_t node_id = 0;
+  std::string name;
+  Endpoint endpoint;
+  int state = kAlive;  // 0 alive, 1 suspect, 2 dead
+  std::uint64_t incarnation = 0;
+};
+
+namespace wire { struct Message; struct PpRoot; struct PpGroup; }
+
+class Node {
+ public:
+  Node(Config config, Transport& transport, Listener& listener, std::uint64_t now_ms,
+       std::uint64_t seed);
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  void load(const std::vector<Revocation>& entries);  // before start(); no listener calls
+  void start(std::uint64_t now_ms);                    // contacts seeds (join + push-pull)
+  void receive(const Endpoint& from, const std::uint8_t* data, std::size_t size,
+               std::uint64_t now_ms);
+  void tick(std::uint64_t now_ms);             // runs due timers
+  std::uint64_t next_deadline_ms() const;      // when tick() next has work
+  void decide(const Revocation& r, std::uint64_t now_ms);
+  void report_sighting(const SightingReport& s, std::uint64_t now_ms);
+  void leave(std::uint64_t now_ms);            // graceful leave: announces itself dead
+  bool ready() const { return ready_; }
+
+  const RevocationSet& revocations() const { return set_; }
+  std::vector<Member> members() const;         // includes self
+  const Stats& stats() const { return stats_; }
+  const Config& config() const { return cfg_; }
+  // Added: the `owners` nodes that own a token in this node's current view
+  // (rendezvous hashing over live members and self), best first.
+  std::vector<std::uint64_t> owners_of(const TokenRef& t) const;
+
+ private:
+  struct Peer {
+    Member m;
+    std::uint64_t suspect_deadline = 0;  // when a suspect is declared dead
+    std::uint64_t state_since = 0;
+  };
+  struct Broadcast {
+    std::uint64_t key;       // node id or token hash: a newer one replaces it
+    bool is_member;
+    std::vector<std::uint8_t> record;
+    unsigned transmits = 0;
+  };
+  struct ReplayWindow { std::uint64_t max = 0; std::uint64_t bits = 0; };
+  struct IndirectRelay { Endpoint requester; std::uint32_t seq; std::uint64_t expires; };
+  struct Stream {  // a paced push-pull transfer to one peer
+    Endpoint to;
+    std::deque<std::size_t> buckets;       // revocation buckets still to send
+    std::size_t offset = 0;                // into the front bucket
+    std::deque<std::uint64_t> members;     // member ids still to send
+  };
+
+  // Packets.
+  void send_packet(const Endpoint& to, std::vector<std::uint8_t>& payload, bool piggyback);
+  void piggyback(std::vector<std::uint8_t>& payload, std::size_t room);
+  std::size_t payload_room() const;
+  void handle(const Endpoint& from, std::uint64_t sender, const wire::Message& m,
+              std::uint64_t now_ms, bool& learned);
+  // Membership.
+  void probe(std::uint64_t now_ms);
+  void probe_timed_out(std::uint64_t now_ms);
+  void probe_failed(std::uint64_t now_ms);
+  void apply_member(const Member& m, std::uint64_t now_ms);
+  void set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_t now_ms);
+  void refute(std::uint64_t incarnation);
+  void tell_if_suspected(std::uint64_t id, std::vector<std::uint8_t>& payload);
+  void enqueue_member(const Member& m);
+  Member self_member() const;
+  std::vector<const Peer*> live_peers() const;
+  std::uint64_t suspicion_timeout() const;
+  std::uint64_t member_hash() const;
+  void membership_changed();
+  // Dissemination.
+  void enqueue_revocation(const Revocation& r);
+  void gossip(std::size_t fanout, std::uint64_t exclude);
+  unsigned retransmit_limit() const;
+  // Anti-entropy.
+  void start_pushpull(std::uint64_t now_ms);
+  void send_root(const Endpoint& to, std::uint64_t peer_id, bool reply);
+  void on_root(const Endpoint& from, std::uint64_t sender, const wire::PpRoot& r);
+  void on_group(const Endpoint& from, const wire::PpGroup& g);
+  Stream& stream_to(const Endpoint& to);
+  void pump_streams();
+  // Sightings.
+  void flush_sightings();
+  void send_sightings(std::uint64_t owner, std::vector<std::uint8_t>& records);
+
+  Config cfg_;
+  Transport& transport_;
+  Listener& listener_;
+  std::mt19937_64 rng_;
+  RevocationSet set_;
+  Stats stats_;
+  bool ready_ = false;
+  bool started_ = false;
+  bool left_ = false;
+  std::uint64_t now_ = 0;
+
+  // Crypto / replay.
+  std::array<std::uint8_t, 4> label_tag_{};
+  std::uint64_t counter_ = 0;
+  std::unordered_map<std::uint64_t, ReplayWindow> replay_;
+
+  // Membership.
+  std::uint64_t incarnation_ = 0;
+  std::map<std::uint64_t, Peer> peers_;  // by node id, excluding self
+  std::vector<std::uint64_t> probe_order_;
+  std::size_t probe_index_ = 0;
+  std::uint32_t seq_ = 0;
+  std::uint64_t probe_target_ = 0;        // 0: no probe outstanding
+  std::uint32_t probe_seq_ = 0;
+  bool probe_acked_ = false;
+  bool probe_indirect_sent_ = false;
+  std::uint64_t probe_sent_ms_ = 0;
+  std::map<std::uint32_t, IndirectRelay> relays_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> live_mixed_;  // (mixed id, id) for owners
+
+  // Timers.
+  std::uint64_t next_probe_ = 0, next_gossip_ = 0, next_pushpull_ = 0, next_expire_ = 0;
+  std::uint64_t sighting_deadline_ = 0;  // 0: nothing pending
+  std::uint64_t next_suspect_deadline_ = 0;  // 0: no suspects
+  std::uint64_t last_revocation_rx_ = 0;
+  unsigned pushpull_rounds_ = 0;
+
+  std::vector<Broadcast> broadcasts_;
+  std::vector<Stream> streams_;
+  std::map<std::uint64_t, std::vector<std::uint8_t>> pending_sightings_;  // owner -> records
+};
+
+}  // namespace uritoken::gossip

@@ -1,0 +1,635 @@
+#include <sodium.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+#include "gossip.h"
+#include "wire.h"
+
+namespace uritoken::gossip {
+namespace {
+
+std::uint64_t mix64(std::uint64_t x) {
+  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
+  x ^= x >> 27; x *= 0x94d049bb133111ebULL;
+  return x ^ (x >> 31);
+}
+
+constexpr std::uint64_t kExpireEveryMs = 1000;
+// While not ready, push-pull this often, but not while a transfer is flowing.
+constexpr std::uint64_t kJoinRetryMs = 500;
+constexpr std::uint64_t kTransferQuietMs = 200;
+
+}  // namespace
+
+Node::Node(Config config, Transport& transport, Listener& listener, std::uint64_t now_ms,
+           std::uint64_t seed)
+    : cfg_(std::move(config)), transport_(transport), listener_(listener), rng_(seed) {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium initialisation failed");
+  if (cfg_.max_packet < wire::kOverhead + 300) cfg_.max_packet = wire::kOverhead + 300;
+  if (cfg_.owners == 0) cfg_.owners = 1;
+  now_ = now_ms;
+  label_tag_ = wire::label_tag(cfg_.cluster_label);
+  // Both survive a restart with the same node id: the wall clock moves on, so
+  // peers neither take our packets for replays nor our ALIVE for stale news.
+  counter_ = now_ms << 16;
+  incarnation_ = now_ms;
+  membership_changed();
+}
+
+Node::~Node() = default;
+
+void Node::load(const std::vector<Revocation>& entries) {
+  auto now_s = static_cast<std::uint32_t>(now_ / 1000);
+  for (const auto& r : entries)
+    if (r.token_expires >= now_s) set_.merge(r);
+}
+
+void Node::start(std::uint64_t now_ms) {
+  now_ = now_ms;
+  started_ = true;
+  enqueue_member(self_member());
+  std::uniform_int_distribution<std::uint64_t> jitter(0, cfg_.probe_interval_ms);
+  next_probe_ = now_ms + jitter(rng_);
+  next_gossip_ = now_ms + cfg_.gossip_interval_ms;
+  next_expire_ = now_ms + kExpireEveryMs;
+  bool any_seed = false;
+  for (const auto& s : cfg_.seeds) {
+    if (s == cfg_.self) continue;
+    any_seed = true;
+    wire::PpRoot root;
+    root.member_hash = member_hash();
+    root.count = static_cast<std::uint32_t>(set_.size());
+    for (std::size_t g = 0; g < RevocationSet::kGroups; ++g) root.groups[g] = set_.group_hash(g);
+    std::vector<std::uint8_t> payload;
+    wire::encode({root}, payload);
+    send_packet(s, payload, true);
+  }
+  if (!any_seed) ready_ = true;
+  next_pushpull_ = now_ms + (ready_ ? cfg_.pushpull_interval_ms : kJoinRetryMs);
+}
+
+// ---------------------------------------------------------------- packets
+
+std::size_t Node::payload_room() const { return cfg_.max_packet - wire::kOverhead; }
+
+void Node::send_packet(const Endpoint& to, std::vector<std::uint8_t>& payload, bool pb) {
+  if (pb) piggyback(payload, payload_room());
+  if (payload.empty()) return;
+  wire::Header h{cfg_.node_id, ++counter_, now_};
+  auto pkt = wire::seal(cfg_.cluster_key, cfg_.cluster_label, h, payload.data(), payload.size());
+  ++stats_.packets_out;
+  stats_.bytes_out += pkt.size();
+  transport_.send(to, pkt.data(), pkt.size());
+}
+
+unsigned Node::retransmit_limit() const {
+  double n = static_cast<double>(live_mixed_.size()) + 1;
+  return cfg_.retransmit_mult * static_cast<unsigned>(std::ceil(std::log10(n)));
+}
+
+void Node::piggyback(std::vector<std::uint8_t>& payload, std::size_t room) {
+  if (broadcasts_.empty()) return;
+  // Fewest transmissions first, revocations before membership news.
+  std::vector<std::size_t> order(broadcasts_.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+    const auto &x = broadcasts_[a], &y = broadcasts_[b];
+    return x.transmits != y.transmits ? x.transmits < y.transmits : !x.is_member && y.is_member;
+  });
+  unsigned limit = retransmit_limit();
+  bool any_done = false;
+  for (std::size_t i : order) {
+    auto& b = broadcasts_[i];
+    if (payload.size() + b.record.size() > room) continue;
+    payload.insert(payload.end(), b.record.begin(), b.record.end());
+    if (++b.transmits >= limit) any_done = true;
+  }
+  if (any_done)
+    broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
+                                     [&](const Broadcast& b) { return b.transmits >= limit; }),
+                      broadcasts_.end());
+}
+
+void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t size,
+                   std::uint64_t now_ms) {
+  now_ = now_ms;
+  ++stats_.packets_in;
+  stats_.bytes_in += size;
+  if (size > cfg_.max_packet) { ++stats_.dropped_oversized; return; }
+  wire::Header h;
+  std::vector<std::uint8_t> payload;
+  switch (wire::open(cfg_.cluster_key, cfg_.cluster_label, data, size, h, payload)) {
+    case wire::OpenResult::kMalformed: ++stats_.dropped_malformed; return;
+    case wire::OpenResult::kLabel: ++stats_.dropped_label; return;
+    case wire::OpenResult::kAuth: ++stats_.dropped_auth; return;
+    case wire::OpenResult::kOk: break;
+  }
+  std::uint64_t age = now_ms > h.time_ms ? now_ms - h.time_ms : h.time_ms - now_ms;
+  if (age > cfg_.max_packet_age_ms) { ++stats_.dropped_stale; return; }
+  // Sliding window of 64 counters per sender; our own packets echoed back
+  // count as replays too.
+  if (h.sender == cfg_.node_id) { ++stats_.dropped_replay; return; }
+  ReplayWindow& w = replay_[h.sender];
+  if (h.counter > w.max) {
+    std::uint64_t shift = h.counter - w.max;
+    w.bits = shift >= 64 ? 1 : (w.bits << shift) | 1;
+    w.max = h.counter;
+  } else {
+    std::uint64_t d = w.max - h.counter;
+    if (d >= 64 || (w.bits >> d & 1)) { ++stats_.dropped_replay; return; }
+    w.bits |= 1ULL << d;
+  }
+  auto msgs = wire::decode_payload(payload.data(), payload.size());
+  if (!msgs) { ++stats_.dropped_malformed; return; }
+  if (!started_ || left_) return;
+  bool learned = false;
+  for (const auto& m : *msgs) handle(from, h.sender, m, now_ms, learned);
+  // Forward news on first receipt, without waiting for the gossip timer.
+  if (learned) gossip(cfg_.fanout, h.sender);
+}
+
+void Node::handle(const Endpoint& from, std::uint64_t sender, const wire::Message& m,
+                  std::uint64_t now_ms, bool& learned) {
+  if (auto* ping = std::get_if<wire::Ping>(&m.v)) {
+    if (ping->target != cfg_.node_id) return;  // meant for a previous owner of that address
+    std::vector<std::uint8_t> payload;
+    wire::encode({wire::Ack{ping->seq}}, payload);
+    tell_if_suspected(sender, payload);
+    send_packet(from, payload, true);
+  } else if (auto* req = std::get_if<wire::PingReq>(&m.v)) {
+    std::uint32_t seq = ++seq_;
+    relays_[seq] = IndirectRelay{from, req->seq, now_ms + cfg_.probe_interval_ms};
+    std::vector<std::uint8_t> payload;
+    wire::encode({wire::Ping{seq, req->target}}, payload);
+    send_packet(req->target_ep, payload, true);
+  } else if (auto* ack = std::get_if<wire::Ack>(&m.v)) {
+    if (probe_target_ && ack->seq == probe_seq_) {
+      probe_acked_ = true;
+    } else if (auto it = relays_.find(ack->seq); it != relays_.end()) {
+      std::vector<std::uint8_t> payload;
+      wire::encode({wire::Ack{it->second.seq}}, payload);
+      Endpoint to = it->second.requester;
+      relays_.erase(it);
+      send_packet(to, payload, true);
+    }
+  } else if (auto* mem = std::get_if<Member>(&m.v)) {
+    apply_member(*mem, now_ms);
+  } else if (auto* rev = std::get_if<Revocation>(&m.v)) {
+    last_revocation_rx_ = now_ms;
+    if (rev->token_expires < now_ms / 1000) return;
+    if (set_.merge(*rev)) {
+      ++stats_.revocations_learned;
+      learned = true;
+      enqueue_revocation(*rev);
+      listener_.revocation_changed(*rev);
+    }
+  } else if (auto* s = std::get_if<SightingReport>(&m.v)) {
+    ++stats_.sightings_owned;
+    listener_.owned_sighting(*s);
+  } else if (auto* root = std::get_if<wire::PpRoot>(&m.v)) {
+    on_root(from, sender, *root);
+  } else if (auto* group = std::get_if<wire::PpGroup>(&m.v)) {
+    on_group(from, *group);
+  }
+}
+
+// ------------------------------------------------------------- membership
+
+Member Node::self_member() const {
+  Member m;
+  m.node_id = cfg_.node_id;
+  m.name = cfg_.name.substr(0, wire::kMaxName);
+  m.endpoint = cfg_.self;
+  m.state = left_ ? kDead : kAlive;
+  m.incarnation = incarnation_;
+  return m;
+}
+
+std::vector<Member> Node::members() const {
+  std::vector<Member> out{self_member()};
+  for (const auto& [id, p] : peers_) out.push_back(p.m);
+  return out;
+}
+
+std::vector<const Node::Peer*> Node::live_peers() const {
+  std::vector<const Peer*> out;
+  for (const auto& [id, p] : peers_)
+    if (p.m.state != kDead) out.push_back(&p);
+  return out;
+}
+
+// Lifeguard-style scaling: larger clusters need longer to spread a refutation.
+std::uint64_t Node::suspicion_timeout() const {
+  double n = std::max(1.0, static_cast<double>(live_mixed_.size()));
+  double scale = std::max(1.0, std::log10(n));
+  return static_cast<std::uint64_t>(cfg_.suspicion_mult * scale * cfg_.probe_interval_ms);
+}
+
+std::uint64_t Node::member_hash() const {
+  // Alive and suspect members with their incarnations: equal views hash equal.
+  std::uint64_t h = mix64(mix64(cfg_.node_id) ^ incarnation_);
+  for (const auto& [id, p] : peers_)
+    if (p.m.state != kDead) h ^= mix64(mix64(id) ^ p.m.incarnation);
+  return h;
+}
+
+void Node::membership_changed() {
+  live_mixed_.clear();
+  live_mixed_.emplace_back(mix64(cfg_.node_id), cfg_.node_id);
+  next_suspect_deadline_ = 0;
+  for (const auto& [id, p] : peers_) {
+    if (p.m.state != kDead) live_mixed_.emplace_back(mix64(id), id);
+    if (p.m.state == kSuspect &&
+        (next_suspect_deadline_ == 0 || p.suspect_deadline < next_suspect_deadline_))
+      next_suspect_deadline_ = p.suspect_deadline;
+  }
+}
+
+void Node::enqueue_member(const Member& m) {
+  broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
+                                   [&](const Broadcast& b) {
+                                     return b.is_member && b.key == m.node_id;
+                                   }),
+                    broadcasts_.end());
+  Broadcast b{m.node_id, true, {}, 0};
+  wire::encode_member(m, b.record);
+  if (broadcasts_.empty()) next_gossip_ = std::max(next_gossip_, now_ + cfg_.gossip_interval_ms);
+  broadcasts_.push_back(std::move(b));
+}
+
+void Node::refute(std::uint64_t incarnation) {
+  incarnation_ = std::max(incarnation_, incarnation) + 1;
+  ++stats_.refutations;
+  enqueue_member(self_member());
+  membership_changed();
+}
+
+void Node::set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_t now_ms) {
+  bool changed = p.m.state != state;
+  p.m.state = state;
+  p.m.incarnation = incarnation;
+  p.state_since = now_ms;
+  if (state == kSuspect) p.suspect_deadline = now_ms + suspicion_timeout();
+  enqueue_member(p.m);
+  membership_changed();
+  if (changed) listener_.member_changed(p.m.node_id, state);
+}
+
+void Node::apply_member(const Member& m, std::uint64_t now_ms) {
+  if (m.node_id == cfg_.node_id) {
+    if (left_) return;
+    if (m.incarnation > incarnation_ || (m.state != kAlive && m.incarnation >= incarnation_))
+      refute(m.incarnation);
+    return;
+  }
+  auto it = peers_.find(m.node_id);
+  if (it == peers_.end()) {
+    if (m.state == kDead) return;  // news of a stranger's death is no news
+    Peer p;
+    p.m = m;
+    p.m.state = -1;  // so set_state reports the change
+    it = peers_.emplace(m.node_id, p).first;
+    set_state(it->second, m.state, m.incarnation, now_ms);
+    return;
+  }
+  Peer& p = it->second;
+  std::uint64_t inc = p.m.incarnation;
+  bool apply = false;
+  switch (m.state) {
+    case kAlive: apply = m.incarnation > inc; break;
+    case kSuspect:
+      apply = p.m.state == kAlive ? m.incarnation >= inc : m.incarnation > inc;
+      break;
+    case kDead: apply = p.m.state != kDead ? m.incarnation >= inc : m.incarnation > inc; break;
+  }
+  if (!apply) return;
+  if (m.state == kAlive) {
+    p.m.endpoint = m.endpoint;
+    p.m.name = m.name;
+  }
+  if (m.state == kDead && p.m.state != kDead) ++stats_.deaths;
+  set_state(p, m.state, m.incarnation, now_ms);
+}
+
+// A suspect or dead member learns of it when we talk to it, and refutes.
+void Node::tell_if_suspected(std::uint64_t id, std::vector<std::uint8_t>& payload) {
+  auto it = peers_.find(id);
+  if (it != peers_.end() && it->second.m.state != kAlive) wire::encode_member(it->second.m, payload);
+}
+
+void Node::probe(std::uint64_t now_ms) {
+  if (probe_target_ && !probe_acked_) probe_failed(now_ms);
+  probe_target_ = 0;
+  for (auto it = relays_.begin(); it != relays_.end();)
+    it = it->second.expires <= now_ms ? relays_.erase(it) : std::next(it);
+  // Round-robin over a shuffled list: every member is probed within N rounds.
+  std::uint64_t target = 0;
+  for (int pass = 0; pass < 2 && !target; ++pass) {
+    while (probe_index_ < probe_order_.size()) {
+      std::uint64_t id = probe_order_[probe_index_++];
+      auto it = peers_.find(id);
+      if (it != peers_.end() && it->second.m.state != kDead) { target = id; break; }
+    }
+    if (!target) {
+      probe_order_.clear();
+      for (const auto* p : live_peers()) probe_order_.push_back(p->m.node_id);
+      std::shuffle(probe_order_.begin(), probe_order_.end(), rng_);
+      probe_index_ = 0;
+    }
+  }
+  if (!target) return;
+  probe_target_ = target;
+  probe_seq_ = ++seq_;
+  probe_acked_ = false;
+  probe_indirect_sent_ = false;
+  probe_sent_ms_ = now_ms;
+  ++stats_.probes;
+  std::vector<std::uint8_t> payload;
+  wire::encode({wire::Ping{probe_seq_, target}}, payload);
+  tell_if_suspected(target, payload);
+  send_packet(peers_[target].m.endpoint, payload, true);
+}
+
+void Node::probe_timed_out(std::uint64_t) {
+  probe_indirect_sent_ = true;
+  auto it = peers_.find(probe_target_);
+  if (it == peers_.end()) return;
+  std::vector<const Peer*> helpers;
+  for (const auto* p : live_peers())
+    if (p->m.node_id != probe_target_ && p->m.state == kAlive) helpers.push_back(p);
+  std::shuffle(helpers.begin(), helpers.end(), rng_);
+  if (helpers.size() > cfg_.indirect_probes) helpers.resize(cfg_.indirect_probes);
+  for (const auto* h : helpers) {
+    ++stats_.indirect_probes;
+    std::vector<std::uint8_t> payload;
+    wire::encode({wire::PingReq{probe_seq_, probe_target_, it->second.m.endpoint}}, payload);
+    send_packet(h->m.endpoint, payload, true);
+  }
+}
+
+void Node::probe_failed(std::uint64_t now_ms) {
+  auto it = peers_.find(probe_target_);
+  if (it == peers_.end() || it->second.m.state != kAlive) return;
+  ++stats_.suspicions;
+  set_state(it->second, kSuspect, it->second.m.incarnation, now_ms);
+}
+
+// ----------------------------------------------------------- dissemination
+
+void Node::enqueue_revocation(const Revocation& r) {
+  std::uint64_t key = r.token.hash();
+  broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
+                                   [&](const Broadcast& b) { return !b.is_member && b.key == key; }),
+                    broadcasts_.end());
+  Broadcast b{key, false, {}, 0};
+  wire::encode_revocation(r, b.record);
+  if (broadcasts_.empty()) next_gossip_ = std::max(next_gossip_, now_ + cfg_.gossip_interval_ms);
+  broadcasts_.push_back(std::move(b));
+}
+
+void Node::gossip(std::size_t fanout, std::uint64_t exclude) {
+  if (broadcasts_.empty()) return;
+  std::vector<const Peer*> peers;
+  for (const auto* p : live_peers())
+    if (p->m.node_id != exclude) peers.push_back(p);
+  // Partial Fisher-Yates: `fanout` distinct random peers.
+  std::size_t k = std::min(fanout, peers.size());
+  for (std::size_t i = 0; i < k; ++i) {
+    std::uniform_int_distribution<std::size_t> pick(i, peers.size() - 1);
+    std::swap(peers[i], peers[pick(rng_)]);
+    std::vector<std::uint8_t> payload;
+    send_packet(peers[i]->m.endpoint, payload, true);
+  }
+}
+
+void Node::decide(const Revocation& r, std::uint64_t now_ms) {
+  now_ = now_ms;
+  if (!set_.merge(r)) return;
+  listener_.revocation_changed(r);
+  enqueue_revocation(r);
+  if (started_ && !left_) gossip(cfg_.fanout, 0);
+}
+
+void Node::leave(std::uint64_t now_ms) {
+  now_ = now_ms;
+  if (!started_ || left_) return;
+  left_ = true;
+  broadcasts_.clear();
+  enqueue_member(self_member());  // dead, at our incarnation: peers accept it
+  gossip(cfg_.fanout * 2, 0);
+}
+
+// ------------------------------------------------------------ anti-entropy
+
+void Node::send_root(const Endpoint& to, std::uint64_t peer_id, bool reply) {
+  wire::PpRoot root;
+  root.reply = reply;
+  root.member_hash = member_hash();
+  root.count = static_cast<std::uint32_t>(set_.size());
+  for (std::size_t g = 0; g < RevocationSet::kGroups; ++g) root.groups[g] = set_.group_hash(g);
+  std::vector<std::uint8_t> payload;
+  wire::encode({root}, payload);
+  tell_if_suspected(peer_id, payload);
+  send_packet(to, payload, true);
+}
+
+void Node::start_pushpull(std::uint64_t) {
+  ++pushpull_rounds_;
+  std::vector<std::pair<Endpoint, std::uint64_t>> live, dead;
+  for (const auto& [id, p] : peers_) (p.m.state == kDead ? dead : live).emplace_back(p.m.endpoint, id);
+  // Now and then try a dead member: that is how partitions find each other
+  // again. Seeds while joining or alone.
+  std::vector<std::pair<Endpoint, std::uint64_t>>* pool = &live;
+  if (!dead.empty() && (live.empty() || pushpull_rounds_ % 3 == 0)) pool = &dead;
+  if (!ready_ || live.empty())
+    for (const auto& s : cfg_.seeds)
+      if (s != cfg_.self) pool->emplace_back(s, 0);
+  if (pool->empty()) return;
+  std::uniform_int_distribution<std::size_t> pick(0, pool->size() - 1);
+  auto [ep, id] = (*pool)[pick(rng_)];
+  ++stats_.pushpull_started;
+  send_root(ep, id, false);
+}
+
+void Node::on_root(const Endpoint& from, std::uint64_t sender, const wire::PpRoot& r) {
+  if (!r.reply) send_root(from, sender, true);
+  if (r.member_hash != member_hash()) {
+    Stream& s = stream_to(from);
+    if (s.members.empty()) {
+      s.members.push_back(cfg_.node_id);
+      for (const auto& [id, p] : peers_) s.members.push_back(id);
+    }
+  }
+  std::vector<std::uint8_t> payload;
+  bool differ = false;
+  for (std::size_t g = 0; g < RevocationSet::kGroups; ++g) {
+    if (r.groups[g] == set_.group_hash(g)) continue;
+    differ = true;
+    wire::PpGroup pg;
+    pg.group = static_cast<std::uint8_t>(g);
+    for (std::size_t i = 0; i < RevocationSet::kBucketsPerGroup; ++i)
+      pg.buckets[i] = set_.bucket_hash(g * RevocationSet::kBucketsPerGroup + i);
+    std::vector<std::uint8_t> rec;
+    wire::encode({pg}, rec);
+    if (payload.size() + rec.size() > payload_room()) send_packet(from, payload, false), payload.clear();
+    payload.insert(payload.end(), rec.begin(), rec.end());
+  }
+  if (!payload.empty()) send_packet(from, payload, false);
+  // Same digest as a peer: we hold everything it holds.
+  if (!differ && r.count == set_.size()) ready_ = true;
+}
+
+Node::Stream& Node::stream_to(const Endpoint& to) {
+  for (auto& s : streams_)
+    if (s.to == to) return s;
+  if (streams_.empty()) next_gossip_ = std::max(next_gossip_, now_ + cfg_.gossip_interval_ms);
+  streams_.push_back(Stream{to, {}, 0, {}});
+  return streams_.back();
+}
+
+void Node::on_group(const Endpoint& from, const wire::PpGroup& g) {
+  for (std::size_t i = 0; i < RevocationSet::kBucketsPerGroup; ++i) {
+    std::size_t b = g.group * RevocationSet::kBucketsPerGroup + i;
+    if (g.buckets[i] == set_.bucket_hash(b) || set_.bucket(b).empty()) continue;
+    Stream& s = stream_to(from);
+    if (std::find(s.buckets.begin(), s.buckets.end(), b) == s.buckets.end()) s.buckets.push_back(b);
+  }
+}
+
+void Node::pump_streams() {
+  auto now_s = static_cast<std::uint32_t>(now_ / 1000);
+  for (auto& s : streams_) {
+    for (unsigned n = 0; n < cfg_.pushpull_packets_per_tick; ++n) {
+      std::vector<std::uint8_t> payload;
+      while (!s.members.empty()) {
+        std::uint64_t id = s.members.front();
+        Member m;
+        if (id == cfg_.node_id) m = self_member();
+        else if (auto it = peers_.find(id); it != peers_.end()) m = it->second.m;
+        else { s.members.pop_front(); continue; }
+        std::vector<std::uint8_t> rec;
+        wire::encode_member(m, rec);
+        if (payload.size() + rec.size() > payload_room()) break;
+        payload.insert(payload.end(), rec.begin(), rec.end());
+        s.members.pop_front();
+      }
+      while (!s.buckets.empty() && payload.size() + wire::kRevocationSize <= payload_room()) {
+        const auto& entries = set_.bucket(s.buckets.front());
+        if (s.offset >= entries.size()) { s.buckets.pop_front(); s.offset = 0; continue; }
+        const Revocation& r = entries[s.offset++];
+        if (r.token_expires < now_s) continue;
+        wire::encode_revocation(r, payload);
+        ++stats_.pushpull_entries_sent;
+      }
+      if (payload.empty()) break;
+      send_packet(s.to, payload, true);
+    }
+  }
+  streams_.erase(std::remove_if(streams_.begin(), streams_.end(),
+                                [](const Stream& s) { return s.members.empty() && s.buckets.empty(); }),
+                 streams_.end());
+}
+
+// --------------------------------------------------------------- sightings
+
+std::vector<std::uint64_t> Node::owners_of(const TokenRef& t) const {
+  // Rendezvous hashing: the `owners` members with the highest score own t.
+  std::uint64_t h = t.hash();
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> best;  // (score, id)
+  for (const auto& [mixed, id] : live_mixed_) {
+    std::uint64_t score = mix64(h ^ mixed);
+    if (best.size() < cfg_.owners) {
+      best.emplace_back(score, id);
+      std::sort(best.rbegin(), best.rend());
+    } else if (score > best.back().first) {
+      best.back() = {score, id};
+      std::sort(best.rbegin(), best.rend());
+    }
+  }
+  std::vector<std::uint64_t> out;
+  for (const auto& b : best) out.push_back(b.second);
+  return out;
+}
+
+void Node::report_sighting(const SightingReport& s, std::uint64_t now_ms) {
+  now_ = now_ms;
+  std::vector<std::uint8_t> rec;
+  wire::encode_sighting(s, rec);
+  for (std::uint64_t owner : owners_of(s.token)) {
+    if (owner == cfg_.node_id) {
+      ++stats_.sightings_owned;
+      listener_.owned_sighting(s);
+      continue;
+    }
+    auto& pending = pending_sightings_[owner];
+    if (pending.size() + rec.size() > payload_room()) send_sightings(owner, pending);
+    pending.insert(pending.end(), rec.begin(), rec.end());
+    ++stats_.sightings_sent;
+    if (!sighting_deadline_) sighting_deadline_ = now_ms + cfg_.sighting_flush_ms;
+  }
+}
+
+void Node::send_sightings(std::uint64_t owner, std::vector<std::uint8_t>& records) {
+  auto it = peers_.find(owner);
+  if (it != peers_.end() && it->second.m.state != kDead && !records.empty())
+    send_packet(it->second.m.endpoint, records, true);
+  records.clear();
+}
+
+void Node::flush_sightings() {
+  for (auto& [owner, records] : pending_sightings_) send_sightings(owner, records);
+  pending_sightings_.clear();
+  sighting_deadline_ = 0;
+}
+
+// ------------------------------------------------------------------ timers
+
+void Node::tick(std::uint64_t now_ms) {
+  now_ = now_ms;
+  if (!started_ || left_) return;
+  if (probe_target_ && !probe_acked_ && !probe_indirect_sent_ &&
+      now_ms >= probe_sent_ms_ + cfg_.probe_timeout_ms)
+    probe_timed_out(now_ms);
+  if (now_ms >= next_probe_) {
+    probe(now_ms);
+    next_probe_ = now_ms + cfg_.probe_interval_ms;
+  }
+  if (next_suspect_deadline_ && now_ms >= next_suspect_deadline_) {
+    for (auto& [id, p] : peers_) {
+      if (p.m.state == kSuspect && now_ms >= p.suspect_deadline) {
+        ++stats_.deaths;
+        set_state(p, kDead, p.m.incarnation, now_ms);
+      }
+    }
+    membership_changed();
+  }
+  if (now_ms >= next_gossip_) {
+    gossip(cfg_.fanout, 0);
+    pump_streams();
+    next_gossip_ = now_ms + cfg_.gossip_interval_ms;
+  }
+  if (now_ms >= next_pushpull_) {
+    if (ready_ || now_ms >= last_revocation_rx_ + kTransferQuietMs) start_pushpull(now_ms);
+    next_pushpull_ = now_ms + (ready_ ? cfg_.pushpull_interval_ms : kJoinRetryMs);
+  }
+  if (sighting_deadline_ && now_ms >= sighting_deadline_) flush_sightings();
+  if (now_ms >= next_expire_) {
+    set_.expire(static_cast<std::uint32_t>(now_ms / 1000));
+    next_expire_ = now_ms + kExpireEveryMs;
+  }
+}
+
+std::uint64_t Node::next_deadline_ms() const {
+  if (!started_ || left_) return UINT64_MAX;
+  std::uint64_t d = std::min({next_probe_, next_pushpull_, next_expire_});
+  if (probe_target_ && !probe_acked_ && !probe_indirect_sent_)
+    d = std::min(d, probe_sent_ms_ + cfg_.probe_timeout_ms);
+  if (next_suspect_deadline_) d = std::min(d, next_suspect_deadline_);
+  if (!broadcasts_.empty() || !streams_.empty()) d = std::min(d, next_gossip_);
+  if (sighting_deadline_) d = std::min(d, sighting_deadline_);
+  return d;
+}
+
+}  // namespace uritoken::gossip

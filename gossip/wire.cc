@@ -1,0 +1,313 @@
+#include "wire.h"
+
+#include <sodium.h>
+
+#include <cstring>
+
+namespace uritoken::gossip::wire {
+namespace {
+
+void put8(std::vector<std::uint8_t>& o, std::uint8_t v) { o.push_back(v); }
+void put16(std::vector<std::uint8_t>& o, std::uint16_t v) {
+  o.push_back(static_cast<std::uint8_t>(v >> 8));
+  o.push_back(static_cast<std::uint8_t>(v));
+}
+void put32(std::vector<std::uint8_t>& o, std::uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) o.push_back(static_cast<std::uint8_t>(v >> s));
+}
+void put64(std::vector<std::uint8_t>& o, std::uint64_t v) {
+  for (int s = 56; s >= 0; s -= 8) o.push_back(static_cast<std::uint8_t>(v >> s));
+}
+void put_endpoint(std::vector<std::uint8_t>& o, const Endpoint& e) {
+  put8(o, e.v6 ? 6 : 4);
+  o.insert(o.end(), e.addr, e.addr + (e.v6 ? 16 : 4));
+  put16(o, e.port);
+}
+
+// Bounds-checked reader: any overrun sets `bad` and yields zeros.
+struct Reader {
+  const std::uint8_t* p;
+  std::size_t n;
+  bool bad = false;
+  bool take(std::size_t k) {
+    if (bad || n < k) { bad = true; return false; }
+    return true;
+  }
+  std::uint64_t uint(std::size_t bytes) {
+    if (!take(bytes)) return 0;
+    std::uint64_t v = 0;
+    for (std::size_t i = 0; i < bytes; ++i) v = v << 8 | p[i];
+    p += bytes; n -= bytes;
+    return v;
+  }
+  std::uint8_t u8() { return static_cast<std::uint8_t>(uint(1)); }
+  std::uint16_t u16() { return static_cast<std::uint16_t>(uint(2)); }
+  std::uint32_t u32() { return static_cast<std::uint32_t>(uint(4)); }
+  std::uint64_t u64() { return uint(8); }
+  void bytes(std::uint8_t* out, std::size_t k) {
+    if (!take(k)) return;
+    std::memcpy(out, p, k);
+    p += k; n -= k;
+  }
+  Endpoint endpoint() {
+    Endpoint e;
+    std::uint8_t fam = u8();
+    if (fam != 4 && fam != 6) { bad = true; return e; }
+    e.v6 = fam == 6;
+    bytes(e.addr, e.v6 ? 16 : 4);
+    e.port = u16();
+    return e;
+  }
+};
+
+void put_revocation_body(std::vector<std::uint8_t>& o, const Revocation& r) {
+  put16(o, r.token.key_id);
+  put64(o, r.token.session);
+  put32(o, r.token_expires);
+  put64(o, r.stamp_ms);
+  put8(o, static_cast<std::uint8_t>((r.pardon ? 1 : 0) | (r.shadow ? 2 : 0)));
+  put64(o, r.origin);
+  put8(o, r.reason);
+  put8(o, r.networks);
+}
+
+std::size_t network_len(std::uint8_t family) { return family == 4 ? 4 : family == 6 ? 16 : 0; }
+
+}  // namespace
+
+void encode_member(const Member& m, std::vector<std::uint8_t>& o) {
+  put8(o, static_cast<std::uint8_t>(Type::kMember));
+  put64(o, m.node_id);
+  put64(o, m.incarnation);
+  put8(o, static_cast<std::uint8_t>(m.state));
+  put_endpoint(o, m.endpoint);
+  std::size_t len = std::min(m.name.size(), kMaxName);
+  put8(o, static_cast<std::uint8_t>(len));
+  o.insert(o.end(), m.name.begin(), m.name.begin() + static_cast<std::ptrdiff_t>(len));
+}
+
+void encode_revocation(const Revocation& r, std::vector<std::uint8_t>& o) {
+  put8(o, static_cast<std::uint8_t>(Type::kRevoke));
+  put_revocation_body(o, r);
+}
+
+void encode_sighting(const SightingReport& s, std::vector<std::uint8_t>& o) {
+  put8(o, static_cast<std::uint8_t>(Type::kSighting));
+  put16(o, s.token.key_id);
+  put64(o, s.token.session);
+  put32(o, s.token_expires);
+  std::uint8_t fam = (s.network[0] == 4 || s.network[0] == 6) ? s.network[0] : 0;
+  put8(o, fam);
+  o.insert(o.end(), s.network + 1, s.network + 1 + network_len(fam));
+  put8(o, s.shared_network ? 1 : 0);
+  put32(o, s.client_hash);
+  put64(o, s.time_ms);
+}
+
+void encode(const Message& m, std::vector<std::uint8_t>& o) {
+  struct Visitor {
+    std::vector<std::uint8_t>& o;
+    void operator()(const Ping& p) {
+      put8(o, static_cast<std::uint8_t>(Type::kPing));
+      put32(o, p.seq);
+      put64(o, p.target);
+    }
+    void operator()(const PingReq& p) {
+      put8(o, static_cast<std::uint8_t>(Type::kPingReq));
+      put32(o, p.seq);
+      put64(o, p.target);
+      put_endpoint(o, p.target_ep);
+    }
+    void operator()(const Ack& a) {
+      put8(o, static_cast<std::uint8_t>(Type::kAck));
+      put32(o, a.seq);
+    }
+    void operator()(const Member& m) { encode_member(m, o); }
+    void operator()(const Revocation& r) { encode_revocation(r, o); }
+    void operator()(const SightingReport& s) { encode_sighting(s, o); }
+    void operator()(const PpRoot& r) {
+      put8(o, static_cast<std::uint8_t>(Type::kPpRoot));
+      put8(o, r.reply ? 1 : 0);
+      put64(o, r.member_hash);
+      put32(o, r.count);
+      for (auto g : r.groups) put64(o, g);
+    }
+    void operator()(const PpGroup& g) {
+      put8(o, static_cast<std::uint8_t>(Type::kPpGroup));
+      put8(o, g.group);
+      for (auto b : g.buckets) put64(o, b);
+    }
+  };
+  std::visit(Visitor{o}, m.v);
+}
+
+std::size_t encoded_size(const Message& m) {
+  std::vector<std::uint8_t> tmp;
+  encode(m, tmp);
+  return tmp.size();
+}
+
+std::optional<std::vector<Message>> decode_payload(const std::uint8_t* data, std::size_t size) {
+  Reader r{data, size};
+  std::vector<Message> out;
+  while (r.n > 0 && !r.bad) {
+    auto type = static_cast<Type>(r.u8());
+    switch (type) {
+      case Type::kPing: {
+        Ping p;
+        p.seq = r.u32();
+        p.target = r.u64();
+        out.push_back({p});
+        break;
+      }
+      case Type::kPingReq: {
+        PingReq p;
+        p.seq = r.u32();
+        p.target = r.u64();
+        p.target_ep = r.endpoint();
+        out.push_back({p});
+        break;
+      }
+      case Type::kAck: {
+        Ack a;
+        a.seq = r.u32();
+        out.push_back({a});
+        break;
+      }
+      case Type::kMember: {
+        Member m;
+        m.node_id = r.u64();
+        m.incarnation = r.u64();
+        m.state = r.u8();
+        if (m.state > kDead) r.bad = true;
+        m.endpoint = r.endpoint();
+        std::size_t len = r.u8();
+        if (len > kMaxName || !r.take(len)) { r.bad = true; break; }
+        m.name.assign(reinterpret_cast<const char*>(r.p), len);
+        r.p += len; r.n -= len;
+        out.push_back({m});
+        break;
+      }
+      case Type::kRevoke: {
+        Revocation v;
+        v.token.key_id = r.u16();
+        v.token.session = r.u64();
+        v.token_expires = r.u32();
+        v.stamp_ms = r.u64();
+        std::uint8_t flags = r.u8();
+        if (flags & ~3u) r.bad = true;
+        v.pardon = flags & 1;
+        v.shadow = flags & 2;
+        v.origin = r.u64();
+        v.reason = r.u8();
+        v.networks = r.u8();
+        out.push_back({v});
+        break;
+      }
+      case Type::kSighting: {
+        SightingReport s;
+        s.token.key_id = r.u16();
+        s.token.session = r.u64();
+        s.token_expires = r.u32();
+        std::uint8_t fam = r.u8();
+        if (fam != 0 && fam != 4 && fam != 6) r.bad = true;
+        s.network[0] = fam;
+        r.bytes(s.network + 1, network_len(fam));
+        std::uint8_t flags = r.u8();
+        if (flags > 1) r.bad = true;
+        s.shared_network = flags;
+        s.client_hash = r.u32();
+        s.time_ms = r.u64();
+        out.push_back({s});
+        break;
+      }
+      case Type::kPpRoot: {
+        PpRoot p;
+        std::uint8_t flags = r.u8();
+        if (flags > 1) r.bad = true;
+        p.reply = flags;
+        p.member_hash = r.u64();
+        p.count = r.u32();
+        for (auto& g : p.groups) g = r.u64();
+        out.push_back({p});
+        break;
+      }
+      case Type::kPpGroup: {
+        PpGroup g;
+        g.group = r.u8();
+        if (g.group >= RevocationSet::kGroups) r.bad = true;
+        for (auto& b : g.buckets) b = r.u64();
+        out.push_back({g});
+        break;
+      }
+      default:
+        r.bad = true;
+    }
+  }
+  if (r.bad) return std::nullopt;
+  return out;
+}
+
+std::array<std::uint8_t, 4> label_tag(std::string_view label) {
+  std::array<std::uint8_t, 4> tag{};
+  std::uint8_t h[crypto_generichash_BYTES_MIN];
+  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(label.data()),
+                     label.size(), nullptr, 0);
+  std::memcpy(tag.data(), h, tag.size());
+  return tag;
+}
+
+namespace {
+// Associated data: the clear header followed by the full label.
+std::vector<std::uint8_t> associated(const std::uint8_t* header, std::string_view label) {
+  std::vector<std::uint8_t> ad(kHeaderSize + label.size());
+  std::memcpy(ad.data(), header, kHeaderSize);
+  if (!label.empty()) std::memcpy(ad.data() + kHeaderSize, label.data(), label.size());
+  return ad;
+}
+}  // namespace
+
+std::vector<std::uint8_t> seal(const Key& key, std::string_view label, const Header& h,
+                               const std::uint8_t* payload, std::size_t size) {
+  std::vector<std::uint8_t> pkt;
+  pkt.reserve(kOverhead + size);
+  put8(pkt, kVersion);
+  auto tag = label_tag(label);
+  pkt.insert(pkt.end(), tag.begin(), tag.end());
+  put64(pkt, h.sender);
+  put64(pkt, h.counter);
+  put64(pkt, h.time_ms);
+  std::uint8_t nonce[crypto_aead_xchacha20poly1305_ietf_NPUBBYTES];
+  randombytes_buf(nonce, sizeof nonce);
+  pkt.insert(pkt.end(), nonce, nonce + sizeof nonce);
+  auto ad = associated(pkt.data(), label);
+  pkt.resize(kOverhead + size);
+  unsigned long long clen = 0;
+  crypto_aead_xchacha20poly1305_ietf_encrypt(pkt.data() + kHeaderSize, &clen, payload, size,
+                                             ad.data(), ad.size(), nullptr, nonce, key.data());
+  pkt.resize(kHeaderSize + clen);
+  return pkt;
+}
+
+OpenResult open(const Key& key, std::string_view label, const std::uint8_t* data,
+                std::size_t size, Header& h, std::vector<std::uint8_t>& payload) {
+  if (size < kOverhead || data[0] != kVersion) return OpenResult::kMalformed;
+  auto tag = label_tag(label);
+  if (std::memcmp(data + 1, tag.data(), tag.size()) != 0) return OpenResult::kLabel;
+  Reader r{data + 5, 24};
+  h.sender = r.u64();
+  h.counter = r.u64();
+  h.time_ms = r.u64();
+  const std::uint8_t* nonce = data + 29;
+  auto ad = associated(data, label);
+  payload.resize(size - kOverhead);
+  unsigned long long plen = 0;
+  if (crypto_aead_xchacha20poly1305_ietf_decrypt(payload.data(), &plen, nullptr,
+                                                 data + kHeaderSize, size - kHeaderSize,
+                                                 ad.data(), ad.size(), nonce, key.data()) != 0)
+    return OpenResult::kAuth;
+  payload.resize(plen);
+  return OpenResult::kOk;
+}
+
+}  // namespace uritoken::gossip::wire

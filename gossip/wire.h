@@ -1,0 +1,78 @@
+// Gossip wire format: the encrypted packet envelope and the plaintext payload,
+// a sequence of typed records. Layout and rationale: docs/gossip.md.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "gossip.h"
+
+namespace uritoken::gossip::wire {
+
+constexpr std::uint8_t kVersion = 1;
+// version(1) label_tag(4) sender(8) counter(8) time_ms(8) nonce(24)
+constexpr std::size_t kHeaderSize = 1 + 4 + 8 + 8 + 8 + 24;
+constexpr std::size_t kTagSize = 16;
+constexpr std::size_t kOverhead = kHeaderSize + kTagSize;
+constexpr std::size_t kMaxName = 64;
+
+enum class Type : std::uint8_t {
+  kPing = 1, kPingReq = 2, kAck = 3, kMember = 4, kRevoke = 5, kSighting = 6,
+  kPpRoot = 7, kPpGroup = 8,
+};
+
+struct Ping { std::uint32_t seq = 0; std::uint64_t target = 0; };
+struct PingReq { std::uint32_t seq = 0; std::uint64_t target = 0; Endpoint target_ep; };
+struct Ack { std::uint32_t seq = 0; };
+struct PpRoot {
+  bool reply = false;
+  std::uint64_t member_hash = 0;
+  std::uint32_t count = 0;
+  std::array<std::uint64_t, RevocationSet::kGroups> groups{};
+};
+struct PpGroup {
+  std::uint8_t group = 0;
+  std::array<std::uint64_t, RevocationSet::kBucketsPerGroup> buckets{};
+};
+
+struct Message {
+  std::variant<Ping, PingReq, Ack, Member, Revocation, SightingReport, PpRoot, PpGroup> v;
+};
+
+// Appends one record (type byte + body).
+void encode(const Message& m, std::vector<std::uint8_t>& out);
+void encode_member(const Member& m, std::vector<std::uint8_t>& out);
+void encode_revocation(const Revocation& r, std::vector<std::uint8_t>& out);
+void encode_sighting(const SightingReport& s, std::vector<std::uint8_t>& out);
+std::size_t encoded_size(const Message& m);
+constexpr std::size_t kRevocationSize = 1 + 2 + 8 + 4 + 8 + 1 + 8 + 1 + 1;
+
+// Decodes a whole plaintext payload; nullopt if any record is truncated,
+// unknown or invalid (the packet is then dropped as malformed).
+std::optional<std::vector<Message>> decode_payload(const std::uint8_t* data, std::size_t size);
+
+struct Header {
+  std::uint64_t sender = 0;
+  std::uint64_t counter = 0;
+  std::uint64_t time_ms = 0;
+};
+
+using Key = std::array<std::uint8_t, 32>;
+std::array<std::uint8_t, 4> label_tag(std::string_view label);
+
+// Encrypts `payload` into a packet: header in clear, bound with the label as
+// associated data; random 24-byte XChaCha20 nonce.
+std::vector<std::uint8_t> seal(const Key& key, std::string_view label, const Header& h,
+                               const std::uint8_t* payload, std::size_t size);
+
+enum class OpenResult { kOk, kMalformed, kLabel, kAuth };
+OpenResult open(const Key& key, std::string_view label, const std::uint8_t* data,
+                std::size_t size, Header& h, std::vector<std::uint8_t>& payload);
+
+}  // namespace uritoken::gossip::wire
