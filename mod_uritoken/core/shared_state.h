@@ -1,0 +1,162 @@
+// Per-server shared memory: the sightings ring and the revocation table.
+//
+// One region, formatted by the httpd parent before it forks (anonymous
+// shared memory, so every worker and the sidecar inherit the mapping):
+//
+//   [control block][ring: ring_slots x 64 bytes][table: table_slots x 32 bytes]
+//   (a table slot: u64 seqlock version, session, meta, times)
+//
+// Workers (many processes x many threads) write sightings into the ring and
+// read the revocation table without locks and without system calls. The
+// sidecar (one process, one thread) drains the ring and writes the table.
+// Everything shared is a lock-free std::atomic on a fixed-width integer, so
+// there is no data race even between processes, and the region holds no
+// pointers (processes may map it at different addresses): only offsets
+// and indices.
+//
+// Ring: Vyukov's bounded queue with a sequence number per slot. A producer
+// claims a position with a CAS on the enqueue position, writes the slot and
+// publishes it with a CAS of the slot's sequence (not a plain store, see
+// drain()). A full ring is detected without waiting and counted as dropped.
+//
+// Table: open addressing with linear probing keyed by (key_id, session),
+// each slot guarded by a seqlock (single writer). Removal leaves a tombstone;
+// a tombstone followed by an empty slot is turned back into an empty slot,
+// so tombstones do not pile up. Inserts that need an empty slot are refused
+// when live entries plus tombstones would exceed 90% of the slots, so every
+// miss ends at an empty slot after a short walk.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+#include "ipnet.h"
+
+namespace uritoken {
+
+struct Sighting {                    // one verified request
+  std::uint64_t session = 0;         // token's random session id
+  std::uint16_t key_id = 0;
+  std::uint32_t client_hash = 0;     // hash of the billed client id
+  std::uint32_t token_expires = 0;   // unix seconds
+  std::uint64_t time_ms = 0;         // unix ms of the request
+  IpAddress address;                 // client address as mod_remoteip established it
+};
+
+// shadow: would be revoked, but shadow mode only reports it.
+enum class RevocationState : std::uint8_t { none = 0, revoked = 1, shadow = 2 };
+
+struct RevocationRecord {
+  std::uint64_t session = 0;
+  std::uint16_t key_id = 0;
+  std::uint32_t token_expires = 0;   // entry is void after this (unix s)
+  std::uint32_t since = 0;           // unix s of the decision
+  RevocationState state = RevocationState::none;
+};
+
+// Both counts are rounded up to powers of two (ring 2..2^24, table 16..2^26).
+struct SharedStateLayout {
+  std::uint32_t ring_slots = 16384;
+  std::uint32_t table_slots = 131072;
+};
+
+struct SharedCounters {
+  std::uint64_t sightings_written = 0;     // published into the ring
+  std::uint64_t sightings_dropped = 0;     // ring full, or publication given up (stalled slot)
+  std::uint64_t table_full = 0;            // set_revocation refused for load
+  std::uint64_t revocations_in_table = 0;  // live entries (revoked or shadow, maybe expired)
+  std::uint64_t sightings_drained = 0;     // taken out of the ring by the sidecar
+  std::uint64_t ring_stalls = 0;           // claimed slots the sidecar skipped (producer died or stalled)
+  std::uint64_t table_tombstones = 0;      // removed entries still walked over by probes
+};
+
+// Bytes a region needs for `layout` (after rounding), a multiple of 64.
+std::size_t shared_state_bytes(const SharedStateLayout& layout);
+
+struct SharedStateTestPeer;
+namespace shm {  // region layout, defined in shared_state.cc
+struct Control;
+struct RingSlot;
+struct TableSlot;
+struct SlotView;
+}  // namespace shm
+
+// A view of a region. Cheap to copy; copies share the region. The sidecar's
+// stall tracking is per object, so the sidecar should drain through one object.
+class SharedState {
+ public:
+  // Formats a fresh region (base 64-byte aligned, >= shared_state_bytes(layout)).
+  // Returns nullopt if too small or misaligned.
+  static std::optional<SharedState> format(void* base, std::size_t bytes, const SharedStateLayout& layout);
+  // Attaches to a region formatted before (checks magic, version, sizes).
+  static std::optional<SharedState> attach(void* base, std::size_t bytes);
+
+  // --- Workers: any process/thread, lock-free, no syscalls, never blocks.
+
+  // False when the ring is full (counted as dropped).
+  bool record(const Sighting& s) noexcept;
+  // The state of a token. Entries past token_expires read as none. A slot
+  // that stays mid-write for a long time (the sidecar died while writing it)
+  // reads as none: we fail open, because refusing valid tokens is worse than
+  // serving a revoked one a little longer.
+  RevocationState lookup(std::uint16_t key_id, std::uint64_t session, std::uint32_t now_s) const noexcept;
+
+  // --- Sidecar: single consumer / single writer.
+
+  // Takes up to `max` sightings out of the ring, oldest first. A slot that a
+  // producer claimed but has not published blocks the ones behind it; if it
+  // stays so for ring_stall_ms (the worker died between claim and publish),
+  // it is skipped and counted, so one dead worker cannot stop the ring.
+  std::size_t drain(Sighting* out, std::size_t max) noexcept;
+  // Insert or update; state none = remove. False when the table is full (counted).
+  bool set_revocation(const RevocationRecord& r) noexcept;
+  // Reclaims entries past token_expires (now_s > token_expires).
+  void sweep(std::uint32_t now_s) noexcept;
+  // Snapshot of the live entries (status page, tests), in table order.
+  std::vector<RevocationRecord> revocations() const;
+  // For a sidecar that starts on a region another sidecar wrote: a slot left
+  // mid-write by a dead writer becomes a tombstone (its fields may be torn),
+  // and the entry/tombstone counts are recomputed.
+  void repair() noexcept;
+
+  void set_sidecar_heartbeat(std::uint64_t ms) noexcept;
+  std::uint64_t sidecar_heartbeat() const noexcept;
+  void set_sidecar_ready(bool ready) noexcept;
+  bool sidecar_ready() const noexcept;
+
+  // How long drain() waits on an unpublished slot before skipping it.
+  void set_ring_stall_ms(std::uint64_t ms) noexcept { ring_stall_ms_ = ms; }
+
+  SharedCounters counters() const noexcept;
+  std::size_t ring_slots() const noexcept { return ring_mask_ + 1; }
+  std::size_t table_slots() const noexcept { return table_mask_ + 1; }
+
+ private:
+  friend struct SharedStateTestPeer;
+  using Control = shm::Control;
+  using RingSlot = shm::RingSlot;
+  using TableSlot = shm::TableSlot;
+  using SlotView = shm::SlotView;
+
+  SharedState(void* base);
+  bool claim(std::uint64_t* pos) noexcept;
+  bool publish(std::uint64_t pos, const Sighting& s) noexcept;
+  static std::uint64_t home_hash(std::uint16_t key_id, std::uint64_t session) noexcept;
+  bool read_slot(std::size_t i, SlotView* out) const noexcept;
+  void write_slot(std::size_t i, const SlotView& v) noexcept;
+  void reclaim_tombstones_before(std::size_t i) noexcept;
+
+  Control* ctl_ = nullptr;
+  RingSlot* ring_ = nullptr;
+  TableSlot* table_ = nullptr;
+  std::size_t ring_mask_ = 0;
+  std::size_t table_mask_ = 0;
+  // Sidecar-local: the ring position seen unpublished, and since when (steady ns).
+  std::uint64_t ring_stall_ms_ = 2000;
+  std::uint64_t stalled_pos_ = ~std::uint64_t{0};
+  std::uint64_t stalled_since_ns_ = 0;
+};
+
+}  // namespace uritoken
