@@ -254,7 +254,7 @@ class Node {
   // Dissemination.
   void enqueue_revocation(const Revocation& r);
   void gossip(std::size_t fanout, std::uint64_t exclude);
-  unsigned retransmit_limit() const;
+  unsigned retransmit_limit(bool member) const;
   // Anti-entropy.
   void start_pushpull(std::uint64_t now_ms);
   void send_root(const Endpoint& to, std::uint64_t peer_id, bool reply);

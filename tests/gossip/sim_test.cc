@@ -1,0 +1,274 @@
+// Many Nodes in one process over the simulated network: dissemination under
+// loss, partitions, restarts and catch-up, failure detection, refutation,
+// determinism and sighting ownership.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <set>
+
+#include "../../gossip/sim.h"
+
+using namespace uritoken::gossip;
+using sim::Simulation;
+
+namespace {
+
+Config base_config() {
+  Config c;
+  for (std::size_t i = 0; i < c.cluster_key.size(); ++i) c.cluster_key[i] = static_cast<std::uint8_t>(i * 7);
+  c.cluster_label = "sim";
+  return c;
+}
+
+// n nodes joining through the first three; runs until every node sees all
+// others alive.
+std::unique_ptr<Simulation> cluster(std::size_t n, double loss, std::uint64_t seed) {
+  Simulation::Options o;
+  o.seed = seed;
+  o.loss = loss;
+  o.base = base_config();
+  auto s = std::make_unique<Simulation>(o);
+  for (std::size_t i = 0; i < n; ++i) {
+    std::vector<std::size_t> seeds;
+    for (std::size_t j = 0; j < std::min<std::size_t>(i, 3); ++j) seeds.push_back(j);
+    s->add_node(seeds);
+  }
+  return s;
+}
+
+std::size_t alive_seen(Simulation& s, std::size_t i) {
+  std::size_t n = 0;
+  for (const auto& m : s.node(i)->members()) n += m.state == kAlive;
+  return n;
+}
+
+bool converged(Simulation& s, std::size_t expected_alive) {
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (s.up(i) && alive_seen(s, i) != expected_alive) return false;
+  return true;
+}
+
+Revocation make_rev(std::uint64_t session, std::uint64_t now_ms, std::uint64_t origin) {
+  Revocation r;
+  r.token = {1, session};
+  r.token_expires = static_cast<std::uint32_t>(now_ms / 1000 + 3600);
+  r.stamp_ms = now_ms;
+  r.origin = origin;
+  r.reason = 1;
+  r.networks = 5;
+  return r;
+}
+
+std::size_t holders(Simulation& s, const TokenRef& t) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if (s.up(i) && s.node(i)->revocations().find(t)) ++n;
+  return n;
+}
+
+std::size_t live(Simulation& s) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < s.size(); ++i) n += s.up(i);
+  return n;
+}
+
+// Time for a revocation decided on node 0 to reach every live node.
+std::uint64_t spread_ms(Simulation& s, std::uint64_t session, std::uint64_t limit) {
+  std::uint64_t t0 = s.now();
+  s.decide(0, make_rev(session, t0, 1));
+  TokenRef t{1, session};
+  bool ok = s.run_until_true([&] { return holders(s, t) == live(s); }, limit, 1);
+  return ok ? s.now() - t0 : UINT64_MAX;
+}
+
+}  // namespace
+
+TEST(GossipSim, ClusterFormsAndNoSeedsMeansReady) {
+  auto s = cluster(20, 0.0, 1);
+  EXPECT_TRUE(s->run_until_true([&] { return converged(*s, 20); }, 10000));
+  for (std::size_t i = 0; i < s->size(); ++i) EXPECT_TRUE(s->node(i)->ready()) << i;
+}
+
+struct SpreadCase { std::size_t n; double loss; std::uint64_t limit_ms; };
+class GossipSpread : public ::testing::TestWithParam<SpreadCase> {};
+
+TEST_P(GossipSpread, RevocationReachesEveryLiveNode) {
+  auto c = GetParam();
+  auto s = cluster(c.n, 0.01, 7);
+  ASSERT_TRUE(s->run_until_true([&] { return converged(*s, c.n); }, 20000));
+  // Under heavy loss SWIM keeps raising (and refuting) false suspicions, so
+  // the cluster forms first; dissemination does not depend on those views.
+  s->set_loss(c.loss);
+  s->run_for(2000);
+  for (std::uint64_t k = 1; k <= 3; ++k) {
+    std::uint64_t ms = spread_ms(*s, k, 5000);
+    EXPECT_LE(ms, c.limit_ms) << "n=" << c.n << " loss=" << c.loss << " revocation " << k;
+    s->run_for(500);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, GossipSpread,
+                         ::testing::Values(SpreadCase{50, 0.10, 250}, SpreadCase{50, 0.30, 1000},
+                                           SpreadCase{200, 0.10, 250},
+                                           SpreadCase{200, 0.30, 1000}));
+
+TEST(GossipSim, PartitionHealsAndAllConverge) {
+  const std::size_t n = 30;
+  auto s = cluster(n, 0.05, 11);
+  ASSERT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 20000));
+  for (std::size_t i = n / 2; i < n; ++i) s->set_group(i, 1);
+  s->decide(0, make_rev(100, s->now(), 1));
+  s->decide(n - 1, make_rev(200, s->now(), n));
+  s->run_for(6000);  // long enough for each side to declare the other dead
+  EXPECT_EQ(holders(*s, {1, 100}), n / 2);
+  EXPECT_EQ(holders(*s, {1, 200}), n / 2);
+  EXPECT_EQ(alive_seen(*s, 0), n / 2);
+  for (std::size_t i = 0; i < n; ++i) s->set_group(i, 0);
+  EXPECT_TRUE(s->run_until_true(
+      [&] { return holders(*s, {1, 100}) == n && holders(*s, {1, 200}) == n; }, 20000));
+  EXPECT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 60000));
+}
+
+TEST(GossipSim, NewAndRestartedNodesLearnTheFullSetBeforeReady) {
+  const std::size_t n = 8;
+  auto s = cluster(n, 0.05, 13);
+  ASSERT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 20000));
+  // 5,000 revocations already held cluster-wide (as from their journals).
+  std::vector<Revocation> journal;
+  for (std::uint64_t k = 0; k < 5000; ++k) journal.push_back(make_rev(1000 + k, s->now(), 1));
+  for (std::size_t i = 0; i < n; ++i) {
+    s->crash(i);
+    s->restart(i, journal);
+  }
+  s->run_for(3000);
+  // Node 3 goes down; meanwhile 20 more revocations are decided.
+  auto before = s->node(3)->revocations().snapshot();
+  s->crash(3);
+  for (std::uint64_t k = 0; k < 20; ++k) s->decide(k % 2, make_rev(9000 + k, s->now(), 1));
+  s->run_for(2000);
+  const std::size_t total = s->node(0)->revocations().size();
+  ASSERT_EQ(total, 5020u);
+
+  s->restart(3, before);
+  std::size_t fresh = s->add_node({0, 1});
+  EXPECT_FALSE(s->node(3)->ready());
+  EXPECT_FALSE(s->node(fresh)->ready());
+  // The first moment each claims ready, it holds the whole set.
+  std::size_t size_at_ready[2] = {0, 0};
+  bool ok = s->run_until_true(
+      [&] {
+        std::size_t idx[2] = {3, fresh};
+        for (int j = 0; j < 2; ++j)
+          if (!size_at_ready[j] && s->node(idx[j])->ready())
+            size_at_ready[j] = s->node(idx[j])->revocations().size();
+        return size_at_ready[0] && size_at_ready[1];
+      },
+      15000, 1);
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(size_at_ready[0], total);
+  EXPECT_EQ(size_at_ready[1], total);
+}
+
+TEST(GossipSim, CrashedNodeIsDeclaredDeadAndOthersStayAlive) {
+  const std::size_t n = 20;
+  auto s = cluster(n, 0.10, 17);
+  ASSERT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 20000));
+  s->crash(5);
+  auto dead_everywhere = [&] {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!s->up(i)) continue;
+      for (const auto& m : s->node(i)->members())
+        if (m.node_id == 6 && m.state != kDead) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(s->run_until_true(dead_everywhere, 20000));
+  s->run_for(2000);
+  // Loss causes false suspicions now and then, but every live node refutes.
+  EXPECT_TRUE(s->run_until_true([&] { return converged(*s, n - 1); }, 10000));
+}
+
+TEST(GossipSim, SuspectedButAliveNodeRefutes) {
+  const std::size_t n = 20;
+  auto s = cluster(n, 0.0, 19);
+  ASSERT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 20000));
+  std::uint64_t inc_before = 0;
+  for (const auto& m : s->node(3)->members())
+    if (m.node_id == 4) inc_before = m.incarnation;
+  std::size_t suspected = 0, declared_dead = 0;
+  s->on_member = [&](std::size_t, std::uint64_t id, int state) {
+    if (id == 4 && state == kSuspect) ++suspected;
+    if (id == 4 && state == kDead) ++declared_dead;
+  };
+  s->set_group(3, 1);  // unreachable for less than the suspicion timeout
+  s->run_for(1800);
+  s->set_group(3, 0);
+  s->run_for(8000);
+  EXPECT_GT(suspected, 0u);
+  EXPECT_EQ(declared_dead, 0u);
+  EXPECT_GE(s->node(3)->stats().refutations, 1u);
+  EXPECT_TRUE(converged(*s, n));
+  for (std::size_t i = 0; i < n; ++i)
+    for (const auto& m : s->node(i)->members())
+      if (m.node_id == 4) {
+        EXPECT_GT(m.incarnation, inc_before) << "view of node " << i;
+      }
+}
+
+namespace {
+// A trace of one scenario: who learned what when, and every node's counters.
+std::vector<std::uint64_t> run_trace(std::uint64_t seed) {
+  auto s = cluster(30, 0.10, seed);
+  std::vector<std::uint64_t> trace;
+  s->on_revocation = [&](std::size_t i, const Revocation& r) {
+    trace.insert(trace.end(), {s->now(), i, r.token.session});
+  };
+  s->run_for(3000);
+  for (std::uint64_t k = 0; k < 5; ++k) {
+    s->decide(k * 3, make_rev(k, s->now(), k + 1));
+    s->run_for(300);
+  }
+  s->crash(7);
+  s->run_for(5000);
+  for (std::size_t i = 0; i < s->size(); ++i)
+    if (s->up(i)) trace.insert(trace.end(), {s->node(i)->stats().packets_out, s->node(i)->stats().bytes_in});
+  return trace;
+}
+}  // namespace
+
+TEST(GossipSim, SameSeedSameRun) {
+  auto a = run_trace(23);
+  auto b = run_trace(23);
+  EXPECT_GT(a.size(), 30u * 5 * 3);
+  EXPECT_EQ(a, b);
+  EXPECT_NE(a, run_trace(24));
+}
+
+TEST(GossipSim, SightingsOfATokenReachTheSameOwners) {
+  const std::size_t n = 40;
+  auto s = cluster(n, 0.0, 29);
+  ASSERT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 20000));
+  std::map<std::uint64_t, std::map<std::size_t, int>> got;  // session -> node -> count
+  s->on_sighting = [&](std::size_t i, const SightingReport& r) { ++got[r.token.session][i]; };
+  std::set<std::vector<std::uint64_t>> owner_sets;
+  for (std::uint64_t k = 0; k < 20; ++k) {
+    TokenRef t{2, 5000 + k};
+    for (std::size_t i = 0; i < n; ++i) {
+      SightingReport r;
+      r.token = t;
+      r.network[0] = 4;
+      r.network[1] = static_cast<std::uint8_t>(i);
+      r.time_ms = s->now();
+      s->report_sighting(i, r);
+    }
+    s->run_for(50);
+    auto owners = s->node(0)->owners_of(t);
+    ASSERT_EQ(owners.size(), 2u);
+    owner_sets.insert(owners);
+    auto& per_node = got[t.session];
+    EXPECT_EQ(per_node.size(), 2u);
+    for (std::uint64_t id : owners) EXPECT_EQ(per_node[id - 1], static_cast<int>(n)) << id;
+    for (std::size_t i = 1; i < n; ++i) EXPECT_EQ(s->node(i)->owners_of(t), owners);
+  }
+  EXPECT_GT(owner_sets.size(), 10u);  // tokens spread over the cluster
+}

@@ -1,0 +1,249 @@
+// Payload codec round trips and the packet envelope's rejections, each
+// counted in its own Stats field.
+#include <gtest/gtest.h>
+#include <sodium.h>
+
+#include <cstring>
+
+#include "../../gossip/gossip.h"
+#include "../../gossip/wire.h"
+
+using namespace uritoken::gossip;
+
+namespace {
+
+constexpr std::uint64_t kNow = 1'700'000'000'000ULL;
+
+Revocation sample_revocation() {
+  Revocation r;
+  r.token = {7, 0x1122334455667788ULL};
+  r.token_expires = 1'700'003'600;
+  r.stamp_ms = kNow + 5;
+  r.pardon = false;
+  r.shadow = true;
+  r.origin = 42;
+  r.reason = 1;
+  r.networks = 9;
+  return r;
+}
+
+SightingReport sample_sighting(bool v6) {
+  SightingReport s;
+  s.token = {3, 99};
+  s.token_expires = 1'700'000'300;
+  s.network[0] = v6 ? 6 : 4;
+  for (int i = 1; i <= (v6 ? 16 : 4); ++i) s.network[i] = static_cast<std::uint8_t>(i * 11);
+  s.shared_network = true;
+  s.client_hash = 0xdeadbeef;
+  s.time_ms = kNow - 3;
+  return s;
+}
+
+std::vector<wire::Message> all_messages() {
+  Endpoint ep4 = *Endpoint::parse("192.0.2.7:7946");
+  Endpoint ep6 = *Endpoint::parse("[2001:db8::1]:17946");
+  wire::PpRoot root;
+  root.reply = true;
+  root.member_hash = 0xabcdef;
+  root.count = 100000;
+  for (std::size_t i = 0; i < root.groups.size(); ++i) root.groups[i] = i * 0x0101010101ULL;
+  wire::PpGroup group;
+  group.group = 31;
+  for (std::size_t i = 0; i < group.buckets.size(); ++i) group.buckets[i] = ~i;
+  Member m{77, "edge-fra-1", ep6, kSuspect, 12345};
+  Revocation pardon = sample_revocation();
+  pardon.pardon = true;
+  pardon.shadow = false;
+  pardon.reason = 2;
+  return {{wire::Ping{1, 2}},          {wire::PingReq{3, 4, ep4}}, {wire::Ack{5}},
+          {m},                         {sample_revocation()},      {pardon},
+          {sample_sighting(false)},    {sample_sighting(true)},    {root},
+          {group}};
+}
+
+bool same(const wire::Message& a, const wire::Message& b) {
+  std::vector<std::uint8_t> x, y;
+  wire::encode(a, x);
+  wire::encode(b, y);
+  return a.v.index() == b.v.index() && x == y;
+}
+
+struct NullListener : Listener {
+  void revocation_changed(const Revocation&) override {}
+  void owned_sighting(const SightingReport&) override {}
+};
+struct NullTransport : Transport {
+  void send(const Endpoint&, const std::uint8_t*, std::size_t) override {}
+};
+
+}  // namespace
+
+TEST(GossipWire, EveryMessageTypeRoundTrips) {
+  auto msgs = all_messages();
+  for (const auto& m : msgs) {
+    std::vector<std::uint8_t> buf;
+    wire::encode(m, buf);
+    EXPECT_EQ(buf.size(), wire::encoded_size(m));
+    auto back = wire::decode_payload(buf.data(), buf.size());
+    ASSERT_TRUE(back.has_value()) << "type index " << m.v.index();
+    ASSERT_EQ(back->size(), 1u);
+    EXPECT_TRUE(same(m, (*back)[0])) << "type index " << m.v.index();
+  }
+  // Field by field for the structs that carry equality.
+  std::vector<std::uint8_t> buf;
+  wire::encode({sample_revocation()}, buf);
+  wire::encode({sample_sighting(true)}, buf);
+  auto back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(std::get<Revocation>((*back)[0].v), sample_revocation());
+  EXPECT_EQ(std::get<SightingReport>((*back)[1].v), sample_sighting(true));
+}
+
+TEST(GossipWire, ConcatenatedRecordsDecodeInOrder) {
+  auto msgs = all_messages();
+  std::vector<std::uint8_t> buf;
+  for (const auto& m : msgs) wire::encode(m, buf);
+  auto back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->size(), msgs.size());
+  for (std::size_t i = 0; i < msgs.size(); ++i) EXPECT_TRUE(same(msgs[i], (*back)[i])) << i;
+}
+
+TEST(GossipWire, EveryTruncationIsRejected) {
+  for (const auto& m : all_messages()) {
+    std::vector<std::uint8_t> buf;
+    wire::encode(m, buf);
+    for (std::size_t n = 1; n < buf.size(); ++n)
+      EXPECT_FALSE(wire::decode_payload(buf.data(), n)) << "type " << int(buf[0]) << " len " << n;
+  }
+}
+
+TEST(GossipWire, InvalidFieldsAreRejected) {
+  std::vector<std::uint8_t> buf;
+  wire::encode({sample_revocation()}, buf);
+  buf[1 + 2 + 8 + 4 + 8] = 0x80;  // unknown flag bit
+  EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
+  buf.assign({0x63});  // unknown type
+  EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
+  buf.clear();
+  wire::PpGroup g;
+  wire::encode({g}, buf);
+  buf[1] = RevocationSet::kGroups;  // group out of range
+  EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
+  EXPECT_TRUE(wire::decode_payload(buf.data(), 0));  // an empty payload is valid
+}
+
+TEST(GossipWire, SealOpenRoundTrip) {
+  wire::Key key{};
+  key[0] = 1;
+  std::vector<std::uint8_t> payload = {1, 2, 3, 4};
+  wire::Header h{9, 10, kNow};
+  auto pkt = wire::seal(key, "label", h, payload.data(), payload.size());
+  EXPECT_EQ(pkt.size(), payload.size() + wire::kOverhead);
+  wire::Header out;
+  std::vector<std::uint8_t> plain;
+  ASSERT_EQ(wire::open(key, "label", pkt.data(), pkt.size(), out, plain), wire::OpenResult::kOk);
+  EXPECT_EQ(plain, payload);
+  EXPECT_EQ(out.sender, 9u);
+  EXPECT_EQ(out.counter, 10u);
+  EXPECT_EQ(out.time_ms, kNow);
+  // The clear header is authenticated: changing the sender breaks the tag.
+  pkt[5] ^= 1;
+  EXPECT_EQ(wire::open(key, "label", pkt.data(), pkt.size(), out, plain), wire::OpenResult::kAuth);
+}
+
+class GossipReject : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    cfg.node_id = 1;
+    cfg.self = *Endpoint::parse("127.0.0.1:7001");
+    for (std::size_t i = 0; i < cfg.cluster_key.size(); ++i) cfg.cluster_key[i] = static_cast<std::uint8_t>(i);
+    node = std::make_unique<Node>(cfg, transport, listener, kNow, 1);
+    node->start(kNow);
+  }
+  std::vector<std::uint8_t> packet(std::uint64_t counter, std::uint64_t time_ms,
+                                   const wire::Key& key, const std::string& label) {
+    std::vector<std::uint8_t> payload;
+    wire::encode({wire::Ack{1}}, payload);
+    return wire::seal(key, label, wire::Header{2, counter, time_ms}, payload.data(), payload.size());
+  }
+  void feed(const std::vector<std::uint8_t>& p) { node->receive(from, p.data(), p.size(), kNow); }
+  std::uint64_t drops() const {
+    const Stats& s = node->stats();
+    return s.dropped_malformed + s.dropped_auth + s.dropped_replay + s.dropped_stale +
+           s.dropped_label + s.dropped_oversized;
+  }
+
+  Config cfg;
+  NullTransport transport;
+  NullListener listener;
+  std::unique_ptr<Node> node;
+  Endpoint from = *Endpoint::parse("127.0.0.1:7002");
+};
+
+TEST_F(GossipReject, ValidPacketIsAccepted) {
+  feed(packet(100, kNow, cfg.cluster_key, cfg.cluster_label));
+  EXPECT_EQ(drops(), 0u);
+  EXPECT_EQ(node->stats().packets_in, 1u);
+}
+
+TEST_F(GossipReject, EachKindOfBadPacketIsCountedSeparately) {
+  auto good = packet(100, kNow, cfg.cluster_key, cfg.cluster_label);
+  auto truncated = good;
+  truncated.resize(wire::kOverhead - 1);
+  feed(truncated);
+  EXPECT_EQ(node->stats().dropped_malformed, 1u);
+
+  auto flipped = good;
+  flipped[wire::kHeaderSize + 1] ^= 0x40;
+  feed(flipped);
+  EXPECT_EQ(node->stats().dropped_auth, 1u);
+
+  wire::Key other = cfg.cluster_key;
+  other[31] ^= 1;
+  feed(packet(101, kNow, other, cfg.cluster_label));
+  EXPECT_EQ(node->stats().dropped_auth, 2u);
+
+  feed(packet(102, kNow, cfg.cluster_key, "other-cluster"));
+  EXPECT_EQ(node->stats().dropped_label, 1u);
+
+  feed(packet(103, kNow - cfg.max_packet_age_ms - 1, cfg.cluster_key, cfg.cluster_label));
+  feed(packet(104, kNow + cfg.max_packet_age_ms + 1, cfg.cluster_key, cfg.cluster_label));
+  EXPECT_EQ(node->stats().dropped_stale, 2u);
+
+  std::vector<std::uint8_t> oversized(cfg.max_packet + 1, 1);
+  feed(oversized);
+  EXPECT_EQ(node->stats().dropped_oversized, 1u);
+
+  std::vector<std::uint8_t> garbage(200);
+  randombytes_buf(garbage.data(), garbage.size());
+  garbage[0] = 0xff;  // not our version
+  feed(garbage);
+  EXPECT_EQ(node->stats().dropped_malformed, 2u);
+
+  // An authentic packet whose plaintext does not decode.
+  std::vector<std::uint8_t> bad_payload = {0x63, 1, 2};
+  auto p = wire::seal(cfg.cluster_key, cfg.cluster_label, wire::Header{2, 105, kNow},
+                      bad_payload.data(), bad_payload.size());
+  feed(p);
+  EXPECT_EQ(node->stats().dropped_malformed, 3u);
+  EXPECT_EQ(node->stats().dropped_replay, 0u);
+}
+
+TEST_F(GossipReject, ReplaysAreDroppedWithinAndBeyondTheWindow) {
+  auto p100 = packet(100, kNow, cfg.cluster_key, cfg.cluster_label);
+  feed(p100);
+  feed(p100);
+  EXPECT_EQ(node->stats().dropped_replay, 1u);
+  // Out of order but new: accepted once.
+  auto p90 = packet(90, kNow, cfg.cluster_key, cfg.cluster_label);
+  feed(p90);
+  EXPECT_EQ(node->stats().dropped_replay, 1u);
+  feed(p90);
+  EXPECT_EQ(node->stats().dropped_replay, 2u);
+  // Far behind the newest counter: refused even if never seen.
+  feed(packet(1000, kNow, cfg.cluster_key, cfg.cluster_label));
+  feed(packet(900, kNow, cfg.cluster_key, cfg.cluster_label));
+  EXPECT_EQ(node->stats().dropped_replay, 3u);
+  EXPECT_EQ(drops(), 3u);
+}
