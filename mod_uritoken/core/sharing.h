@@ -1,0 +1,146 @@
+// The link-sharing rule: when is one token used from too many networks?
+//
+// Full rule, defaults and reasons: docs/sharing-rule.md. In short: a token
+// (key_id + session) is shared when its weighted count of distinct client
+// networks within window_s exceeds max_networks. A network weighs 1 when it
+// was used within concurrent_s of another network's use, else
+// sequential_weight (a phone moving from Wi-Fi to mobile). All shared
+// networks (proxies, CGNAT, private ranges, detected proxies) together weigh
+// at most 1 and never make a token shared on their own.
+//
+// Two parts:
+//   NetworkClassifier  on the node that saw the request: address -> network,
+//                      shared ranges, automatic proxy detection.
+//   SharingDetector    on the nodes that own a token: windowed per-token
+//                      state and the verdict.
+// Both preallocate all their memory at construction and never grow; neither
+// is thread-safe (the sidecar runs them on one thread).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ipnet.h"
+
+namespace uritoken {
+
+// A client network, e.g. 198.51.100.0/24 or 2001:db8:1::/48. Identity is
+// the family and the masked bytes; prefix_len is for display only (0 =
+// unknown, then format_network prints the bare address).
+struct NetworkId {
+  bool v6 = false;
+  std::uint8_t bytes[16] = {};  // masked address
+  std::uint8_t prefix_len = 0;
+  bool operator==(const NetworkId& o) const;
+  bool operator!=(const NetworkId& o) const { return !(*this == o); }
+  std::uint64_t hash() const;
+};
+
+std::string format_network(const NetworkId& n);  // "198.51.100.0/24"
+
+struct SharingPolicy {
+  unsigned max_networks = 3;         // shared when the weighted count of networks exceeds this
+  std::uint32_t window_s = 600;      // sightings older than this are forgotten
+  std::uint32_t concurrent_s = 120;  // two networks used within this time of each other count as concurrent
+  double sequential_weight = 0.5;    // weight of a network whose use does not overlap another's (handover)
+  unsigned ipv4_prefix = 24, ipv6_prefix = 48;
+  std::vector<IpPrefix> shared_ranges;   // configured proxy ranges
+  bool default_shared_ranges = true;     // also the ranges of default_shared_ranges() below
+  unsigned proxy_sessions = 50;      // a network seen with at least this many distinct sessions ...
+  unsigned proxy_clients = 3;        // ... of at least this many distinct clients within window_s is a shared proxy
+  std::size_t max_sessions = 1000000;    // bound on tracked tokens (memory is allocated up front for this)
+  std::size_t proxy_networks = 8192;     // bound on networks the proxy detector follows
+};
+
+// CGNAT 100.64.0.0/10, RFC 1918, loopback, link-local, IPv6 ULA fc00::/7,
+// ::1 and fe80::/10: addresses that name no client on the internet. Seen as
+// a client address (after mod_remoteip), they mean a NAT or proxy in front
+// of the server, i.e. many users behind one address.
+std::vector<IpPrefix> default_shared_ranges();
+
+class NetworkClassifier {            // runs on the node that saw the request
+ public:
+  explicit NetworkClassifier(const SharingPolicy& policy);
+  // Masked to ipv4_prefix/ipv6_prefix; an IPv4-mapped IPv6 address counts as IPv4.
+  NetworkId network_of(const IpAddress& addr) const;
+  bool in_shared_range(const IpAddress& addr) const;  // configured or default ranges
+  // Feeds the automatic proxy detector; returns true if the network counts as a shared proxy now.
+  bool observe(const NetworkId& net, std::uint64_t session, std::uint32_t client_hash, std::uint64_t now_ms);
+  bool is_detected_proxy(const NetworkId& net, std::uint64_t now_ms) const;
+  std::size_t detected_proxies(std::uint64_t now_ms) const;
+  std::size_t memory_bytes() const;
+
+ private:
+  // One network followed by the proxy detector: distinct sessions and
+  // clients as linear-counting bitmaps, for the current and the previous
+  // half window (so their union spans between half and a whole window).
+  struct ProxyEntry {
+    std::uint64_t net = 0;            // NetworkId::hash(), 0 = free
+    std::uint64_t epoch = 0;          // half window of bitmaps[epoch & 1]
+    std::uint64_t proxy_until_ms = 0; // a proxy until then (one window after it last qualified)
+    std::uint64_t sessions[2][4] = {};
+    std::uint64_t clients[2] = {};
+  };
+  ProxyEntry* find(std::uint64_t h);
+  const ProxyEntry* find(std::uint64_t h) const;
+  std::uint64_t epoch_of(std::uint64_t now_ms) const;
+
+  SharingPolicy policy_;
+  std::vector<IpPrefix> ranges_;
+  std::vector<ProxyEntry> proxies_;  // sets of kProxyWays entries
+  std::size_t proxy_sets_ = 0;
+};
+
+struct SharingVerdict {
+  bool shared = false;
+  double score = 0;      // weighted count of networks in the window
+  unsigned networks = 0; // distinct networks in the window (all shared ones count as one)
+};
+
+class SharingDetector {              // runs on the nodes that own a token
+ public:
+  explicit SharingDetector(const SharingPolicy& policy);
+  ~SharingDetector();
+  SharingDetector(const SharingDetector&) = delete;
+  SharingDetector& operator=(const SharingDetector&) = delete;
+
+  // One sighting; `shared_network` = the observing node classified the
+  // network as a proxy/CGNAT/shared range.
+  SharingVerdict observe(std::uint16_t key_id, std::uint64_t session, std::uint32_t token_expires,
+                         const NetworkId& network, bool shared_network, std::uint64_t time_ms);
+  // The current verdict without a new sighting (all zero for an untracked token).
+  SharingVerdict verdict(std::uint16_t key_id, std::uint64_t session) const;
+  void forget(std::uint16_t key_id, std::uint64_t session);   // e.g. after a manual pardon
+  void expire(std::uint64_t now_ms);                          // drop tokens past expiry or idle beyond window
+  // The token's non-shared networks in the window, as far as the bounded
+  // network dictionary still knows them (see docs/sharing-rule.md).
+  std::vector<NetworkId> networks_of(std::uint16_t key_id, std::uint64_t session) const;
+  std::size_t tracked() const { return tracked_; }
+  std::size_t capacity() const { return slot_count_; }
+  std::size_t memory_bytes() const;      // what it really holds (allocated tables)
+  std::uint64_t evictions() const { return evictions_; }  // live tokens dropped to make room
+
+ private:
+  struct Slot;
+  struct NameEntry;
+  Slot* find(std::uint16_t key_id, std::uint64_t session) const;
+  Slot* bucket_of(std::uint16_t key_id, std::uint64_t session, int which) const;
+  SharingVerdict score(const Slot& s) const;
+  std::uint32_t newest_s(const Slot& s) const;
+  bool stale(const Slot& s, std::uint32_t now_s) const;
+  void rebase(Slot& s, std::uint32_t now_s) const;
+
+  SharingPolicy policy_;
+  std::uint32_t tick_s_ = 5;         // time resolution of per-network last-seen times
+  Slot* slots_ = nullptr;
+  std::size_t slot_count_ = 0;
+  std::size_t bucket_count_ = 0;
+  NameEntry* names_ = nullptr;       // network hash -> NetworkId, direct-mapped
+  std::size_t name_mask_ = 0;
+  std::size_t tracked_ = 0;
+  std::uint64_t evictions_ = 0;
+};
+
+}  // namespace uritoken

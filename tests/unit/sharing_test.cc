@@ -1,0 +1,373 @@
+// The link-sharing rule: network classification, proxy detection, verdicts.
+#include "../../mod_uritoken/core/sharing.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+using namespace uritoken;
+
+namespace {
+
+constexpr std::uint64_t kT0 = 1800000000000;  // unix ms
+constexpr std::uint32_t kExpires = 1800086400;
+constexpr std::uint64_t kSec = 1000;
+
+IpAddress ip(const std::string& text) { return *parse_ip_address(text); }
+
+std::string v4(int a, int b, int c, int d) {
+  return std::to_string(a) + "." + std::to_string(b) + "." + std::to_string(c) + "." + std::to_string(d);
+}
+
+// Classifies like the observing node does, then feeds the owner's detector.
+struct Node {
+  explicit Node(const SharingPolicy& p = SharingPolicy()) : classifier(p), detector(p) {}
+  SharingVerdict see(std::uint64_t session, const std::string& addr, std::uint64_t time_ms,
+                     std::uint32_t client_hash = 1) {
+    const IpAddress a = ip(addr);
+    const NetworkId net = classifier.network_of(a);
+    const bool is_proxy = classifier.observe(net, session, client_hash, time_ms);
+    return detector.observe(7, session, kExpires, net, classifier.in_shared_range(a) || is_proxy, time_ms);
+  }
+  NetworkClassifier classifier;
+  SharingDetector detector;
+};
+
+SharingPolicy small_policy(std::size_t max_sessions = 1000) {
+  SharingPolicy p;
+  p.max_sessions = max_sessions;
+  return p;
+}
+
+}  // namespace
+
+TEST(NetworkClassifier, MasksToConfiguredPrefixes) {
+  const NetworkClassifier c(small_policy());
+  EXPECT_EQ(format_network(c.network_of(ip("198.51.100.77"))), "198.51.100.0/24");
+  EXPECT_EQ(c.network_of(ip("198.51.100.1")), c.network_of(ip("198.51.100.254")));
+  EXPECT_NE(c.network_of(ip("198.51.100.1")), c.network_of(ip("198.51.101.1")));
+  EXPECT_EQ(format_network(c.network_of(ip("2001:db8:1:2:3::4"))), "2001:db8:1::/48");
+  EXPECT_EQ(c.network_of(ip("2001:db8:1:1::1")), c.network_of(ip("2001:db8:1:ffff::2")));
+  EXPECT_NE(c.network_of(ip("2001:db8:1::1")), c.network_of(ip("2001:db8:2::1")));
+  // An IPv4 network and an IPv6 network with the same leading bytes differ.
+  EXPECT_NE(c.network_of(ip("32.1.13.184")), c.network_of(ip("2001:db8::")));
+  EXPECT_NE(c.network_of(ip("32.1.13.184")).hash(), c.network_of(ip("2001:db8::")).hash());
+
+  // A mapped address built by hand (as from a dual-stack socket) is its IPv4 network.
+  IpAddress mapped;
+  mapped.v6 = true;
+  const std::uint8_t bytes[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 9};
+  std::memcpy(mapped.bytes, bytes, 16);
+  EXPECT_EQ(c.network_of(mapped), c.network_of(ip("198.51.100.1")));
+
+  SharingPolicy wide = small_policy();
+  wide.ipv4_prefix = 16;
+  wide.ipv6_prefix = 56;
+  const NetworkClassifier w(wide);
+  EXPECT_EQ(format_network(w.network_of(ip("198.51.100.77"))), "198.51.0.0/16");
+  EXPECT_EQ(format_network(w.network_of(ip("2001:db8:1:2ff::1"))), "2001:db8:1:200::/56");
+}
+
+TEST(NetworkClassifier, DefaultAndConfiguredSharedRanges) {
+  SharingPolicy p = small_policy();
+  p.shared_ranges.push_back(*parse_ip_prefix("203.0.113.0/24"));
+  const NetworkClassifier c(p);
+  for (const char* shared : {"100.64.0.1", "100.127.255.254", "10.1.2.3", "172.16.0.1", "172.31.255.1",
+                             "192.168.1.1", "127.0.0.1", "fd00::1", "fc12::1", "::1", "fe80::1",
+                             "::ffff:100.64.1.1", "203.0.113.50"}) {
+    EXPECT_TRUE(c.in_shared_range(ip(shared))) << shared;
+  }
+  for (const char* open : {"100.63.255.255", "100.128.0.0", "172.32.0.1", "198.51.100.1", "2001:db8::1",
+                           "8.8.8.8", "203.0.114.1"}) {
+    EXPECT_FALSE(c.in_shared_range(ip(open))) << open;
+  }
+  p.default_shared_ranges = false;
+  const NetworkClassifier only_configured(p);
+  EXPECT_FALSE(only_configured.in_shared_range(ip("100.64.0.1")));
+  EXPECT_TRUE(only_configured.in_shared_range(ip("203.0.113.50")));
+}
+
+TEST(NetworkClassifier, DetectsBusyNetworksOfManyClientsAsProxies) {
+  NetworkClassifier c(small_policy());
+  const NetworkId proxy = c.network_of(ip("198.51.100.1"));
+  const NetworkId one_client = c.network_of(ip("198.51.101.1"));
+  const NetworkId quiet = c.network_of(ip("198.51.102.1"));
+  bool last = false;
+  for (std::uint64_t s = 0; s < 80; ++s) {
+    const std::uint64_t t = kT0 + s * kSec;
+    last = c.observe(proxy, 1000 + s, static_cast<std::uint32_t>(s % 5), t);
+    c.observe(one_client, 5000 + s, 42, t);  // one client site's many tokens: not a proxy
+    if (s < 10) c.observe(quiet, 9000 + s, static_cast<std::uint32_t>(s % 5), t);
+    if (s == 20) {
+      EXPECT_FALSE(last) << "20 sessions are below the threshold of 50";
+    }
+  }
+  EXPECT_TRUE(last);
+  const std::uint64_t now = kT0 + 80 * kSec;
+  EXPECT_TRUE(c.is_detected_proxy(proxy, now));
+  EXPECT_FALSE(c.is_detected_proxy(one_client, now));
+  EXPECT_FALSE(c.is_detected_proxy(quiet, now));
+  EXPECT_EQ(c.detected_proxies(now), 1u);
+  // A proxy that goes quiet stops counting as one a window later.
+  EXPECT_TRUE(c.is_detected_proxy(proxy, now + 500 * kSec));
+  EXPECT_FALSE(c.is_detected_proxy(proxy, now + 700 * kSec));
+  EXPECT_EQ(c.detected_proxies(now + 700 * kSec), 0u);
+}
+
+TEST(NetworkClassifier, ProxyDetectorStaysBoundedAndKeepsBusyProxies) {
+  SharingPolicy p = small_policy();
+  p.proxy_networks = 64;
+  NetworkClassifier c(p);
+  const std::size_t before = c.memory_bytes();
+  const NetworkId proxy = c.network_of(ip("198.51.100.1"));
+  for (std::uint64_t s = 0; s < 60; ++s) c.observe(proxy, s, static_cast<std::uint32_t>(s), kT0);
+  ASSERT_TRUE(c.is_detected_proxy(proxy, kT0));
+  // A flood of small networks in the same minute pushes out quiet entries, not the proxy.
+  for (int i = 0; i < 20000; ++i) {
+    c.observe(c.network_of(ip(v4(11 + i / 65536, (i / 256) % 256, i % 256, 1))), 100000 + i, 1, kT0 + kSec);
+  }
+  EXPECT_EQ(c.memory_bytes(), before);
+  EXPECT_TRUE(c.is_detected_proxy(proxy, kT0 + kSec));
+  EXPECT_LE(c.detected_proxies(kT0 + kSec), 64u);
+}
+
+TEST(SharingDetector, FamilyOnOneNetworkIsNotShared) {
+  Node n(small_policy());
+  SharingVerdict v;
+  // Several devices of one home behind one address, all day long.
+  for (int i = 0; i < 500; ++i) v = n.see(1, v4(198, 51, 100, 10 + i % 4), kT0 + i * 30 * kSec);
+  EXPECT_FALSE(v.shared);
+  EXPECT_EQ(v.networks, 1u);
+  EXPECT_DOUBLE_EQ(v.score, 1.0);
+}
+
+TEST(SharingDetector, PhoneHandoverBackAndForthIsNotShared) {
+  Node n(small_policy());
+  SharingVerdict v;
+  // Wi-Fi for five minutes, mobile for five, Wi-Fi again, for an hour.
+  for (int minute = 0; minute < 60; ++minute) {
+    const bool wifi = (minute / 5) % 2 == 0;
+    for (int s = 0; s < 60; s += 10) {
+      v = n.see(2, wifi ? "198.51.100.7" : "2001:db8:77:1::5", kT0 + (minute * 60 + s) * kSec);
+      ASSERT_FALSE(v.shared) << minute;
+    }
+  }
+  EXPECT_EQ(v.networks, 2u);
+}
+
+TEST(SharingDetector, SequentialNetworksWeighLessThanConcurrentOnes) {
+  Node spaced(small_policy()), close(small_policy());
+  SharingVerdict a, b;
+  // Five networks one after the other, each one well after the previous use.
+  for (int i = 0; i < 5; ++i) a = spaced.see(3, v4(198, 51, 100 + i, 1), kT0 + i * 130 * kSec);
+  EXPECT_EQ(a.networks, 5u);
+  EXPECT_DOUBLE_EQ(a.score, 2.5);
+  EXPECT_FALSE(a.shared);
+  // The same five within a minute.
+  for (int i = 0; i < 5; ++i) b = close.see(3, v4(198, 51, 100 + i, 1), kT0 + i * 12 * kSec);
+  EXPECT_EQ(b.networks, 5u);
+  EXPECT_DOUBLE_EQ(b.score, 5.0);
+  EXPECT_TRUE(b.shared);
+}
+
+TEST(SharingDetector, ExactlyMaxNetworksIsNotSharedOneMoreIs) {
+  for (unsigned max : {2u, 3u, 5u}) {
+    SharingPolicy p = small_policy();
+    p.max_networks = max;
+    Node n(p);
+    SharingVerdict v;
+    for (unsigned i = 0; i < max; ++i) v = n.see(4, v4(203, 0, 113 + i, 9), kT0 + i * kSec);
+    EXPECT_FALSE(v.shared) << max;
+    EXPECT_DOUBLE_EQ(v.score, max);
+    v = n.see(4, "2001:db8:4::1", kT0 + 10 * kSec);
+    EXPECT_TRUE(v.shared) << max;
+    EXPECT_EQ(v.networks, max + 1);
+  }
+}
+
+TEST(SharingDetector, SightingsOlderThanTheWindowAreForgotten) {
+  Node n(small_policy());
+  for (int i = 0; i < 3; ++i) n.see(5, v4(198, 51, 100 + i, 1), kT0 + i * kSec);
+  // Ten minutes and more later: only the networks of the last window count.
+  SharingVerdict v = n.see(5, "192.0.2.1", kT0 + 605 * kSec);
+  EXPECT_EQ(v.networks, 1u);
+  EXPECT_FALSE(v.shared);
+  v = n.see(5, "2001:db8:5::1", kT0 + 606 * kSec);
+  v = n.see(5, "2001:db8:6::1", kT0 + 607 * kSec);
+  v = n.see(5, "2001:db8:7::1", kT0 + 608 * kSec);
+  EXPECT_EQ(v.networks, 4u);
+  EXPECT_TRUE(v.shared);  // four fresh concurrent networks
+  // A sighting delayed beyond the window (gossip backlog) changes nothing.
+  const auto before = n.detector.networks_of(7, 5).size();
+  n.see(5, "198.18.0.1", kT0 - 100 * kSec);
+  EXPECT_EQ(n.detector.networks_of(7, 5).size(), before);
+}
+
+TEST(SharingDetector, LongLivedTokenKeepsCountingAfterRebases) {
+  Node n(small_policy());
+  SharingVerdict v;
+  // Three hours on one network (many rebases of the 8-bit times), with a
+  // visit from a second network every half hour.
+  for (int i = 0; i < 3 * 120; ++i) {
+    const std::uint64_t t = kT0 + i * 30 * kSec;
+    v = n.see(6, "198.51.100.1", t);
+    if (i % 60 == 30) v = n.see(6, v4(192, 0, 2, i % 250), t + 5 * kSec);
+    ASSERT_FALSE(v.shared) << i;
+    ASSERT_LE(v.networks, 2u) << i;
+  }
+  const std::uint64_t end = kT0 + 3 * 3600 * kSec;
+  n.see(6, "203.0.113.1", end);
+  n.see(6, "2001:db8:a::1", end + kSec);
+  v = n.see(6, "2001:db8:b::1", end + 2 * kSec);
+  EXPECT_EQ(v.networks, 4u);
+  EXPECT_TRUE(v.shared);
+}
+
+TEST(SharingDetector, CgnatAcrossManyNetworksIsNotShared) {
+  Node n(small_policy());
+  SharingVerdict v;
+  // One token hopping across a carrier's CGNAT pool, 50 different /24s in a minute.
+  for (int i = 0; i < 50; ++i) v = n.see(8, v4(100, 64 + i % 8, i, 7), kT0 + i * kSec);
+  EXPECT_FALSE(v.shared);
+  EXPECT_EQ(v.networks, 1u);
+  EXPECT_DOUBLE_EQ(v.score, 1.0);
+  // Plus two private networks at the same time: still under the line.
+  n.see(8, "198.51.100.1", kT0 + 51 * kSec);
+  v = n.see(8, "198.51.101.1", kT0 + 52 * kSec);
+  EXPECT_FALSE(v.shared);
+  EXPECT_EQ(v.networks, 3u);
+}
+
+TEST(SharingDetector, ConfiguredProxyRangeCountsAsOneSharedNetwork) {
+  SharingPolicy p = small_policy();
+  p.shared_ranges.push_back(*parse_ip_prefix("198.18.0.0/15"));  // e.g. a company's egress proxies
+  Node with(p), without(small_policy());
+  SharingVerdict a, b;
+  for (int i = 0; i < 20; ++i) {
+    a = with.see(9, v4(198, 18 + i % 2, i, 1), kT0 + i * kSec);
+    b = without.see(9, v4(198, 18 + i % 2, i, 1), kT0 + i * kSec);
+  }
+  EXPECT_FALSE(a.shared);
+  EXPECT_EQ(a.networks, 1u);
+  EXPECT_TRUE(b.shared);  // the same sightings, were the range not configured
+}
+
+TEST(SharingDetector, SharedNetworksTipButNeverCarry) {
+  Node n(small_policy());
+  SharingVerdict v;
+  n.see(10, "198.51.100.1", kT0);
+  n.see(10, "198.51.101.1", kT0 + kSec);
+  v = n.see(10, "100.64.0.1", kT0 + 2 * kSec);
+  EXPECT_EQ(v.networks, 3u);
+  EXPECT_FALSE(v.shared);  // two private + the shared group
+  v = n.see(10, "10.9.9.9", kT0 + 3 * kSec);
+  EXPECT_EQ(v.networks, 3u);  // all shared networks are one group
+  EXPECT_FALSE(v.shared);
+  v = n.see(10, "198.51.102.1", kT0 + 4 * kSec);
+  EXPECT_EQ(v.networks, 4u);
+  EXPECT_DOUBLE_EQ(v.score, 4.0);
+  EXPECT_TRUE(v.shared);  // three private networks reach the line, the group tips it
+}
+
+TEST(SharingDetector, DetectedProxyCountsAsShared) {
+  Node n(small_policy());
+  // Two busy networks: many sessions of many client sites (a school, an office).
+  for (std::uint64_t s = 0; s < 60; ++s) {
+    n.see(100 + s, "198.51.100.5", kT0 + s * kSec, static_cast<std::uint32_t>(s % 4));
+    n.see(200 + s, "198.51.101.5", kT0 + s * kSec, static_cast<std::uint32_t>(s % 4));
+  }
+  const std::uint64_t t = kT0 + 61 * kSec;
+  ASSERT_TRUE(n.classifier.is_detected_proxy(n.classifier.network_of(ip("198.51.100.5")), t));
+  ASSERT_TRUE(n.classifier.is_detected_proxy(n.classifier.network_of(ip("198.51.101.5")), t));
+  SharingVerdict v;
+  v = n.see(11, "198.51.100.6", t);
+  v = n.see(11, "198.51.101.6", t + kSec);
+  v = n.see(11, "203.0.113.1", t + 2 * kSec);
+  v = n.see(11, "192.0.2.1", t + 3 * kSec);
+  EXPECT_EQ(v.networks, 3u);
+  EXPECT_FALSE(v.shared);
+  // The same four networks for a fresh node that has not seen the proxies' traffic.
+  Node fresh(small_policy());
+  fresh.see(11, "198.51.100.6", t);
+  fresh.see(11, "198.51.101.6", t + kSec);
+  fresh.see(11, "203.0.113.1", t + 2 * kSec);
+  EXPECT_TRUE(fresh.see(11, "192.0.2.1", t + 3 * kSec).shared);
+}
+
+TEST(SharingDetector, Ipv6Slash48AndMappedAddressesGroup) {
+  Node n(small_policy());
+  SharingVerdict v;
+  for (int i = 0; i < 10; ++i) {
+    v = n.see(12, "2001:db8:42:" + std::to_string(i) + "::" + std::to_string(i + 1), kT0 + i * kSec);
+  }
+  EXPECT_EQ(v.networks, 1u);
+  n.see(12, "::ffff:198.51.100.3", kT0 + 11 * kSec);
+  v = n.see(12, "198.51.100.200", kT0 + 12 * kSec);
+  EXPECT_EQ(v.networks, 2u);
+  EXPECT_FALSE(v.shared);
+  std::vector<std::string> names;
+  for (const auto& net : n.detector.networks_of(7, 12)) names.push_back(format_network(net));
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"198.51.100.0/24", "2001:db8:42::/48"}));
+}
+
+TEST(SharingDetector, ForgetAndExpire) {
+  Node n(small_policy());
+  for (int i = 0; i < 4; ++i) n.see(13, v4(198, 51, 100 + i, 1), kT0 + i * kSec);
+  ASSERT_TRUE(n.detector.verdict(7, 13).shared);
+  n.see(14, "192.0.2.1", kT0);
+  n.detector.observe(7, 15, static_cast<std::uint32_t>(kT0 / 1000 + 60), n.classifier.network_of(ip("192.0.2.2")),
+                     false, kT0);  // a token that expires in a minute
+  EXPECT_EQ(n.detector.tracked(), 3u);
+
+  n.detector.forget(7, 13);  // pardoned
+  EXPECT_EQ(n.detector.tracked(), 2u);
+  EXPECT_FALSE(n.detector.verdict(7, 13).shared);
+  EXPECT_TRUE(n.detector.networks_of(7, 13).empty());
+  EXPECT_EQ(n.see(13, "192.0.2.9", kT0 + 10 * kSec).networks, 1u);  // starts afresh
+
+  n.detector.expire(kT0 + 120 * kSec);  // past token 15's expiry, within the others' window
+  EXPECT_EQ(n.detector.tracked(), 2u);
+  EXPECT_EQ(n.detector.verdict(7, 15).networks, 0u);
+  n.detector.expire(kT0 + 700 * kSec);  // idle beyond the window
+  EXPECT_EQ(n.detector.tracked(), 0u);
+}
+
+TEST(SharingDetector, MemoryForOneMillionSessions) {
+  SharingPolicy p;
+  p.max_sessions = 1000000;
+  SharingDetector d(p);
+  const double per_token = static_cast<double>(d.memory_bytes()) / p.max_sessions;
+  std::printf("SharingDetector: %zu bytes (%.2f MiB) for %zu sessions, %.1f bytes per token, %zu slots\n",
+              d.memory_bytes(), d.memory_bytes() / 1048576.0, p.max_sessions, per_token, d.capacity());
+  EXPECT_LT(d.memory_bytes(), 64u << 20);
+  EXPECT_LE(per_token, 64.0);
+  EXPECT_GE(d.capacity(), p.max_sessions);
+  const NetworkClassifier c(p);
+  std::printf("NetworkClassifier: %zu bytes for %zu proxy networks\n", c.memory_bytes(), p.proxy_networks);
+  EXPECT_LT(c.memory_bytes(), 1u << 20);
+  // Filling it to max_sessions loses few tokens to bucket overflow.
+  NetworkId net;
+  for (std::uint64_t s = 0; s < p.max_sessions; ++s) d.observe(1, s * 0x9e3779b97f4a7c15ull, kExpires, net, false, kT0);
+  std::printf("after %zu tokens: %zu tracked, %llu evicted\n", p.max_sessions, d.tracked(),
+              static_cast<unsigned long long>(d.evictions()));
+  EXPECT_EQ(d.tracked() + d.evictions(), p.max_sessions);
+  EXPECT_LT(d.evictions(), p.max_sessions / 50);
+}
+
+TEST(SharingDetector, EvictionWhenFullIsCountedAndSafe) {
+  Node n(small_policy(64));
+  const std::size_t cap = n.detector.capacity();
+  for (std::uint64_t s = 0; s < 10000; ++s) n.see(s, v4(198, 51, 100, 1), kT0 + s);
+  EXPECT_LE(n.detector.tracked(), cap);
+  EXPECT_GT(n.detector.evictions(), 0u);
+  EXPECT_EQ(n.detector.tracked() + n.detector.evictions(), 10000u);  // each newcomer took a free slot or evicted
+  EXPECT_EQ(n.detector.verdict(7, 9999).networks, 1u);  // the newest stays
+  // Stale entries (idle beyond the window) make room without counting as evictions.
+  const std::uint64_t evicted = n.detector.evictions();
+  for (std::uint64_t s = 0; s < 16; ++s) n.see(20000 + s, "192.0.2.1", kT0 + 3600 * kSec);
+  EXPECT_EQ(n.detector.evictions(), evicted);
+}
