@@ -376,7 +376,9 @@ TEST(SharedStateTable, ConcurrentReadersNeverSeeTornOrMissingRecords) {
   auto s = make_state(r, {8, 1024});
   const std::uint32_t now = 1000;
   // Every record's fields are derived from its session, so a torn read shows
-  // up as an inconsistent record.
+  // up as an inconsistent record. Races are timing-dependent: with the
+  // version re-check removed from read_slot this failed in about one run of
+  // three here, so it is a detector, not a proof.
   auto make = [](std::uint64_t session, RevocationState st) {
     return record(static_cast<std::uint16_t>(session * 7 + 1), session, st,
                   static_cast<std::uint32_t>(session * 13 + 5000), static_cast<std::uint32_t>(session * 31));
@@ -391,13 +393,13 @@ TEST(SharedStateTable, ConcurrentReadersNeverSeeTornOrMissingRecords) {
   std::atomic<std::uint64_t> torn{0}, missing{0}, reads{0};
   std::vector<std::thread> readers;
   for (int t = 0; t < 2; ++t) {
-    readers.emplace_back([&] {
-      std::uint64_t n = 0;
+    readers.emplace_back([&, t] {
       while (!stop.load(std::memory_order_relaxed)) {
-        for (auto x : pinned) {
-          if (s.lookup(static_cast<std::uint16_t>(x * 7 + 1), x, now) != RevocationState::revoked) missing++;
-        }
-        if (++n % 16 == 0) {
+        if (t == 0) {
+          for (auto x : pinned) {
+            if (s.lookup(static_cast<std::uint16_t>(x * 7 + 1), x, now) != RevocationState::revoked) missing++;
+          }
+        } else {
           for (const auto& rec : s.revocations()) {
             const auto expect = make(rec.session, rec.state);
             if (rec.key_id != expect.key_id || rec.token_expires != expect.token_expires ||
@@ -411,7 +413,8 @@ TEST(SharedStateTable, ConcurrentReadersNeverSeeTornOrMissingRecords) {
     });
   }
   std::mt19937_64 rng(1);
-  for (int i = 0; i < 200000; ++i) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(300);
+  for (int i = 0; i < 200000 || std::chrono::steady_clock::now() < until; ++i) {
     const std::uint64_t session = 1000 + rng() % 700;
     const auto st = static_cast<RevocationState>(rng() % 3);  // none removes
     s.set_revocation(make(session, st));
