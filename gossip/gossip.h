@@ -247,7 +247,7 @@ class Node {
   void tell_if_suspected(std::uint64_t id, std::vector<std::uint8_t>& payload);
   void enqueue_member(const Member& m);
   Member self_member() const;
-  std::vector<const Peer*> live_peers() const;
+  const std::vector<const Peer*>& live_peers() const;
   std::uint64_t suspicion_timeout() const;
   std::uint64_t member_hash() const;
   void membership_changed();
@@ -295,6 +295,7 @@ class Node {
   std::uint64_t probe_sent_ms_ = 0;
   std::map<std::uint32_t, IndirectRelay> relays_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> live_mixed_;  // (mixed id, id) for owners
+  std::vector<const Peer*> live_;  // alive and suspect peers
 
   // Timers.
   std::uint64_t next_probe_ = 0, next_gossip_ = 0, next_pushpull_ = 0, next_expire_ = 0;

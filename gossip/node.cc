@@ -221,12 +221,7 @@ std::vector<Member> Node::members() const {
   return out;
 }
 
-std::vector<const Node::Peer*> Node::live_peers() const {
-  std::vector<const Peer*> out;
-  for (const auto& [id, p] : peers_)
-    if (p.m.state != kDead) out.push_back(&p);
-  return out;
-}
+const std::vector<const Node::Peer*>& Node::live_peers() const { return live_; }
 
 // Lifeguard-style scaling: larger clusters need longer to spread a refutation.
 std::uint64_t Node::suspicion_timeout() const {
@@ -246,9 +241,13 @@ std::uint64_t Node::member_hash() const {
 void Node::membership_changed() {
   live_mixed_.clear();
   live_mixed_.emplace_back(mix64(cfg_.node_id), cfg_.node_id);
+  live_.clear();
   next_suspect_deadline_ = 0;
-  for (const auto& [id, p] : peers_) {
-    if (p.m.state != kDead) live_mixed_.emplace_back(mix64(id), id);
+  for (const auto& [id, p] : peers_) {  // map nodes are stable: pointers stay valid
+    if (p.m.state != kDead) {
+      live_mixed_.emplace_back(mix64(id), id);
+      live_.push_back(&p);
+    }
     if (p.m.state == kSuspect &&
         (next_suspect_deadline_ == 0 || p.suspect_deadline < next_suspect_deadline_))
       next_suspect_deadline_ = p.suspect_deadline;
@@ -399,16 +398,21 @@ void Node::enqueue_revocation(const Revocation& r) {
 
 void Node::gossip(std::size_t fanout, std::uint64_t exclude) {
   if (broadcasts_.empty()) return;
-  std::vector<const Peer*> peers;
-  for (const auto* p : live_peers())
-    if (p->m.node_id != exclude) peers.push_back(p);
-  // Partial Fisher-Yates: `fanout` distinct random peers.
-  std::size_t k = std::min(fanout, peers.size());
-  for (std::size_t i = 0; i < k; ++i) {
-    std::uniform_int_distribution<std::size_t> pick(i, peers.size() - 1);
-    std::swap(peers[i], peers[pick(rng_)]);
+  // `fanout` distinct random live peers other than `exclude`: rejection
+  // sampling, O(fanout) when the cluster is large.
+  const auto& live = live_peers();
+  auto ex = peers_.find(exclude);
+  std::size_t eligible = live.size() - (ex != peers_.end() && ex->second.m.state != kDead);
+  std::size_t k = std::min(fanout, eligible);
+  std::vector<const Peer*> chosen;
+  std::uniform_int_distribution<std::size_t> pick(0, live.empty() ? 0 : live.size() - 1);
+  while (chosen.size() < k) {
+    const Peer* p = live[pick(rng_)];
+    if (p->m.node_id == exclude || std::find(chosen.begin(), chosen.end(), p) != chosen.end())
+      continue;
+    chosen.push_back(p);
     std::vector<std::uint8_t> payload;
-    send_packet(peers[i]->m.endpoint, payload, true);
+    send_packet(p->m.endpoint, payload, true);
   }
 }
 
