@@ -154,9 +154,17 @@ bench: all $(BUILD)/verify_bench $(BUILD)/mint_many
 $(BUILD)/gossip_sim_bench: $(call obj,tests/bench/gossip_sim_bench.cc) $(GOSSIP_OBJS) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS)
 
-# Cluster benchmarks: the 1,000-node simulation and a real 5-node loopback
-# cluster. Not part of CI.
-bench-cluster: all $(BUILD)/gossip_sim_bench $(BUILD)/mint_many
+$(BUILD)/state_memory: $(call obj,tests/bench/state_memory.cc) $(GOSSIP_OBJS) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS)
+CLUSTER_BENCH_OBJS := $(call obj,tests/bench/cluster_bench.cc tests/integration/httpd_fixture.cc)
+$(call obj,tests/bench/cluster_bench.cc): CXXFLAGS_BASE += -DHTTPD_BIN='"$(HTTPD)"' \
+	-DHTTPD_MODULES='"$(APXS_LIBEXECDIR)"' -DSOURCE_DIR='"$(CURDIR)"' -DBUILD_DIR='"$(CURDIR)/$(BUILD)"'
+$(BUILD)/cluster_bench: $(CLUSTER_BENCH_OBJS)
+	$(CXX) -o $@ $^ -pthread
+
+# Cluster benchmarks: the 1,000-node simulation, per-node memory, and a
+# real 5-node loopback cluster. Not part of CI.
+bench-cluster: all $(BUILD)/gossip_sim_bench $(BUILD)/state_memory $(BUILD)/cluster_bench
 	bash tests/bench/cluster.sh
 
 demo: all

@@ -6,7 +6,7 @@ set -euo pipefail
 
 mapfile -t packages < <(grep -v '^#' "$(dirname "$0")/debian-packages.txt")
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
-[[ "${1:-}" == "--bench" ]] && packages+=(wrk)
+[[ "${1:-}" == "--bench" ]] && packages+=(wrk nftables iproute2)
 
 missing=()
 for p in "${packages[@]}"; do

@@ -5,6 +5,7 @@
 //                 [--scope PATH] [--ip CIDR] [--key-id N] [--url URL]
 //   uritoken inspect TOKEN
 //   uritoken verify --key-file F TOKEN [--path PATH] [--ip ADDR] [--now UNIX]
+//   uritoken cluster-keygen      (the gossip key for UriTokenClusterKeyFile)
 //
 // Exit status: 0 success (verify: token valid), 1 refused or failed, 2 usage.
 #include <sodium.h>
@@ -31,7 +32,8 @@ constexpr const char* kUsage =
     "  uritoken mint --key-file F --client ID (--ttl SECONDS | --expires UNIX)\n"
     "                [--not-before UNIX] [--scope PATH] [--ip CIDR] [--key-id N] [--url URL]\n"
     "  uritoken inspect TOKEN\n"
-    "  uritoken verify --key-file F TOKEN [--path PATH] [--ip ADDR] [--now UNIX]\n";
+    "  uritoken verify --key-file F TOKEN [--path PATH] [--ip ADDR] [--now UNIX]\n"
+    "  uritoken cluster-keygen\n";
 
 struct Args {
   std::map<std::string, std::string> options;
@@ -273,6 +275,11 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "keygen") return cmd_keygen(argc, argv);
     if (cmd == "mint") return cmd_mint(argc, argv);
+    if (cmd == "cluster-keygen") {
+      if (argc != 2) return usage("cluster-keygen takes no arguments");
+      std::printf("%s\n", generate_cluster_key_hex().c_str());
+      return 0;
+    }
     if (cmd == "inspect") return cmd_inspect(argc, argv);
     if (cmd == "verify") return cmd_verify(argc, argv);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {

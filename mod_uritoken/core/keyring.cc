@@ -119,15 +119,15 @@ std::optional<KeyRing> KeyRing::parse(std::string_view text, std::string* error)
   return ring;
 }
 
-std::optional<KeyRing> KeyRing::load_file(const std::string& path, std::string* error) {
+bool read_protected_file(const std::string& path, std::string* text, std::string* error) {
   struct stat st {};
   if (stat(path.c_str(), &st) != 0) {
     *error = "cannot read " + path + ": " + std::strerror(errno);
-    return std::nullopt;
+    return false;
   }
   if (!S_ISREG(st.st_mode)) {
     *error = path + " is not a regular file";
-    return std::nullopt;
+    return false;
   }
   if ((st.st_mode & (S_IRWXO | S_IWGRP)) != 0) {
     char mode[8];
@@ -135,19 +135,55 @@ std::optional<KeyRing> KeyRing::load_file(const std::string& path, std::string* 
     *error = path + " has mode " + mode +
              ": a key file must not be readable by other users nor writable by its group; "
              "fix with: chmod 600 " + path;
-    return std::nullopt;
+    return false;
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     *error = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  *text = buffer.str();
+  return true;
+}
+
+std::optional<KeyRing> KeyRing::load_file(const std::string& path, std::string* error) {
+  std::string text;
+  if (!read_protected_file(path, &text, error)) return std::nullopt;
+  std::string parse_error;
+  auto ring = parse(text, &parse_error);
+  if (!ring) *error = path + ": " + parse_error;
+  sodium_memzero(text.data(), text.size());
+  return ring;
+}
+
+std::optional<ClusterKey> load_cluster_key_file(const std::string& path, std::string* error) {
+  std::string text;
+  if (!read_protected_file(path, &text, error)) return std::nullopt;
+  ClusterKey key{};
+  std::size_t len = 0;
+  const char* end = nullptr;
+  // 64 hex digits; surrounding white space (a trailing newline) is allowed.
+  const bool ok = sodium_hex2bin(key.data(), key.size(), text.c_str(), text.size(), " \t\r\n", &len, &end) == 0 &&
+                  len == key.size() && text.find_first_not_of(" \t\r\n", static_cast<std::size_t>(end - text.c_str())) == std::string::npos;
+  sodium_memzero(text.data(), text.size());
+  if (!ok) {
+    *error = path + ": a cluster key is 64 hex digits (32 bytes); make one with 'uritoken cluster-keygen'";
     return std::nullopt;
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::string parse_error;
-  auto ring = parse(text.str(), &parse_error);
-  if (!ring) *error = path + ": " + parse_error;
-  return ring;
+  return key;
+}
+
+std::string generate_cluster_key_hex() {
+  ClusterKey key{};
+  randombytes_buf(key.data(), key.size());
+  char hex[2 * sizeof key + 1];
+  sodium_bin2hex(hex, sizeof hex, key.data(), key.size());
+  sodium_memzero(key.data(), key.size());
+  std::string out(hex);
+  sodium_memzero(hex, sizeof hex);
+  return out;
 }
 
 bool KeyRing::add(std::uint16_t id, std::string_view client, KeyState state,

@@ -85,4 +85,14 @@ class KeyRing {
 // One key file line for a fresh random key.
 std::string generate_key_line(std::uint16_t id, std::string_view client);
 
+// Reads a file holding secrets into `text`, refusing one that other users
+// can read or that group or others can write (the message says how to fix it).
+bool read_protected_file(const std::string& path, std::string* text, std::string* error);
+
+// The cluster's shared gossip key (XChaCha20-Poly1305): a protected file
+// holding 64 hex digits.
+using ClusterKey = std::array<std::uint8_t, 32>;
+std::optional<ClusterKey> load_cluster_key_file(const std::string& path, std::string* error);
+std::string generate_cluster_key_hex();
+
 }  // namespace uritoken

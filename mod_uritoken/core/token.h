@@ -60,6 +60,13 @@ std::string session_hex(const SessionId& s);
 // The same into `out` (17 bytes: 16 hex digits and a NUL), without allocating.
 void session_hex(const SessionId& s, char out[2 * kSessionBytes + 1]);
 
+// The session id as one number (big-endian, so "%016llx" prints session_hex).
+inline std::uint64_t session_number(const SessionId& s) {
+  std::uint64_t n = 0;
+  for (std::uint8_t b : s) n = (n << 8) | b;
+  return n;
+}
+
 // The fields a token carries.
 struct Claims {
   std::uint8_t version = kTokenVersion;

@@ -7,6 +7,7 @@
 
 #include <apr_strings.h>
 #include <http_log.h>
+#include <strings.h>
 
 #include <cstdlib>
 
@@ -91,6 +92,179 @@ const char* set_expired_status(cmd_parms* cmd, void*, const char* arg) {
   return nullptr;
 }
 
+// --- link sharing and the cluster (main server only) ---
+
+apr_status_t delete_cluster(void* data) {
+  delete static_cast<ClusterConfig*>(data);
+  return APR_SUCCESS;
+}
+
+// The instance-wide cluster record, created by the first directive that
+// needs it; `error` is set when the directive sits in a virtual host.
+ClusterConfig* cluster_of(cmd_parms* cmd, const char** error) {
+  if ((*error = ap_check_cmd_context(cmd, GLOBAL_ONLY)) != nullptr) return nullptr;
+  ServerConfig* conf = server_config_of(cmd);
+  if (conf->cluster == nullptr) {
+    conf->cluster = new ClusterConfig();
+    apr_pool_cleanup_register(cmd->pool, conf->cluster, delete_cluster, apr_pool_cleanup_null);
+  }
+  return conf->cluster;
+}
+
+const char* set_sharing(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  if (!strcasecmp(arg, "Off")) {
+    c->mode = SharingMode::off;
+  } else if (!strcasecmp(arg, "Shadow")) {
+    c->mode = SharingMode::shadow;
+  } else if (!strcasecmp(arg, "Enforce")) {
+    c->mode = SharingMode::enforce;
+  } else {
+    return apr_psprintf(cmd->pool, "UriTokenSharing: '%s' is not allowed; use Off, Shadow (report only) or Enforce", arg);
+  }
+  return nullptr;
+}
+
+const char* set_state_dir(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  const char* path = ap_server_root_relative(cmd->pool, arg);
+  if (path == nullptr) return apr_psprintf(cmd->pool, "UriTokenStateDir: invalid path '%s'", arg);
+  c->state_dir = path;
+  return nullptr;
+}
+
+// host:port with a numeric address, as the gossip socket needs it.
+bool endpoint_syntax_ok(const std::string& v) {
+  const auto colon = v.rfind(':');
+  if (colon == std::string::npos || colon + 1 >= v.size()) return false;
+  std::string host = v.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  char* end = nullptr;
+  const long port = std::strtol(v.c_str() + colon + 1, &end, 10);
+  return *end == '\0' && port > 0 && port < 65536 && parse_ip_address(host).has_value();
+}
+
+const char* set_gossip_listen(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  if (!endpoint_syntax_ok(arg)) {
+    return apr_psprintf(cmd->pool, "UriTokenGossipListen: '%s' is not ADDRESS:PORT (e.g. 10.0.0.5:7946 or [2001:db8::5]:7946)", arg);
+  }
+  c->gossip_listen = arg;
+  return nullptr;
+}
+
+const char* add_gossip_peer(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  if (!endpoint_syntax_ok(arg)) {
+    return apr_psprintf(cmd->pool, "UriTokenGossipPeer: '%s' is not ADDRESS:PORT (e.g. 10.0.0.6:7946)", arg);
+  }
+  c->peers.emplace_back(arg);
+  return nullptr;
+}
+
+const char* set_cluster_key_file(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  const char* path = ap_server_root_relative(cmd->pool, arg);
+  if (path == nullptr) return apr_psprintf(cmd->pool, "UriTokenClusterKeyFile: invalid path '%s'", arg);
+  std::string why;
+  const auto key = load_cluster_key_file(path, &why);
+  if (!key) return apr_psprintf(cmd->pool, "UriTokenClusterKeyFile: %s", why.c_str());
+  c->cluster_key = *key;
+  c->cluster_key_file = path;
+  return nullptr;
+}
+
+const char* set_cluster_name(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  const std::string v = arg;
+  if (v.empty() || v.size() > 64) return "UriTokenClusterName: use 1 to 64 characters";
+  c->cluster_name = v;
+  return nullptr;
+}
+
+const char* set_node_name(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  const std::string v = arg;
+  if (v.empty() || v.size() > 64) return "UriTokenNodeName: use 1 to 64 characters";
+  c->node_name = v;
+  return nullptr;
+}
+
+const char* set_count(cmd_parms* cmd, const char* arg, long min, long max, unsigned* out, const char* what) {
+  char* end = nullptr;
+  const long v = std::strtol(arg, &end, 10);
+  if (end == arg || *end != '\0' || v < min || v > max) {
+    return apr_psprintf(cmd->pool, "%s: '%s' is not %s from %ld to %ld", cmd->directive->directive, arg, what, min, max);
+  }
+  *out = static_cast<unsigned>(v);
+  return nullptr;
+}
+
+// The directives that set one number in the cluster record, by name.
+const char* set_cluster_number(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  const std::string name = cmd->directive->directive;
+  if (name == "UriTokenSharingNetworks") return set_count(cmd, arg, 1, 64, &c->max_networks, "a number of networks");
+  if (name == "UriTokenSharingWindow") return set_count(cmd, arg, 10, 86400, &c->window_seconds, "a number of seconds");
+  if (name == "UriTokenSharingConcurrency") {
+    return set_count(cmd, arg, 0, 86400, &c->concurrent_seconds, "a number of seconds");
+  }
+  if (name == "UriTokenSightingsSlots") return set_count(cmd, arg, 64, 1L << 24, &c->ring_slots, "a number of slots");
+  if (name == "UriTokenRevocationSlots") return set_count(cmd, arg, 64, 1L << 26, &c->table_slots, "a number of slots");
+  if (name == "UriTokenTrackedSessions") {
+    return set_count(cmd, arg, 1024, 1L << 26, &c->tracked_sessions, "a number of sessions");
+  }
+  return "mod_uritoken: unknown numeric directive";
+}
+
+const char* add_shared_network(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  const auto prefix = parse_ip_prefix(arg);
+  if (!prefix) {
+    return apr_psprintf(cmd->pool, "UriTokenSharedNetwork: '%s' is not an address or CIDR prefix (e.g. 203.0.113.0/24)", arg);
+  }
+  c->shared_networks.push_back(*prefix);
+  return nullptr;
+}
+
+const char* set_shared_network_defaults(cmd_parms* cmd, void*, int on) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  c->default_shared_networks = on != 0;
+  return nullptr;
+}
+
+const char* set_revoked_status(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  const std::string v = arg;
+  if (v != "403" && v != "404" && v != "410") {
+    return apr_psprintf(cmd->pool, "UriTokenRevokedStatus: '%s' is not allowed; use 403, 404 or 410", arg);
+  }
+  c->revoked_status = std::atoi(arg);
+  return nullptr;
+}
+
 const char* set_require(cmd_parms*, void* dconf, int on) {
   static_cast<DirConfig*>(dconf)->require = on ? 1 : 0;
   return nullptr;
@@ -122,6 +296,7 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
   c->clock_skew_seconds = pick(add->clock_skew_seconds, base->clock_skew_seconds, kUnset);
   c->max_ttl_seconds = pick(add->max_ttl_seconds, base->max_ttl_seconds, kUnset);
   c->expired_status = pick(add->expired_status, base->expired_status, kUnset);
+  c->cluster = add->cluster ? add->cluster : base->cluster;
   return c;
 }
 
@@ -153,6 +328,38 @@ const command_rec kDirectives[] = {
                   "longest token lifetime accepted, in seconds from now (default 604800)"),
     AP_INIT_TAKE1("UriTokenExpiredStatus", UT_FN(set_expired_status), nullptr, RSRC_CONF,
                   "HTTP status for an expired token: 403, 404 or 410 (default 410)"),
+    AP_INIT_TAKE1("UriTokenSharing", UT_FN(set_sharing), nullptr, RSRC_CONF,
+                  "link-sharing detection: Off (default), Shadow (report verdicts only) or Enforce (revoke)"),
+    AP_INIT_TAKE1("UriTokenStateDir", UT_FN(set_state_dir), nullptr, RSRC_CONF,
+                  "directory for the revocation journal (kept across restarts; owned by the httpd user)"),
+    AP_INIT_TAKE1("UriTokenGossipListen", UT_FN(set_gossip_listen), nullptr, RSRC_CONF,
+                  "ADDRESS:PORT this node's gossip UDP socket binds to"),
+    AP_INIT_ITERATE("UriTokenGossipPeer", UT_FN(add_gossip_peer), nullptr, RSRC_CONF,
+                    "ADDRESS:PORT of one or more cluster members to join through"),
+    AP_INIT_TAKE1("UriTokenClusterKeyFile", UT_FN(set_cluster_key_file), nullptr, RSRC_CONF,
+                  "file with the cluster's 64-hex-digit gossip key, mode 0600 ('uritoken cluster-keygen')"),
+    AP_INIT_TAKE1("UriTokenClusterName", UT_FN(set_cluster_name), nullptr, RSRC_CONF,
+                  "label bound into every gossip packet; clusters with different names ignore each other"),
+    AP_INIT_TAKE1("UriTokenNodeName", UT_FN(set_node_name), nullptr, RSRC_CONF,
+                  "this node's name on the status page and in logs (default: the gossip address)"),
+    AP_INIT_TAKE1("UriTokenSharingNetworks", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+                  "a token used from more than this many client networks at once is shared (default 3)"),
+    AP_INIT_TAKE1("UriTokenSharingWindow", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+                  "seconds of sightings the sharing rule looks at (default 600)"),
+    AP_INIT_TAKE1("UriTokenSharingConcurrency", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+                  "networks used within this many seconds of each other count as concurrent (default 120)"),
+    AP_INIT_ITERATE("UriTokenSharedNetwork", UT_FN(add_shared_network), nullptr, RSRC_CONF,
+                    "CIDR prefixes of known shared proxies; they count as one network together"),
+    AP_INIT_FLAG("UriTokenSharedNetworkDefaults", UT_FN(set_shared_network_defaults), nullptr, RSRC_CONF,
+                 "On (default) to treat CGNAT (100.64.0.0/10) and private ranges as shared networks too"),
+    AP_INIT_TAKE1("UriTokenSightingsSlots", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+                  "size of the shared-memory sightings ring (default 16384)"),
+    AP_INIT_TAKE1("UriTokenRevocationSlots", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+                  "size of the shared-memory revocation table (default 131072)"),
+    AP_INIT_TAKE1("UriTokenTrackedSessions", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+                  "tokens the sharing rule tracks at once per node (default 1000000)"),
+    AP_INIT_TAKE1("UriTokenRevokedStatus", UT_FN(set_revoked_status), nullptr, RSRC_CONF,
+                  "HTTP status for a revoked (link-shared) token: 403 (default), 404 or 410"),
     {nullptr, nullptr, nullptr, 0, RAW_ARGS, nullptr}};
 
 }  // namespace uritoken::httpd

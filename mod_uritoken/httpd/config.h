@@ -7,12 +7,42 @@
 
 #include <httpd.h>
 #include <http_config.h>
+#include <sodium.h>
 
+#include <string>
+#include <vector>
+
+#include "../core/ipnet.h"
 #include "../core/keyring.h"
 
 namespace uritoken::httpd {
 
 constexpr int kUnset = -1;
+
+// Link-sharing detection and the cluster: one per httpd instance (main
+// server only), read by the parent, inherited by the sidecar.
+enum class SharingMode { off, shadow, enforce };
+
+struct ClusterConfig {
+  SharingMode mode = SharingMode::off;    // UriTokenSharing
+  std::string state_dir;                  // UriTokenStateDir (journal)
+  std::string gossip_listen;              // UriTokenGossipListen host:port
+  std::vector<std::string> peers;         // UriTokenGossipPeer host:port ...
+  std::string cluster_key_file;           // UriTokenClusterKeyFile
+  ClusterKey cluster_key{};
+  std::string cluster_name = "uritoken";  // UriTokenClusterName (bound into every packet)
+  std::string node_name;                  // UriTokenNodeName (default: the listen address)
+  unsigned max_networks = 3;              // UriTokenSharingNetworks
+  unsigned window_seconds = 600;          // UriTokenSharingWindow
+  unsigned concurrent_seconds = 120;      // UriTokenSharingConcurrency
+  std::vector<IpPrefix> shared_networks;  // UriTokenSharedNetwork CIDR ...
+  bool default_shared_networks = true;    // UriTokenSharedNetworkDefaults On|Off
+  unsigned ring_slots = 16384;            // UriTokenSightingsSlots
+  unsigned table_slots = 131072;          // UriTokenRevocationSlots
+  unsigned tracked_sessions = 1000000;    // UriTokenTrackedSessions
+  int revoked_status = 403;               // UriTokenRevokedStatus
+  ~ClusterConfig() { sodium_memzero(cluster_key.data(), cluster_key.size()); }
+};
 
 struct ServerConfig {
   int engine = kUnset;                 // UriTokenEngine
@@ -21,6 +51,7 @@ struct ServerConfig {
   int clock_skew_seconds = kUnset;     // UriTokenClockSkew
   int max_ttl_seconds = kUnset;        // UriTokenMaxTTL
   int expired_status = kUnset;         // UriTokenExpiredStatus
+  ClusterConfig* cluster = nullptr;    // main server's, shared by every vhost
 };
 
 struct DirConfig {

@@ -35,6 +35,7 @@
 
 #include "../core/request_path.h"
 #include "../core/token.h"
+#include "cluster.h"
 #include "config.h"
 
 extern "C" module AP_MODULE_DECLARE_DATA uritoken_module;
@@ -80,31 +81,54 @@ RequestState* state_of(const request_rec* r) {
 
 // Replaces every token segment of `line` (plain or percent-encoded "_uk_",
 // see token_prefix_length) by "/_uk_[redacted]", so no token, well-placed
-// or not, reaches a log. Called only for requests whose path holds one.
+// or not, reaches a log. Called only for requests whose path holds one;
+// jumps from slash to slash and copies whole runs (it runs twice per
+// tokenized request, so a byte-by-byte loop showed in the profile).
 const char* redact(apr_pool_t* p, const char* line) {
   if (line == nullptr) return line;
   constexpr std::string_view kRedacted = "/_uk_[redacted]";
-  const std::string_view in(line);
-  // Each replaced segment is at least "/_uk_" long, so this bounds the output.
-  const std::size_t slashes = static_cast<std::size_t>(std::count(in.begin(), in.end(), '/'));
-  char* out = static_cast<char*>(apr_palloc(p, in.size() + slashes * kRedacted.size() + 1));
-  std::size_t o = 0;
-  for (std::size_t i = 0; i < in.size();) {
-    const std::size_t len = in[i] == '/' ? token_prefix_length(in.substr(i + 1)) : 0;
+  const std::size_t n = std::strlen(line);
+  const char* const end = line + n;
+  // Each replaced segment is at least "/_uk_" long: the output is at most
+  // kRedacted.size() per slash longer than the input.
+  std::size_t slashes = 0;
+  for (const char* c = line; (c = static_cast<const char*>(std::memchr(c, '/', static_cast<std::size_t>(end - c)))); ++c) {
+    ++slashes;
+  }
+  char* const out = static_cast<char*>(apr_palloc(p, n + slashes * kRedacted.size() + 1));
+  char* o = out;
+  const char* copied = line;  // input before this is in the output already
+  for (const char* slash = line;
+       (slash = static_cast<const char*>(std::memchr(slash, '/', static_cast<std::size_t>(end - slash))));) {
+    const std::size_t len = token_prefix_length(std::string_view(slash + 1, static_cast<std::size_t>(end - slash - 1)));
     if (len == 0) {
-      out[o++] = in[i++];
+      ++slash;
       continue;
     }
-    kRedacted.copy(out + o, kRedacted.size());
+    std::memcpy(o, copied, static_cast<std::size_t>(slash - copied));
+    o += slash - copied;
+    kRedacted.copy(o, kRedacted.size());
     o += kRedacted.size();
-    i += 1 + len;
-    while (i < in.size() && in[i] != '/' && in[i] != ' ' && in[i] != '?') ++i;
+    slash += 1 + len;
+    slash += std::strcspn(slash, "/ ?");  // the rest of the token segment
+    copied = slash;
   }
-  out[o] = '\0';
+  std::memcpy(o, copied, static_cast<std::size_t>(end - copied));
+  o += end - copied;
+  *o = '\0';
   return out;
 }
 
-void set_env(request_rec* r, const char* name, const char* value) { apr_table_setn(r->subprocess_env, name, value); }
+// FNV-1a: distinct-client counting for proxy detection, not security.
+std::uint32_t client_hash(const char* client) {
+  std::uint32_t h = 2166136261u;
+  for (const char* c = client; *c != '\0'; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
+  return h;
+}
+
+// Each name is set once per request, here first: adding skips the search
+// for an existing entry that apr_table_setn would do.
+void set_env(request_rec* r, const char* name, const char* value) { apr_table_addn(r->subprocess_env, name, value); }
 
 int handle_post_read_request(request_rec* r) {
   if (r->prev != nullptr || r->main != nullptr) return DECLINED;  // verdict belongs to the initial request
@@ -188,6 +212,30 @@ int handle_post_read_request(request_rec* r) {
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s)", reason_name(v.reason));
     }
     return v.status == Status::expired ? expired_status(conf) : HTTP_FORBIDDEN;
+  }
+
+  if (SharedState* shared = shared_state()) {
+    // Link sharing: a revoked token is refused on every node; every other
+    // use is a sighting for the sidecar. Both are lock-free and syscall-free.
+    const auto now = static_cast<std::uint32_t>(ctx.now);
+    const RevocationState revoked = shared->lookup(v.claims.key_id, session_number(v.claims.session), now);
+    if (revoked == RevocationState::revoked) {
+      apr_table_setn(r->subprocess_env, "URITOKEN_STATUS", "revoked");  // replaces "valid"
+      apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "shared-link");
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                    "UT00010: token refused (revoked): client %s, key %u, session %s was used from too many networks",
+                    client, static_cast<unsigned>(v.claims.key_id), session);
+      return conf->cluster->revoked_status;
+    }
+    if (revoked == RevocationState::shadow) set_env(r, "URITOKEN_SHADOW", "revoked");
+    Sighting seen;
+    seen.session = session_number(v.claims.session);
+    seen.key_id = v.claims.key_id;
+    seen.client_hash = client_hash(client);
+    seen.token_expires = v.claims.expires;
+    seen.time_ms = static_cast<std::uint64_t>(apr_time_as_msec(r->request_time));
+    if (client_addr) seen.address = *client_addr;
+    shared->record(seen);
   }
 
   // "/_uk_TOKEN" is exactly the start of the raw path.
@@ -305,12 +353,23 @@ int check_config_hook(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noex
       return HTTP_INTERNAL_SERVER_ERROR;
     }
   }
-  return OK;
+  return check_cluster_config(s);
+}
+
+int post_config_hook(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
+  try {
+    return start_cluster(pconf, ptemp, s);
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "UT00008: cannot start link-sharing state: %s",
+                 e.what());
+  }
+  return HTTP_INTERNAL_SERVER_ERROR;
 }
 
 void register_hooks(apr_pool_t*) {
   static const char* const kAfterRemoteIp[] = {"mod_remoteip.c", nullptr};
   ap_hook_check_config(check_config_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_post_config(post_config_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_post_read_request(post_read_request_hook, kAfterRemoteIp, nullptr, APR_HOOK_MIDDLE);
   ap_hook_access_checker(access_checker_hook, nullptr, nullptr, APR_HOOK_FIRST);
   ap_hook_insert_error_filter(insert_filter_hook, nullptr, nullptr, APR_HOOK_MIDDLE);

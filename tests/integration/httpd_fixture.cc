@@ -89,6 +89,18 @@ int free_port() {
   return ntohs(a.sin_port);
 }
 
+int free_udp_port() {
+  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  close(fd);
+  return ntohs(a.sin_port);
+}
+
 Response http_raw(int port, const std::string& request) {
   Response r;
   const int fd = socket(AF_INET, SOCK_STREAM, 0);

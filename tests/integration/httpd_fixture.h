@@ -92,5 +92,6 @@ class Httpd {
 extern const char* const kTestKeys;
 
 int free_port();
+int free_udp_port();
 
 }  // namespace uritoken::itest

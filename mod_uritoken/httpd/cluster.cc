@@ -1,0 +1,199 @@
+// Parent side of the cluster: shared memory, journal preload and the
+// sidecar's life cycle (modelled on mod_cgid's daemon).
+#include "cluster.h"
+
+#include <apr_shm.h>
+#include <apr_strings.h>
+#include <apr_thread_proc.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <mpm_common.h>
+#include <ap_mpm.h>
+#include <unixd.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <ctime>
+#include <optional>
+#include <string>
+
+#include "../../gossip/journal.h"
+
+extern "C" module AP_MODULE_DECLARE_DATA uritoken_module;
+
+APLOG_USE_MODULE(uritoken);
+
+namespace uritoken::httpd {
+namespace {
+
+// This generation's state; set in the parent before any child is forked,
+// so every worker and the sidecar inherit it.
+std::optional<SharedState> g_shared;
+// What the sidecar restart (other-child callback) needs.
+apr_pool_t* g_pconf = nullptr;
+server_rec* g_server = nullptr;
+const ClusterConfig* g_conf = nullptr;
+
+const ClusterConfig* cluster_config(server_rec* s) {
+  const auto* conf = static_cast<const ServerConfig*>(ap_get_module_config(s->module_config, &uritoken_module));
+  return conf->cluster;
+}
+
+bool sharing_on(const ClusterConfig* c) { return c != nullptr && c->mode != SharingMode::off; }
+
+void fork_sidecar(apr_proc_t* proc);
+
+void sidecar_maintenance(int reason, void* data, int) {
+  auto* proc = static_cast<apr_proc_t*>(data);
+  switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST: {
+      apr_proc_other_child_unregister(data);
+      int mpm_state = AP_MPMQ_STOPPING;
+      if (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) == APR_SUCCESS && mpm_state != AP_MPMQ_STOPPING) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, g_server, "UT00012: sharing sidecar (pid %ld) died; restarting it",
+                     static_cast<long>(proc->pid));
+        fork_sidecar(proc);
+      }
+      break;
+    }
+    case APR_OC_REASON_RESTART:
+      apr_proc_other_child_unregister(data);
+      break;
+    case APR_OC_REASON_UNREGISTER:
+      // The configuration pool is going away (restart or stop); its
+      // subprocess note sends SIGTERM and waits.
+      break;
+    default:
+      break;
+  }
+}
+
+void fork_sidecar(apr_proc_t* proc) {
+  const pid_t pid = fork();
+  if (pid < 0) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, errno, g_server, "UT00012: cannot fork the sharing sidecar");
+    return;
+  }
+  if (pid == 0) run_sidecar(g_server, *g_conf, *g_shared);
+  proc->pid = pid;
+  proc->in = proc->out = proc->err = nullptr;
+  apr_pool_note_subprocess(g_pconf, proc, APR_KILL_AFTER_TIMEOUT);
+  apr_proc_other_child_register(proc, sidecar_maintenance, proc, nullptr, g_pconf);
+}
+
+// The state directory exists and belongs to the user the sidecar runs as.
+bool prepare_state_dir(apr_pool_t* p, server_rec* s, const ClusterConfig& c) {
+  const apr_status_t rv = apr_dir_make_recursive(
+      c.state_dir.c_str(),
+      APR_FPROT_UREAD | APR_FPROT_UWRITE | APR_FPROT_UEXECUTE | APR_FPROT_GREAD | APR_FPROT_GEXECUTE, p);
+  if (rv != APR_SUCCESS && !APR_STATUS_IS_EEXIST(rv)) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, rv, s, "UT00017: UriTokenStateDir %s cannot be created",
+                 c.state_dir.c_str());
+    return false;
+  }
+  if (geteuid() == 0) {
+    // Created by root, written by the sidecar after it drops privileges.
+    for (const std::string& path : {c.state_dir, journal_path(c)}) {
+      if (access(path.c_str(), F_OK) == 0 &&
+          chown(path.c_str(), ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, errno, s, "UT00017: cannot give %s to the httpd user",
+                     path.c_str());
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+std::string journal_path(const ClusterConfig& conf) { return conf.state_dir + "/revocations.journal"; }
+std::string sidecar_pid_path(const ClusterConfig& conf) { return conf.state_dir + "/sidecar.pid"; }
+
+SharedState* shared_state() { return g_shared ? &*g_shared : nullptr; }
+
+int check_cluster_config(server_rec* s) {
+  const ClusterConfig* c = cluster_config(s);
+  if (c == nullptr) return OK;
+  const char* problem = nullptr;
+  if (sharing_on(c) && c->state_dir.empty()) {
+    problem = "UriTokenSharing needs UriTokenStateDir, a directory that keeps the revocation journal across "
+              "restarts (e.g. 'UriTokenStateDir /var/lib/apache2/uritoken')";
+  } else if (!c->gossip_listen.empty() && !sharing_on(c)) {
+    problem = "UriTokenGossipListen is set but UriTokenSharing is Off; add 'UriTokenSharing Enforce' (or Shadow)";
+  } else if (!c->gossip_listen.empty() && c->cluster_key_file.empty()) {
+    problem = "UriTokenGossipListen needs UriTokenClusterKeyFile (make one with 'uritoken cluster-keygen')";
+  } else if (!c->peers.empty() && c->gossip_listen.empty()) {
+    problem = "UriTokenGossipPeer needs UriTokenGossipListen, the address this node gossips from";
+  }
+  if (problem != nullptr) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr, "UT00017: %s", problem);
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
+  return OK;
+}
+
+int start_cluster(apr_pool_t* pconf, apr_pool_t*, server_rec* s) {
+  g_shared.reset();
+  const ClusterConfig* c = cluster_config(s);
+  // The first pass of post_config at startup only checks; the real one follows.
+  if (!sharing_on(c) || ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) return OK;
+
+  SharedStateLayout layout;
+  layout.ring_slots = c->ring_slots;
+  layout.table_slots = c->table_slots;
+  const std::size_t bytes = shared_state_bytes(layout);
+  apr_shm_t* shm = nullptr;
+  // APR keeps a size header at the start of the segment, so its base is
+  // only 8-byte aligned: ask for a cache line more and align ourselves.
+  if (apr_status_t rv = apr_shm_create(&shm, bytes + 64, nullptr, pconf); rv != APR_SUCCESS) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, rv, s,
+                 "UT00017: cannot create %lu bytes of shared memory for link-sharing state",
+                 static_cast<unsigned long>(bytes));
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
+  auto* base = static_cast<unsigned char*>(apr_shm_baseaddr_get(shm));
+  const std::size_t misalign = reinterpret_cast<std::uintptr_t>(base) % 64;
+  const std::size_t skip = misalign == 0 ? 0 : 64 - misalign;
+  g_shared = SharedState::format(base + skip, apr_shm_size_get(shm) - skip, layout);
+  if (!g_shared) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "UT00017: cannot lay out the shared memory");
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
+  if (!prepare_state_dir(pconf, s, *c)) return HTTP_INTERNAL_SERVER_ERROR;
+
+  // Revocations in force are refused from the first request of the new
+  // generation on, before the sidecar has even started.
+  std::string error;
+  const auto entries = gossip::Journal::load(journal_path(*c), &error);
+  if (!error.empty()) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "UT00014: revocation journal: %s", error.c_str());
+  }
+  const auto now = static_cast<std::uint32_t>(std::time(nullptr));
+  std::size_t loaded = 0;
+  for (const gossip::Revocation& e : entries) {
+    if (e.pardon || e.token_expires < now) continue;
+    RevocationRecord rec;
+    rec.session = e.token.session;
+    rec.key_id = e.token.key_id;
+    rec.token_expires = e.token_expires;
+    rec.since = static_cast<std::uint32_t>(e.stamp_ms / 1000);
+    rec.state = e.shadow ? RevocationState::shadow : RevocationState::revoked;
+    if (g_shared->set_revocation(rec)) ++loaded;
+  }
+  ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
+               "UT00011: link-sharing %s: %lu revocations loaded from the journal, %lu bytes of shared memory",
+               c->mode == SharingMode::enforce ? "enforced" : "in shadow mode", static_cast<unsigned long>(loaded),
+               static_cast<unsigned long>(bytes));
+
+  g_pconf = pconf;
+  g_server = s;
+  g_conf = c;
+  fork_sidecar(static_cast<apr_proc_t*>(apr_pcalloc(pconf, sizeof(apr_proc_t))));
+  return OK;
+}
+
+}  // namespace uritoken::httpd

@@ -1,0 +1,304 @@
+// The sidecar: one process per httpd instance, forked by the parent after
+// configuration, running as the httpd user. Its single thread
+//   - drains the sightings ring that workers fill,
+//   - classifies each client address into a network (proxy/CGNAT aware),
+//   - hands the sighting to the gossip node, which routes it to the nodes
+//     that own the token (possibly this one),
+//   - runs the sharing rule on the sightings it owns and, on a verdict,
+//     decides a revocation that gossip spreads to every node,
+//   - writes every revocation change into shared memory and the journal.
+#include <httpd.h>
+#include <http_log.h>
+#include <mpm_common.h>
+
+#include <poll.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <sodium.h>
+
+#include "../../gossip/gossip.h"
+#include "../../gossip/journal.h"
+#include "../../gossip/udp_transport.h"
+#include "../core/sharing.h"
+#include "cluster.h"
+
+APLOG_USE_MODULE(uritoken);
+
+namespace uritoken::httpd {
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+void on_stop_signal(int) { g_stop = 1; }
+
+std::uint64_t wall_ms() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
+// A node without peers still runs the sharing rule on its own sightings.
+class NoNetwork : public gossip::Transport {
+ public:
+  void send(const gossip::Endpoint&, const std::uint8_t*, std::size_t) override {}
+};
+
+gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, bool shared_network) {
+  gossip::SightingReport r;
+  r.token.key_id = s.key_id;
+  r.token.session = s.session;
+  r.token_expires = s.token_expires;
+  r.network[0] = net.v6 ? 6 : 4;
+  std::memcpy(r.network + 1, net.bytes, net.v6 ? 16 : 4);
+  r.shared_network = shared_network;
+  r.client_hash = s.client_hash;
+  r.time_ms = s.time_ms;
+  return r;
+}
+
+NetworkId network_of_report(const gossip::SightingReport& r) {
+  NetworkId net;
+  net.v6 = r.network[0] == 6;
+  std::memcpy(net.bytes, r.network + 1, net.v6 ? 16 : 4);
+  return net;
+}
+
+SharingPolicy policy_of(const ClusterConfig& c) {
+  SharingPolicy p;
+  p.max_networks = c.max_networks;
+  p.window_s = c.window_seconds;
+  p.concurrent_s = c.concurrent_seconds;
+  p.shared_ranges = c.shared_networks;
+  p.default_shared_ranges = c.default_shared_networks;
+  p.max_sessions = c.tracked_sessions;
+  return p;
+}
+
+class Sidecar : public gossip::Listener {
+ public:
+  Sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared)
+      : server_(s), conf_(conf), shared_(shared), policy_(policy_of(conf)), classifier_(policy_), detector_(policy_) {}
+
+  bool start() {
+    // A sidecar killed mid-write (kill -9) may leave a slot half-written.
+    shared_.repair();
+    std::string error;
+    gossip::Config gc;
+    gc.name = conf_.node_name.empty() ? (conf_.gossip_listen.empty() ? std::string("local") : conf_.gossip_listen)
+                                      : conf_.node_name;
+    unsigned char id[8];
+    crypto_generichash(id, sizeof id, reinterpret_cast<const unsigned char*>(gc.name.data()), gc.name.size(),
+                       nullptr, 0);
+    std::memcpy(&gc.node_id, id, sizeof id);
+    node_id_ = gc.node_id;
+    gc.cluster_key = conf_.cluster_key;
+    gc.cluster_label = conf_.cluster_name;
+    if (!conf_.gossip_listen.empty()) {
+      const auto self = gossip::Endpoint::parse(conf_.gossip_listen);
+      if (!self) return fail("UriTokenGossipListen " + conf_.gossip_listen + " is not ADDRESS:PORT");
+      gc.self = *self;
+      for (const std::string& peer : conf_.peers) {
+        const auto ep = gossip::Endpoint::parse(peer);
+        if (!ep) return fail("UriTokenGossipPeer " + peer + " is not ADDRESS:PORT");
+        if (!(*ep == *self)) gc.seeds.push_back(*ep);
+      }
+      udp_ = gossip::UdpTransport::bind(gc.self, &error);
+      if (!udp_) return fail("cannot bind gossip socket " + conf_.gossip_listen + ": " + error);
+    }
+
+    // The journal is ours: load it, compact it, append from now on.
+    const std::string path = journal_path(conf_);
+    auto entries = gossip::Journal::load(path, &error);
+    if (!error.empty()) log(APLOG_WARNING, "UT00014: revocation journal: " + error);
+    node_ = std::make_unique<gossip::Node>(gc, udp_ ? static_cast<gossip::Transport&>(*udp_) : no_network_, *this,
+                                           wall_ms(), randombytes_random() | (std::uint64_t{randombytes_random()} << 32));
+    node_->load(entries);
+    error.clear();
+    if (!journal_.rewrite(path, node_->revocations(), &error) || !journal_.open_append(path, &error)) {
+      return fail("UriTokenStateDir: cannot write the revocation journal: " + error);
+    }
+    // Entries the parent did not load (e.g. a journal written meanwhile).
+    node_->revocations().for_each([this](const gossip::Revocation& r) { publish(r); });
+    node_->start(wall_ms());
+    log(APLOG_NOTICE, "UT00011: sharing sidecar running as node '" + gc.name + "' with " +
+                          std::to_string(gc.seeds.size()) + " peers, " + std::to_string(entries.size()) +
+                          " journal entries");
+    return true;
+  }
+
+  void run() {
+    std::vector<Sighting> batch(1024);
+    std::uint64_t next_housekeeping = 0;
+    while (!g_stop) {
+      const std::uint64_t now = wall_ms();
+      // Workers never wait for us; draining often keeps the ring short.
+      for (std::size_t n; (n = shared_.drain(batch.data(), batch.size())) > 0;) {
+        for (std::size_t i = 0; i < n; ++i) report(batch[i], now);
+        if (n < batch.size()) break;
+      }
+      node_->tick(now);
+      shared_.set_sidecar_heartbeat(now);
+      shared_.set_sidecar_ready(node_->ready());
+      if (now >= next_housekeeping) {
+        // expire() walks the whole detector table: every few seconds is plenty.
+        detector_.expire(now);
+        shared_.sweep(static_cast<std::uint32_t>(now / 1000));
+        next_housekeeping = now + 5000;
+      }
+      if (getppid() == 1) break;  // the parent is gone (kill -9): so are we
+      wait_for_packets(now);
+    }
+    node_->leave(wall_ms());
+  }
+
+  // gossip::Listener
+  void revocation_changed(const gossip::Revocation& winner) override {
+    publish(winner);
+    if (!journal_.append(winner)) log(APLOG_ERR, "UT00014: cannot append to the revocation journal");
+    if (winner.pardon) detector_.forget(winner.token.key_id, winner.token.session);
+    char session[17];
+    std::snprintf(session, sizeof session, "%016llx", static_cast<unsigned long long>(winner.token.session));
+    log(APLOG_NOTICE, std::string("UT00013: token ") + (winner.pardon ? "pardoned" : winner.shadow ? "would be revoked (shadow mode)" : "revoked") +
+                          ": key " + std::to_string(winner.token.key_id) + ", session " + session + ", " +
+                          std::to_string(winner.networks) + " networks, decided by node " +
+                          std::to_string(winner.origin));
+  }
+
+  void member_changed(std::uint64_t node_id, int state) override {
+    if (!node_) return;
+    std::string who = std::to_string(node_id);
+    for (const gossip::Member& m : node_->members()) {
+      if (m.node_id == node_id) who = m.name + " (" + m.endpoint.to_string() + ")";
+    }
+    const char* what = state == gossip::kAlive ? "alive" : state == gossip::kSuspect ? "suspect" : "dead";
+    log(state == gossip::kAlive ? APLOG_NOTICE : APLOG_WARNING, "UT00018: cluster member " + who + " is " + what);
+  }
+
+  void owned_sighting(const gossip::SightingReport& r) override {
+    const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires,
+                                               network_of_report(r), r.shared_network, r.time_ms);
+    if (!v.shared || node_->revocations().find(r.token) != nullptr) return;
+    gossip::Revocation rev;
+    rev.token = r.token;
+    rev.token_expires = r.token_expires;
+    rev.stamp_ms = wall_ms();
+    rev.shadow = conf_.mode == SharingMode::shadow;
+    rev.origin = node_id_;
+    rev.reason = 1;
+    rev.networks = static_cast<std::uint8_t>(std::min(v.networks, 255u));
+    node_->decide(rev, rev.stamp_ms);
+  }
+
+ private:
+  bool fail(const std::string& why) {
+    log(APLOG_CRIT, "UT00015: sharing sidecar cannot start: " + why);
+    return false;
+  }
+
+  void log(int level, const std::string& text) { ap_log_error(APLOG_MARK, level, 0, server_, "%s", text.c_str()); }
+
+  void report(const Sighting& s, std::uint64_t now) {
+    const NetworkId net = classifier_.network_of(s.address);
+    bool shared_network = classifier_.in_shared_range(s.address);
+    shared_network = classifier_.observe(net, s.session, s.client_hash, now) || shared_network;
+    node_->report_sighting(to_report(s, net, shared_network), now);
+  }
+
+  // The winning entry for a token, as workers see it.
+  void publish(const gossip::Revocation& r) {
+    RevocationRecord rec;
+    rec.session = r.token.session;
+    rec.key_id = r.token.key_id;
+    rec.token_expires = r.token_expires;
+    rec.since = static_cast<std::uint32_t>(r.stamp_ms / 1000);
+    rec.state = r.pardon ? RevocationState::none : r.shadow ? RevocationState::shadow : RevocationState::revoked;
+    if (!shared_.set_revocation(rec) && rec.state != RevocationState::none) {
+      log(APLOG_ERR, "UT00016: revocation table full; raise UriTokenRevocationSlots");
+    }
+  }
+
+  void wait_for_packets(std::uint64_t now) {
+    // Wake for the next gossip timer, but at least every 2 ms to drain the ring.
+    const std::uint64_t deadline = node_->next_deadline_ms();
+    const int timeout = deadline <= now ? 0 : static_cast<int>(std::min<std::uint64_t>(deadline - now, 2));
+    if (!udp_) {
+      poll(nullptr, 0, timeout);
+      return;
+    }
+    pollfd pfd{udp_->fd(), POLLIN, 0};
+    if (poll(&pfd, 1, timeout) > 0) {
+      udp_->receive_all([this](const gossip::Endpoint& from, const std::uint8_t* data, std::size_t size) {
+        node_->receive(from, data, size, wall_ms());
+      });
+    }
+  }
+
+  server_rec* server_;
+  const ClusterConfig& conf_;
+  SharedState& shared_;
+  SharingPolicy policy_;
+  NetworkClassifier classifier_;
+  SharingDetector detector_;
+  NoNetwork no_network_;
+  std::unique_ptr<gossip::UdpTransport> udp_;
+  std::unique_ptr<gossip::Node> node_;
+  gossip::Journal journal_;
+  std::uint64_t node_id_ = 0;
+};
+
+void write_pid_file(const ClusterConfig& conf) {
+  const std::string path = sidecar_pid_path(conf);
+  if (FILE* f = std::fopen(path.c_str(), "w")) {
+    std::fprintf(f, "%ld\n", static_cast<long>(getpid()));
+    std::fclose(f);
+  }
+}
+
+}  // namespace
+
+void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared) {
+  // httpd's parent signal handlers are not ours.
+  std::signal(SIGTERM, on_stop_signal);
+  std::signal(SIGHUP, on_stop_signal);
+  std::signal(SIGINT, on_stop_signal);
+  std::signal(SIGUSR1, on_stop_signal);
+  std::signal(SIGWINCH, on_stop_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  std::signal(SIGCHLD, SIG_DFL);
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  prctl(PR_SET_NAME, "uritoken-sidecar");
+
+  apr_pool_t* pool = nullptr;
+  apr_pool_create(&pool, nullptr);
+  if (ap_run_drop_privileges(pool, s) != 0) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "UT00015: sharing sidecar cannot drop privileges");
+    _exit(APEXIT_CHILDFATAL);
+  }
+  write_pid_file(conf);
+  int code = 0;
+  try {
+    Sidecar sidecar(s, conf, shared);
+    if (sidecar.start()) {
+      sidecar.run();
+    } else {
+      code = 1;
+      sleep(5);  // the parent restarts us: keep a lasting problem to one log line per 5 s
+    }
+  } catch (const std::exception& e) {
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "UT00015: sharing sidecar stopped: %s", e.what());
+    code = 1;
+  }
+  // _exit: the parent's atexit handlers and pool cleanups are not ours to run.
+  _exit(code);
+}
+
+}  // namespace uritoken::httpd

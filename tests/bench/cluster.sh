@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# make bench-cluster: the cluster figures, one script-readable line each:
+#   sim nodes=1000 loss=L%: p999 X ms, all Y ms      (build/gossip_sim_bench)
+#   gossip bytes/s/node nodes=100: A nodes=1000: B   (build/gossip_sim_bench)
+#   state MiB for 1M sessions: M                     (build/state_memory)
+#   cluster revocation ms: median M p99 P            (build/cluster_bench, 5 real httpd nodes)
+#   catch-up ms after restart: C / after partition: C
+# Not part of CI: it takes a few minutes and wants a quiet machine.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+bash scripts/install-deps.sh --bench   # nft and ip, for the partition measurement
+echo "== simulation (1,000 nodes, 1-5 ms one-way delay)"
+build/gossip_sim_bench
+echo "== memory"
+build/state_memory
+echo "== real cluster (5 httpd nodes on loopback)"
+build/cluster_bench

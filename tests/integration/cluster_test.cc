@@ -1,0 +1,376 @@
+// Link-sharing detection on real httpd nodes on loopback: several httpd
+// instances with mod_uritoken, each with its sidecar, gossiping over UDP.
+// Client networks are simulated through mod_remoteip: the test is a
+// trusted proxy on 127.0.0.1 that sends X-Forwarded-For.
+#include <gtest/gtest.h>
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "httpd_fixture.h"
+
+using namespace uritoken::itest;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+void write_text(const std::string& path, const std::string& text, mode_t mode) {
+  std::ofstream(path) << text;
+  chmod(path.c_str(), mode);
+}
+
+// Addresses in distinct /24 networks, none of them CGNAT or private.
+const std::vector<std::string> kFiveNetworks = {"198.51.100.7", "203.0.113.9", "192.0.2.33", "45.33.12.8",
+                                                "151.101.1.5"};
+
+// N nodes sharing a cluster key and the sample key ring, each with its own
+// state directory and gossip port, all listing each other as peers.
+class Cluster {
+ public:
+  explicit Cluster(int nodes, const std::string& mode = "Enforce", bool gossip = true) : mode_(mode) {
+    char dir[] = "/tmp/uritoken-cluster-XXXXXX";
+    dir_ = mkdtemp(dir);
+    chmod(dir_.c_str(), 0755);  // the sidecar runs as www-data when we are root
+    std::string key;
+    run_command(std::string(BUILD_DIR) + "/uritoken cluster-keygen", &key);
+    write_text(dir_ + "/cluster.key", key, 0600);
+    for (int i = 0; i < nodes; ++i) gossip_ports_.push_back(gossip ? free_udp_port() : 0);
+    for (int i = 0; i < nodes; ++i) {
+      HttpdOptions o;
+      o.extra_conf = conf_for(i);
+      nodes_.push_back(std::make_unique<Httpd>(o));
+      nodes_.back()->write_doc("media/clip/seg1.ts", std::string(700, 'x'));
+      nodes_.back()->write_doc("media/clip/seg2.ts", std::string(900, 'y'));
+    }
+  }
+  ~Cluster() {
+    nodes_.clear();
+    if (std::getenv("URITOKEN_KEEP_TEST_DIRS") == nullptr) {
+      std::string out;
+      run_command("rm -rf '" + dir_ + "'", &out);
+    }
+  }
+
+  // Starts every node and waits until each one's gossip sees all the
+  // others alive (UT00018 lines), so sightings reach their owners at once.
+  bool start_all() {
+    std::vector<std::size_t> marks;
+    for (auto& n : nodes_) {
+      marks.push_back(n->error_log().size());
+      if (!n->start()) {
+        startup_output_ = n->startup_output();
+        return false;
+      }
+    }
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+      while (gossip_ports_[i] != 0 && alive_members(nodes_[i]->error_log().substr(marks[i])) < nodes_.size() - 1) {
+        if (Clock::now() > deadline) {
+          startup_output_ = "node " + std::to_string(i) + " never saw every member alive:\n" + nodes_[i]->error_log();
+          return false;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    }
+    return true;
+  }
+  static std::size_t alive_members(const std::string& log) {
+    std::set<std::string> alive;
+    std::istringstream in(log);
+    for (std::string line; std::getline(in, line);) {
+      const auto at = line.find("UT00018: cluster member ");
+      if (at == std::string::npos) continue;
+      const std::string rest = line.substr(at + 24);
+      const std::string name = rest.substr(0, rest.find(' '));
+      if (rest.find(" is alive") != std::string::npos) {
+        alive.insert(name);
+      } else {
+        alive.erase(name);
+      }
+    }
+    return alive.size();
+  }
+  Httpd& node(int i) { return *nodes_[static_cast<std::size_t>(i)]; }
+  int size() const { return static_cast<int>(nodes_.size()); }
+  std::string state_dir(int i) const { return dir_ + "/state" + std::to_string(i); }
+  const std::string& startup_output() const { return startup_output_; }
+
+  std::string mint(const std::string& extra = "") { return node(0).mint("--client site42 --ttl 600 " + extra); }
+
+  // GET of a tokenized segment on node i, as client `ip`.
+  Response get(int i, const std::string& token, const std::string& ip, const std::string& file = "seg1.ts") {
+    return http_get(node(i).port(), "/_uk_" + token + "/media/clip/" + file, {"X-Forwarded-For: " + ip});
+  }
+
+  // Waits until every node refuses `token` (403 from a revocation); returns
+  // the milliseconds it took, or -1.
+  long wait_refused_everywhere(const std::string& token, int timeout_ms = 10000) {
+    const auto start = Clock::now();
+    std::vector<bool> refused(nodes_.size(), false);
+    while (Clock::now() - start < std::chrono::milliseconds(timeout_ms)) {
+      bool all = true;
+      for (int i = 0; i < size(); ++i) {
+        if (!refused[static_cast<std::size_t>(i)]) {
+          refused[static_cast<std::size_t>(i)] = get(i, token, "198.51.100.7").status == 403;
+        }
+        all = all && refused[static_cast<std::size_t>(i)];
+      }
+      if (all) {
+        return static_cast<long>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return -1;
+  }
+
+  // Uses `token` from five networks, one request each, round-robin over the nodes.
+  void share_widely(const std::string& token) {
+    for (std::size_t k = 0; k < kFiveNetworks.size(); ++k) {
+      get(static_cast<int>(k % nodes_.size()), token, kFiveNetworks[k]);
+    }
+  }
+
+  pid_t sidecar_pid(int i) const {
+    return static_cast<pid_t>(std::atol(read_text(state_dir(i) + "/sidecar.pid").c_str()));
+  }
+
+ private:
+  std::string conf_for(int i) const {
+    std::ostringstream c;
+    c << "RemoteIPHeader X-Forwarded-For\n"
+      << "RemoteIPInternalProxy 127.0.0.1\n"
+      << "LogLevel warn uritoken:notice\n"
+      << "LogFormat \"%h %>s status=%{URITOKEN_STATUS}e shadow=%{URITOKEN_SHADOW}e\" sharing\n"
+      << "CustomLog " << dir_ << "/access" << i << ".log sharing\n"
+      << "UriTokenSharing " << mode_ << "\n"
+      << "UriTokenStateDir " << state_dir(i) << "\n";
+    if (gossip_ports_[static_cast<std::size_t>(i)] != 0) {
+      c << "UriTokenClusterKeyFile " << dir_ << "/cluster.key\n"
+        << "UriTokenNodeName node" << i << "\n"
+        << "UriTokenGossipListen 127.0.0.1:" << gossip_ports_[static_cast<std::size_t>(i)] << "\n";
+      for (std::size_t j = 0; j < gossip_ports_.size(); ++j) {
+        if (j != static_cast<std::size_t>(i)) c << "UriTokenGossipPeer 127.0.0.1:" << gossip_ports_[j] << "\n";
+      }
+    }
+    return c.str();
+  }
+
+  std::string mode_;
+  std::string dir_;
+  std::vector<int> gossip_ports_;
+  std::vector<std::unique_ptr<Httpd>> nodes_;
+  std::string startup_output_;
+};
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (!cluster) return;
+    for (int i = 0; i < cluster->size(); ++i) {
+      EXPECT_EQ(cluster->node(i).crash_notice(), "") << "node " << i << " child crashed";
+      for (const auto& t : tokens) {
+        EXPECT_EQ(cluster->node(i).error_log().find(t), std::string::npos) << "token in error log of node " << i;
+      }
+    }
+  }
+  std::string mint() {
+    tokens.push_back(cluster->mint());
+    return tokens.back();
+  }
+  std::unique_ptr<Cluster> cluster;
+  std::vector<std::string> tokens;
+};
+
+TEST_F(ClusterTest, TokenUsedFromFiveNetworksIsRefusedOnEveryNode) {
+  cluster = std::make_unique<Cluster>(3);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  const std::string shared = mint();
+  const std::string honest = mint();
+  for (int i = 0; i < 3; ++i) ASSERT_EQ(cluster->get(i, shared, "198.51.100.7").status, 200);
+
+  cluster->share_widely(shared);
+  EXPECT_GE(cluster->wait_refused_everywhere(shared), 0) << cluster->node(0).error_log();
+  // The refusal is the revocation, logged with its id, and the verdict is in the environment.
+  const Response r = cluster->get(2, shared, "198.51.100.7");
+  EXPECT_EQ(r.status, 403);
+  EXPECT_NE(cluster->node(2).error_log().find("UT00010: token refused (revoked)"), std::string::npos);
+  // A token used from one network by one family stays served everywhere.
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(cluster->get(i, honest, "198.51.100.20").status, 200);
+    EXPECT_EQ(cluster->get(i, honest, "198.51.100.21", "seg2.ts").status, 200);
+  }
+}
+
+TEST_F(ClusterTest, ProxyAndCarrierNatUsersAreNotRevoked) {
+  cluster = std::make_unique<Cluster>(3);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  const std::string behind_proxy = mint();
+  const std::string behind_cgnat = mint();
+  const std::string shared = mint();
+  // Many users of one proxy network, on every node.
+  for (int k = 0; k < 30; ++k) {
+    EXPECT_EQ(cluster->get(k % 3, behind_proxy, "81.2.69." + std::to_string(10 + k)).status, 200);
+  }
+  // Carrier-grade NAT hands out addresses from many /24s of 100.64.0.0/10.
+  for (int k = 0; k < 12; ++k) {
+    EXPECT_EQ(cluster->get(k % 3, behind_cgnat, "100.64." + std::to_string(k * 7) + ".9").status, 200);
+  }
+  // A widely shared token sent after them is revoked everywhere: by then the
+  // cluster has seen and judged the proxy and CGNAT sightings too.
+  cluster->share_widely(shared);
+  ASSERT_GE(cluster->wait_refused_everywhere(shared), 0);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(cluster->get(i, behind_proxy, "81.2.69.200").status, 200) << "node " << i;
+    EXPECT_EQ(cluster->get(i, behind_cgnat, "100.64.3.3").status, 200) << "node " << i;
+  }
+}
+
+TEST_F(ClusterTest, KilledSidecarIsRestartedAndKeepsRevocations) {
+  cluster = std::make_unique<Cluster>(3);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  const std::string first = mint();
+  cluster->share_widely(first);
+  ASSERT_GE(cluster->wait_refused_everywhere(first), 0);
+
+  const pid_t old_pid = cluster->sidecar_pid(0);
+  ASSERT_GT(old_pid, 0);
+  ASSERT_EQ(kill(old_pid, SIGKILL), 0);
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline && (cluster->sidecar_pid(0) == old_pid || cluster->sidecar_pid(0) == 0)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_NE(cluster->sidecar_pid(0), old_pid) << "sidecar not restarted";
+  EXPECT_NE(cluster->node(0).error_log().find("UT00012"), std::string::npos);
+  EXPECT_EQ(cluster->get(0, first, "198.51.100.7").status, 403);
+  // The new sidecar works: a second shared token is revoked everywhere.
+  const std::string second = mint();
+  cluster->share_widely(second);
+  EXPECT_GE(cluster->wait_refused_everywhere(second), 0);
+}
+
+TEST_F(ClusterTest, NodeDownDuringRevocationLearnsItWhenBack) {
+  cluster = std::make_unique<Cluster>(3);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  const std::string token = mint();
+  cluster->node(2).stop();
+  for (std::size_t k = 0; k < kFiveNetworks.size(); ++k) cluster->get(static_cast<int>(k % 2), token, kFiveNetworks[k]);
+  const auto refused_on = [&](int i) { return cluster->get(i, token, "198.51.100.7").status == 403; };
+  auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline && !(refused_on(0) && refused_on(1))) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(refused_on(0) && refused_on(1));
+
+  const std::size_t mark = cluster->node(2).error_log().size();
+  ASSERT_TRUE(cluster->node(2).start()) << cluster->node(2).startup_output();
+  (void)mark;
+  deadline = Clock::now() + std::chrono::seconds(5);
+  while (Clock::now() < deadline && !refused_on(2)) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  EXPECT_TRUE(refused_on(2)) << cluster->node(2).error_log();
+}
+
+TEST_F(ClusterTest, FullRestartKeepsEveryRevocation) {
+  cluster = std::make_unique<Cluster>(3);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  const std::string token = mint();
+  cluster->share_widely(token);
+  ASSERT_GE(cluster->wait_refused_everywhere(token), 0);
+  for (int i = 0; i < 3; ++i) cluster->node(i).stop();
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  // Refused from the very first request: the journal is loaded before any child starts.
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(cluster->get(i, token, "198.51.100.7").status, 403) << "node " << i;
+}
+
+TEST_F(ClusterTest, GracefulRestartKeepsRevocationsAndDetection) {
+  cluster = std::make_unique<Cluster>(2);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  const std::string before = mint();
+  cluster->share_widely(before);
+  ASSERT_GE(cluster->wait_refused_everywhere(before), 0);
+  ASSERT_TRUE(cluster->node(0).graceful());
+  EXPECT_EQ(cluster->get(0, before, "198.51.100.7").status, 403);
+  const std::string after = mint();
+  cluster->share_widely(after);
+  EXPECT_GE(cluster->wait_refused_everywhere(after), 0);
+}
+
+TEST_F(ClusterTest, ShadowModeReportsButServes) {
+  cluster = std::make_unique<Cluster>(1, "Shadow", /*gossip=*/false);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  const std::string token = mint();
+  cluster->share_widely(token);
+  // The verdict shows in the environment (and so in the access log) while
+  // the token keeps working.
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  bool reported = false;
+  while (Clock::now() < deadline && !reported) {
+    EXPECT_EQ(cluster->get(0, token, "198.51.100.7").status, 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    reported = cluster->node(0).error_log().find("would be revoked (shadow mode)") != std::string::npos;
+  }
+  EXPECT_TRUE(reported) << cluster->node(0).error_log();
+  EXPECT_EQ(cluster->get(0, token, "198.51.100.7").status, 200);
+}
+
+TEST_F(ClusterTest, SingleServerWithoutGossipRevokesLocally) {
+  cluster = std::make_unique<Cluster>(1, "Enforce", /*gossip=*/false);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  const std::string token = mint();
+  cluster->share_widely(token);
+  EXPECT_GE(cluster->wait_refused_everywhere(token), 0);
+}
+
+// Directive mistakes stop `httpd -t` with a message naming the directive.
+struct BadClusterConf {
+  std::string conf;
+  std::string expected;
+};
+
+class ClusterConfigTest : public ::testing::TestWithParam<BadClusterConf> {};
+
+TEST_P(ClusterConfigTest, IsRefusedWithANamedDirective) {
+  HttpdOptions o;
+  o.extra_conf = GetParam().conf;
+  Httpd h(o);
+  write_text(h.root() + "/open.key", std::string(64, 'a') + "\n", 0644);
+  write_text(h.root() + "/short.key", "abcd\n", 0600);
+  EXPECT_FALSE(h.start());
+  EXPECT_NE(h.startup_output().find(GetParam().expected), std::string::npos) << h.startup_output();
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Directives, ClusterConfigTest,
+    ::testing::Values(BadClusterConf{"UriTokenSharing Enforce\n", "UriTokenStateDir"},
+                      BadClusterConf{"UriTokenSharing Sometimes\n", "UriTokenSharing: 'Sometimes' is not allowed"},
+                      BadClusterConf{"UriTokenGossipListen localhost\n", "UriTokenGossipListen: 'localhost'"},
+                      BadClusterConf{"UriTokenGossipPeer 10.0.0.1:99999\n", "UriTokenGossipPeer: '10.0.0.1:99999'"},
+                      BadClusterConf{"UriTokenClusterKeyFile open.key\n", "chmod 600"},
+                      BadClusterConf{"UriTokenClusterKeyFile short.key\n", "64 hex digits"},
+                      BadClusterConf{"UriTokenSharing Enforce\nUriTokenStateDir state\nUriTokenGossipListen "
+                                     "127.0.0.1:7946\n",
+                                     "UriTokenClusterKeyFile"},
+                      BadClusterConf{"UriTokenSharingNetworks 0\n", "UriTokenSharingNetworks: '0'"},
+                      BadClusterConf{"UriTokenSharedNetwork 10.0.0.0/40\n", "UriTokenSharedNetwork: '10.0.0.0/40'"},
+                      BadClusterConf{"UriTokenRevokedStatus 500\n", "UriTokenRevokedStatus: '500'"},
+                      BadClusterConf{"<VirtualHost 127.0.0.1:1>\nUriTokenSharing Enforce\n</VirtualHost>\n",
+                                     "UriTokenSharing cannot occur within <VirtualHost> section"}));
+
+}  // namespace
