@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
-#   lint, unit tests, integration tests against real httpd (event and
-#   prefork), unit tests under ASan+UBSan, the token-parser fuzzer for a
-#   bounded time, and the PHP/Python/Node minters against the vectors.
+#   lint, unit tests, gossip tests (codec, CRDT, deterministic cluster
+#   simulation), integration tests against real httpd (event and prefork,
+#   and clusters of real nodes), unit and gossip tests under ASan+UBSan,
+#   the token-parser and gossip-packet fuzzers for a bounded time each, and
+#   the PHP/Python/Node minters against the vectors.
 # Prints "tests: N passed, M failed" at the end; exits non-zero on failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,9 +26,11 @@ run_step() {
 
 run_step lint make lint
 run_step unit make check-unit
+run_step gossip make check-gossip
 run_step integration make check-integration
 run_step asan make check-asan
 run_step fuzz make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+run_step fuzz-gossip make fuzz-gossip FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 run_step clients bash clients/run_tests.sh
 
 # Sum up every test counted by GoogleTest and by the client test scripts

@@ -169,15 +169,14 @@ class Sidecar : public gossip::Listener {
     std::snprintf(session, sizeof session, "%016llx", static_cast<unsigned long long>(winner.token.session));
     log(APLOG_NOTICE, std::string("UT00013: token ") + (winner.pardon ? "pardoned" : winner.shadow ? "would be revoked (shadow mode)" : "revoked") +
                           ": key " + std::to_string(winner.token.key_id) + ", session " + session + ", " +
-                          std::to_string(winner.networks) + " networks, decided by node " +
-                          std::to_string(winner.origin));
+                          std::to_string(winner.networks) + " networks, decided by " + member_name(winner.origin));
   }
 
   void member_changed(std::uint64_t node_id, int state) override {
     if (!node_) return;
-    std::string who = std::to_string(node_id);
+    std::string who = member_name(node_id);
     for (const gossip::Member& m : node_->members()) {
-      if (m.node_id == node_id) who = m.name + " (" + m.endpoint.to_string() + ")";
+      if (m.node_id == node_id) who += " (" + m.endpoint.to_string() + ")";
     }
     const char* what = state == gossip::kAlive ? "alive" : state == gossip::kSuspect ? "suspect" : "dead";
     log(state == gossip::kAlive ? APLOG_NOTICE : APLOG_WARNING, "UT00018: cluster member " + who + " is " + what);
@@ -202,6 +201,15 @@ class Sidecar : public gossip::Listener {
   bool fail(const std::string& why) {
     log(APLOG_CRIT, "UT00015: sharing sidecar cannot start: " + why);
     return false;
+  }
+
+  std::string member_name(std::uint64_t node_id) const {
+    if (node_) {
+      for (const gossip::Member& m : node_->members()) {
+        if (m.node_id == node_id) return m.name;
+      }
+    }
+    return "node " + std::to_string(node_id);
   }
 
   void log(int level, const std::string& text) { ap_log_error(APLOG_MARK, level, 0, server_, "%s", text.c_str()); }
