@@ -119,6 +119,51 @@ const char* redact(apr_pool_t* p, const char* line) {
   return out;
 }
 
+// The logged request line and URI without tokens. The request line is
+// normally "METHOD unparsed_uri PROTOCOL": then it is rebuilt around the
+// redacted URI instead of being scanned a second time.
+void redact_request(request_rec* r) {
+  const char* uri = r->unparsed_uri;
+  const char* line = r->the_request;
+  const char* redacted_uri = redact(r->pool, uri);
+  const char* space = line != nullptr && uri != nullptr ? std::strchr(line, ' ') : nullptr;
+  const std::size_t uri_len = uri != nullptr ? std::strlen(uri) : 0;
+  if (space != nullptr && std::strncmp(space + 1, uri, uri_len) == 0 &&
+      (space[1 + uri_len] == ' ' || space[1 + uri_len] == '\0')) {
+    r->the_request = apr_pstrcat(r->pool, apr_pstrmemdup(r->pool, line, static_cast<std::size_t>(space - line + 1)),
+                                 redacted_uri, space + 1 + uri_len, nullptr);
+  } else {
+    r->the_request = const_cast<char*>(redact(r->pool, line));
+  }
+  r->unparsed_uri = const_cast<char*>(redacted_uri);
+}
+
+// The client address as mod_remoteip left it, from the binary socket
+// address (no text parsing); IPv4-mapped IPv6 counts as IPv4.
+std::optional<IpAddress> client_address(const request_rec* r) {
+  const apr_sockaddr_t* sa = r->useragent_addr;
+  IpAddress a;
+  if (sa != nullptr && sa->family == APR_INET) {
+    std::memcpy(a.bytes, &sa->sa.sin.sin_addr, 4);
+    return a;
+  }
+#if APR_HAVE_IPV6
+  if (sa != nullptr && sa->family == APR_INET6) {
+    const auto* b = reinterpret_cast<const std::uint8_t*>(&sa->sa.sin6.sin6_addr);
+    static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (std::memcmp(b, kMapped, 12) == 0) {
+      std::memcpy(a.bytes, b + 12, 4);
+    } else {
+      a.v6 = true;
+      std::memcpy(a.bytes, b, 16);
+    }
+    return a;
+  }
+#endif
+  if (r->useragent_ip != nullptr) return parse_ip_address(r->useragent_ip);
+  return std::nullopt;
+}
+
 // FNV-1a: distinct-client counting for proxy detection, not security.
 std::uint32_t client_hash(const char* client) {
   std::uint32_t h = 2166136261u;
@@ -147,8 +192,7 @@ int handle_post_read_request(request_rec* r) {
       set_env(r, "URITOKEN_STATUS", "absent");
       return DECLINED;
     }
-    r->the_request = const_cast<char*>(redact(r->pool, r->the_request));
-    r->unparsed_uri = const_cast<char*>(redact(r->pool, r->unparsed_uri));
+    redact_request(r);
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                   "UT00004: request refused (misplaced-token): a token is allowed only as the first path segment");
     set_env(r, "URITOKEN_STATUS", "invalid");
@@ -156,8 +200,7 @@ int handle_post_read_request(request_rec* r) {
     return HTTP_FORBIDDEN;
   }
   state->token_present = true;
-  r->the_request = const_cast<char*>(redact(r->pool, r->the_request));
-  r->unparsed_uri = const_cast<char*>(redact(r->pool, r->unparsed_uri));
+  redact_request(r);
 
   if (conf->keys == nullptr) {  // check_config refuses this; stay closed if it ever happens
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00001: token refused: no UriTokenKeyFile for this server");
@@ -177,8 +220,7 @@ int handle_post_read_request(request_rec* r) {
     return HTTP_FORBIDDEN;
   }
 
-  std::optional<IpAddress> client_addr;
-  if (r->useragent_ip != nullptr) client_addr = parse_ip_address(r->useragent_ip);
+  const std::optional<IpAddress> client_addr = client_address(r);
   VerifyContext ctx;
   ctx.path = std::string_view(path, path_len);
   ctx.client_addr = client_addr ? &*client_addr : nullptr;
