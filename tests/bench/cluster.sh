@@ -5,6 +5,7 @@
 #   state MiB for 1M sessions: M                     (build/state_memory)
 #   cluster revocation ms: median M p99 P            (build/cluster_bench, 5 real httpd nodes)
 #   catch-up ms after restart: C / after partition: C
+#   tokenized/plain ratio: R                         (tests/bench/run.sh with sharing on)
 # Not part of CI: it takes a few minutes and wants a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,3 +16,5 @@ echo "== memory"
 build/state_memory
 echo "== real cluster (5 httpd nodes on loopback)"
 build/cluster_bench
+echo "== request path with link-sharing on (ring write + revocation lookup per request)"
+BENCH_SHARING=1 bash tests/bench/run.sh

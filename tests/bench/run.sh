@@ -3,6 +3,9 @@
 #   verify ns: X                          (raw path -> verdict, Google Benchmark)
 #   tokenized/plain ratio: R              (wrk requests/s, same httpd, same 1 KiB file)
 #   server cpu us/request: plain P tokenized T added A
+#   instructions/request: plain P tokenized T added A   (callgrind, tests/bench/instructions.sh)
+# BENCH_SHARING=1 (make bench-cluster) runs only the throughput part, with
+# link-sharing on: revocation lookup and sightings ring in every request.
 # The throughput runs alternate plain and tokenized rounds against one
 # httpd (event MPM, one child with a fixed thread pool so no process
 # churn), 10,000 distinct valid tokens rotated by wrk. Server CPU time is
@@ -17,6 +20,7 @@ ROUNDS=${BENCH_ROUNDS:-4}
 SECONDS_PER_ROUND=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-16}
 
+if [[ -z "${BENCH_SHARING:-}" ]]; then
 echo "== verify cost"
 build/verify_bench --benchmark_min_time=1 --benchmark_repetitions=3 --benchmark_report_aggregates_only=true \
   --benchmark_format=json > /tmp/uritoken-verify.json 2>/dev/null
@@ -29,6 +33,7 @@ for b in d["benchmarks"]:
 med = [b for b in d["benchmarks"] if b["name"] == "BM_VerifyFromRawPath_median"][0]
 print(f'verify ns: {med["cpu_time"]:.0f}')
 PY
+fi
 
 echo "== throughput (wrk, loopback, ${ROUNDS}x${SECONDS_PER_ROUND}s per mode, $CONNS connections)"
 dir=$(mktemp -d /tmp/uritoken-bench-XXXXXX)
@@ -65,6 +70,7 @@ EnableSendfile On
 </Directory>
 UriTokenEngine On
 UriTokenKeyFile $dir/keys
+$( [[ -n "${BENCH_SHARING:-}" ]] && printf 'UriTokenSharing Enforce\nUriTokenStateDir %s/state\n' "$dir")
 CONF
 "$httpd" -f "$dir/httpd.conf" -k start
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/bench/1k.bin" && break; sleep 0.1; done
@@ -134,3 +140,7 @@ print(f"tokenized/plain ratio: {rt/rp:.3f}")
 print(f"server cpu us/request: plain {cp:.2f} tokenized {ct:.2f} added {ct-cp:.2f}")
 PY
 grep -E "AH00051|AH00052|exit signal" "$dir/error.log" && { echo "httpd child crashed"; exit 1; } || true
+if [[ -z "${BENCH_SHARING:-}" ]]; then
+  echo "== instructions per request (callgrind)"
+  bash tests/bench/instructions.sh
+fi
