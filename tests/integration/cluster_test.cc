@@ -4,12 +4,15 @@
 // trusted proxy on 127.0.0.1 that sends X-Forwarded-For.
 #include <gtest/gtest.h>
 
+#include <sched.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -147,6 +150,8 @@ class Cluster {
       get(static_cast<int>(k % nodes_.size()), token, kFiveNetworks[k]);
     }
   }
+
+  int gossip_port(int i) const { return gossip_ports_[static_cast<std::size_t>(i)]; }
 
   pid_t sidecar_pid(int i) const {
     return static_cast<pid_t>(std::atol(read_text(state_dir(i) + "/sidecar.pid").c_str()));
@@ -336,6 +341,118 @@ TEST_F(ClusterTest, SingleServerWithoutGossipRevokesLocally) {
   const std::string token = mint();
   cluster->share_widely(token);
   EXPECT_GE(cluster->wait_refused_everywhere(token), 0);
+}
+
+// Loss and partitions on real sockets: the scenario runs in a child process
+// inside its own network namespace (its own loopback), where nftables rules
+// drop gossip packets; the host's interfaces are never touched, and the
+// namespace disappears with the child. Needs root and nft.
+std::string run_in_private_network(const std::function<std::string()>& scenario) {
+  int fds[2];
+  if (pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    std::string error;
+    std::string out;
+    if (unshare(CLONE_NEWNET) != 0) {
+      error = "unshare(CLONE_NEWNET) failed";
+    } else if (run_command("ip link set lo up 2>&1", &out) != 0) {
+      error = "ip link set lo up: " + out;
+    } else {
+      error = scenario();
+    }
+    if (write(fds[1], error.data(), error.size()) < 0) _exit(3);
+    _exit(error.empty() ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string error;
+  char buf[4096];
+  for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) error.append(buf, static_cast<std::size_t>(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (!WIFEXITED(status)) return "scenario process died";
+  return WEXITSTATUS(status) == 0 ? std::string() : (error.empty() ? "scenario failed" : error);
+}
+
+bool can_make_private_networks(std::string* why) {
+  std::string out;
+  if (geteuid() != 0) {
+    *why = "needs root to create a network namespace";
+  } else if (run_command("command -v nft && command -v ip", &out) != 0) {
+    *why = "needs nft (nftables) and ip (iproute2)";
+  } else {
+    return true;
+  }
+  return false;
+}
+
+bool nft(const std::string& args) {
+  std::string out;
+  return run_command("nft " + args + " 2>&1", &out) == 0;
+}
+
+TEST(ClusterNetworkTest, NodeCutOffByAPartitionCatchesUpWhenItHeals) {
+  std::string why;
+  if (!can_make_private_networks(&why)) GTEST_SKIP() << "partition test skipped: " << why;
+  const std::string error = run_in_private_network([]() -> std::string {
+    Cluster cluster(3);
+    if (!cluster.start_all()) return "cluster did not start: " + cluster.startup_output();
+    const std::string port = std::to_string(cluster.gossip_port(2));
+    if (!nft("add table inet uttest") ||
+        !nft("'add chain inet uttest input { type filter hook input priority 0; }'") ||
+        !nft("add rule inet uttest input udp dport " + port + " drop") ||
+        !nft("add rule inet uttest input udp sport " + port + " drop")) {
+      return "nft rules failed";
+    }
+    const std::string token = cluster.mint();
+    for (std::size_t k = 0; k < kFiveNetworks.size(); ++k) cluster.get(static_cast<int>(k % 2), token, kFiveNetworks[k]);
+    const auto refused_on = [&](int i) { return cluster.get(i, token, "198.51.100.7").status == 403; };
+    auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (Clock::now() < deadline && !(refused_on(0) && refused_on(1))) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    if (!refused_on(0) || !refused_on(1)) return "not revoked on the connected nodes";
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    if (refused_on(2)) return "the partition did not cut node 2 off (it learnt the revocation)";
+    nft("delete table inet uttest");
+    const auto healed = Clock::now();
+    while (Clock::now() - healed < std::chrono::seconds(5) && !refused_on(2)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    if (!refused_on(2)) return "node 2 did not learn the revocation within 5 s of the partition healing";
+    return "";
+  });
+  EXPECT_EQ(error, "");
+}
+
+TEST(ClusterNetworkTest, RevocationReachesEveryNodeDespiteThirtyPercentLoss) {
+  std::string why;
+  if (!can_make_private_networks(&why)) GTEST_SKIP() << "loss test skipped: " << why;
+  const std::string error = run_in_private_network([]() -> std::string {
+    Cluster cluster(4);
+    if (!cluster.start_all()) return "cluster did not start: " + cluster.startup_output();
+    // Every gossip packet between the nodes is dropped with probability 0.3.
+    std::string rules = "add table inet uttest\nadd chain inet uttest input { type filter hook input priority 0; }\n";
+    for (int i = 0; i < cluster.size(); ++i) {
+      rules += "add rule inet uttest input udp dport " + std::to_string(cluster.gossip_port(i)) +
+               " numgen random mod 100 < 30 drop\n";
+    }
+    std::ofstream("/tmp/uritoken-loss.nft") << rules;
+    if (!nft("-f /tmp/uritoken-loss.nft")) return "nft rules failed";
+    // Players fetch segment after segment, so each network shows up in a few
+    // requests; a sighting lost with its packet is seen again with the next.
+    std::vector<std::string> tokens;
+    for (int t = 0; t < 5; ++t) tokens.push_back(cluster.mint());
+    for (int round = 0; round < 3; ++round) {
+      for (const auto& token : tokens) cluster.share_widely(token);
+      std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    for (const auto& token : tokens) {
+      if (cluster.wait_refused_everywhere(token, 5000) < 0) return "a token was not revoked on every node within 5 s";
+    }
+    return "";
+  });
+  EXPECT_EQ(error, "");
 }
 
 // Directive mistakes stop `httpd -t` with a message naming the directive.
