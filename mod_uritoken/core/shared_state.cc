@@ -1,5 +1,6 @@
 // Shared memory region: lock-free sightings ring and seqlocked revocation table.
 #include "shared_state.h"
+#include "mix.h"
 
 #include <atomic>
 #include <chrono>
@@ -31,13 +32,6 @@ std::uint32_t round_pow2(std::uint32_t n, std::uint32_t lo, std::uint32_t hi) {
   std::uint32_t p = 1;
   while (p < n) p <<= 1;
   return p;
-}
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
 }
 
 std::uint64_t table_hash(std::uint16_t key_id, std::uint64_t session) {

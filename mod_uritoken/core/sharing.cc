@@ -1,5 +1,6 @@
 // Link-sharing rule: network classification, proxy detection, per-token state.
 #include "sharing.h"
+#include "mix.h"
 
 #include <arpa/inet.h>
 
@@ -10,13 +11,6 @@
 namespace uritoken {
 
 namespace {
-
-std::uint64_t splitmix64(std::uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
 
 std::uint64_t token_hash(std::uint16_t key_id, std::uint64_t session) {
   return splitmix64(session ^ splitmix64(0x10000u | key_id));

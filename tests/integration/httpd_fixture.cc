@@ -77,8 +77,10 @@ std::string lower(std::string s) {
 
 }  // namespace
 
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+namespace {
+// A port the kernel just handed out for a socket of this type on loopback.
+int unused_loopback_port(int type) {
+  const int fd = socket(AF_INET, type, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -88,18 +90,10 @@ int free_port() {
   close(fd);
   return ntohs(a.sin_port);
 }
+}  // namespace
 
-int free_udp_port() {
-  const int fd = socket(AF_INET, SOCK_DGRAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  close(fd);
-  return ntohs(a.sin_port);
-}
+int free_port() { return unused_loopback_port(SOCK_STREAM); }
+int free_udp_port() { return unused_loopback_port(SOCK_DGRAM); }
 
 Response http_raw(int port, const std::string& request) {
   Response r;
