@@ -164,6 +164,36 @@ std::optional<IpAddress> client_address(const request_rec* r) {
   return std::nullopt;
 }
 
+constexpr std::string_view kRedactedSegment = "/_uk_[redacted]";
+
+// Replaces the token segment at `at` ("/_uk_TOKEN", `length` bytes, at
+// least as long as the marker) with "/_uk_[redacted]" in place: the string
+// is this request's own copy.
+void overwrite_token_segment(char* at, std::size_t length) {
+  kRedactedSegment.copy(at, kRedactedSegment.size());
+  char* tail = at + length;
+  std::memmove(at + kRedactedSegment.size(), tail, std::strlen(tail) + 1);
+}
+
+// The common case of a tokenized request: the URI starts with the token
+// segment of the path and the request line holds it right after the
+// method; nothing else in either is a token. Then both are redacted in
+// place; anything else takes the general scan (redact_request).
+void redact_token_request(request_rec* r, std::size_t segment_length) {
+  char* uri = r->unparsed_uri;
+  char* line = r->the_request;
+  char* at = line != nullptr ? std::strchr(line, ' ') : nullptr;
+  if (segment_length >= kRedactedSegment.size() && uri != nullptr && at != nullptr &&
+      std::strncmp(uri, r->parsed_uri.path, segment_length) == 0 &&
+      std::strncmp(at + 1, uri, segment_length) == 0 && !has_token_segment(uri + segment_length) &&
+      !has_token_segment(at + 1 + segment_length)) {
+    overwrite_token_segment(uri, segment_length);
+    overwrite_token_segment(at + 1, segment_length);
+    return;
+  }
+  redact_request(r);
+}
+
 // FNV-1a: distinct-client counting for proxy detection, not security.
 std::uint32_t client_hash(const char* client) {
   std::uint32_t h = 2166136261u;
@@ -200,7 +230,7 @@ int handle_post_read_request(request_rec* r) {
     return HTTP_FORBIDDEN;
   }
   state->token_present = true;
-  redact_request(r);
+  redact_token_request(r, static_cast<std::size_t>(split.remainder.data() - raw_path));
 
   if (conf->keys == nullptr) {  // check_config refuses this; stay closed if it ever happens
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00001: token refused: no UriTokenKeyFile for this server");
