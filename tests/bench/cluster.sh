@@ -18,3 +18,7 @@ echo "== real cluster (5 httpd nodes on loopback)"
 build/cluster_bench
 echo "== request path with link-sharing on (ring write + revocation lookup per request)"
 BENCH_SHARING=1 bash tests/bench/run.sh
+state=$(mktemp -d /tmp/uritoken-bench-state-XXXXXX); chmod 777 "$state"
+BENCH_EXTRA_CONF="UriTokenSharing Enforce
+UriTokenStateDir $state/state" bash tests/bench/instructions.sh
+rm -rf "$state"

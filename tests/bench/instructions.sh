@@ -45,12 +45,12 @@ CONF
 # Only instructions inside ap_process_connection are counted (reading,
 # handling and answering requests), so server start-up is left out.
 start_httpd() {
-  # httpd drops to www-data before callgrind writes its profile at exit.
-  install -m 666 /dev/null "$dir/cg.$1"
   (cd "$dir" && exec valgrind --tool=callgrind --collect-atstart=no --toggle-collect=ap_process_connection \
-    --callgrind-out-file="$dir/cg.$1" "$httpd" -X -f "$dir/httpd.conf" >"$dir/valgrind.log" 2>&1) &
+    --callgrind-out-file="$dir/cg.$1.%p" "$httpd" -X -f "$dir/httpd.conf" >"$dir/valgrind.log" 2>&1) &
   vpid=$!
   for _ in $(seq 300); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.2; done
+  # callgrind created its profile as root; httpd, now www-data, writes it at exit.
+  chmod 666 "$dir/cg.$1.$vpid"
 }
 stop_httpd() {
   kill "$vpid"; wait "$vpid" 2>/dev/null || true; vpid=""
@@ -59,13 +59,15 @@ tok=$(build/uritoken mint --key-file "$dir/keys" --client bench --ttl 3600 --sco
 plain="http://127.0.0.1:$port/bench/1k.bin"
 tokenized="http://127.0.0.1:$port/_uk_$tok/bench/1k.bin"
 # One keep-alive connection of N requests per mode, each in a fresh httpd.
+# BENCH_EXTRA_CONF adds directives (e.g. link-sharing) to both runs.
 measure() {
   start_httpd "$2"
   [[ $(curl -s -o /dev/null -w '%{http_code}' "$1") == 200 ]] || { echo "refused: $1" >&2; exit 1; }
   ab -q -k -n "$N" "$1" > "$dir/ab.txt"
   grep -q "^Non-2xx responses" "$dir/ab.txt" && { echo "non-2xx answers for $1" >&2; exit 1; }
+  local pid=$vpid  # the file of httpd itself, not of a sidecar it forks
   stop_httpd
-  sed -n 's/^summary: //p' "$dir/cg.$2"
+  sed -n 's/^summary: //p' "$dir/cg.$2.$pid"
 }
 p=$(measure "$plain" plain)
 t=$(measure "$tokenized" tokenized)
