@@ -29,6 +29,7 @@
 #include "../../gossip/gossip.h"
 #include "../../gossip/journal.h"
 #include "../../gossip/udp_transport.h"
+#include "../core/mix.h"
 #include "../core/sharing.h"
 #include "cluster.h"
 
@@ -71,6 +72,27 @@ NetworkId network_of_report(const gossip::SightingReport& r) {
   std::memcpy(net.bytes, r.network + 1, net.v6 ? 16 : 4);
   return net;
 }
+
+// A token seen again from the same network within a second is not
+// reported again: a player fetching a segment every few seconds, or a page
+// with fifty thumbnails, would otherwise send a sighting per request. Once
+// a second still repeats it often enough to survive a lost packet.
+class RecentSightings {
+ public:
+  static constexpr std::uint64_t kRepeatMs = 1000;
+  bool fresh(std::uint64_t key, std::uint64_t now) {
+    Slot& slot = slots_[key & (slots_.size() - 1)];
+    if (slot.key == key && now - slot.time < kRepeatMs) return false;
+    slot = Slot{key, now};
+    return true;
+  }
+
+ private:
+  struct Slot {
+    std::uint64_t key = 0, time = 0;
+  };
+  std::vector<Slot> slots_ = std::vector<Slot>(1 << 16);  // 1 MiB; a collision only costs a repeat
+};
 
 SharingPolicy policy_of(const ClusterConfig& c) {
   SharingPolicy p;
@@ -216,6 +238,7 @@ class Sidecar : public gossip::Listener {
 
   void report(const Sighting& s, std::uint64_t now) {
     const NetworkId net = classifier_.network_of(s.address);
+    if (!recent_.fresh(splitmix64(s.session ^ splitmix64(s.key_id) ^ net.hash()), now)) return;
     bool shared_network = classifier_.in_shared_range(s.address);
     shared_network = classifier_.observe(net, s.session, s.client_hash, now) || shared_network;
     node_->report_sighting(to_report(s, net, shared_network), now);
@@ -256,6 +279,7 @@ class Sidecar : public gossip::Listener {
   SharingPolicy policy_;
   NetworkClassifier classifier_;
   SharingDetector detector_;
+  RecentSightings recent_;
   NoNetwork no_network_;
   std::unique_ptr<gossip::UdpTransport> udp_;
   std::unique_ptr<gossip::Node> node_;
