@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <random>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -159,6 +160,10 @@ struct Config {
   // Added: push-pull entry streams are paced to this many packets per
   // gossip interval per peer (100,000 entries take ~3,000 packets).
   unsigned pushpull_packets_per_tick = 32;
+  // Lifeguard's local health multiplier: a node whose own probes fail (or
+  // that has to refute suspicions of itself) probes less often and waits
+  // longer for ACKs, up to this factor (memberlist's AwarenessMaxMultiplier).
+  unsigned health_max_mult = 8;
 };
 
 struct Stats {
@@ -171,6 +176,7 @@ struct Stats {
   // Added:
   std::uint64_t probes = 0, indirect_probes = 0, suspicions = 0, refutations = 0, deaths = 0;
   std::uint64_t pushpull_started = 0, pushpull_entries_sent = 0;
+  std::uint64_t member_streams = 0;  // push-pulls that streamed our member list
 };
 
 struct Member {
@@ -201,6 +207,9 @@ class Node {
   void report_sighting(const SightingReport& s, std::uint64_t now_ms);
   void leave(std::uint64_t now_ms);            // graceful leave: announces itself dead
   bool ready() const { return ready_; }
+  // Lifeguard local health score, 0 (healthy) .. health_max_mult - 1: probe
+  // interval and probe timeout are multiplied by (score + 1).
+  unsigned health() const { return health_; }
 
   const RevocationSet& revocations() const { return set_; }
   std::vector<Member> members() const;         // includes self
@@ -216,11 +225,21 @@ class Node {
     std::uint64_t suspect_deadline = 0;  // when a suspect is declared dead
     std::uint64_t state_since = 0;
   };
+  // Broadcast queue order: fewest transmissions first, revocations before
+  // membership news, then oldest first.
+  struct BroadcastOrder {
+    unsigned transmits;
+    bool is_member;
+    std::uint64_t seq;
+    bool operator<(const BroadcastOrder& o) const {
+      if (transmits != o.transmits) return transmits < o.transmits;
+      if (is_member != o.is_member) return !is_member;
+      return seq < o.seq;
+    }
+  };
   struct Broadcast {
     std::uint64_t key;       // node id or token hash: a newer one replaces it
-    bool is_member;
     std::vector<std::uint8_t> record;
-    unsigned transmits = 0;
   };
   struct ReplayWindow { std::uint64_t max = 0; std::uint64_t bits = 0; };
   struct IndirectRelay { Endpoint requester; std::uint32_t seq; std::uint64_t expires; };
@@ -246,11 +265,15 @@ class Node {
   void refute(std::uint64_t incarnation);
   void tell_if_suspected(std::uint64_t id, std::vector<std::uint8_t>& payload);
   void enqueue_member(const Member& m);
+  void enqueue(std::uint64_t key, bool is_member, std::vector<std::uint8_t> record);
+  void adjust_health(int delta);
+  std::uint64_t scaled(std::uint32_t ms) const { return std::uint64_t{ms} * (health_ + 1); }
   Member self_member() const;
   const std::vector<const Peer*>& live_peers() const;
   std::uint64_t suspicion_timeout() const;
-  std::uint64_t member_hash() const;
+  std::uint64_t member_hash() const { return member_hash_; }
   void membership_changed();
+  void live_changed(const Peer& p, bool live);
   // Dissemination.
   void enqueue_revocation(const Revocation& r);
   void gossip(std::size_t fanout, std::uint64_t exclude);
@@ -296,15 +319,19 @@ class Node {
   std::map<std::uint32_t, IndirectRelay> relays_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> live_mixed_;  // (mixed id, id) for owners
   std::vector<const Peer*> live_;  // alive and suspect peers
+  std::uint64_t member_hash_ = 0;  // of the live member ids, self included
+  std::set<std::pair<std::uint64_t, std::uint64_t>> suspects_;  // (deadline, id)
+  unsigned health_ = 0;            // Lifeguard local health score
 
   // Timers.
   std::uint64_t next_probe_ = 0, next_gossip_ = 0, next_pushpull_ = 0, next_expire_ = 0;
   std::uint64_t sighting_deadline_ = 0;  // 0: nothing pending
-  std::uint64_t next_suspect_deadline_ = 0;  // 0: no suspects
   std::uint64_t last_revocation_rx_ = 0;
   unsigned pushpull_rounds_ = 0;
 
-  std::vector<Broadcast> broadcasts_;
+  std::map<BroadcastOrder, Broadcast> broadcasts_;
+  std::unordered_map<std::uint64_t, BroadcastOrder> broadcast_index_[2];  // [is_member] by key
+  std::uint64_t broadcast_seq_ = 0;
   std::vector<Stream> streams_;
   std::map<std::uint64_t, std::vector<std::uint8_t>> pending_sightings_;  // owner -> records
 };

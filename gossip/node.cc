@@ -97,27 +97,46 @@ unsigned Node::retransmit_limit(bool member) const {
 
 void Node::piggyback(std::vector<std::uint8_t>& payload, std::size_t room) {
   if (broadcasts_.empty()) return;
-  // Fewest transmissions first, revocations before membership news.
-  std::vector<std::size_t> order(broadcasts_.size());
-  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
-    const auto &x = broadcasts_[a], &y = broadcasts_[b];
-    return x.transmits != y.transmits ? x.transmits < y.transmits : !x.is_member && y.is_member;
-  });
+  // The queue is kept in order (fewest transmissions first, revocations
+  // before membership news, oldest first): take what fits from the front.
+  // Under churn it holds up to one entry per member, so no full scan: stop
+  // when no record can fit any more or after a few that did not.
+  constexpr std::size_t kSmallestRecord = 1 + 8 + 8 + 1 + 1 + 4 + 2 + 1;  // MEMBER, IPv4, no name
+  constexpr unsigned kMaxSkips = 16;
   unsigned limit[2] = {retransmit_limit(false), retransmit_limit(true)};
-  bool any_done = false;
-  for (std::size_t i : order) {
-    auto& b = broadcasts_[i];
-    if (payload.size() + b.record.size() > room) continue;
+  std::vector<BroadcastOrder> sent;
+  unsigned skips = 0;
+  for (const auto& [order, b] : broadcasts_) {
+    if (payload.size() + kSmallestRecord > room) break;
+    if (payload.size() + b.record.size() > room) {
+      if (++skips > kMaxSkips) break;
+      continue;
+    }
     payload.insert(payload.end(), b.record.begin(), b.record.end());
-    if (++b.transmits >= limit[b.is_member]) any_done = true;
+    sent.push_back(order);
   }
-  if (any_done)
-    broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
-                                     [&](const Broadcast& b) {
-                                       return b.transmits >= limit[b.is_member];
-                                     }),
-                      broadcasts_.end());
+  for (const BroadcastOrder& o : sent) {
+    auto node = broadcasts_.extract(o);
+    BroadcastOrder next = o;
+    ++next.transmits;
+    auto& index = broadcast_index_[o.is_member];
+    if (next.transmits >= limit[o.is_member]) {
+      index.erase(node.mapped().key);
+      continue;
+    }
+    index[node.mapped().key] = next;
+    node.key() = next;
+    broadcasts_.insert(std::move(node));
+  }
+}
+
+void Node::enqueue(std::uint64_t key, bool is_member, std::vector<std::uint8_t> record) {
+  auto& index = broadcast_index_[is_member];
+  if (auto it = index.find(key); it != index.end()) broadcasts_.erase(it->second);
+  if (broadcasts_.empty()) next_gossip_ = std::max(next_gossip_, now_ + cfg_.gossip_interval_ms);
+  BroadcastOrder o{0, is_member, broadcast_seq_++};
+  index[key] = o;
+  broadcasts_.emplace(o, Broadcast{key, std::move(record)});
 }
 
 void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t size,
@@ -174,6 +193,9 @@ void Node::handle(const Endpoint& from, std::uint64_t sender, const wire::Messag
     send_packet(req->target_ep, payload, true);
   } else if (auto* ack = std::get_if<wire::Ack>(&m.v)) {
     if (probe_target_ && ack->seq == probe_seq_) {
+      // Answered directly within the timeout: healthier. An ACK relayed by a
+      // helper leaves the score alone (as memberlist).
+      if (!probe_acked_ && !probe_indirect_sent_) adjust_health(-1);
       probe_acked_ = true;
     } else if (auto it = relays_.find(ack->seq); it != relays_.end()) {
       std::vector<std::uint8_t> payload;
@@ -223,6 +245,14 @@ std::vector<Member> Node::members() const {
 
 const std::vector<const Node::Peer*>& Node::live_peers() const { return live_; }
 
+// Lifeguard's local health: a failed probe or a refutation of our own
+// suspicion makes us less sure of ourselves, a probe answered in time more.
+void Node::adjust_health(int delta) {
+  int h = static_cast<int>(health_) + delta;
+  int top = static_cast<int>(std::max(1u, cfg_.health_max_mult)) - 1;
+  health_ = static_cast<unsigned>(std::clamp(h, 0, top));
+}
+
 // Lifeguard-style scaling: larger clusters need longer to spread a refutation.
 std::uint64_t Node::suspicion_timeout() const {
   double n = std::max(1.0, static_cast<double>(live_mixed_.size()));
@@ -230,58 +260,74 @@ std::uint64_t Node::suspicion_timeout() const {
   return static_cast<std::uint64_t>(cfg_.suspicion_mult * scale * cfg_.probe_interval_ms);
 }
 
-std::uint64_t Node::member_hash() const {
-  // Alive and suspect members with their incarnations: equal views hash equal.
-  std::uint64_t h = mix64(mix64(cfg_.node_id) ^ incarnation_);
-  for (const auto& [id, p] : peers_)
-    if (p.m.state != kDead) h ^= mix64(mix64(id) ^ p.m.incarnation);
-  return h;
-}
-
+// Rebuilds the live lists (at construction). Afterwards they change only
+// when a member enters or leaves the live (alive or suspect) set, see
+// live_changed(); an alive <-> suspect change or a new incarnation leaves
+// them alone, so suspicions and refutations cost O(1) here.
+//
+// The member hash covers which members are live, not their incarnations or
+// suspicion: under loss incarnations change every few seconds somewhere in a
+// large cluster, and a hash over them differed on nearly every push-pull,
+// streaming the whole member list each time. Incarnation news travels by
+// gossip and by "tell the suspect"; a node that missed a refutation declares
+// the member dead at the deadline, its live set then differs, and the next
+// push-pull streams the list and repairs it.
 void Node::membership_changed() {
   live_mixed_.clear();
   live_mixed_.emplace_back(mix64(cfg_.node_id), cfg_.node_id);
   live_.clear();
-  next_suspect_deadline_ = 0;
+  member_hash_ = mix64(mix64(cfg_.node_id));
   for (const auto& [id, p] : peers_) {  // map nodes are stable: pointers stay valid
     if (p.m.state != kDead) {
       live_mixed_.emplace_back(mix64(id), id);
       live_.push_back(&p);
+      member_hash_ ^= mix64(mix64(id));
     }
-    if (p.m.state == kSuspect &&
-        (next_suspect_deadline_ == 0 || p.suspect_deadline < next_suspect_deadline_))
-      next_suspect_deadline_ = p.suspect_deadline;
   }
 }
 
+// Peer p (a stable map node) entered or left the live set. Entering is O(1);
+// leaving is a search and a move in two vectors (deaths are rare).
+void Node::live_changed(const Peer& p, bool live) {
+  std::uint64_t id = p.m.node_id;
+  member_hash_ ^= mix64(mix64(id));
+  if (live) {
+    live_mixed_.emplace_back(mix64(id), id);
+    live_.push_back(&p);
+    return;
+  }
+  live_mixed_.erase(std::find(live_mixed_.begin(), live_mixed_.end(),
+                              std::make_pair(mix64(id), id)));
+  live_.erase(std::find(live_.begin(), live_.end(), &p));
+}
+
 void Node::enqueue_member(const Member& m) {
-  broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
-                                   [&](const Broadcast& b) {
-                                     return b.is_member && b.key == m.node_id;
-                                   }),
-                    broadcasts_.end());
-  Broadcast b{m.node_id, true, {}, 0};
-  wire::encode_member(m, b.record);
-  if (broadcasts_.empty()) next_gossip_ = std::max(next_gossip_, now_ + cfg_.gossip_interval_ms);
-  broadcasts_.push_back(std::move(b));
+  std::vector<std::uint8_t> record;
+  wire::encode_member(m, record);
+  enqueue(m.node_id, true, std::move(record));
 }
 
 void Node::refute(std::uint64_t incarnation) {
   incarnation_ = std::max(incarnation_, incarnation) + 1;
   ++stats_.refutations;
+  adjust_health(+1);
   enqueue_member(self_member());
-  membership_changed();
 }
 
 void Node::set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_t now_ms) {
-  bool changed = p.m.state != state;
+  int old = p.m.state;
+  bool was_live = old == kAlive || old == kSuspect;
+  if (old == kSuspect) suspects_.erase({p.suspect_deadline, p.m.node_id});
   p.m.state = state;
   p.m.incarnation = incarnation;
   p.state_since = now_ms;
-  if (state == kSuspect) p.suspect_deadline = now_ms + suspicion_timeout();
+  if (state == kSuspect) {
+    p.suspect_deadline = now_ms + suspicion_timeout();
+    suspects_.emplace(p.suspect_deadline, p.m.node_id);
+  }
   enqueue_member(p.m);
-  membership_changed();
-  if (changed) listener_.member_changed(p.m.node_id, state);
+  if (was_live != (state != kDead)) live_changed(p, state != kDead);
+  if (old != state) listener_.member_changed(p.m.node_id, state);
 }
 
 void Node::apply_member(const Member& m, std::uint64_t now_ms) {
@@ -327,7 +373,10 @@ void Node::tell_if_suspected(std::uint64_t id, std::vector<std::uint8_t>& payloa
 }
 
 void Node::probe(std::uint64_t now_ms) {
-  if (probe_target_ && !probe_acked_) probe_failed(now_ms);
+  if (probe_target_ && !probe_acked_) {
+    adjust_health(+1);
+    probe_failed(now_ms);
+  }
   probe_target_ = 0;
   for (auto it = relays_.begin(); it != relays_.end();)
     it = it->second.expires <= now_ms ? relays_.erase(it) : std::next(it);
@@ -363,11 +412,23 @@ void Node::probe_timed_out(std::uint64_t) {
   probe_indirect_sent_ = true;
   auto it = peers_.find(probe_target_);
   if (it == peers_.end()) return;
+  // Up to indirect_probes distinct alive members other than the target:
+  // rejection sampling (O(k) in a large cluster), a full scan when few qualify.
+  const auto& live = live_peers();
   std::vector<const Peer*> helpers;
-  for (const auto* p : live_peers())
-    if (p->m.node_id != probe_target_ && p->m.state == kAlive) helpers.push_back(p);
-  std::shuffle(helpers.begin(), helpers.end(), rng_);
-  if (helpers.size() > cfg_.indirect_probes) helpers.resize(cfg_.indirect_probes);
+  auto eligible = [&](const Peer* p) { return p->m.node_id != probe_target_ && p->m.state == kAlive; };
+  if (live.size() > 4 * std::size_t{cfg_.indirect_probes} + 8) {
+    std::uniform_int_distribution<std::size_t> pick(0, live.size() - 1);
+    for (unsigned tries = 0; helpers.size() < cfg_.indirect_probes && tries < 8 * cfg_.indirect_probes; ++tries) {
+      const Peer* p = live[pick(rng_)];
+      if (eligible(p) && std::find(helpers.begin(), helpers.end(), p) == helpers.end()) helpers.push_back(p);
+    }
+  } else {
+    for (const auto* p : live)
+      if (eligible(p)) helpers.push_back(p);
+    std::shuffle(helpers.begin(), helpers.end(), rng_);
+    if (helpers.size() > cfg_.indirect_probes) helpers.resize(cfg_.indirect_probes);
+  }
   for (const auto* h : helpers) {
     ++stats_.indirect_probes;
     std::vector<std::uint8_t> payload;
@@ -386,14 +447,9 @@ void Node::probe_failed(std::uint64_t now_ms) {
 // ----------------------------------------------------------- dissemination
 
 void Node::enqueue_revocation(const Revocation& r) {
-  std::uint64_t key = r.token.hash();
-  broadcasts_.erase(std::remove_if(broadcasts_.begin(), broadcasts_.end(),
-                                   [&](const Broadcast& b) { return !b.is_member && b.key == key; }),
-                    broadcasts_.end());
-  Broadcast b{key, false, {}, 0};
-  wire::encode_revocation(r, b.record);
-  if (broadcasts_.empty()) next_gossip_ = std::max(next_gossip_, now_ + cfg_.gossip_interval_ms);
-  broadcasts_.push_back(std::move(b));
+  std::vector<std::uint8_t> record;
+  wire::encode_revocation(r, record);
+  enqueue(r.token.hash(), false, std::move(record));
 }
 
 void Node::gossip(std::size_t fanout, std::uint64_t exclude) {
@@ -429,6 +485,8 @@ void Node::leave(std::uint64_t now_ms) {
   if (!started_ || left_) return;
   left_ = true;
   broadcasts_.clear();
+  broadcast_index_[0].clear();
+  broadcast_index_[1].clear();
   enqueue_member(self_member());  // dead, at our incarnation: peers accept it
   gossip(cfg_.fanout * 2, 0);
 }
@@ -470,6 +528,7 @@ void Node::on_root(const Endpoint& from, std::uint64_t sender, const wire::PpRoo
   if (r.member_hash != member_hash()) {
     Stream& s = stream_to(from);
     if (s.members.empty()) {
+      ++stats_.member_streams;
       s.members.push_back(cfg_.node_id);
       for (const auto& [id, p] : peers_) s.members.push_back(id);
     }
@@ -602,20 +661,16 @@ void Node::tick(std::uint64_t now_ms) {
   now_ = now_ms;
   if (!started_ || left_) return;
   if (probe_target_ && !probe_acked_ && !probe_indirect_sent_ &&
-      now_ms >= probe_sent_ms_ + cfg_.probe_timeout_ms)
+      now_ms >= probe_sent_ms_ + scaled(cfg_.probe_timeout_ms))
     probe_timed_out(now_ms);
   if (now_ms >= next_probe_) {
     probe(now_ms);
-    next_probe_ = now_ms + cfg_.probe_interval_ms;
+    next_probe_ = now_ms + scaled(cfg_.probe_interval_ms);
   }
-  if (next_suspect_deadline_ && now_ms >= next_suspect_deadline_) {
-    for (auto& [id, p] : peers_) {
-      if (p.m.state == kSuspect && now_ms >= p.suspect_deadline) {
-        ++stats_.deaths;
-        set_state(p, kDead, p.m.incarnation, now_ms);
-      }
-    }
-    membership_changed();
+  while (!suspects_.empty() && now_ms >= suspects_.begin()->first) {
+    Peer& p = peers_.at(suspects_.begin()->second);
+    ++stats_.deaths;
+    set_state(p, kDead, p.m.incarnation, now_ms);  // removes it from suspects_
   }
   if (now_ms >= next_gossip_) {
     gossip(cfg_.fanout, 0);
@@ -637,8 +692,8 @@ std::uint64_t Node::next_deadline_ms() const {
   if (!started_ || left_) return UINT64_MAX;
   std::uint64_t d = std::min({next_probe_, next_pushpull_, next_expire_});
   if (probe_target_ && !probe_acked_ && !probe_indirect_sent_)
-    d = std::min(d, probe_sent_ms_ + cfg_.probe_timeout_ms);
-  if (next_suspect_deadline_) d = std::min(d, next_suspect_deadline_);
+    d = std::min(d, probe_sent_ms_ + scaled(cfg_.probe_timeout_ms));
+  if (!suspects_.empty()) d = std::min(d, suspects_.begin()->first);
   if (!broadcasts_.empty() || !streams_.empty()) d = std::min(d, next_gossip_);
   if (sighting_deadline_) d = std::min(d, sighting_deadline_);
   return d;
