@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <map>
 #include <memory>
 #include <optional>
@@ -212,7 +213,7 @@ class Node {
   unsigned health() const { return health_; }
 
   const RevocationSet& revocations() const { return set_; }
-  std::vector<Member> members() const;         // includes self
+  std::vector<Member> members() const;         // self first, then peers by node id
   const Stats& stats() const { return stats_; }
   const Config& config() const { return cfg_; }
   // Added: the `owners` nodes that own a token in this node's current view
@@ -225,21 +226,20 @@ class Node {
     std::uint64_t suspect_deadline = 0;  // when a suspect is declared dead
     std::uint64_t state_since = 0;
   };
-  // Broadcast queue order: fewest transmissions first, revocations before
-  // membership news, then oldest first.
-  struct BroadcastOrder {
-    unsigned transmits;
-    bool is_member;
-    std::uint64_t seq;
-    bool operator<(const BroadcastOrder& o) const {
-      if (transmits != o.transmits) return transmits < o.transmits;
-      if (is_member != o.is_member) return !is_member;
-      return seq < o.seq;
-    }
-  };
   struct Broadcast {
     std::uint64_t key;       // node id or token hash: a newer one replaces it
     std::vector<std::uint8_t> record;
+  };
+  // The broadcast queue: one FIFO per (transmissions so far, kind), read in
+  // the order fewest transmissions first, revocations before membership
+  // news. Sending moves an entry to the next level (a list splice, O(1)).
+  using BroadcastList = std::list<Broadcast>;
+  struct BroadcastQueue {
+    std::vector<BroadcastList> level[2];  // [is_member][transmits]
+    std::unordered_map<std::uint64_t, std::pair<unsigned, BroadcastList::iterator>> index[2];
+    std::size_t size = 0;
+    bool empty() const { return size == 0; }
+    void clear() { *this = BroadcastQueue{}; }
   };
   struct ReplayWindow { std::uint64_t max = 0; std::uint64_t bits = 0; };
   struct IndirectRelay { Endpoint requester; std::uint32_t seq; std::uint64_t expires; };
@@ -307,7 +307,10 @@ class Node {
 
   // Membership.
   std::uint64_t incarnation_ = 0;
-  std::map<std::uint64_t, Peer> peers_;  // by node id, excluding self
+  // By node id, excluding self. Hashed: a large cluster looks a member up for
+  // every MEMBER record received, and a tree walk over 1,000 members was the
+  // simulation's main cost. Nodes are stable, so live_ may point into it.
+  std::unordered_map<std::uint64_t, Peer> peers_;
   std::vector<std::uint64_t> probe_order_;
   std::size_t probe_index_ = 0;
   std::uint32_t seq_ = 0;
@@ -329,9 +332,7 @@ class Node {
   std::uint64_t last_revocation_rx_ = 0;
   unsigned pushpull_rounds_ = 0;
 
-  std::map<BroadcastOrder, Broadcast> broadcasts_;
-  std::unordered_map<std::uint64_t, BroadcastOrder> broadcast_index_[2];  // [is_member] by key
-  std::uint64_t broadcast_seq_ = 0;
+  BroadcastQueue broadcasts_;
   std::vector<Stream> streams_;
   std::map<std::uint64_t, std::vector<std::uint8_t>> pending_sightings_;  // owner -> records
 };

@@ -97,46 +97,65 @@ unsigned Node::retransmit_limit(bool member) const {
 
 void Node::piggyback(std::vector<std::uint8_t>& payload, std::size_t room) {
   if (broadcasts_.empty()) return;
-  // The queue is kept in order (fewest transmissions first, revocations
-  // before membership news, oldest first): take what fits from the front.
-  // Under churn it holds up to one entry per member, so no full scan: stop
-  // when no record can fit any more or after a few that did not.
+  // Take what fits, fewest transmissions first, revocations before
+  // membership news, FIFO within a level. Under churn the queue holds up to
+  // one entry per member, so no full scan: stop when no record can fit any
+  // more or after a few that did not.
   constexpr std::size_t kSmallestRecord = 1 + 8 + 8 + 1 + 1 + 4 + 2 + 1;  // MEMBER, IPv4, no name
   constexpr unsigned kMaxSkips = 16;
-  unsigned limit[2] = {retransmit_limit(false), retransmit_limit(true)};
-  std::vector<BroadcastOrder> sent;
+  const unsigned limit[2] = {retransmit_limit(false), retransmit_limit(true)};
+  struct Sent { bool member; unsigned level; BroadcastList::iterator it; };
+  std::vector<Sent> sent;
   unsigned skips = 0;
-  for (const auto& [order, b] : broadcasts_) {
-    if (payload.size() + kSmallestRecord > room) break;
-    if (payload.size() + b.record.size() > room) {
-      if (++skips > kMaxSkips) break;
-      continue;
+  bool full = false;
+  std::size_t levels = std::max(broadcasts_.level[0].size(), broadcasts_.level[1].size());
+  for (unsigned t = 0; t < levels && !full; ++t) {
+    for (bool member : {false, true}) {
+      auto& lv = broadcasts_.level[member];
+      if (t >= lv.size()) continue;
+      for (auto it = lv[t].begin(); it != lv[t].end(); ++it) {
+        if (payload.size() + kSmallestRecord > room) { full = true; break; }
+        if (payload.size() + it->record.size() > room) {
+          if (++skips > kMaxSkips) { full = true; break; }
+          continue;
+        }
+        payload.insert(payload.end(), it->record.begin(), it->record.end());
+        sent.push_back({member, t, it});
+      }
+      if (full) break;
     }
-    payload.insert(payload.end(), b.record.begin(), b.record.end());
-    sent.push_back(order);
   }
-  for (const BroadcastOrder& o : sent) {
-    auto node = broadcasts_.extract(o);
-    BroadcastOrder next = o;
-    ++next.transmits;
-    auto& index = broadcast_index_[o.is_member];
-    if (next.transmits >= limit[o.is_member]) {
-      index.erase(node.mapped().key);
+  // Move what was sent one level on (or drop it at its limit). Lists keep
+  // their iterators across splices, so the index stays valid.
+  for (const Sent& x : sent) {
+    auto& lv = broadcasts_.level[x.member];
+    auto& index = broadcasts_.index[x.member];
+    unsigned next = x.level + 1;
+    if (next >= limit[x.member]) {
+      index.erase(x.it->key);
+      lv[x.level].erase(x.it);
+      --broadcasts_.size;
       continue;
     }
-    index[node.mapped().key] = next;
-    node.key() = next;
-    broadcasts_.insert(std::move(node));
+    if (lv.size() <= next) lv.resize(next + 1);
+    lv[next].splice(lv[next].end(), lv[x.level], x.it);
+    index[x.it->key].first = next;
   }
 }
 
 void Node::enqueue(std::uint64_t key, bool is_member, std::vector<std::uint8_t> record) {
-  auto& index = broadcast_index_[is_member];
-  if (auto it = index.find(key); it != index.end()) broadcasts_.erase(it->second);
+  auto& lv = broadcasts_.level[is_member];
+  auto& index = broadcasts_.index[is_member];
   if (broadcasts_.empty()) next_gossip_ = std::max(next_gossip_, now_ + cfg_.gossip_interval_ms);
-  BroadcastOrder o{0, is_member, broadcast_seq_++};
-  index[key] = o;
-  broadcasts_.emplace(o, Broadcast{key, std::move(record)});
+  if (lv.empty()) lv.resize(1);
+  auto [it, fresh] = index.try_emplace(key);
+  if (!fresh) {  // newer news replaces the queued entry and starts over
+    lv[it->second.first].erase(it->second.second);
+    --broadcasts_.size;
+  }
+  lv[0].push_back(Broadcast{key, std::move(record)});
+  it->second = {0, std::prev(lv[0].end())};
+  ++broadcasts_.size;
 }
 
 void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t size,
@@ -240,6 +259,8 @@ Member Node::self_member() const {
 std::vector<Member> Node::members() const {
   std::vector<Member> out{self_member()};
   for (const auto& [id, p] : peers_) out.push_back(p.m);
+  std::sort(out.begin() + 1, out.end(),
+            [](const Member& a, const Member& b) { return a.node_id < b.node_id; });
   return out;
 }
 
@@ -485,8 +506,6 @@ void Node::leave(std::uint64_t now_ms) {
   if (!started_ || left_) return;
   left_ = true;
   broadcasts_.clear();
-  broadcast_index_[0].clear();
-  broadcast_index_[1].clear();
   enqueue_member(self_member());  // dead, at our incarnation: peers accept it
   gossip(cfg_.fanout * 2, 0);
 }
