@@ -61,7 +61,6 @@ class Simulation {
     sn->cfg.name = "node" + std::to_string(i);
     sn->cfg.self = endpoint_of(i);
     for (std::size_t s : seeds) sn->cfg.seeds.push_back(endpoint_of(s));
-    by_endpoint_[sn->cfg.self] = i;
     nodes_.push_back(std::move(sn));
     boot(i, journal);
     return i;
@@ -193,9 +192,8 @@ class Simulation {
 
   void transmit(std::size_t from, const Endpoint& to, const std::uint8_t* data, std::size_t size) {
     touched_.push_back(from);
-    auto it = by_endpoint_.find(to);
-    if (it == by_endpoint_.end()) return;
-    std::size_t dst = it->second;
+    std::size_t dst = index_of(to);
+    if (dst >= nodes_.size()) return;
     // Draw both numbers for every packet so loss does not shift later delays.
     double roll = std::uniform_real_distribution<double>(0, 1)(rng_);
     std::uint64_t delay =
@@ -207,6 +205,13 @@ class Simulation {
   }
 
   void push(Event e) { queue_.push(std::move(e)); }
+
+  // The inverse of endpoint_of (no map lookup per packet); size() if none.
+  std::size_t index_of(const Endpoint& e) const {
+    if (e.v6 || e.addr[0] != 10 || e.port != 7946) return nodes_.size();
+    std::size_t i = std::size_t{e.addr[1]} << 16 | std::size_t{e.addr[2]} << 8 | e.addr[3];
+    return i < nodes_.size() && nodes_[i]->cfg.self == e ? i : nodes_.size();
+  }
 
   // After any event, nodes whose timers may have moved get a tick event.
   void reschedule_all_touched() {
@@ -229,7 +234,6 @@ class Simulation {
   std::uint64_t seq_ = 0;
   std::uint64_t delivered_ = 0;
   std::vector<std::unique_ptr<SimNode>> nodes_;
-  std::map<Endpoint, std::size_t> by_endpoint_;
   std::vector<std::size_t> touched_;
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
 };
