@@ -88,6 +88,18 @@ void dissemination(Simulation& s, double loss, std::uint64_t first_session) {
   const std::size_t n = s.size();
   s.set_loss(loss);
   s.run_for(3000);  // let membership settle at this loss rate
+  auto churn = [&] {
+    Stats t{};
+    for (std::size_t i = 0; i < n; ++i) {
+      const Stats& x = s.node(i)->stats();
+      t.suspicions += x.suspicions;
+      t.refutations += x.refutations;
+      t.deaths += x.deaths;
+    }
+    return t;
+  };
+  const Stats churn0 = churn();
+  const std::uint64_t cell0 = s.now();
   const std::size_t p999_count = static_cast<std::size_t>(std::ceil(0.999 * n));
   std::map<std::uint64_t, std::size_t> holders;
   std::map<std::uint64_t, std::uint64_t> t_p999, t_all;
@@ -113,6 +125,16 @@ void dissemination(Simulation& s, double loss, std::uint64_t first_session) {
               static_cast<int>(std::lround(loss * 100)),
               static_cast<unsigned long long>(median(p999)),
               static_cast<unsigned long long>(median(all)));
+  // Free format: how much SWIM churned while this cell was measured.
+  const Stats churn1 = churn();
+  double secs = static_cast<double>(s.now() - cell0) / 1000.0, health = 0;
+  for (std::size_t i = 0; i < n; ++i) health += s.node(i)->health();
+  std::printf("  membership during the measurement (%.1f s): %.0f suspicions/s, %.0f refutations/s, "
+              "%llu member deaths summed over all views, mean local health score %.2f\n",
+              secs, static_cast<double>(churn1.suspicions - churn0.suspicions) / secs,
+              static_cast<double>(churn1.refutations - churn0.refutations) / secs,
+              static_cast<unsigned long long>(churn1.deaths - churn0.deaths),
+              health / static_cast<double>(n));
   std::fflush(stdout);
 }
 
