@@ -122,6 +122,13 @@ bool Journal::append(const Revocation& r) {
   return fd_ >= 0 && write_all(fd_, format(r)) && ::fdatasync(fd_) == 0;
 }
 
+bool Journal::append(const std::vector<Revocation>& entries) {
+  if (entries.empty()) return fd_ >= 0;
+  std::string out;
+  for (const Revocation& r : entries) out += format(r);
+  return fd_ >= 0 && write_all(fd_, out) && ::fdatasync(fd_) == 0;
+}
+
 bool Journal::rewrite(const std::string& path, const RevocationSet& set, std::string* error) {
   std::string tmp = path + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

@@ -30,6 +30,9 @@ class Journal {
 
   bool open_append(const std::string& path, std::string* error);
   bool append(const Revocation& r);  // write + fdatasync (revocations are rare)
+  // Many entries with one write and one fdatasync: a node catching up with
+  // its peers learns thousands at once.
+  bool append(const std::vector<Revocation>& entries);
   // Compaction: the set's entries to a temporary file, fsync, rename over
   // `path`; later appends go to the new file.
   bool rewrite(const std::string& path, const RevocationSet& set, std::string* error);

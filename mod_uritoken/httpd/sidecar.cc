@@ -8,6 +8,7 @@
 //     decides a revocation that gossip spreads to every node,
 //   - writes every revocation change into shared memory and the journal.
 #include <httpd.h>
+#include <ap_listen.h>
 #include <http_log.h>
 #include <mpm_common.h>
 
@@ -168,6 +169,7 @@ class Sidecar : public gossip::Listener {
         if (n < batch.size()) break;
       }
       node_->tick(now);
+      flush_journal(now);
       shared_.set_sidecar_heartbeat(now);
       shared_.set_sidecar_ready(node_->ready());
       if (now >= next_housekeeping) {
@@ -179,17 +181,25 @@ class Sidecar : public gossip::Listener {
       if (getppid() == 1) break;  // the parent is gone (kill -9): so are we
       wait_for_packets(now);
     }
+    flush_journal(0);
     node_->leave(wall_ms());
   }
 
   // gossip::Listener
   void revocation_changed(const gossip::Revocation& winner) override {
     publish(winner);
-    if (!journal_.append(winner)) log(APLOG_ERR, "UT00014: cannot append to the revocation journal");
+    unjournaled_.push_back(winner);
     if (winner.pardon) detector_.forget(winner.token.key_id, winner.token.session);
+    // Fresh decisions are logged one by one; a catch-up of old entries
+    // from peers (thousands at once) is summed up in one line.
+    if (wall_ms() - winner.stamp_ms > kFreshDecisionMs) {
+      ++caught_up_;
+      return;
+    }
     char session[17];
     std::snprintf(session, sizeof session, "%016llx", static_cast<unsigned long long>(winner.token.session));
-    log(APLOG_NOTICE, std::string("UT00013: token ") + (winner.pardon ? "pardoned" : winner.shadow ? "would be revoked (shadow mode)" : "revoked") +
+    log(APLOG_NOTICE, std::string("UT00013: token ") +
+                          (winner.pardon ? "pardoned" : winner.shadow ? "would be revoked (shadow mode)" : "revoked") +
                           ": key " + std::to_string(winner.token.key_id) + ", session " + session + ", " +
                           std::to_string(winner.networks) + " networks, decided by " + member_name(winner.origin));
   }
@@ -244,6 +254,20 @@ class Sidecar : public gossip::Listener {
     node_->report_sighting(to_report(s, net, shared_network), now);
   }
 
+  // Appends what changed since the last flush, with one fdatasync, at most
+  // every kJournalFlushMs (a crash loses at most that much, which peers
+  // give back at the next push-pull); now == 0 flushes at once.
+  void flush_journal(std::uint64_t now) {
+    if (unjournaled_.empty() || (now != 0 && now < next_journal_flush_)) return;
+    if (!journal_.append(unjournaled_)) log(APLOG_ERR, "UT00014: cannot append to the revocation journal");
+    unjournaled_.clear();
+    next_journal_flush_ = now + kJournalFlushMs;
+    if (caught_up_ > 0) {
+      log(APLOG_NOTICE, "UT00013: " + std::to_string(caught_up_) + " earlier revocation changes learnt from peers");
+      caught_up_ = 0;
+    }
+  }
+
   // The winning entry for a token, as workers see it.
   void publish(const gossip::Revocation& r) {
     RevocationRecord rec;
@@ -279,6 +303,11 @@ class Sidecar : public gossip::Listener {
   SharingPolicy policy_;
   NetworkClassifier classifier_;
   SharingDetector detector_;
+  static constexpr std::uint64_t kFreshDecisionMs = 60000;
+  static constexpr std::uint64_t kJournalFlushMs = 20;
+  std::vector<gossip::Revocation> unjournaled_;
+  std::uint64_t next_journal_flush_ = 0;
+  std::size_t caught_up_ = 0;
   RecentSightings recent_;
   NoNetwork no_network_;
   std::unique_ptr<gossip::UdpTransport> udp_;
@@ -298,7 +327,12 @@ void write_pid_file(const ClusterConfig& conf) {
 }  // namespace
 
 void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared) {
-  // httpd's parent signal handlers are not ours.
+  // Not a web server: leave the listening sockets to the workers.
+  ap_close_listeners();
+  // httpd's parent signal handlers and mask are not ours.
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, nullptr);
   std::signal(SIGTERM, on_stop_signal);
   std::signal(SIGHUP, on_stop_signal);
   std::signal(SIGINT, on_stop_signal);

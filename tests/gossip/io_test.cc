@@ -98,6 +98,28 @@ TEST(GossipJournal, KeepsWinnersDropsExpiredAndTornLine) {
   std::remove(path.c_str());
 }
 
+TEST(GossipJournal, BatchAppendIsReadBackEntryByEntry) {
+  std::string path = temp_path("journal_batch");
+  std::remove(path.c_str());
+  std::vector<Revocation> batch;
+  for (std::uint64_t i = 1; i <= 500; ++i) batch.push_back(entry(i, 100 + i, i % 7 == 0, 5000));
+  {
+    Journal j;
+    std::string err;
+    ASSERT_TRUE(j.open_append(path, &err)) << err;
+    ASSERT_TRUE(j.append(batch));
+    ASSERT_TRUE(j.append(std::vector<Revocation>{}));
+  }
+  std::string err;
+  auto got = Journal::load(path, &err, 2000);
+  EXPECT_EQ(err, "");
+  ASSERT_EQ(got.size(), batch.size());
+  RevocationSet s;
+  for (const auto& r : got) s.merge(r);
+  for (const auto& r : batch) EXPECT_EQ(*s.find(r.token), r);
+  std::remove(path.c_str());
+}
+
 TEST(GossipUdp, LoopbackDatagramsArrive) {
   std::string err;
   Endpoint any = *Endpoint::parse("127.0.0.1:1");
