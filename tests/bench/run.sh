@@ -3,6 +3,8 @@
 #   verify ns: X                          (raw path -> verdict, Google Benchmark)
 #   tokenized/plain ratio: R              (wrk requests/s, same httpd, same 1 KiB file)
 #   server cpu us/request: plain P tokenized T added A
+#   (both again against a plain request as long as the tokenized one:
+#    "..., same request length")
 #   instructions/request: plain P tokenized T added A   (callgrind, tests/bench/instructions.sh)
 # BENCH_SHARING=1 (make bench-cluster) runs only the throughput part, with
 # link-sharing on: revocation lookup and sightings ring in every request.
@@ -88,6 +90,10 @@ function init(args)
   for line in io.lines(os.getenv("URITOKEN_TOKENS")) do
     if mode == "plain" then
       paths[#paths + 1] = "/bench/1k.bin"
+    elseif mode == "padded" then
+      -- A plain request exactly as long as the tokenized one: the token
+      -- goes into a query string that httpd ignores for a static file.
+      paths[#paths + 1] = "/bench/1k.bin?" .. line .. "xxxxx"
     else
       paths[#paths + 1] = "/_uk_" .. line .. "/bench/1k.bin"
     end
@@ -110,7 +116,7 @@ cpu_ticks() {
   echo $total
 }
 hz=$(getconf CLK_TCK)
-declare -A reqs=([plain]=0 [tokenized]=0) ticks=([plain]=0 [tokenized]=0)
+declare -A reqs=([plain]=0 [padded]=0 [tokenized]=0) ticks=([plain]=0 [padded]=0 [tokenized]=0)
 run_round() {  # mode
   local mode=$1 before after out n
   before=$(cpu_ticks)
@@ -126,18 +132,24 @@ run_round() {  # mode
 run_round plain  # warm-up, not counted
 reqs[plain]=0; ticks[plain]=0
 for r in $(seq "$ROUNDS"); do
-  if ((r % 2)); then run_round plain; run_round tokenized; else run_round tokenized; run_round plain; fi
+  if ((r % 2)); then run_round plain; run_round padded; run_round tokenized
+  else run_round tokenized; run_round padded; run_round plain; fi
 done
-python3 - "${reqs[plain]}" "${reqs[tokenized]}" "${ticks[plain]}" "${ticks[tokenized]}" "$hz" "$ROUNDS" "$SECONDS_PER_ROUND" <<'PY'
+python3 - "${reqs[plain]}" "${reqs[padded]}" "${reqs[tokenized]}" "${ticks[plain]}" "${ticks[padded]}" \
+  "${ticks[tokenized]}" "$hz" "$ROUNDS" "$SECONDS_PER_ROUND" <<'PY'
 import sys
-rp, rt, tp, tt, hz, rounds, secs = map(int, sys.argv[1:])
+rp, rd, rt, tp, td, tt, hz, rounds, secs = map(int, sys.argv[1:])
 dur = rounds * secs
-cp = tp / hz / rp * 1e6
-ct = tt / hz / rt * 1e6
+cp, cd, ct = (t / hz / r * 1e6 for t, r in ((tp, rp), (td, rd), (tt, rt)))
 print(f"  plain:     {rp/dur:10.0f} req/s, server cpu {cp:.2f} us/request")
+print(f"  padded:    {rd/dur:10.0f} req/s, server cpu {cd:.2f} us/request (plain, as long as a tokenized request)")
 print(f"  tokenized: {rt/dur:10.0f} req/s, server cpu {ct:.2f} us/request")
 print(f"tokenized/plain ratio: {rt/rp:.3f}")
 print(f"server cpu us/request: plain {cp:.2f} tokenized {ct:.2f} added {ct-cp:.2f}")
+# The same two figures against a plain request of the same length, so that
+# wrk (which shares the two cores) does the same work per request in both.
+print(f"tokenized/plain ratio, same request length: {rt/rd:.3f}")
+print(f"server cpu us/request, same request length: plain {cd:.2f} tokenized {ct:.2f} added {ct-cd:.2f}")
 PY
 grep -E "AH00051|AH00052|exit signal" "$dir/error.log" && { echo "httpd child crashed"; exit 1; } || true
 if [[ -z "${BENCH_SHARING:-}" ]]; then
