@@ -645,14 +645,14 @@ std::vector<std::uint64_t> Node::owners_of(const TokenRef& t) const {
 
 void Node::report_sighting(const SightingReport& s, std::uint64_t now_ms) {
   now_ = now_ms;
-  std::vector<std::uint8_t> rec;
-  wire::encode_sighting(s, rec);
+  std::vector<std::uint8_t> rec;  // encoded only if an owner is remote
   for (std::uint64_t owner : owners_of(s.token)) {
     if (owner == cfg_.node_id) {
       ++stats_.sightings_owned;
       listener_.owned_sighting(s);
       continue;
     }
+    if (rec.empty()) wire::encode_sighting(s, rec);
     auto& pending = pending_sightings_[owner];
     if (pending.size() + rec.size() > payload_room()) send_sightings(owner, pending);
     pending.insert(pending.end(), rec.begin(), rec.end());
