@@ -14,6 +14,7 @@
 
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -342,6 +343,11 @@ void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared) 
   std::signal(SIGCHLD, SIG_DFL);
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   prctl(PR_SET_NAME, "uritoken-sidecar");
+  // Workers serving requests come first; the sidecar's work can wait a
+  // few milliseconds (and its ring absorbs bursts).
+  if (setpriority(PRIO_PROCESS, 0, 5) != 0) {
+    ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, s, "sharing sidecar keeps its priority");
+  }
 
   apr_pool_t* pool = nullptr;
   apr_pool_create(&pool, nullptr);
