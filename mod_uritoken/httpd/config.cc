@@ -14,6 +14,8 @@
 #include <new>
 #include <string>
 
+#include "../../gossip/gossip.h"
+
 namespace uritoken::httpd {
 namespace {
 
@@ -137,22 +139,11 @@ const char* set_state_dir(cmd_parms* cmd, void*, const char* arg) {
   return nullptr;
 }
 
-// host:port with a numeric address, as the gossip socket needs it.
-bool endpoint_syntax_ok(const std::string& v) {
-  const auto colon = v.rfind(':');
-  if (colon == std::string::npos || colon + 1 >= v.size()) return false;
-  std::string host = v.substr(0, colon);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
-  char* end = nullptr;
-  const long port = std::strtol(v.c_str() + colon + 1, &end, 10);
-  return *end == '\0' && port > 0 && port < 65536 && parse_ip_address(host).has_value();
-}
-
 const char* set_gossip_listen(cmd_parms* cmd, void*, const char* arg) {
   const char* error = nullptr;
   ClusterConfig* c = cluster_of(cmd, &error);
   if (c == nullptr) return error;
-  if (!endpoint_syntax_ok(arg)) {
+  if (!gossip::Endpoint::parse(arg)) {
     return apr_psprintf(cmd->pool, "UriTokenGossipListen: '%s' is not ADDRESS:PORT (e.g. 10.0.0.5:7946 or [2001:db8::5]:7946)", arg);
   }
   c->gossip_listen = arg;
@@ -163,7 +154,7 @@ const char* add_gossip_peer(cmd_parms* cmd, void*, const char* arg) {
   const char* error = nullptr;
   ClusterConfig* c = cluster_of(cmd, &error);
   if (c == nullptr) return error;
-  if (!endpoint_syntax_ok(arg)) {
+  if (!gossip::Endpoint::parse(arg)) {
     return apr_psprintf(cmd->pool, "UriTokenGossipPeer: '%s' is not ADDRESS:PORT (e.g. 10.0.0.6:7946)", arg);
   }
   c->peers.emplace_back(arg);
