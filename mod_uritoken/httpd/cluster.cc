@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <csignal>
-#include <ctime>
 #include <optional>
 #include <string>
 
@@ -113,6 +112,18 @@ bool prepare_state_dir(apr_pool_t* p, server_rec* s, const ClusterConfig& c) {
 std::string journal_path(const ClusterConfig& conf) { return conf.state_dir + "/revocations.journal"; }
 std::string sidecar_pid_path(const ClusterConfig& conf) { return conf.state_dir + "/sidecar.pid"; }
 
+RevocationRecord table_record(const gossip::Revocation& winner) {
+  RevocationRecord rec;
+  rec.session = winner.token.session;
+  rec.key_id = winner.token.key_id;
+  rec.token_expires = winner.token_expires;
+  rec.since = static_cast<std::uint32_t>(winner.stamp_ms / 1000);
+  rec.state = winner.pardon ? RevocationState::none
+              : winner.shadow ? RevocationState::shadow
+                              : RevocationState::revoked;
+  return rec;
+}
+
 SharedState* shared_state() { return g_shared ? &*g_shared : nullptr; }
 
 int check_cluster_config(server_rec* s) {
@@ -172,17 +183,10 @@ int start_cluster(apr_pool_t* pconf, apr_pool_t*, server_rec* s) {
   if (!error.empty()) {
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s, "UT00014: revocation journal: %s", error.c_str());
   }
-  const auto now = static_cast<std::uint32_t>(std::time(nullptr));
   std::size_t loaded = 0;
   for (const gossip::Revocation& e : entries) {
-    if (e.pardon || e.token_expires < now) continue;
-    RevocationRecord rec;
-    rec.session = e.token.session;
-    rec.key_id = e.token.key_id;
-    rec.token_expires = e.token_expires;
-    rec.since = static_cast<std::uint32_t>(e.stamp_ms / 1000);
-    rec.state = e.shadow ? RevocationState::shadow : RevocationState::revoked;
-    if (g_shared->set_revocation(rec)) ++loaded;
+    if (e.pardon) continue;  // load() already dropped expired entries
+    if (g_shared->set_revocation(table_record(e))) ++loaded;
   }
   ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                "UT00011: link-sharing %s: %lu revocations loaded from the journal, %lu bytes of shared memory",

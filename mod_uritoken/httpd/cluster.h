@@ -11,6 +11,7 @@
 #include <httpd.h>
 #include <http_config.h>
 
+#include "../../gossip/gossip.h"
 #include "../core/shared_state.h"
 #include "config.h"
 
@@ -28,6 +29,10 @@ SharedState* shared_state();
 
 // The sidecar's main loop (sidecar.cc); never returns.
 [[noreturn]] void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared);
+
+// The table entry workers see for a token's winning CRDT entry (a pardon
+// clears it).
+RevocationRecord table_record(const gossip::Revocation& winner);
 
 // Where the sidecar keeps its journal and pid file.
 std::string journal_path(const ClusterConfig& conf);

@@ -218,7 +218,9 @@ class Sidecar : public gossip::Listener {
   void owned_sighting(const gossip::SightingReport& r) override {
     const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires,
                                                network_of_report(r), r.shared_network, r.time_ms);
-    if (!v.shared || node_->revocations().find(r.token) != nullptr) return;
+    // Judge again after a pardon (which cleared the detector's history),
+    // but do not re-decide a revocation already in force.
+    if (!v.shared || node_->revocations().in_force(r.token, static_cast<std::uint32_t>(r.time_ms / 1000))) return;
     gossip::Revocation rev;
     rev.token = r.token;
     rev.token_expires = r.token_expires;
@@ -271,12 +273,7 @@ class Sidecar : public gossip::Listener {
 
   // The winning entry for a token, as workers see it.
   void publish(const gossip::Revocation& r) {
-    RevocationRecord rec;
-    rec.session = r.token.session;
-    rec.key_id = r.token.key_id;
-    rec.token_expires = r.token_expires;
-    rec.since = static_cast<std::uint32_t>(r.stamp_ms / 1000);
-    rec.state = r.pardon ? RevocationState::none : r.shadow ? RevocationState::shadow : RevocationState::revoked;
+    const RevocationRecord rec = table_record(r);
     if (!shared_.set_revocation(rec) && rec.state != RevocationState::none) {
       log(APLOG_ERR, "UT00016: revocation table full; raise UriTokenRevocationSlots");
     }
