@@ -6,15 +6,10 @@
 
 #include "gossip.h"
 #include "wire.h"
+#include "../mod_uritoken/core/mix.h"
 
 namespace uritoken::gossip {
 namespace {
-
-std::uint64_t mix64(std::uint64_t x) {
-  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27; x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 constexpr std::uint64_t kExpireEveryMs = 1000;
 // While not ready, push-pull this often, but not while a transfer is flowing.

@@ -6,15 +6,10 @@
 
 #include "gossip.h"
 #include "wire.h"
+#include "../mod_uritoken/core/mix.h"
 
 namespace uritoken::gossip {
 namespace {
-
-std::uint64_t mix64(std::uint64_t x) {  // splitmix64 finalizer
-  x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL;
-  x ^= x >> 27; x *= 0x94d049bb133111ebULL;
-  return x ^ (x >> 31);
-}
 
 // Digest contribution of one entry: SipHash of its wire encoding (fixed key:
 // peers must agree; the input comes from authenticated peers only).
