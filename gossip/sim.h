@@ -66,6 +66,16 @@ class Simulation {
     return i;
   }
 
+  // Adds n nodes, each joining through the first three (as a cluster grows
+  // from a few listed peers).
+  void add_nodes(std::size_t n) {
+    for (std::size_t k = 0; k < n; ++k) {
+      std::vector<std::size_t> seeds;
+      for (std::size_t j = 0; j < std::min<std::size_t>(nodes_.size(), 3); ++j) seeds.push_back(j);
+      add_node(seeds);
+    }
+  }
+
   // Node i stops: its state is lost, packets to it vanish.
   void crash(std::size_t i) { nodes_[i]->node.reset(); }
 

@@ -50,11 +50,7 @@ std::unique_ptr<Simulation> make_cluster(std::size_t n, double loss, std::uint64
   o.loss = loss;
   o.base = base_config();
   auto s = std::make_unique<Simulation>(o);
-  for (std::size_t i = 0; i < n; ++i) {
-    std::vector<std::size_t> seeds;
-    for (std::size_t j = 0; j < std::min<std::size_t>(i, 3); ++j) seeds.push_back(j);
-    s->add_node(seeds);
-  }
+  s->add_nodes(n);
   // Until every node sees every other alive (or 60 s).
   s->run_until_true(
       [&] {
