@@ -92,6 +92,25 @@ class Bench {
     return std::to_string(11 + k * 17) + "." + std::to_string(seed % 200 + 1) + "." + std::to_string(seed / 200 % 250) +
            ".9";
   }
+  // Shares 20 fresh tokens from 5 networks through every node but `away`
+  // (the last one), and waits until those nodes refuse them; returns each
+  // token with its address-plan seed (first_seed, first_seed + 1, ...).
+  std::vector<std::pair<std::string, unsigned>> revoke_without(std::size_t away, unsigned first_seed) {
+    std::vector<std::size_t> others;
+    for (std::size_t i = 0; i < size(); ++i) {
+      if (i != away) others.push_back(i);
+    }
+    std::vector<std::pair<std::string, unsigned>> revoked;
+    for (unsigned t = 0; t < 20; ++t) {
+      const std::string token = mint();
+      const unsigned seed = first_seed + t;
+      for (std::size_t k = 0; k < 5; ++k) get(others[k % others.size()], token, network_address(seed, static_cast<int>(k)));
+      revoked.emplace_back(token, seed);
+    }
+    for (auto& [token, seed] : revoked) wait_refused(token, others, seed, Clock::now());
+    return revoked;
+  }
+
   // Polls the given nodes until each refuses `token`; ms until the last, or -1.
   double wait_refused(const std::string& token, const std::vector<std::size_t>& which, unsigned seed,
                       Clock::time_point t0, double timeout_ms = 10000) {
@@ -188,16 +207,8 @@ int main() {
 
   // 2. Catch-up after a restart: node 4 is down while 20 tokens are revoked.
   const std::size_t last = b.size() - 1;
-  std::vector<std::size_t> others = all_nodes(last);
   b.node(last).stop();
-  std::vector<std::pair<std::string, unsigned>> missed;
-  for (int t = 0; t < 20; ++t) {
-    const std::string token = b.mint();
-    const unsigned seed = static_cast<unsigned>(1000 + t);
-    for (int k = 0; k < 5; ++k) b.get(static_cast<std::size_t>(k) % last, token, Bench::network_address(seed, k));
-    missed.emplace_back(token, seed);
-  }
-  for (auto& [token, seed] : missed) b.wait_refused(token, others, seed, Clock::now());
+  auto missed = b.revoke_without(last, 1000);
   if (!b.node(last).start()) return 1;
   const auto back = Clock::now();
   double catch_up = 0;
@@ -215,14 +226,7 @@ int main() {
   nft("add rule inet utbench input udp dport " + port + " drop");
   nft("add rule inet utbench input udp sport " + port + " drop");
   const auto cut = Clock::now();
-  missed.clear();
-  for (int t = 0; t < 20; ++t) {
-    const std::string token = b.mint();
-    const unsigned seed = static_cast<unsigned>(2000 + t);
-    for (int k = 0; k < 5; ++k) b.get(static_cast<std::size_t>(k) % last, token, Bench::network_address(seed, k));
-    missed.emplace_back(token, seed);
-  }
-  for (auto& [token, seed] : missed) b.wait_refused(token, others, seed, Clock::now());
+  missed = b.revoke_without(last, 2000);
   int leaked = 0;
   for (auto& [token, seed] : missed) leaked += b.get(last, token, Bench::network_address(seed, 0)) == 403;
   std::this_thread::sleep_for(std::chrono::milliseconds(10000) - (Clock::now() - cut));

@@ -16,32 +16,7 @@ N=${BENCH_REQUESTS:-2000}
 dir=$(mktemp -d /tmp/uritoken-instr-XXXXXX)
 chmod 755 "$dir"
 trap '[[ -n "${vpid:-}" ]] && kill "$vpid" 2>/dev/null; sleep 1; [[ -n "${BENCH_KEEP:-}" ]] || rm -rf "$dir"' EXIT
-mkdir -p "$dir/htdocs/bench"
-head -c 1024 /dev/urandom > "$dir/htdocs/bench/1k.bin"
-chmod -R a+rX "$dir/htdocs"
-(umask 077; build/uritoken keygen --key-id 1 --client bench > "$dir/keys")
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$dir/httpd.conf" <<CONF
-ServerRoot $dir
-PidFile $dir/httpd.pid
-Listen 127.0.0.1:$port
-ServerName 127.0.0.1
-$(httpd_modules mpm_prefork authz_core mime)
-$(httpd_user)
-TypesConfig /etc/mime.types
-DocumentRoot $dir/htdocs
-ErrorLog $dir/error.log
-LogLevel warn
-KeepAlive On
-MaxKeepAliveRequests 0
-EnableSendfile On
-<Directory $dir/htdocs>
-  Require all granted
-</Directory>
-UriTokenEngine On
-UriTokenKeyFile $dir/keys
-${BENCH_EXTRA_CONF:-}
-CONF
+bench_server "$dir" prefork "${BENCH_EXTRA_CONF:-}"
 # Only instructions inside ap_process_connection are counted (reading,
 # handling and answering requests), so server start-up is left out.
 start_httpd() {

@@ -41,39 +41,14 @@ echo "== throughput (wrk, loopback, ${ROUNDS}x${SECONDS_PER_ROUND}s per mode, $C
 dir=$(mktemp -d /tmp/uritoken-bench-XXXXXX)
 chmod 755 "$dir"
 [[ -n "${BENCH_KEEP:-}" ]] || trap '[[ -f $dir/httpd.pid ]] && kill $(cat $dir/httpd.pid) 2>/dev/null; sleep 1; rm -rf "$dir"' EXIT
-mkdir -p "$dir/htdocs/bench"
-head -c 1024 /dev/urandom > "$dir/htdocs/bench/1k.bin"
-chmod -R a+rX "$dir/htdocs"
-(umask 077; build/uritoken keygen --key-id 1 --client bench > "$dir/keys")
-build/mint_many "$dir/keys" bench /bench/ 10000 > "$dir/tokens.txt"
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$dir/httpd.conf" <<CONF
-ServerRoot $dir
-PidFile $dir/httpd.pid
-Listen 127.0.0.1:$port
-ServerName 127.0.0.1
-$(httpd_modules mpm_event authz_core mime)
-$(httpd_user)
-TypesConfig /etc/mime.types
-DocumentRoot $dir/htdocs
-ErrorLog $dir/error.log
-LogLevel warn
-StartServers 1
+bench_server "$dir" event "StartServers 1
 ServerLimit 1
 ThreadsPerChild 32
 MaxRequestWorkers 32
 MinSpareThreads 1
 MaxSpareThreads 32
-KeepAlive On
-MaxKeepAliveRequests 0
-EnableSendfile On
-<Directory $dir/htdocs>
-  Require all granted
-</Directory>
-UriTokenEngine On
-UriTokenKeyFile $dir/keys
-$( [[ -n "${BENCH_SHARING:-}" ]] && printf 'UriTokenSharing Enforce\nUriTokenStateDir %s/state\n' "$dir")
-CONF
+$( [[ -n "${BENCH_SHARING:-}" ]] && printf 'UriTokenSharing Enforce\nUriTokenStateDir %s/state\n' "$dir")"
+build/mint_many "$dir/keys" bench /bench/ 10000 > "$dir/tokens.txt"
 "$httpd" -f "$dir/httpd.conf" -k start
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/bench/1k.bin" && break; sleep 0.1; done
 tok=$(head -1 "$dir/tokens.txt")
