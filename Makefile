@@ -127,10 +127,10 @@ $(BUILD)/fuzz_gossip: tests/fuzz/fuzz_gossip.cc $(GOSSIP_SRCS) $(CORE_SRCS)
 	$(FUZZ_CXX) $(CXXSTD) -O1 -g -fsanitize=fuzzer,address,undefined $(SODIUM_CFLAGS) $(OPENSSL_CFLAGS) \
 		-o $@ $^ $(LIBS)
 
-$(BUILD)/fuzz_token: tests/fuzz/fuzz_token.cc $(CORE_SRCS)
+$(BUILD)/fuzz_token: tests/fuzz/fuzz_token.cc $(CORE_SRCS) tests/vectors/tokens.txt
 	@mkdir -p $(BUILD)
 	$(FUZZ_CXX) $(CXXSTD) -O1 -g -fsanitize=fuzzer,address,undefined $(SODIUM_CFLAGS) $(OPENSSL_CFLAGS) \
-		-o $@ $^ $(LIBS)
+		-DVECTORS_FILE='"$(CURDIR)/tests/vectors/tokens.txt"' -o $@ $(filter %.cc,$^) $(LIBS)
 
 # The core must stay free of httpd and APR: it is unit-tested and shipped in
 # liburitoken without them.

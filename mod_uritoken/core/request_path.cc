@@ -46,6 +46,7 @@ std::size_t token_prefix_length(std::string_view s) {
         step = 3;
       }
     }
+    if (got >= 'A' && got <= 'Z') got = static_cast<char>(got - 'A' + 'a');
     if (got != want) return 0;
     consumed += step;
   }

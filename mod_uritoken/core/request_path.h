@@ -27,8 +27,10 @@ struct TokenSplit {
 // Splits a raw (still percent-encoded) request path `/_uk_TOKEN/rest`.
 TokenSplit split_token_prefix(std::string_view raw_path);
 
-// Length of "_uk_" at the start of `s`, written plainly or percent-encoded
-// in any mix ("%5Fuk%5F"), or 0 if `s` does not start a token segment.
+// Length of "_uk_" at the start of `s`, in any letter case, written plainly
+// or percent-encoded in any mix ("%5Fuk%5F", "_UK_"), or 0 if `s` does not
+// start a token segment. Only the exact "/_uk_" first segment carries a
+// token; every other spelling is refused as misplaced and redacted in logs.
 std::size_t token_prefix_length(std::string_view s);
 
 // True if any segment of a raw path starts with a (possibly encoded) "_uk_".

@@ -250,6 +250,7 @@ Verdict verify_token(const KeyRing& keys, std::string_view token, const VerifyCo
     const auto scope = scope_of_path(ctx.path, c.scope, &scratch);
     if (!scope || scope->size() > 0xffff) return refuse(Reason::out_of_scope);  // length is a u16 in the MAC
     scope_path = *scope;
+    v.directory_only = !scratch.empty();  // the slash was added: see scope_of_path
   }
   IpAddress network;
   if (c.flags & (flag::kIpv4 | flag::kIpv6)) {

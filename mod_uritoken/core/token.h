@@ -139,6 +139,10 @@ struct Verdict {
   Status status = Status::invalid;
   Reason reason = Reason::bad_structure;
   bool authenticated = false;  // MAC checked and good: claims can be trusted
+  // Valid only if the path names a directory: a directory scope "/a/b/"
+  // matched "/a/b" without its slash, which may only ever redirect to
+  // "/a/b/" (never reach a file such as MultiViews' "/a/b.zip").
+  bool directory_only = false;
   Claims claims;
 };
 

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include <cstdlib>
+#include <cstring>
 
 #include <new>
 #include <string>
@@ -92,6 +93,27 @@ const char* set_expired_status(cmd_parms* cmd, void*, const char* arg) {
   }
   server_config_of(cmd)->expired_status = status;
   return nullptr;
+}
+
+// Policies that never send the path (and so the token) to another site.
+const char* set_referrer_policy(cmd_parms* cmd, void*, const char* arg) {
+  static const char* const kSafe[] = {"no-referrer", "same-origin", "origin", "strict-origin",
+                                      "origin-when-cross-origin", "strict-origin-when-cross-origin"};
+  if (strcasecmp(arg, "Off") == 0) {
+    server_config_of(cmd)->referrer_policy = "";
+    return nullptr;
+  }
+  for (const char* safe : kSafe) {
+    if (std::strcmp(arg, safe) == 0) {
+      server_config_of(cmd)->referrer_policy = safe;
+      return nullptr;
+    }
+  }
+  return apr_psprintf(cmd->pool,
+                      "UriTokenReferrerPolicy: '%s' is not allowed; use no-referrer (the default), same-origin, "
+                      "origin, strict-origin, origin-when-cross-origin, strict-origin-when-cross-origin, or Off "
+                      "(policies that send the full URL to other sites would send the token)",
+                      arg);
 }
 
 // --- link sharing and the cluster (main server only) ---
@@ -287,6 +309,7 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
   c->clock_skew_seconds = pick(add->clock_skew_seconds, base->clock_skew_seconds, kUnset);
   c->max_ttl_seconds = pick(add->max_ttl_seconds, base->max_ttl_seconds, kUnset);
   c->expired_status = pick(add->expired_status, base->expired_status, kUnset);
+  c->referrer_policy = add->referrer_policy ? add->referrer_policy : base->referrer_policy;
   c->cluster = add->cluster ? add->cluster : base->cluster;
   return c;
 }
@@ -319,6 +342,9 @@ const command_rec kDirectives[] = {
                   "longest token lifetime accepted, in seconds from now (default 604800)"),
     AP_INIT_TAKE1("UriTokenExpiredStatus", UT_FN(set_expired_status), nullptr, RSRC_CONF,
                   "HTTP status for an expired token: 403, 404 or 410 (default 410)"),
+    AP_INIT_TAKE1("UriTokenReferrerPolicy", UT_FN(set_referrer_policy), nullptr, RSRC_CONF,
+                  "Referrer-Policy sent with tokenized responses: no-referrer (default), same-origin, origin, "
+                  "strict-origin, origin-when-cross-origin, strict-origin-when-cross-origin, or Off"),
     AP_INIT_TAKE1("UriTokenSharing", UT_FN(set_sharing), nullptr, RSRC_CONF,
                   "link-sharing detection: Off (default), Shadow (report verdicts only) or Enforce (revoke)"),
     AP_INIT_TAKE1("UriTokenStateDir", UT_FN(set_state_dir), nullptr, RSRC_CONF,

@@ -51,6 +51,7 @@ struct ServerConfig {
   int clock_skew_seconds = kUnset;     // UriTokenClockSkew
   int max_ttl_seconds = kUnset;        // UriTokenMaxTTL
   int expired_status = kUnset;         // UriTokenExpiredStatus
+  const char* referrer_policy = nullptr;  // UriTokenReferrerPolicy ("" = Off); unset: kDefaultReferrerPolicy
   ClusterConfig* cluster = nullptr;    // main server's, shared by every vhost
 };
 
@@ -61,6 +62,7 @@ struct DirConfig {
 constexpr int kDefaultClockSkewSeconds = 30;
 constexpr int kDefaultMaxTtlSeconds = 7 * 86400;
 constexpr int kDefaultExpiredStatus = HTTP_GONE;
+constexpr const char* kDefaultReferrerPolicy = "no-referrer";
 
 inline bool engine_on(const ServerConfig* c) { return c->engine == 1; }
 inline int clock_skew_seconds(const ServerConfig* c) {
@@ -71,6 +73,9 @@ inline int max_ttl_seconds(const ServerConfig* c) {
 }
 inline int expired_status(const ServerConfig* c) {
   return c->expired_status == kUnset ? kDefaultExpiredStatus : c->expired_status;
+}
+inline const char* referrer_policy(const ServerConfig* c) {
+  return c->referrer_policy == nullptr ? kDefaultReferrerPolicy : c->referrer_policy;
 }
 inline bool require_token(const DirConfig* c) { return c->require == 1; }
 

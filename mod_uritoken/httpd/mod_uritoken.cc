@@ -26,6 +26,7 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <scoreboard.h>
 #include <util_filter.h>
 
 #include <algorithm>
@@ -33,6 +34,7 @@
 #include <exception>
 #include <string>
 
+#include "../core/redact.h"
 #include "../core/request_path.h"
 #include "../core/token.h"
 #include "cluster.h"
@@ -50,8 +52,10 @@ constexpr const char* kLocationFilter = "URITOKEN_LOCATION";
 // What post_read_request learnt, kept on the initial request.
 struct RequestState {
   bool token_present = false;
+  bool directory_only = false;        // valid only if the path maps to a directory
   Status status = Status::invalid;
-  const char* prefix = nullptr;  // "/_uk_TOKEN", for redirects
+  const char* prefix = nullptr;       // "/_uk_TOKEN", for redirects
+  const char* upgrade_path = nullptr; // the raw tokenized path, for an h2c Upgrade
 };
 
 const ServerConfig* server_config(const request_rec* r) {
@@ -79,63 +83,40 @@ RequestState* state_of(const request_rec* r) {
   return static_cast<RequestState*>(ap_get_module_config(initial_request(r)->request_config, &uritoken_module));
 }
 
-// Replaces every token segment of `line` (plain or percent-encoded "_uk_",
-// see token_prefix_length) by "/_uk_[redacted]", so no token, well-placed
-// or not, reaches a log. Called only for requests whose path holds one;
-// jumps from slash to slash and copies whole runs (it runs twice per
-// tokenized request, so a byte-by-byte loop showed in the profile).
-const char* redact(apr_pool_t* p, const char* line) {
-  if (line == nullptr) return line;
-  constexpr std::string_view kRedacted = "/_uk_[redacted]";
-  const std::size_t n = std::strlen(line);
-  const char* const end = line + n;
-  // Each replaced segment is at least "/_uk_" long: the output is at most
-  // kRedacted.size() per slash longer than the input.
-  std::size_t slashes = 0;
-  for (const char* c = line; (c = static_cast<const char*>(std::memchr(c, '/', static_cast<std::size_t>(end - c)))); ++c) {
-    ++slashes;
-  }
-  char* const out = static_cast<char*>(apr_palloc(p, n + slashes * kRedacted.size() + 1));
-  char* o = out;
-  const char* copied = line;  // input before this is in the output already
-  for (const char* slash = line;
-       (slash = static_cast<const char*>(std::memchr(slash, '/', static_cast<std::size_t>(end - slash))));) {
-    const std::size_t len = token_prefix_length(std::string_view(slash + 1, static_cast<std::size_t>(end - slash - 1)));
-    if (len == 0) {
-      ++slash;
-      continue;
-    }
-    std::memcpy(o, copied, static_cast<std::size_t>(slash - copied));
-    o += slash - copied;
-    kRedacted.copy(o, kRedacted.size());
-    o += kRedacted.size();
-    slash += 1 + len;
-    slash += std::strcspn(slash, "/ ?");  // the rest of the token segment
-    copied = slash;
-  }
-  std::memcpy(o, copied, static_cast<std::size_t>(end - copied));
-  o += end - copied;
-  *o = '\0';
+// `s` itself if it holds no token, else its redaction in pool memory.
+const char* redacted(apr_pool_t* p, const char* s) {
+  if (s == nullptr) return s;
+  const std::string_view text(s);
+  if (find_token_marker(text) == std::string_view::npos) return s;
+  char* out = static_cast<char*>(apr_palloc(p, redacted_capacity(text.size())));
+  redact_tokens(text, out);
   return out;
 }
 
-// The logged request line and URI without tokens. The request line is
-// normally "METHOD unparsed_uri PROTOCOL": then it is rebuilt around the
-// redacted URI instead of being scanned a second time.
-void redact_request(request_rec* r) {
-  const char* uri = r->unparsed_uri;
-  const char* line = r->the_request;
-  const char* redacted_uri = redact(r->pool, uri);
-  const char* space = line != nullptr && uri != nullptr ? std::strchr(line, ' ') : nullptr;
-  const std::size_t uri_len = uri != nullptr ? std::strlen(uri) : 0;
-  if (space != nullptr && std::strncmp(space + 1, uri, uri_len) == 0 &&
-      (space[1 + uri_len] == ' ' || space[1 + uri_len] == '\0')) {
-    r->the_request = apr_pstrcat(r->pool, apr_pstrmemdup(r->pool, line, static_cast<std::size_t>(space - line + 1)),
-                                 redacted_uri, space + 1 + uri_len, nullptr);
-  } else {
-    r->the_request = const_cast<char*>(redact(r->pool, line));
+// Redacts what httpd logs of a request: the request line (every log
+// format's %r, mod_status), the URI as sent when its path holds a token
+// (a query-string token stays for the application; %r shows it redacted),
+// and the Referer, which httpd appends to request error-log lines.
+// Returns true if anything changed.
+bool redact_logged_text(request_rec* r, bool path_has_token) {
+  bool changed = false;
+  if (const char* line = redacted(r->pool, r->the_request); line != r->the_request) {
+    r->the_request = const_cast<char*>(line);
+    changed = true;
   }
-  r->unparsed_uri = const_cast<char*>(redacted_uri);
+  if (path_has_token) {
+    if (const char* uri = redacted(r->pool, r->unparsed_uri); uri != r->unparsed_uri) {
+      r->unparsed_uri = const_cast<char*>(uri);
+      changed = true;
+    }
+  }
+  if (const char* referer = apr_table_get(r->headers_in, "Referer")) {
+    if (const char* clean = redacted(r->pool, referer); clean != referer) {
+      apr_table_setn(r->headers_in, "Referer", clean);
+      changed = true;
+    }
+  }
+  return changed;
 }
 
 // The client address as mod_remoteip left it, from the binary socket
@@ -164,36 +145,6 @@ std::optional<IpAddress> client_address(const request_rec* r) {
   return std::nullopt;
 }
 
-constexpr std::string_view kRedactedSegment = "/_uk_[redacted]";
-
-// Replaces the token segment at `at` ("/_uk_TOKEN", `length` bytes, at
-// least as long as the marker) with "/_uk_[redacted]" in place: the string
-// is this request's own copy.
-void overwrite_token_segment(char* at, std::size_t length) {
-  kRedactedSegment.copy(at, kRedactedSegment.size());
-  char* tail = at + length;
-  std::memmove(at + kRedactedSegment.size(), tail, std::strlen(tail) + 1);
-}
-
-// The common case of a tokenized request: the URI starts with the token
-// segment of the path and the request line holds it right after the
-// method; nothing else in either is a token. Then both are redacted in
-// place; anything else takes the general scan (redact_request).
-void redact_token_request(request_rec* r, std::size_t segment_length) {
-  char* uri = r->unparsed_uri;
-  char* line = r->the_request;
-  char* at = line != nullptr ? std::strchr(line, ' ') : nullptr;
-  if (segment_length >= kRedactedSegment.size() && uri != nullptr && at != nullptr &&
-      std::strncmp(uri, r->parsed_uri.path, segment_length) == 0 &&
-      std::strncmp(at + 1, uri, segment_length) == 0 && !has_token_segment(uri + segment_length) &&
-      !has_token_segment(at + 1 + segment_length)) {
-    overwrite_token_segment(uri, segment_length);
-    overwrite_token_segment(at + 1, segment_length);
-    return;
-  }
-  redact_request(r);
-}
-
 // FNV-1a: distinct-client counting for proxy detection, not security.
 std::uint32_t client_hash(const char* client) {
   std::uint32_t h = 2166136261u;
@@ -217,20 +168,29 @@ int handle_post_read_request(request_rec* r) {
   // only the pointer r->uri is moved, so no copy of the path is needed.
   const char* raw_path = r->parsed_uri.path;
   const TokenSplit split = split_token_prefix(raw_path);
+  const bool misplaced = !split.has_token && has_token_segment(raw_path);
+  // Before anything is logged about this request.
+  redact_logged_text(r, split.has_token || misplaced);
   if (!split.has_token) {
-    if (!has_token_segment(raw_path)) {
+    if (!misplaced) {
       set_env(r, "URITOKEN_STATUS", "absent");
       return DECLINED;
     }
-    redact_request(r);
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                  "UT00004: request refused (misplaced-token): a token is allowed only as the first path segment");
+                  "UT00004: request refused (misplaced-token): a token is allowed only as the first path "
+                  "segment, spelled /_uk_");
     set_env(r, "URITOKEN_STATUS", "invalid");
     set_env(r, "URITOKEN_REASON", "misplaced-token");
     return HTTP_FORBIDDEN;
   }
   state->token_present = true;
-  redact_token_request(r, static_cast<std::size_t>(split.remainder.data() - raw_path));
+  // mod_cache must never store a tokenized response: its quick handler
+  // would hand it to a later request for the plain path, with no token.
+  r->no_cache = 1;
+  if (const char* policy = referrer_policy(conf); *policy != '\0') {
+    // The token must not leave in a Referer to other sites.
+    apr_table_setn(r->err_headers_out, "Referrer-Policy", policy);
+  }
 
   if (conf->keys == nullptr) {  // check_config refuses this; stay closed if it ever happens
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00001: token refused: no UriTokenKeyFile for this server");
@@ -259,6 +219,7 @@ int handle_post_read_request(request_rec* r) {
   ctx.max_ttl_seconds = static_cast<std::uint32_t>(max_ttl_seconds(conf));
   const Verdict v = verify_token(*conf->keys, split.token, ctx);
   state->status = v.status;
+  state->directory_only = v.directory_only;
 
   set_env(r, "URITOKEN_STATUS", status_name(v.status));
   set_env(r, "URITOKEN_REASON", reason_name(v.reason));
@@ -312,6 +273,11 @@ int handle_post_read_request(request_rec* r) {
 
   // "/_uk_TOKEN" is exactly the start of the raw path.
   state->prefix = apr_pstrmemdup(r->pool, raw_path, 1 + kTokenPrefix.size() + split.token.size());
+  if (apr_table_get(r->headers_in, "Upgrade") != nullptr) {
+    // mod_http2 re-reads the path of an upgraded request from parsed_uri;
+    // keep the raw one (httpd decodes the stripped rest in place).
+    state->upgrade_path = apr_pstrdup(r->pool, raw_path);
+  }
   if (split.remainder.empty()) {
     // "/_uk_T" alone: send the client into "/_uk_T/" so relative links resolve under the token.
     apr_table_setn(r->headers_out, "Location",
@@ -329,18 +295,71 @@ int handle_post_read_request(request_rec* r) {
   return DECLINED;
 }
 
-int handle_access_checker(request_rec* r) {
-  const ServerConfig* conf = server_config(r);
-  const RequestState* state = state_of(r);
-  if (state != nullptr && state->token_present) return DECLINED;  // verdict already enforced
-  if (!require_token(dir_config(r))) return DECLINED;
-  if (!engine_on(conf)) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                  "UT00005: request refused: UriTokenRequire On but UriTokenEngine is not On for this server");
-    return HTTP_FORBIDDEN;
+// Refuses `r` once with `status`, logging `message` only the first time:
+// the same check runs as access_checker and as access_checker_ex.
+int refuse_once(request_rec* r, int level, const char* message, int status) {
+  if (apr_table_get(r->notes, "uritoken-refused") == nullptr) {
+    apr_table_setn(r->notes, "uritoken-refused", "1");
+    ap_log_rerror(APLOG_MARK, level, 0, r, "%s", message);
   }
-  ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00006: request refused (absent): this location requires a token");
-  return HTTP_FORBIDDEN;
+  return status;
+}
+
+// Enforcement that no authn/authz module and no `Satisfy Any` can lift: it
+// runs as access_checker (final under Satisfy All) and again as
+// access_checker_ex (final under Satisfy Any, where a failed
+// access_checker only hands the decision to authn/authz).
+int handle_access(request_rec* r) {
+  RequestState* state = state_of(r);
+  if (state != nullptr && state->token_present) {
+    // Refused tokens never get here (post_read_request answered them).
+    if (state->directory_only && r->finfo.filetype != APR_DIR) {
+      // "/a/b" for a "/a/b/" scope may only redirect to the directory;
+      // MultiViews would otherwise serve "/a/b.zip".
+      apr_table_setn(r->subprocess_env, "URITOKEN_STATUS", "invalid");
+      apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "out-of-scope");
+      return refuse_once(r, APLOG_WARNING,
+                         "UT00019: token refused (out-of-scope): its directory scope was requested without the "
+                         "trailing slash, and the path is not a directory",
+                         HTTP_FORBIDDEN);
+    }
+    return DECLINED;
+  }
+  if (!require_token(dir_config(r))) return DECLINED;
+  if (!engine_on(server_config(r))) {
+    return refuse_once(r, APLOG_ERR,
+                       "UT00005: request refused: UriTokenRequire On but UriTokenEngine is not On for this server",
+                       HTTP_FORBIDDEN);
+  }
+  return refuse_once(r, APLOG_WARNING, "UT00006: request refused (absent): this location requires a token",
+                     HTTP_FORBIDDEN);
+}
+
+// Late per-request settings, after every module had its say.
+int handle_fixups(request_rec* r) {
+  const RequestState* state = state_of(r);
+  const bool tokenized = state != nullptr && state->token_present;
+  // Nothing a token protects goes into mod_cache (see post_read_request).
+  if (tokenized || require_token(dir_config(r))) r->no_cache = 1;
+  if (tokenized && state->upgrade_path != nullptr && r->main == nullptr && r->prev == nullptr &&
+      r->connection->master == nullptr && ap_is_allowed_protocol(r->connection, r, r->server, "h2c")) {
+    // An h2c Upgrade answers this request as stream 1, which mod_http2
+    // builds from parsed_uri: give it the tokenized path, so the stream is
+    // verified like any other instead of arriving with no token.
+    r->parsed_uri.path = const_cast<char*>(state->upgrade_path);
+  }
+  return DECLINED;
+}
+
+// For requests httpd refused before post_read_request (400, 408, 414,
+// 417): their request line still holds the token. Redact it before
+// mod_log_config writes it, and refresh the scoreboard copy mod_status shows.
+int handle_log_transaction(request_rec* r) {
+  if (state_of(r) != nullptr) return DECLINED;  // redacted in post_read_request
+  if (redact_logged_text(r, true) && r->connection->sbh != nullptr) {
+    ap_update_child_status(static_cast<ap_sb_handle_t*>(r->connection->sbh), SERVER_BUSY_LOG, r);
+  }
+  return DECLINED;
 }
 
 // Puts the token prefix back into a same-host Location that lacks it.
@@ -405,7 +424,9 @@ int guarded(request_rec* r, F&& f) noexcept {
 }
 
 int post_read_request_hook(request_rec* r) { return guarded(r, handle_post_read_request); }
-int access_checker_hook(request_rec* r) { return guarded(r, handle_access_checker); }
+int access_hook(request_rec* r) { return guarded(r, handle_access); }
+int fixups_hook(request_rec* r) { return guarded(r, handle_fixups); }
+int log_transaction_hook(request_rec* r) { return guarded(r, handle_log_transaction); }
 void insert_filter_hook(request_rec* r) {
   guarded(r, [](request_rec* rr) {
     insert_location_filter(rr);
@@ -443,7 +464,11 @@ void register_hooks(apr_pool_t*) {
   ap_hook_check_config(check_config_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_post_config(post_config_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_post_read_request(post_read_request_hook, kAfterRemoteIp, nullptr, APR_HOOK_MIDDLE);
-  ap_hook_access_checker(access_checker_hook, nullptr, nullptr, APR_HOOK_FIRST);
+  ap_hook_check_access(access_hook, nullptr, nullptr, APR_HOOK_FIRST, AP_AUTH_INTERNAL_PER_URI);
+  ap_hook_check_access_ex(access_hook, nullptr, nullptr, APR_HOOK_FIRST, AP_AUTH_INTERNAL_PER_URI);
+  ap_hook_fixups(fixups_hook, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
+  // Before mod_log_config (APR_HOOK_MIDDLE) writes the line.
+  ap_hook_log_transaction(log_transaction_hook, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
   ap_hook_insert_error_filter(insert_filter_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   location_filter_handle = ap_register_output_filter(kLocationFilter, location_filter, nullptr, AP_FTYPE_CONTENT_SET);
 }

@@ -196,6 +196,9 @@ std::string Httpd::render_conf() const {
                           "autoindex", "env", "setenvif"}) {
     c << "LoadModule " << mod << "_module " << m << "/mod_" << mod << ".so\n";
   }
+  for (const auto& mod : options_.modules) {
+    c << "LoadModule " << mod << "_module " << m << "/mod_" << mod << ".so\n";
+  }
   c << "LoadModule uritoken_module " << BUILD_DIR << "/mod_uritoken.so\n";
   if (geteuid() == 0) c << "User www-data\nGroup www-data\n";
   c << "TypesConfig /etc/mime.types\n"
@@ -213,7 +216,9 @@ std::string Httpd::render_conf() const {
     << "<Directory " << root_ << "/htdocs>\n  Require all granted\n  AllowOverride None\n</Directory>\n"
     << "<Location /media>\n  UriTokenRequire On\n</Location>\n";
   if (options_.engine) c << "UriTokenEngine On\nUriTokenKeyFile " << key_file() << "\n";
-  c << options_.extra_conf << "\n";
+  std::string extra = options_.extra_conf;
+  for (std::size_t at; (at = extra.find("@ROOT@")) != std::string::npos;) extra.replace(at, 6, root_);
+  c << extra << "\n";
   return c.str();
 }
 

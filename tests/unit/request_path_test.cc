@@ -83,7 +83,9 @@ TEST(RequestPath, TokenSegmentsPlainOrEncoded) {
   EXPECT_EQ(token_prefix_length("%5Fuk%5fABC"), 8u);
   EXPECT_EQ(token_prefix_length("%5F%75%6B_ABC"), 10u);
   EXPECT_EQ(token_prefix_length("_uk"), 0u);
-  EXPECT_EQ(token_prefix_length("_uK_"), 0u);
+  EXPECT_EQ(token_prefix_length("_uK_"), 4u);  // any case: refused and redacted like the rest
+  EXPECT_EQ(token_prefix_length("%5FUK_x"), 6u);
+  EXPECT_EQ(token_prefix_length("_ux_"), 0u);
   EXPECT_EQ(token_prefix_length("%5"), 0u);
   EXPECT_TRUE(has_token_segment("/a/_uk_X/b"));
   EXPECT_TRUE(has_token_segment("/a/%5Fuk%5FX"));

@@ -172,6 +172,12 @@ TEST(Token, MaxTtlRefusesFarFutureExpiry) {
   EXPECT_EQ(verify_token(ring, token, ctx).status, Status::valid);
   ctx.now = kT - 3601;
   EXPECT_EQ(verify_token(ring, token, ctx).reason, Reason::ttl_too_long);
+  // The leeway widens the limit as it widens expiry: exactly 30 s more.
+  ctx.leeway_seconds = 30;
+  ctx.now = kT - 3630;
+  EXPECT_EQ(verify_token(ring, token, ctx).status, Status::valid);
+  ctx.now = kT - 3631;
+  EXPECT_EQ(verify_token(ring, token, ctx).reason, Reason::ttl_too_long);
 }
 
 TEST(Token, ScopeDirectoryAndExactFile) {
@@ -186,6 +192,11 @@ TEST(Token, ScopeDirectoryAndExactFile) {
   EXPECT_EQ(verify_at(ring, dtok, "/media/films/deep/er/a.ts", kT).status, Status::valid);
   EXPECT_EQ(verify_at(ring, dtok, "/media//films/a.mp4", kT).status, Status::valid);
   EXPECT_EQ(verify_at(ring, dtok, "/media/films", kT).status, Status::valid);
+  // Only the slash-less directory name is limited to a directory: the glue
+  // refuses it unless it maps to one (MultiViews would find films.zip).
+  EXPECT_TRUE(verify_at(ring, dtok, "/media/films", kT).directory_only);
+  EXPECT_FALSE(verify_at(ring, dtok, "/media/films/", kT).directory_only);
+  EXPECT_FALSE(verify_at(ring, dtok, "/media/films/a.mp4", kT).directory_only);
   EXPECT_EQ(verify_at(ring, dtok, "/media/films2/a.mp4", kT).reason, Reason::bad_mac);
   EXPECT_EQ(verify_at(ring, dtok, "/media/a.mp4", kT).reason, Reason::bad_mac);
   EXPECT_EQ(verify_at(ring, dtok, "/media/", kT).reason, Reason::out_of_scope);
