@@ -95,6 +95,19 @@ const char* set_expired_status(cmd_parms* cmd, void*, const char* arg) {
   return nullptr;
 }
 
+const char* set_log_limit(cmd_parms* cmd, void*, const char* arg) {
+  if (const char* err = ap_check_cmd_context(cmd, GLOBAL_ONLY)) return err;
+  char* end = nullptr;
+  const long v = std::strtol(arg, &end, 10);
+  if (end == arg || *end != '\0' || v < 0 || v > 1000000) {
+    return apr_psprintf(cmd->pool,
+                        "UriTokenLogLimit: '%s' is not a number of lines per second from 0 (no limit) to 1000000",
+                        arg);
+  }
+  server_config_of(cmd)->log_limit = static_cast<int>(v);
+  return nullptr;
+}
+
 // Policies that never send the path (and so the token) to another site.
 const char* set_referrer_policy(cmd_parms* cmd, void*, const char* arg) {
   static const char* const kSafe[] = {"no-referrer", "same-origin", "origin", "strict-origin",
@@ -342,6 +355,9 @@ const command_rec kDirectives[] = {
                   "longest token lifetime accepted, in seconds from now (default 604800)"),
     AP_INIT_TAKE1("UriTokenExpiredStatus", UT_FN(set_expired_status), nullptr, RSRC_CONF,
                   "HTTP status for an expired token: 403, 404 or 410 (default 410)"),
+    AP_INIT_TAKE1("UriTokenLogLimit", UT_FN(set_log_limit), nullptr, RSRC_CONF,
+                  "error-log lines per second for each kind of refused request, whole server (default 10; "
+                  "0 = no limit); the rest are counted and summed up in one line"),
     AP_INIT_TAKE1("UriTokenReferrerPolicy", UT_FN(set_referrer_policy), nullptr, RSRC_CONF,
                   "Referrer-Policy sent with tokenized responses: no-referrer (default), same-origin, origin, "
                   "strict-origin, origin-when-cross-origin, strict-origin-when-cross-origin, or Off"),

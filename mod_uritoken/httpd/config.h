@@ -51,6 +51,7 @@ struct ServerConfig {
   int clock_skew_seconds = kUnset;     // UriTokenClockSkew
   int max_ttl_seconds = kUnset;        // UriTokenMaxTTL
   int expired_status = kUnset;         // UriTokenExpiredStatus
+  int log_limit = kUnset;              // UriTokenLogLimit (main server)
   const char* referrer_policy = nullptr;  // UriTokenReferrerPolicy ("" = Off); unset: kDefaultReferrerPolicy
   ClusterConfig* cluster = nullptr;    // main server's, shared by every vhost
 };
@@ -63,6 +64,7 @@ constexpr int kDefaultClockSkewSeconds = 30;
 constexpr int kDefaultMaxTtlSeconds = 7 * 86400;
 constexpr int kDefaultExpiredStatus = HTTP_GONE;
 constexpr const char* kDefaultReferrerPolicy = "no-referrer";
+constexpr int kDefaultLogLimit = 10;
 
 inline bool engine_on(const ServerConfig* c) { return c->engine == 1; }
 inline int clock_skew_seconds(const ServerConfig* c) {
@@ -73,6 +75,9 @@ inline int max_ttl_seconds(const ServerConfig* c) {
 }
 inline int expired_status(const ServerConfig* c) {
   return c->expired_status == kUnset ? kDefaultExpiredStatus : c->expired_status;
+}
+inline int log_limit_per_second(const ServerConfig* c) {
+  return c->log_limit == kUnset ? kDefaultLogLimit : c->log_limit;
 }
 inline const char* referrer_policy(const ServerConfig* c) {
   return c->referrer_policy == nullptr ? kDefaultReferrerPolicy : c->referrer_policy;

@@ -19,6 +19,7 @@
 // line, never an unwind through httpd's C frames.
 // httpd.h must come first: the other httpd headers rely on its types.
 #include <httpd.h>
+#include <apr_shm.h>
 #include <apr_strings.h>
 #include <apr_uri.h>
 #include <http_config.h>
@@ -34,6 +35,7 @@
 #include <exception>
 #include <string>
 
+#include "../core/log_limit.h"
 #include "../core/redact.h"
 #include "../core/request_path.h"
 #include "../core/token.h"
@@ -57,6 +59,10 @@ struct RequestState {
   const char* prefix = nullptr;       // "/_uk_TOKEN", for redirects
   const char* upgrade_path = nullptr; // the raw tokenized path, for an h2c Upgrade
 };
+
+const ServerConfig* server_config_of(const server_rec* s) {
+  return static_cast<const ServerConfig*>(ap_get_module_config(s->module_config, &uritoken_module));
+}
 
 const ServerConfig* server_config(const request_rec* r) {
   return static_cast<const ServerConfig*>(ap_get_module_config(r->server->module_config, &uritoken_module));
@@ -156,6 +162,41 @@ std::uint32_t client_hash(const char* client) {
 // for an existing entry that apr_table_setn would do.
 void set_env(request_rec* r, const char* name, const char* value) { apr_table_addn(r->subprocess_env, name, value); }
 
+// Kinds of refusal for the log limit: a token Reason is its own value.
+enum RefusalKind : unsigned {
+  kPathProblemKinds = 20,  // + PathProblem
+  kAbsentKind = 30,
+  kMisplacedKind,
+  kRevokedKind,
+  kDirectoryOnlyKind,
+  kEngineOffKind,
+  kNoKeysKind,
+};
+
+LogLimit* g_log_limit = nullptr;  // this generation's, in shared memory (post_config)
+
+constexpr std::size_t kLoggedRefererMax = 200;
+
+// Whether to write the error-log line for a refusal of `kind` (`name` for
+// the summary); first writes the summary of what the limit held back in an
+// earlier second. The request is refused, so its Referer, which httpd
+// appends to every line about it, is cut short here.
+bool refusal_log_allowed(request_rec* r, unsigned kind, const char* name) {
+  if (const char* referer = apr_table_get(r->headers_in, "Referer");
+      referer != nullptr && std::strlen(referer) > kLoggedRefererMax) {
+    apr_table_setn(r->headers_in, "Referer",
+                   apr_pstrcat(r->pool, apr_pstrndup(r->pool, referer, kLoggedRefererMax), "...", nullptr));
+  }
+  if (g_log_limit == nullptr) return true;
+  const LogLimit::Decision d = g_log_limit->note(kind, static_cast<std::uint32_t>(apr_time_sec(r->request_time)));
+  if (d.suppressed != 0) {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "UT00020: %u more refusals (%s) in second %u were not logged (UriTokenLogLimit)",
+                  static_cast<unsigned>(d.suppressed), name, static_cast<unsigned>(d.suppressed_second));
+  }
+  return d.log;
+}
+
 int handle_post_read_request(request_rec* r) {
   if (r->prev != nullptr || r->main != nullptr) return DECLINED;  // verdict belongs to the initial request
   const ServerConfig* conf = server_config(r);
@@ -176,9 +217,11 @@ int handle_post_read_request(request_rec* r) {
       set_env(r, "URITOKEN_STATUS", "absent");
       return DECLINED;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                  "UT00004: request refused (misplaced-token): a token is allowed only as the first path "
-                  "segment, spelled /_uk_");
+    if (refusal_log_allowed(r, kMisplacedKind, "misplaced-token")) {
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                    "UT00004: request refused (misplaced-token): a token is allowed only as the first path "
+                    "segment, spelled /_uk_");
+    }
     set_env(r, "URITOKEN_STATUS", "invalid");
     set_env(r, "URITOKEN_REASON", "misplaced-token");
     return HTTP_FORBIDDEN;
@@ -193,7 +236,9 @@ int handle_post_read_request(request_rec* r) {
   }
 
   if (conf->keys == nullptr) {  // check_config refuses this; stay closed if it ever happens
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00001: token refused: no UriTokenKeyFile for this server");
+    if (refusal_log_allowed(r, kNoKeysKind, "no-keys")) {
+      ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00001: token refused: no UriTokenKeyFile for this server");
+    }
     set_env(r, "URITOKEN_STATUS", "invalid");
     return HTTP_FORBIDDEN;
   }
@@ -202,9 +247,11 @@ int handle_post_read_request(request_rec* r) {
   std::size_t path_len = 0;
   if (const PathProblem problem = decode_request_path(split.remainder, path, &path_len);
       problem != PathProblem::none) {
-    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                  "UT00002: token request refused (%s): the path after the token is unsafe",
-                  path_problem_name(problem));
+    if (refusal_log_allowed(r, kPathProblemKinds + static_cast<unsigned>(problem), path_problem_name(problem))) {
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                    "UT00002: token request refused (%s): the path after the token is unsafe",
+                    path_problem_name(problem));
+    }
     set_env(r, "URITOKEN_STATUS", "invalid");
     set_env(r, "URITOKEN_REASON", path_problem_name(problem));
     return HTTP_FORBIDDEN;
@@ -238,7 +285,9 @@ int handle_post_read_request(request_rec* r) {
   }
 
   if (v.status != Status::valid) {
-    if (v.authenticated) {
+    if (!refusal_log_allowed(r, static_cast<unsigned>(v.reason), reason_name(v.reason))) {
+      // counted, not logged
+    } else if (v.authenticated) {
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s): client %s, key %u, session %s",
                     reason_name(v.reason), client, static_cast<unsigned>(v.claims.key_id), session);
     } else {
@@ -255,9 +304,12 @@ int handle_post_read_request(request_rec* r) {
     if (revoked == RevocationState::revoked) {
       apr_table_setn(r->subprocess_env, "URITOKEN_STATUS", "revoked");  // replaces "valid"
       apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "shared-link");
-      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                    "UT00010: token refused (revoked): client %s, key %u, session %s was used from too many networks",
-                    client, static_cast<unsigned>(v.claims.key_id), session);
+      if (refusal_log_allowed(r, kRevokedKind, "revoked")) {
+        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                      "UT00010: token refused (revoked): client %s, key %u, session %s was used from too many "
+                      "networks",
+                      client, static_cast<unsigned>(v.claims.key_id), session);
+      }
       return conf->cluster->revoked_status;
     }
     if (revoked == RevocationState::shadow) set_env(r, "URITOKEN_SHADOW", "revoked");
@@ -297,10 +349,10 @@ int handle_post_read_request(request_rec* r) {
 
 // Refuses `r` once with `status`, logging `message` only the first time:
 // the same check runs as access_checker and as access_checker_ex.
-int refuse_once(request_rec* r, int level, const char* message, int status) {
+int refuse_once(request_rec* r, unsigned kind, const char* name, int level, const char* message, int status) {
   if (apr_table_get(r->notes, "uritoken-refused") == nullptr) {
     apr_table_setn(r->notes, "uritoken-refused", "1");
-    ap_log_rerror(APLOG_MARK, level, 0, r, "%s", message);
+    if (refusal_log_allowed(r, kind, name)) ap_log_rerror(APLOG_MARK, level, 0, r, "%s", message);
   }
   return status;
 }
@@ -318,7 +370,7 @@ int handle_access(request_rec* r) {
       // MultiViews would otherwise serve "/a/b.zip".
       apr_table_setn(r->subprocess_env, "URITOKEN_STATUS", "invalid");
       apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "out-of-scope");
-      return refuse_once(r, APLOG_WARNING,
+      return refuse_once(r, kDirectoryOnlyKind, "out-of-scope", APLOG_WARNING,
                          "UT00019: token refused (out-of-scope): its directory scope was requested without the "
                          "trailing slash, and the path is not a directory",
                          HTTP_FORBIDDEN);
@@ -327,11 +379,11 @@ int handle_access(request_rec* r) {
   }
   if (!require_token(dir_config(r))) return DECLINED;
   if (!engine_on(server_config(r))) {
-    return refuse_once(r, APLOG_ERR,
+    return refuse_once(r, kEngineOffKind, "engine-off", APLOG_ERR,
                        "UT00005: request refused: UriTokenRequire On but UriTokenEngine is not On for this server",
                        HTTP_FORBIDDEN);
   }
-  return refuse_once(r, APLOG_WARNING, "UT00006: request refused (absent): this location requires a token",
+  return refuse_once(r, kAbsentKind, "absent", APLOG_WARNING, "UT00006: request refused (absent): this location requires a token",
                      HTTP_FORBIDDEN);
 }
 
@@ -449,8 +501,24 @@ int check_config_hook(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noex
   return check_cluster_config(s);
 }
 
+// One LogLimit per configuration generation, in anonymous shared memory
+// that every child inherits, so the limit holds for the server as a whole.
+void create_log_limit(apr_pool_t* pconf, server_rec* s) {
+  g_log_limit = nullptr;
+  apr_shm_t* shm = nullptr;
+  if (apr_status_t rv = apr_shm_create(&shm, sizeof(LogLimit), nullptr, pconf); rv != APR_SUCCESS) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "UT00020: no shared memory for the refusal log limit; "
+                 "refusals are logged without a limit");
+    return;
+  }
+  auto* limit = new (apr_shm_baseaddr_get(shm)) LogLimit();
+  limit->reset(static_cast<std::uint32_t>(log_limit_per_second(server_config_of(s))));
+  g_log_limit = limit;
+}
+
 int post_config_hook(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
   try {
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) create_log_limit(pconf, s);
     return start_cluster(pconf, ptemp, s);
   } catch (const std::exception& e) {
     ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "UT00008: cannot start link-sharing state: %s",

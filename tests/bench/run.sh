@@ -5,6 +5,8 @@
 #   server cpu us/request: plain P tokenized T added A
 #   (both again against a plain request as long as the tokenized one:
 #    "..., same request length")
+#   refused req/s: N, server cpu us/request: C, error log bytes/refusal: B
+#                                         (forged tokens: the refusal path and its logging)
 #   instructions/request: plain P tokenized T added A   (callgrind, tests/bench/instructions.sh)
 # BENCH_SHARING=1 (make bench-cluster) runs only the throughput part, with
 # link-sharing on: revocation lookup and sightings ring in every request.
@@ -125,6 +127,25 @@ print(f"server cpu us/request: plain {cp:.2f} tokenized {ct:.2f} added {ct-cp:.2
 # wrk (which shares the two cores) does the same work per request in both.
 print(f"tokenized/plain ratio, same request length: {rt/rd:.3f}")
 print(f"server cpu us/request, same request length: plain {cd:.2f} tokenized {ct:.2f} added {ct-cd:.2f}")
+PY
+# The refusal path: forged tokens (last character changed), each refused
+# with 403 and, up to UriTokenLogLimit lines a second, logged.
+echo "== refusal path (forged tokens, UriTokenLogLimit default)"
+awk '{ c = substr($0, length($0)); print substr($0, 1, length($0) - 1) (c == "A" ? "Q" : "A") }' \
+  "$dir/tokens.txt" > "$dir/forged.txt"
+log_before=$(stat -c %s "$dir/error.log")
+before=$(cpu_ticks)
+out=$(URITOKEN_MODE=tokenized URITOKEN_TOKENS="$dir/forged.txt" \
+  wrk -t1 -c"$CONNS" -d"${SECONDS_PER_ROUND}s" -s "$dir/rotate.lua" "http://127.0.0.1:$port/")
+after=$(cpu_ticks)
+log_after=$(stat -c %s "$dir/error.log")
+n=$(echo "$out" | awk '/requests in/ {print $1}')
+refused=$(echo "$out" | awk '/Non-2xx/ {print $NF}')
+python3 - "$n" "${refused:-0}" $((after - before)) "$hz" "$SECONDS_PER_ROUND" $((log_after - log_before)) <<'PY'
+import sys
+n, refused, ticks, hz, secs, log_bytes = map(int, sys.argv[1:])
+print(f"  forged:    {n/secs:10.0f} req/s, {refused} refused of {n}")
+print(f"refused req/s: {n/secs:.0f}, server cpu us/request: {ticks/hz/n*1e6:.2f}, error log bytes/refusal: {log_bytes/n:.2f}")
 PY
 grep -E "AH00051|AH00052|exit signal" "$dir/error.log" && { echo "httpd child crashed"; exit 1; } || true
 if [[ -z "${BENCH_SHARING:-}" ]]; then

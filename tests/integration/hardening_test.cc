@@ -7,7 +7,10 @@
 // the module under attack was never in play.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <sstream>
 #include <ctime>
 #include <thread>
 #include <memory>
@@ -325,6 +328,55 @@ TEST_F(Hardening, ReferrerPolicyIsConfigurableButNeverLeaky) {
               std::string::npos)
         << hb.startup_output();
   }
+}
+
+// --- Log flooding -------------------------------------------------------------
+
+// A flood of forged tokens with padded Referers, from several connections
+// at once, on a prefork server (several processes share one limit): the
+// error log gets at most the limit's lines a second, each short, plus one
+// summary line with the count of the rest.
+TEST_F(Hardening, RefusalLoggingIsRateLimitedAndBounded) {
+  HttpdOptions o;
+  o.mpm = "prefork";
+  o.extra_conf = "UriTokenLogLimit 5\n";
+  start(o);
+  std::string forged = mint("");
+  forged.back() = forged.back() == 'A' ? 'Q' : 'A';
+  const std::string referer = "Referer: http://elsewhere.example/" + std::string(6000, 'r');
+  const std::size_t before = h->error_log().size();
+  const auto t0 = std::chrono::steady_clock::now();
+  std::vector<std::thread> clients;
+  std::atomic<int> refused{0};
+  for (int t = 0; t < 4; ++t) {
+    clients.emplace_back([&] {
+      for (int i = 0; i < 100; ++i) refused += http_get(h->port(), "/_uk_" + forged + kMedia, {referer}).status == 403;
+    });
+  }
+  for (auto& c : clients) c.join();
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_EQ(refused.load(), 400);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  EXPECT_EQ(http_get(h->port(), "/_uk_" + forged + kMedia).status, 403);  // carries the last summary
+
+  const std::string log = h->error_log().substr(before);
+  std::size_t lines = 0, summaries = 0, longest = 0, reported = 0;
+  std::istringstream in(log);
+  for (std::string line; std::getline(in, line);) {
+    longest = std::max(longest, line.size());
+    if (line.find("UT00003: token refused (bad-mac)") != std::string::npos) ++lines;
+    if (const auto at = line.find("UT00020: "); at != std::string::npos) {
+      ++summaries;
+      reported += std::stoul(line.substr(at + 9));
+    }
+  }
+  const auto budget = static_cast<std::size_t>(5 * (seconds + 2));
+  EXPECT_LE(lines, budget) << "over " << seconds << " s";
+  EXPECT_GE(lines, 5u);
+  EXPECT_GE(summaries, 1u);
+  EXPECT_EQ(lines + reported, 401u) << "every refusal is either logged or counted in a summary";
+  EXPECT_LT(longest, 700u) << "the Referer httpd appends is cut short";
+  EXPECT_LT(log.size(), 100u * 700u);
 }
 
 }  // namespace
