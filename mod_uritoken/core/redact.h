@@ -34,6 +34,9 @@ constexpr std::size_t redacted_capacity(std::size_t n) { return n + (n / 4) * 10
 // the length written, NUL excluded.
 std::size_t redact_tokens(std::string_view s, char* out);
 
+// The same when the caller has found the first marker already.
+std::size_t redact_tokens(std::string_view s, char* out, std::size_t first_marker);
+
 std::string redact_tokens(std::string_view s);
 
 }  // namespace uritoken

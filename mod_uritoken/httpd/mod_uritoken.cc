@@ -93,9 +93,10 @@ RequestState* state_of(const request_rec* r) {
 const char* redacted(apr_pool_t* p, const char* s) {
   if (s == nullptr) return s;
   const std::string_view text(s);
-  if (find_token_marker(text) == std::string_view::npos) return s;
+  const std::size_t first = find_token_marker(text);
+  if (first == std::string_view::npos) return s;
   char* out = static_cast<char*>(apr_palloc(p, redacted_capacity(text.size())));
-  redact_tokens(text, out);
+  redact_tokens(text, out, first);
   return out;
 }
 
@@ -106,15 +107,25 @@ const char* redacted(apr_pool_t* p, const char* s) {
 // Returns true if anything changed.
 bool redact_logged_text(request_rec* r, bool path_has_token) {
   bool changed = false;
-  if (const char* line = redacted(r->pool, r->the_request); line != r->the_request) {
-    r->the_request = const_cast<char*>(line);
+  const char* const uri = r->unparsed_uri;
+  const char* clean_uri = uri;
+  if (path_has_token && (clean_uri = redacted(r->pool, uri)) != uri) {
+    r->unparsed_uri = const_cast<char*>(clean_uri);
     changed = true;
   }
-  if (path_has_token) {
-    if (const char* uri = redacted(r->pool, r->unparsed_uri); uri != r->unparsed_uri) {
-      r->unparsed_uri = const_cast<char*>(uri);
-      changed = true;
-    }
+  // The request line is normally "METHOD unparsed_uri PROTOCOL": then it is
+  // rebuilt around the URI redacted above instead of being scanned again.
+  const char* line = r->the_request;
+  const char* space = line != nullptr && uri != nullptr ? std::strchr(line, ' ') : nullptr;
+  const std::size_t uri_len = uri != nullptr ? std::strlen(uri) : 0;
+  if (clean_uri != uri && space != nullptr && std::strncmp(space + 1, uri, uri_len) == 0 &&
+      (space[1 + uri_len] == ' ' || space[1 + uri_len] == '\0') &&
+      find_token_marker(space + 1 + uri_len) == std::string_view::npos) {
+    r->the_request = apr_pstrcat(r->pool, apr_pstrmemdup(r->pool, line, static_cast<std::size_t>(space - line + 1)),
+                                 clean_uri, space + 1 + uri_len, nullptr);
+  } else if (const char* clean_line = redacted(r->pool, line); clean_line != line) {
+    r->the_request = const_cast<char*>(clean_line);
+    changed = true;
   }
   if (const char* referer = apr_table_get(r->headers_in, "Referer")) {
     if (const char* clean = redacted(r->pool, referer); clean != referer) {
