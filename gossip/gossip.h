@@ -165,6 +165,12 @@ struct Config {
   // that has to refute suspicions of itself) probes less often and waits
   // longer for ACKs, up to this factor (memberlist's AwarenessMaxMultiplier).
   unsigned health_max_mult = 8;
+  // Sightings this node reported are remembered this long (at most this
+  // many) and sent again to a member that becomes alive and owns their
+  // token: an owner that restarts, rejoins or heals from a partition learns
+  // the window it missed (set to the sharing window).
+  std::uint32_t rehome_window_ms = 600000;
+  std::size_t rehome_capacity = 8192;
 };
 
 struct Stats {
@@ -178,6 +184,7 @@ struct Stats {
   std::uint64_t probes = 0, indirect_probes = 0, suspicions = 0, refutations = 0, deaths = 0;
   std::uint64_t pushpull_started = 0, pushpull_entries_sent = 0;
   std::uint64_t member_streams = 0;  // push-pulls that streamed our member list
+  std::uint64_t sightings_rehomed = 0;  // remembered sightings sent to a member that came alive
 };
 
 struct Member {
@@ -288,6 +295,9 @@ class Node {
   // Sightings.
   void flush_sightings();
   void send_sightings(std::uint64_t owner, std::vector<std::uint8_t>& records);
+  void queue_sighting(std::uint64_t owner, const std::vector<std::uint8_t>& record, std::uint64_t now_ms);
+  void remember_sighting(const SightingReport& s);
+  void rehome_sightings(std::uint64_t member, std::uint64_t now_ms);
 
   Config cfg_;
   Transport& transport_;
@@ -335,6 +345,8 @@ class Node {
   BroadcastQueue broadcasts_;
   std::vector<Stream> streams_;
   std::map<std::uint64_t, std::vector<std::uint8_t>> pending_sightings_;  // owner -> records
+  std::vector<SightingReport> remembered_;  // ring of reported sightings, for rehome_sightings
+  std::size_t remembered_next_ = 0;
 };
 
 }  // namespace uritoken::gossip

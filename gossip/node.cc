@@ -342,7 +342,10 @@ void Node::set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_
     suspects_.emplace(p.suspect_deadline, p.m.node_id);
   }
   enqueue_member(p.m);
-  if (was_live != (state != kDead)) live_changed(p, state != kDead);
+  if (was_live != (state != kDead)) {
+    live_changed(p, state != kDead);
+    if (state != kDead) rehome_sightings(p.m.node_id, now_ms);
+  }
   if (old != state) listener_.member_changed(p.m.node_id, state);
 }
 
@@ -648,11 +651,44 @@ void Node::report_sighting(const SightingReport& s, std::uint64_t now_ms) {
       continue;
     }
     if (rec.empty()) wire::encode_sighting(s, rec);
-    auto& pending = pending_sightings_[owner];
-    if (pending.size() + rec.size() > payload_room()) send_sightings(owner, pending);
-    pending.insert(pending.end(), rec.begin(), rec.end());
-    ++stats_.sightings_sent;
-    if (!sighting_deadline_) sighting_deadline_ = now_ms + cfg_.sighting_flush_ms;
+    queue_sighting(owner, rec, now_ms);
+  }
+  remember_sighting(s);
+}
+
+void Node::queue_sighting(std::uint64_t owner, const std::vector<std::uint8_t>& record, std::uint64_t now_ms) {
+  auto& pending = pending_sightings_[owner];
+  if (pending.size() + record.size() > payload_room()) send_sightings(owner, pending);
+  pending.insert(pending.end(), record.begin(), record.end());
+  ++stats_.sightings_sent;
+  if (!sighting_deadline_) sighting_deadline_ = now_ms + cfg_.sighting_flush_ms;
+}
+
+void Node::remember_sighting(const SightingReport& s) {
+  if (cfg_.rehome_capacity == 0) return;
+  if (remembered_.size() < cfg_.rehome_capacity) {
+    remembered_.push_back(s);
+    return;
+  }
+  remembered_[remembered_next_] = s;
+  remembered_next_ = (remembered_next_ + 1) % remembered_.size();
+}
+
+// A member came alive (joined, restarted, healed): while it was away, the
+// sightings of tokens it owns went to the other owners only, or nowhere
+// (a node that has just started owns everything it sees until it learns
+// the others). Send it those it owns, so its window holds every network.
+// Cost: one owners_of() per remembered sighting, on a membership change.
+void Node::rehome_sightings(std::uint64_t member, std::uint64_t now_ms) {
+  std::vector<std::uint8_t> rec;
+  for (const SightingReport& s : remembered_) {
+    if (s.time_ms + cfg_.rehome_window_ms < now_ms) continue;
+    const auto owners = owners_of(s.token);
+    if (std::find(owners.begin(), owners.end(), member) == owners.end()) continue;
+    rec.clear();
+    wire::encode_sighting(s, rec);
+    queue_sighting(member, rec, now_ms);
+    ++stats_.sightings_rehomed;
   }
 }
 

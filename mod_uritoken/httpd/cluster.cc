@@ -118,9 +118,11 @@ RevocationRecord table_record(const gossip::Revocation& winner) {
   rec.key_id = winner.token.key_id;
   rec.token_expires = winner.token_expires;
   rec.since = static_cast<std::uint32_t>(winner.stamp_ms / 1000);
-  rec.state = winner.pardon ? RevocationState::none
-              : winner.shadow ? RevocationState::shadow
-                              : RevocationState::revoked;
+  // A verdict is a fact about the token; whether to refuse it is each
+  // node's own UriTokenSharing, applied at request time. (Entries from
+  // older versions may still carry the deciding node's shadow flag: it is
+  // ignored for the same reason.)
+  rec.state = winner.pardon ? RevocationState::none : RevocationState::revoked;
   return rec;
 }
 

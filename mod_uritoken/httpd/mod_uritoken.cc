@@ -312,18 +312,22 @@ int handle_post_read_request(request_rec* r) {
     // use is a sighting for the sidecar. Both are lock-free and syscall-free.
     const auto now = static_cast<std::uint32_t>(ctx.now);
     const RevocationState revoked = shared->lookup(v.claims.key_id, session_number(v.claims.session), now);
-    if (revoked == RevocationState::revoked) {
-      apr_table_setn(r->subprocess_env, "URITOKEN_STATUS", "revoked");  // replaces "valid"
-      apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "shared-link");
-      if (refusal_log_allowed(r, kRevokedKind, "revoked")) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "UT00010: token refused (revoked): client %s, key %u, session %s was used from too many "
-                      "networks",
-                      client, static_cast<unsigned>(v.claims.key_id), session);
+    if (revoked != RevocationState::none) {
+      // The cluster found this token shared; this node's own mode decides.
+      if (conf->cluster->mode == SharingMode::shadow) {
+        set_env(r, "URITOKEN_SHADOW", "revoked");
+      } else {
+        apr_table_setn(r->subprocess_env, "URITOKEN_STATUS", "revoked");  // replaces "valid"
+        apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "shared-link");
+        if (refusal_log_allowed(r, kRevokedKind, "revoked")) {
+          ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                        "UT00010: token refused (revoked): client %s, key %u, session %s was used from too many "
+                        "networks",
+                        client, static_cast<unsigned>(v.claims.key_id), session);
+        }
+        return conf->cluster->revoked_status;
       }
-      return conf->cluster->revoked_status;
     }
-    if (revoked == RevocationState::shadow) set_env(r, "URITOKEN_SHADOW", "revoked");
     Sighting seen;
     seen.session = session_number(v.claims.session);
     seen.key_id = v.claims.key_id;

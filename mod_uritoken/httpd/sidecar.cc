@@ -17,12 +17,15 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -107,6 +110,31 @@ SharingPolicy policy_of(const ClusterConfig& c) {
   return p;
 }
 
+// This node's gossip id: random, made once and kept in the state
+// directory, so it is unique even where configurations are copied and
+// stable across restarts. Written to a temporary file and renamed, so a
+// crash never leaves half an id.
+std::optional<std::uint64_t> load_node_id(const std::string& path, std::string* error) {
+  if (FILE* f = std::fopen(path.c_str(), "r")) {
+    unsigned long long id = 0;
+    const int got = std::fscanf(f, "%16llx", &id);
+    std::fclose(f);
+    if (got == 1 && id != 0) return static_cast<std::uint64_t>(id);
+  }
+  std::uint64_t id = 0;
+  while (id == 0) randombytes_buf(&id, sizeof id);
+  const std::string tmp = path + ".tmp";
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  bool ok = f != nullptr && std::fprintf(f, "%016llx\n", static_cast<unsigned long long>(id)) > 0 &&
+            std::fflush(f) == 0 && fsync(fileno(f)) == 0;
+  if (f != nullptr) ok = std::fclose(f) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    *error = "cannot write " + path + ": " + std::strerror(errno);
+    return std::nullopt;
+  }
+  return id;
+}
+
 class Sidecar : public gossip::Listener {
  public:
   Sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared)
@@ -119,12 +147,15 @@ class Sidecar : public gossip::Listener {
     gossip::Config gc;
     gc.name = conf_.node_name.empty() ? (conf_.gossip_listen.empty() ? std::string("local") : conf_.gossip_listen)
                                       : conf_.node_name;
-    unsigned char id[8];
-    crypto_generichash(id, sizeof id, reinterpret_cast<const unsigned char*>(gc.name.data()), gc.name.size(),
-                       nullptr, 0);
-    std::memcpy(&gc.node_id, id, sizeof id);
+    // The id, not the name, tells members apart: names are labels an admin
+    // may copy from node to node.
+    const auto id = load_node_id(conf_.state_dir + "/node-id", &error);
+    if (!id) return fail("UriTokenStateDir: " + error);
+    gc.node_id = *id;
     node_id_ = gc.node_id;
+    name_ = gc.name;
     gc.cluster_key = conf_.cluster_key;
+    gc.rehome_window_ms = conf_.window_seconds * 1000;
     gc.cluster_label = conf_.cluster_name;
     if (!conf_.gossip_listen.empty()) {
       const auto self = gossip::Endpoint::parse(conf_.gossip_listen);
@@ -199,8 +230,9 @@ class Sidecar : public gossip::Listener {
     }
     char session[17];
     std::snprintf(session, sizeof session, "%016llx", static_cast<unsigned long long>(winner.token.session));
+    const bool shadow = conf_.mode == SharingMode::shadow;
     log(APLOG_NOTICE, std::string("UT00013: token ") +
-                          (winner.pardon ? "pardoned" : winner.shadow ? "would be revoked (shadow mode)" : "revoked") +
+                          (winner.pardon ? "pardoned" : shadow ? "would be revoked (shadow mode)" : "revoked") +
                           ": key " + std::to_string(winner.token.key_id) + ", session " + session + ", " +
                           std::to_string(winner.networks) + " networks, decided by " + member_name(winner.origin));
   }
@@ -209,7 +241,13 @@ class Sidecar : public gossip::Listener {
     if (!node_) return;
     std::string who = member_name(node_id);
     for (const gossip::Member& m : node_->members()) {
-      if (m.node_id == node_id) who += " (" + m.endpoint.to_string() + ")";
+      if (m.node_id != node_id) continue;
+      who += " (" + m.endpoint.to_string() + ")";
+      if (m.name == name_ && state == gossip::kAlive && warned_same_name_.insert(node_id).second) {
+        log(APLOG_ERR, "UT00022: cluster member at " + m.endpoint.to_string() + " has this node's name '" + name_ +
+                           "': logs and the status page cannot tell them apart; give each node its own "
+                           "UriTokenNodeName (or leave it unset: it defaults to the gossip address)");
+      }
     }
     const char* what = state == gossip::kAlive ? "alive" : state == gossip::kSuspect ? "suspect" : "dead";
     log(state == gossip::kAlive ? APLOG_NOTICE : APLOG_WARNING, "UT00018: cluster member " + who + " is " + what);
@@ -225,7 +263,7 @@ class Sidecar : public gossip::Listener {
     rev.token = r.token;
     rev.token_expires = r.token_expires;
     rev.stamp_ms = wall_ms();
-    rev.shadow = conf_.mode == SharingMode::shadow;
+    rev.shadow = false;  // a verdict is a fact: every node applies its own UriTokenSharing to it
     rev.origin = node_id_;
     rev.reason = 1;
     rev.networks = static_cast<std::uint8_t>(std::min(v.networks, 255u));
@@ -312,6 +350,8 @@ class Sidecar : public gossip::Listener {
   std::unique_ptr<gossip::Node> node_;
   gossip::Journal journal_;
   std::uint64_t node_id_ = 0;
+  std::string name_;
+  std::set<std::uint64_t> warned_same_name_;
 };
 
 void write_pid_file(const ClusterConfig& conf) {

@@ -268,3 +268,41 @@ TEST(GossipSim, SightingsOfATokenReachTheSameOwners) {
   }
   EXPECT_GT(owner_sets.size(), 10u);  // tokens spread over the cluster
 }
+
+// A token used from networks on both sides of a partition: each side's
+// owners see only their side's networks. When the partition heals, the
+// members that come alive again get the sightings they own from the other
+// side, so the token's owners end up holding every network in the window.
+TEST(GossipSim, SightingsFromBothSidesOfAPartitionReachTheOwnersAfterTheHeal) {
+  const std::size_t n = 12;
+  auto s = cluster(n, 0.0, 31);
+  ASSERT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 20000));
+  for (std::size_t i = n / 2; i < n; ++i) s->set_group(i, 1);
+  s->run_for(6000);  // each side declares the other dead
+  ASSERT_EQ(alive_seen(*s, 0), n / 2);
+  std::map<std::uint64_t, std::set<int>> networks_at;  // node id -> networks of the token seen
+  const TokenRef t{3, 777};
+  s->on_sighting = [&](std::size_t i, const SightingReport& r) {
+    if (r.token == t) networks_at[i + 1].insert(r.network[1]);
+  };
+  for (int net = 0; net < 5; ++net) {  // networks 0, 2, 4 on side 0; 1, 3 on side 1
+    SightingReport r;
+    r.token = t;
+    r.token_expires = static_cast<std::uint32_t>(s->now() / 1000 + 3600);
+    r.network[0] = 4;
+    r.network[1] = static_cast<std::uint8_t>(net);
+    r.time_ms = s->now();
+    s->report_sighting(net % 2 == 0 ? 0 : n - 1, r);
+  }
+  s->run_for(100);
+  for (const auto& [id, nets] : networks_at) EXPECT_LT(nets.size(), 5u) << "node " << id << " saw every network";
+  for (std::size_t i = 0; i < n; ++i) s->set_group(i, 0);
+  ASSERT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 60000));
+  s->run_for(100);
+  const auto owners = s->node(0)->owners_of(t);
+  ASSERT_EQ(owners.size(), 2u);
+  for (std::uint64_t id : owners) EXPECT_EQ(networks_at[id].size(), 5u) << "owner " << id;
+  std::uint64_t rehomed = 0;
+  for (std::size_t i = 0; i < n; ++i) rehomed += s->node(i)->stats().sightings_rehomed;
+  EXPECT_GT(rehomed, 0u);
+}

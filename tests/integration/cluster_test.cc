@@ -47,7 +47,12 @@ const std::vector<std::string> kFiveNetworks = {"198.51.100.7", "203.0.113.9", "
 // state directory and gossip port, all listing each other as peers.
 class Cluster {
  public:
-  explicit Cluster(int nodes, const std::string& mode = "Enforce", bool gossip = true) : mode_(mode) {
+  explicit Cluster(int nodes, const std::string& mode = "Enforce", bool gossip = true)
+      : Cluster(std::vector<std::string>(static_cast<std::size_t>(nodes), mode), gossip) {}
+  // One UriTokenSharing mode per node; `same_name` gives every node one UriTokenNodeName.
+  explicit Cluster(std::vector<std::string> modes, bool gossip = true, bool same_name = false)
+      : modes_(std::move(modes)), same_name_(same_name) {
+    const int nodes = static_cast<int>(modes_.size());
     char dir[] = "/tmp/uritoken-cluster-XXXXXX";
     dir_ = mkdtemp(dir);
     chmod(dir_.c_str(), 0755);  // the sidecar runs as www-data when we are root
@@ -73,7 +78,7 @@ class Cluster {
 
   // Starts every node and waits until each one's gossip sees all the
   // others alive (UT00018 lines), so sightings reach their owners at once.
-  bool start_all() {
+  bool start_all(bool wait_for_members = true) {
     std::vector<std::size_t> marks;
     for (auto& n : nodes_) {
       marks.push_back(n->error_log().size());
@@ -83,7 +88,7 @@ class Cluster {
       }
     }
     const auto deadline = Clock::now() + std::chrono::seconds(10);
-    for (std::size_t i = 0; i < nodes_.size(); ++i) {
+    for (std::size_t i = 0; wait_for_members && i < nodes_.size(); ++i) {
       while (gossip_ports_[i] != 0 && alive_members(nodes_[i]->error_log().substr(marks[i])) < nodes_.size() - 1) {
         if (Clock::now() > deadline) {
           startup_output_ = "node " + std::to_string(i) + " never saw every member alive:\n" + nodes_[i]->error_log();
@@ -157,6 +162,14 @@ class Cluster {
     return static_cast<pid_t>(std::atol(read_text(state_dir(i) + "/sidecar.pid").c_str()));
   }
 
+ // Switches node i to another UriTokenSharing mode by graceful restart.
+  bool switch_mode(int i, const std::string& mode) {
+    modes_[static_cast<std::size_t>(i)] = mode;
+    node(i).set_extra_conf(conf_for(i));
+    return node(i).graceful();
+  }
+  std::string access_log(int i) const { return read_text(dir_ + "/access" + std::to_string(i) + ".log"); }
+
  private:
   std::string conf_for(int i) const {
     std::ostringstream c;
@@ -165,11 +178,11 @@ class Cluster {
       << "LogLevel warn uritoken:notice\n"
       << "LogFormat \"%h %>s status=%{URITOKEN_STATUS}e shadow=%{URITOKEN_SHADOW}e\" sharing\n"
       << "CustomLog " << dir_ << "/access" << i << ".log sharing\n"
-      << "UriTokenSharing " << mode_ << "\n"
+      << "UriTokenSharing " << modes_[static_cast<std::size_t>(i)] << "\n"
       << "UriTokenStateDir " << state_dir(i) << "\n";
     if (gossip_ports_[static_cast<std::size_t>(i)] != 0) {
       c << "UriTokenClusterKeyFile " << dir_ << "/cluster.key\n"
-        << "UriTokenNodeName node" << i << "\n"
+        << "UriTokenNodeName node" << (same_name_ ? 0 : i) << "\n"
         << "UriTokenGossipListen 127.0.0.1:" << gossip_ports_[static_cast<std::size_t>(i)] << "\n";
       for (std::size_t j = 0; j < gossip_ports_.size(); ++j) {
         if (j != static_cast<std::size_t>(i)) c << "UriTokenGossipPeer 127.0.0.1:" << gossip_ports_[j] << "\n";
@@ -178,7 +191,8 @@ class Cluster {
     return c.str();
   }
 
-  std::string mode_;
+  std::vector<std::string> modes_;
+  bool same_name_ = false;
   std::string dir_;
   std::vector<int> gossip_ports_;
   std::vector<std::unique_ptr<Httpd>> nodes_;
@@ -490,5 +504,104 @@ INSTANTIATE_TEST_SUITE_P(
                       BadClusterConf{"UriTokenRevokedStatus 500\n", "UriTokenRevokedStatus: '500'"},
                       BadClusterConf{"<VirtualHost 127.0.0.1:1>\nUriTokenSharing Enforce\n</VirtualHost>\n",
                                      "UriTokenSharing cannot occur within <VirtualHost> section"}));
+
+// --- Each node applies its own policy to the cluster's verdicts -----------
+
+// Waits until node i answers `token` with `status` (as a client from a
+// network it has seen); true if it did within the timeout.
+bool wait_status(Cluster& c, int i, const std::string& token, int status, int timeout_ms = 5000) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (Clock::now() < deadline) {
+    if (c.get(i, token, "198.51.100.7").status == status) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
+// One node in Shadow, two in Enforce (a rollout half done): every shared
+// token is refused on the Enforce nodes and served, reported, on the
+// Shadow node, whichever node decided.
+TEST_F(ClusterTest, MixedClusterEachNodeAppliesItsOwnMode) {
+  cluster = std::make_unique<Cluster>(std::vector<std::string>{"Shadow", "Enforce", "Enforce"});
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  for (int t = 0; t < 6; ++t) {
+    const std::string token = mint();
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(cluster->get(i, token, "198.51.100.7").status, 200) << "node " << i;
+    cluster->share_widely(token);
+    for (int i = 1; i < 3; ++i) EXPECT_TRUE(wait_status(*cluster, i, token, 403)) << "token " << t << " node " << i;
+    EXPECT_EQ(cluster->get(0, token, "198.51.100.7").status, 200) << "token " << t << ": the Shadow node serves";
+  }
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_NE(cluster->node(i).error_log().find("UT00010: token refused (revoked)"), std::string::npos);
+  }
+  EXPECT_NE(cluster->access_log(0).find("200 status=valid shadow=revoked"), std::string::npos)
+      << cluster->access_log(0);
+  EXPECT_EQ(cluster->node(0).error_log().find("UT00010"), std::string::npos) << "the Shadow node refused";
+}
+
+// The documented rollout: Shadow everywhere, then Enforce node by node with
+// a graceful restart. Tokens found shared while in Shadow are refused as
+// soon as a node enforces, with no new sighting needed.
+TEST_F(ClusterTest, ShadowToEnforceByGracefulRestartEnforcesEarlierVerdicts) {
+  cluster = std::make_unique<Cluster>(std::vector<std::string>{"Shadow", "Shadow"});
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  const std::string token = mint();
+  ASSERT_EQ(cluster->get(0, token, "198.51.100.7").status, 200);
+  cluster->share_widely(token);
+  // Both report it and serve it.
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (Clock::now() < deadline && (cluster->node(0).error_log().find("would be revoked") == std::string::npos ||
+                                     cluster->node(1).error_log().find("would be revoked") == std::string::npos)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_NE(cluster->node(i).error_log().find("would be revoked (shadow mode)"), std::string::npos) << i;
+    EXPECT_EQ(cluster->get(i, token, "198.51.100.7").status, 200) << i;
+  }
+  ASSERT_TRUE(cluster->switch_mode(0, "Enforce"));
+  EXPECT_TRUE(wait_status(*cluster, 0, token, 403)) << cluster->node(0).error_log();
+  EXPECT_EQ(cluster->get(1, token, "198.51.100.7").status, 200) << "node 1 is still in Shadow";
+  ASSERT_TRUE(cluster->switch_mode(1, "Enforce"));
+  EXPECT_TRUE(wait_status(*cluster, 1, token, 403)) << cluster->node(1).error_log();
+  // A token shared after the switch is refused everywhere too.
+  const std::string later = mint();
+  ASSERT_EQ(cluster->get(1, later, "198.51.100.7").status, 200);
+  cluster->share_widely(later);
+  EXPECT_GE(cluster->wait_refused_everywhere(later), 0);
+}
+
+// --- Node identity ---------------------------------------------------------
+
+// Every node with the same UriTokenNodeName (what copying one example
+// configuration produces): members are still told apart, detection works,
+// and each node says loudly that names clash.
+TEST_F(ClusterTest, SameNodeNameEverywhereStillDetectsAndIsReported) {
+  cluster = std::make_unique<Cluster>(std::vector<std::string>{"Enforce", "Enforce", "Enforce"}, true,
+                                      /*same_name=*/true);
+  // start_all counts alive members by name: with one name it cannot; the
+  // clash lines (one per other member) show each node sees both others.
+  ASSERT_TRUE(cluster->start_all(/*wait_for_members=*/false)) << cluster->startup_output();
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  auto clash_reported = [&](int i) {
+    const std::string log = cluster->node(i).error_log();
+    std::size_t n = 0;
+    for (std::size_t at = 0; (at = log.find("UT00022: cluster member at ", at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  while (Clock::now() < deadline && (clash_reported(0) < 2 || clash_reported(1) < 2 || clash_reported(2) < 2)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(clash_reported(i), 2u) << cluster->node(i).error_log();
+  const std::string token = mint();
+  ASSERT_EQ(cluster->get(0, token, "198.51.100.7").status, 200);
+  cluster->share_widely(token);
+  EXPECT_GE(cluster->wait_refused_everywhere(token), 0);
+  // The id is kept across restarts, in the state directory.
+  const std::string id = read_text(cluster->state_dir(0) + "/node-id");
+  EXPECT_EQ(id.size(), 17u) << id;
+  ASSERT_TRUE(cluster->node(0).graceful());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(read_text(cluster->state_dir(0) + "/node-id"), id);
+}
 
 }  // namespace

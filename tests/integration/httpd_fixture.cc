@@ -222,6 +222,11 @@ std::string Httpd::render_conf() const {
   return c.str();
 }
 
+void Httpd::set_extra_conf(const std::string& conf) {
+  options_.extra_conf = conf;
+  write_file(conf_file(), render_conf(), 0644);
+}
+
 int Httpd::config_test(std::string* output) const {
   return run_command(std::string(HTTPD_BIN) + " -t -f " + conf_file(), output);
 }

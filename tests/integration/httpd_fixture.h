@@ -58,6 +58,8 @@ class Httpd {
   void stop();
   // Graceful restart (SIGUSR1); waits for the new generation to be ready.
   bool graceful();
+  // Replaces the extra configuration and rewrites httpd.conf (for graceful()).
+  void set_extra_conf(const std::string& conf);
 
   int port() const { return port_; }
   const std::string& root() const { return root_; }
