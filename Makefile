@@ -138,6 +138,12 @@ lint:
 	@if grep -nE '#include [<"](httpd|http_|ap_|apr|util_)' mod_uritoken/core/*.h mod_uritoken/core/*.cc mod_uritoken/lib/* gossip/*; then \
 		echo "lint: the core, library and gossip must not include httpd or APR headers"; exit 1; fi
 	@echo "lint: core, library and gossip are free of httpd/APR includes"
+	@dups=$$(grep -rhoE 'UT[0-9]{5}' mod_uritoken gossip | sort | uniq -d); \
+	if [ -n "$$dups" ]; then echo "lint: log message ids used more than once: $$dups"; exit 1; fi
+	@missing=$$(for id in $$(grep -rhoE 'UT[0-9]{5}' mod_uritoken gossip | sort -u); do \
+		grep -q "^| $$id |" docs/log-messages.md || echo $$id; done); \
+	if [ -n "$$missing" ]; then echo "lint: log message ids missing from docs/log-messages.md: $$missing"; exit 1; fi
+	@echo "lint: every log message id is used once and documented"
 
 check-all: lint check check-asan fuzz
 

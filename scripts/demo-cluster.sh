@@ -97,6 +97,6 @@ sleep 0.3
 echo "a moment later, the family on the first network, on every node:"
 for i in 0 1 2; do echo "  node$i: $(status $((base + i)) 198.51.100.7)"; done
 echo
-echo "why: grep UT0001 $demo/node*/logs/error.log"
+echo "why: grep UT00013 $demo/node*/logs/error.log"
 grep -h "UT00013" "$demo"/node*/logs/error.log | tail -3 | sed 's/^/  /' || true
 echo "stop: bash scripts/demo-cluster.sh stop"

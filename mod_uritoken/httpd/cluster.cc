@@ -73,7 +73,7 @@ void sidecar_maintenance(int reason, void* data, int) {
 void fork_sidecar(apr_proc_t* proc) {
   const pid_t pid = fork();
   if (pid < 0) {
-    ap_log_error(APLOG_MARK, APLOG_CRIT, errno, g_server, "UT00012: cannot fork the sharing sidecar");
+    ap_log_error(APLOG_MARK, APLOG_CRIT, errno, g_server, "UT00025: cannot fork the sharing sidecar");
     return;
   }
   if (pid == 0) run_sidecar(g_server, *g_conf, *g_shared);
@@ -98,7 +98,7 @@ bool prepare_state_dir(apr_pool_t* p, server_rec* s, const ClusterConfig& c) {
     for (const std::string& path : {c.state_dir, journal_path(c)}) {
       if (access(path.c_str(), F_OK) == 0 &&
           chown(path.c_str(), ap_unixd_config.user_id, ap_unixd_config.group_id) != 0) {
-        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, errno, s, "UT00017: cannot give %s to the httpd user",
+        ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, errno, s, "UT00031: cannot give %s to the httpd user",
                      path.c_str());
         return false;
       }
@@ -143,7 +143,7 @@ int check_cluster_config(server_rec* s) {
     problem = "UriTokenGossipPeer needs UriTokenGossipListen, the address this node gossips from";
   }
   if (problem != nullptr) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr, "UT00017: %s", problem);
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr, "UT00032: %s", problem);
     return HTTP_INTERNAL_SERVER_ERROR;
   }
   return OK;
@@ -164,7 +164,7 @@ int start_cluster(apr_pool_t* pconf, apr_pool_t*, server_rec* s) {
   // only 8-byte aligned: ask for a cache line more and align ourselves.
   if (apr_status_t rv = apr_shm_create(&shm, bytes + 64, nullptr, pconf); rv != APR_SUCCESS) {
     ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, rv, s,
-                 "UT00017: cannot create %lu bytes of shared memory for link-sharing state",
+                 "UT00033: cannot create %lu bytes of shared memory for link-sharing state",
                  static_cast<unsigned long>(bytes));
     return HTTP_INTERNAL_SERVER_ERROR;
   }
@@ -173,7 +173,7 @@ int start_cluster(apr_pool_t* pconf, apr_pool_t*, server_rec* s) {
   const std::size_t skip = misalign == 0 ? 0 : 64 - misalign;
   g_shared = SharedState::format(base + skip, apr_shm_size_get(shm) - skip, layout);
   if (!g_shared) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "UT00017: cannot lay out the shared memory");
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "UT00034: cannot lay out the shared memory");
     return HTTP_INTERNAL_SERVER_ERROR;
   }
   if (!prepare_state_dir(pconf, s, *c)) return HTTP_INTERNAL_SERVER_ERROR;

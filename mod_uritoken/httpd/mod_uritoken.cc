@@ -296,13 +296,12 @@ int handle_post_read_request(request_rec* r) {
   }
 
   if (v.status != Status::valid) {
-    if (!refusal_log_allowed(r, static_cast<unsigned>(v.reason), reason_name(v.reason))) {
-      // counted, not logged
-    } else if (v.authenticated) {
-      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s): client %s, key %u, session %s",
-                    reason_name(v.reason), client, static_cast<unsigned>(v.claims.key_id), session);
-    } else {
-      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s)", reason_name(v.reason));
+    if (refusal_log_allowed(r, static_cast<unsigned>(v.reason), reason_name(v.reason))) {
+      // Whose token it was, when the MAC proved it.
+      const char* whose = v.authenticated ? apr_psprintf(r->pool, ": client %s, key %u, session %s", client,
+                                                         static_cast<unsigned>(v.claims.key_id), session)
+                                          : "";
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s)%s", reason_name(v.reason), whose);
     }
     return v.status == Status::expired ? expired_status(conf) : HTTP_FORBIDDEN;
   }
@@ -480,13 +479,14 @@ void insert_location_filter(request_rec* r) {
 // noexcept trampolines: exceptions never cross into httpd.
 template <typename F>
 int guarded(request_rec* r, F&& f) noexcept {
+  const char* what = "unknown exception";
   try {
     return f(r);
   } catch (const std::exception& e) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00008: internal error: %s", e.what());
+    what = e.what();
   } catch (...) {
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00008: internal error");
   }
+  ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00008: internal error: %s", what);
   return HTTP_INTERNAL_SERVER_ERROR;
 }
 
@@ -522,7 +522,7 @@ void create_log_limit(apr_pool_t* pconf, server_rec* s) {
   g_log_limit = nullptr;
   apr_shm_t* shm = nullptr;
   if (apr_status_t rv = apr_shm_create(&shm, sizeof(LogLimit), nullptr, pconf); rv != APR_SUCCESS) {
-    ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "UT00020: no shared memory for the refusal log limit; "
+    ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "UT00035: no shared memory for the refusal log limit; "
                  "refusals are logged without a limit");
     return;
   }
@@ -536,7 +536,7 @@ int post_config_hook(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_r
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) create_log_limit(pconf, s);
     return start_cluster(pconf, ptemp, s);
   } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "UT00008: cannot start link-sharing state: %s",
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "UT00023: cannot start link-sharing state: %s",
                  e.what());
   }
   return HTTP_INTERNAL_SERVER_ERROR;

@@ -173,7 +173,7 @@ class Sidecar : public gossip::Listener {
     // The journal is ours: load it, compact it, append from now on.
     const std::string path = journal_path(conf_);
     auto entries = gossip::Journal::load(path, &error);
-    if (!error.empty()) log(APLOG_WARNING, "UT00014: revocation journal: " + error);
+    if (!error.empty()) log(APLOG_WARNING, "UT00027: revocation journal: " + error);
     node_ = std::make_unique<gossip::Node>(gc, udp_ ? static_cast<gossip::Transport&>(*udp_) : no_network_, *this,
                                            wall_ms(), randombytes_random() | (std::uint64_t{randombytes_random()} << 32));
     node_->load(entries);
@@ -184,7 +184,7 @@ class Sidecar : public gossip::Listener {
     // Entries the parent did not load (e.g. a journal written meanwhile).
     node_->revocations().for_each([this](const gossip::Revocation& r) { publish(r); });
     node_->start(wall_ms());
-    log(APLOG_NOTICE, "UT00011: sharing sidecar running as node '" + gc.name + "' with " +
+    log(APLOG_NOTICE, "UT00024: sharing sidecar running as node '" + gc.name + "' with " +
                           std::to_string(gc.seeds.size()) + " peers, " + std::to_string(entries.size()) +
                           " journal entries");
     return true;
@@ -300,11 +300,11 @@ class Sidecar : public gossip::Listener {
   // give back at the next push-pull); now == 0 flushes at once.
   void flush_journal(std::uint64_t now) {
     if (unjournaled_.empty() || (now != 0 && now < next_journal_flush_)) return;
-    if (!journal_.append(unjournaled_)) log(APLOG_ERR, "UT00014: cannot append to the revocation journal");
+    if (!journal_.append(unjournaled_)) log(APLOG_ERR, "UT00028: cannot append to the revocation journal");
     unjournaled_.clear();
     next_journal_flush_ = now + kJournalFlushMs;
     if (caught_up_ > 0) {
-      log(APLOG_NOTICE, "UT00013: " + std::to_string(caught_up_) + " earlier revocation changes learnt from peers");
+      log(APLOG_NOTICE, "UT00026: " + std::to_string(caught_up_) + " earlier revocation changes learnt from peers");
       caught_up_ = 0;
     }
   }
@@ -389,7 +389,7 @@ void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared) 
   apr_pool_t* pool = nullptr;
   apr_pool_create(&pool, nullptr);
   if (ap_run_drop_privileges(pool, s) != 0) {
-    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "UT00015: sharing sidecar cannot drop privileges");
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "UT00029: sharing sidecar cannot drop privileges");
     _exit(APEXIT_CHILDFATAL);
   }
   write_pid_file(conf);
@@ -403,7 +403,7 @@ void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared) 
       sleep(5);  // the parent restarts us: keep a lasting problem to one log line per 5 s
     }
   } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "UT00015: sharing sidecar stopped: %s", e.what());
+    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "UT00030: sharing sidecar stopped: %s", e.what());
     code = 1;
   }
   // _exit: the parent's atexit handlers and pool cleanups are not ours to run.

@@ -162,7 +162,11 @@ class Cluster {
     return static_cast<pid_t>(std::atol(read_text(state_dir(i) + "/sidecar.pid").c_str()));
   }
 
- // Switches node i to another UriTokenSharing mode by graceful restart.
+  void expect_log(const std::string& pattern) {
+    for (auto& n : nodes_) n->expect_log(pattern);
+  }
+
+  // Switches node i to another UriTokenSharing mode by graceful restart.
   bool switch_mode(int i, const std::string& mode) {
     modes_[static_cast<std::size_t>(i)] = mode;
     node(i).set_extra_conf(conf_for(i));
@@ -205,6 +209,7 @@ class ClusterTest : public ::testing::Test {
     if (!cluster) return;
     for (int i = 0; i < cluster->size(); ++i) {
       EXPECT_EQ(cluster->node(i).crash_notice(), "") << "node " << i << " child crashed";
+      EXPECT_EQ(cluster->node(i).unexpected_log_lines(), "") << "node " << i << ": warnings or errors not expected";
       for (const auto& t : tokens) {
         EXPECT_EQ(cluster->node(i).error_log().find(t), std::string::npos) << "token in error log of node " << i;
       }
@@ -221,6 +226,7 @@ class ClusterTest : public ::testing::Test {
 TEST_F(ClusterTest, TokenUsedFromFiveNetworksIsRefusedOnEveryNode) {
   cluster = std::make_unique<Cluster>(3);
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: )");
   const std::string shared = mint();
   const std::string honest = mint();
   for (int i = 0; i < 3; ++i) ASSERT_EQ(cluster->get(i, shared, "198.51.100.7").status, 200);
@@ -241,6 +247,7 @@ TEST_F(ClusterTest, TokenUsedFromFiveNetworksIsRefusedOnEveryNode) {
 TEST_F(ClusterTest, ProxyAndCarrierNatUsersAreNotRevoked) {
   cluster = std::make_unique<Cluster>(3);
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log("UT00010: ");  // the widely shared control token only: the others are served below
   const std::string behind_proxy = mint();
   const std::string behind_cgnat = mint();
   const std::string shared = mint();
@@ -265,6 +272,7 @@ TEST_F(ClusterTest, ProxyAndCarrierNatUsersAreNotRevoked) {
 TEST_F(ClusterTest, KilledSidecarIsRestartedAndKeepsRevocations) {
   cluster = std::make_unique<Cluster>(3);
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: |UT00012: |UT00018: .* is (suspect|dead))");
   const std::string first = mint();
   cluster->share_widely(first);
   ASSERT_GE(cluster->wait_refused_everywhere(first), 0);
@@ -288,6 +296,7 @@ TEST_F(ClusterTest, KilledSidecarIsRestartedAndKeepsRevocations) {
 TEST_F(ClusterTest, NodeDownDuringRevocationLearnsItWhenBack) {
   cluster = std::make_unique<Cluster>(3);
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: |UT00018: .* is (suspect|dead))");
   const std::string token = mint();
   cluster->node(2).stop();
   for (std::size_t k = 0; k < kFiveNetworks.size(); ++k) cluster->get(static_cast<int>(k % 2), token, kFiveNetworks[k]);
@@ -309,6 +318,7 @@ TEST_F(ClusterTest, NodeDownDuringRevocationLearnsItWhenBack) {
 TEST_F(ClusterTest, FullRestartKeepsEveryRevocation) {
   cluster = std::make_unique<Cluster>(3);
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: |UT00018: .* is (suspect|dead))");
   const std::string token = mint();
   cluster->share_widely(token);
   ASSERT_GE(cluster->wait_refused_everywhere(token), 0);
@@ -321,6 +331,7 @@ TEST_F(ClusterTest, FullRestartKeepsEveryRevocation) {
 TEST_F(ClusterTest, GracefulRestartKeepsRevocationsAndDetection) {
   cluster = std::make_unique<Cluster>(2);
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: |UT00018: .* is (suspect|dead))");
   const std::string before = mint();
   cluster->share_widely(before);
   ASSERT_GE(cluster->wait_refused_everywhere(before), 0);
@@ -352,6 +363,7 @@ TEST_F(ClusterTest, ShadowModeReportsButServes) {
 TEST_F(ClusterTest, SingleServerWithoutGossipRevokesLocally) {
   cluster = std::make_unique<Cluster>(1, "Enforce", /*gossip=*/false);
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: )");
   const std::string token = mint();
   cluster->share_widely(token);
   EXPECT_GE(cluster->wait_refused_everywhere(token), 0);
@@ -524,6 +536,7 @@ bool wait_status(Cluster& c, int i, const std::string& token, int status, int ti
 TEST_F(ClusterTest, MixedClusterEachNodeAppliesItsOwnMode) {
   cluster = std::make_unique<Cluster>(std::vector<std::string>{"Shadow", "Enforce", "Enforce"});
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: )");
   for (int t = 0; t < 6; ++t) {
     const std::string token = mint();
     for (int i = 0; i < 3; ++i) ASSERT_EQ(cluster->get(i, token, "198.51.100.7").status, 200) << "node " << i;
@@ -545,6 +558,7 @@ TEST_F(ClusterTest, MixedClusterEachNodeAppliesItsOwnMode) {
 TEST_F(ClusterTest, ShadowToEnforceByGracefulRestartEnforcesEarlierVerdicts) {
   cluster = std::make_unique<Cluster>(std::vector<std::string>{"Shadow", "Shadow"});
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: |UT00018: .* is (suspect|dead))");
   const std::string token = mint();
   ASSERT_EQ(cluster->get(0, token, "198.51.100.7").status, 200);
   cluster->share_widely(token);
@@ -581,6 +595,7 @@ TEST_F(ClusterTest, SameNodeNameEverywhereStillDetectsAndIsReported) {
   // start_all counts alive members by name: with one name it cannot; the
   // clash lines (one per other member) show each node sees both others.
   ASSERT_TRUE(cluster->start_all(/*wait_for_members=*/false)) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: |UT00022: |UT00018: .* is (suspect|dead))");
   const auto deadline = Clock::now() + std::chrono::seconds(10);
   auto clash_reported = [&](int i) {
     const std::string log = cluster->node(i).error_log();

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <regex>
 #include <sstream>
 #include <thread>
 
@@ -210,9 +211,9 @@ std::string Httpd::render_conf() const {
     << "CustomLog " << root_ << "/logs/access.log uritoken\n"
     << "EnableSendfile On\n"
     << "DirectoryIndex index.html\n"
-    << "StartServers 1\nServerLimit 2\n"
-    << (options_.mpm == "prefork" ? "MinSpareServers 1\nMaxSpareServers 3\nMaxRequestWorkers 5\n"
-                                  : "ThreadsPerChild 8\nMaxRequestWorkers 16\nMinSpareThreads 1\nMaxSpareThreads 16\n")
+    << "StartServers 1\n"
+    << (options_.mpm == "prefork" ? "ServerLimit 5\nMinSpareServers 1\nMaxSpareServers 3\nMaxRequestWorkers 5\n"
+                                  : "ServerLimit 2\nThreadsPerChild 8\nMaxRequestWorkers 16\nMinSpareThreads 1\nMaxSpareThreads 16\n")
     << "<Directory " << root_ << "/htdocs>\n  Require all granted\n  AllowOverride None\n</Directory>\n"
     << "<Location /media>\n  UriTokenRequire On\n</Location>\n";
   if (options_.engine) c << "UriTokenEngine On\nUriTokenKeyFile " << key_file() << "\n";
@@ -315,6 +316,22 @@ std::string Httpd::mint(const std::string& args) const {
   const int rc = run_command(std::string(BUILD_DIR) + "/uritoken mint --key-file " + key_file() + " " + args, &out);
   if (rc != 0) return "MINT-FAILED:" + out;
   while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  return out;
+}
+
+std::string Httpd::unexpected_log_lines(std::size_t from) const {
+  static const std::regex kSerious(R"(\[[a-z_0-9]*:(warn|error|crit|alert|emerg)\])");
+  std::vector<std::regex> expected;
+  for (const auto& p : expected_log_) expected.emplace_back(p);
+  std::string out;
+  const std::string log = error_log();
+  std::istringstream in(from < log.size() ? log.substr(from) : std::string());
+  for (std::string line; std::getline(in, line);) {
+    if (!std::regex_search(line, kSerious)) continue;
+    bool known = false;
+    for (const auto& e : expected) known = known || std::regex_search(line, e);
+    if (!known) out += line + "\n";
+  }
   return out;
 }
 

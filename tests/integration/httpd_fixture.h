@@ -81,6 +81,14 @@ class Httpd {
   // Text for a crash notice in the error log, or "".
   std::string crash_notice() const;
 
+  // Error-log lines at warn level or above that no expect_log() pattern
+  // (ECMAScript regex, searched in the line) accounts for, or "": a test
+  // fails on a warning or error it did not ask for.
+  void expect_log(const std::string& pattern) { expected_log_.push_back(pattern); }
+  void clear_expected_log() { expected_log_.clear(); }
+  // Only lines after byte `from` of the error log (a server shared by tests).
+  std::string unexpected_log_lines(std::size_t from = 0) const;
+
  private:
   std::string render_conf() const;
   HttpdOptions options_;
@@ -88,6 +96,7 @@ class Httpd {
   int port_ = 0;
   pid_t pid_ = -1;
   std::string startup_output_;
+  std::vector<std::string> expected_log_;
 };
 
 // The sample key ring every test server starts with: key 1 (sign) and key 2

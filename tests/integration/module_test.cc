@@ -70,10 +70,12 @@ class Module : public ::testing::TestWithParam<std::string> {
       ASSERT_TRUE(slot->start()) << slot->startup_output();
     }
     h = slot.get();
+    h->clear_expected_log();
     log_mark = h->error_log().size();
   }
   void TearDown() override {
     EXPECT_EQ(h->crash_notice(), "") << "child crashed";
+    EXPECT_EQ(h->unexpected_log_lines(log_mark), "") << "warnings or errors no test asked for";
     // No token text may ever reach the error log.
     EXPECT_EQ(h->error_log().find("_uk_A"), std::string::npos);
     for (const auto& t : tokens_) {
@@ -193,6 +195,7 @@ struct Refusal {
 };
 
 TEST_P(Module, BadRequestsAreRefusedWithAReasonNeverA500) {
+  h->expect_log("UT0000[2346]: ");
   const std::string good = token();
   const std::string expired = mint("--client site42 --expires " + std::to_string(std::time(nullptr) - 3600));
   const std::string future =
@@ -244,6 +247,7 @@ TEST_P(Module, BadRequestsAreRefusedWithAReasonNeverA500) {
 }
 
 TEST_P(Module, ClientNetworkComesFromTrustedProxyHeader) {
+  h->expect_log(R"(UT00003: token refused \((bad-mac|wrong-network)\))");
   const std::string bound = mint("--client site42 --ttl 600 --ip 203.0.113.0/24");
   const std::string u = url(bound, "/media/gallery/12/photo.jpg");
   EXPECT_EQ(http_get(h->port(), u, {"X-Forwarded-For: 203.0.113.77"}).status, 200) << new_log();
@@ -289,6 +293,7 @@ TEST(ModuleConfig, KeyRotationByGracefulRestart) {
   ASSERT_TRUE(h.start()) << h.startup_output();
   const std::string old_tok = h.mint("--client site42 --ttl 600 --key-id 1");
   ASSERT_EQ(http_get(h.port(), "/_uk_" + old_tok + "/open/photo.jpg").status, 200);
+  h.expect_log(R"(UT00003: token refused \(retired-key\))");
   // Key 2 rolled in as the sign key, key 1 retired.
   h.write_keys(
       "1 site42 retired AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
