@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 
 #include <new>
@@ -339,7 +340,28 @@ void* merge_dir_config(apr_pool_t* p, void* base_v, void* add_v) {
 
 // httpd's cmd_func is declared without parameters when compiled as C++;
 // going through void(*)() is the cast GCC accepts as intentional.
-#define UT_FN(f) reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(f))
+// Every directive handler runs behind a noexcept trampoline: an exception
+// (bad_alloc in a std::string, say) becomes a configuration error naming
+// the directive instead of unwinding through httpd's C frames.
+template <typename Handler, Handler F>
+struct DirectiveGuard;
+template <typename... Args, const char* (*F)(cmd_parms*, void*, Args...)>
+struct DirectiveGuard<const char* (*)(cmd_parms*, void*, Args...), F> {
+  static const char* call(cmd_parms* cmd, void* dir, Args... args) noexcept {
+    // Copied: e.what() dies with the exception at the end of its catch.
+    char what[256] = "unknown exception";
+    try {
+      return F(cmd, dir, args...);
+    } catch (const std::exception& e) {
+      std::snprintf(what, sizeof what, "%s", e.what());
+    } catch (...) {
+    }
+    return apr_psprintf(cmd->pool, "%s: internal error: %s", cmd->directive->directive, what);
+  }
+};
+
+#define UT_FN(f) \
+  reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(&DirectiveGuard<decltype(&f), &f>::call))
 
 const command_rec kDirectives[] = {
     AP_INIT_FLAG("UriTokenEngine", UT_FN(set_engine), nullptr, RSRC_CONF,

@@ -31,6 +31,7 @@
 #include <util_filter.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -479,11 +480,12 @@ void insert_location_filter(request_rec* r) {
 // noexcept trampolines: exceptions never cross into httpd.
 template <typename F>
 int guarded(request_rec* r, F&& f) noexcept {
-  const char* what = "unknown exception";
+  // Copied: e.what() dies with the exception at the end of its catch.
+  char what[256] = "unknown exception";
   try {
     return f(r);
   } catch (const std::exception& e) {
-    what = e.what();
+    std::snprintf(what, sizeof what, "%s", e.what());
   } catch (...) {
   }
   ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00008: internal error: %s", what);
@@ -502,7 +504,7 @@ void insert_filter_hook(request_rec* r) {
 }
 
 // Runs in `apachectl -t` too: every server with the engine on needs keys.
-int check_config_hook(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
+int check_config(server_rec* s) {
   for (server_rec* vs = s; vs != nullptr; vs = vs->next) {
     const auto* conf = static_cast<const ServerConfig*>(ap_get_module_config(vs->module_config, &uritoken_module));
     if (engine_on(conf) && conf->keys == nullptr) {
@@ -514,6 +516,19 @@ int check_config_hook(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noex
     }
   }
   return check_cluster_config(s);
+}
+
+int check_config_hook(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noexcept {
+  // Copied: e.what() dies with the exception at the end of its catch.
+  char what[256] = "unknown exception";
+  try {
+    return check_config(s);
+  } catch (const std::exception& e) {
+    std::snprintf(what, sizeof what, "%s", e.what());
+  } catch (...) {
+  }
+  ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "UT00036: configuration check failed: %s", what);
+  return HTTP_INTERNAL_SERVER_ERROR;
 }
 
 // One LogLimit per configuration generation, in anonymous shared memory
@@ -532,13 +547,16 @@ void create_log_limit(apr_pool_t* pconf, server_rec* s) {
 }
 
 int post_config_hook(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
+  // Copied: e.what() dies with the exception at the end of its catch.
+  char what[256] = "unknown exception";
   try {
     if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) create_log_limit(pconf, s);
     return start_cluster(pconf, ptemp, s);
   } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "UT00023: cannot start link-sharing state: %s",
-                 e.what());
+    std::snprintf(what, sizeof what, "%s", e.what());
+  } catch (...) {
   }
+  ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, s, "UT00023: cannot start link-sharing state: %s", what);
   return HTTP_INTERNAL_SERVER_ERROR;
 }
 

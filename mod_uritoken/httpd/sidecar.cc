@@ -394,6 +394,7 @@ void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared) 
   }
   write_pid_file(conf);
   int code = 0;
+  char what[256] = "";  // copied: e.what() dies with the exception
   try {
     Sidecar sidecar(s, conf, shared);
     if (sidecar.start()) {
@@ -403,9 +404,13 @@ void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared) 
       sleep(5);  // the parent restarts us: keep a lasting problem to one log line per 5 s
     }
   } catch (const std::exception& e) {
-    ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "UT00030: sharing sidecar stopped: %s", e.what());
+    std::snprintf(what, sizeof what, "%s", e.what());
+    code = 1;
+  } catch (...) {
+    std::snprintf(what, sizeof what, "unknown exception");
     code = 1;
   }
+  if (what[0] != '\0') ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "UT00030: sharing sidecar stopped: %s", what);
   // _exit: the parent's atexit handlers and pool cleanups are not ours to run.
   _exit(code);
 }
