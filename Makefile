@@ -30,6 +30,7 @@ GTEST_LIBS := -lgtest -lgtest_main -pthread
 CORE_SRCS := $(wildcard mod_uritoken/core/*.cc)
 LIB_SRCS := mod_uritoken/lib/uritoken.cc
 HTTPD_SRCS := $(wildcard mod_uritoken/httpd/*.cc)
+CLUSTER_SRCS := $(wildcard mod_uritoken/cluster/*.cc)
 UNIT_SRCS := $(wildcard tests/unit/*.cc)
 INTEG_SRCS := $(wildcard tests/integration/*.cc)
 GOSSIP_SRCS := $(wildcard gossip/*.cc)
@@ -42,6 +43,7 @@ HTTPD_OBJS := $(call obj,$(HTTPD_SRCS))
 UNIT_OBJS := $(call obj,$(UNIT_SRCS))
 INTEG_OBJS := $(call obj,$(INTEG_SRCS))
 GOSSIP_OBJS := $(call obj,$(GOSSIP_SRCS))
+CLUSTER_OBJS := $(call obj,$(CLUSTER_SRCS))
 GOSSIP_TEST_OBJS := $(call obj,$(GOSSIP_TEST_SRCS))
 
 MODULE := $(BUILD)/mod_uritoken.so
@@ -63,7 +65,7 @@ $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS_BASE) -MMD -MP -c $< -o $@
 
-$(MODULE): $(HTTPD_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
+$(MODULE): $(HTTPD_OBJS) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
 	$(CXX) -shared -o $@ $^ $(LIBS) -Wl,-z,relro,-z,now
 
 $(SHLIB): $(LIB_OBJS) $(CORE_OBJS)
@@ -83,7 +85,7 @@ $(INTEG): $(INTEG_OBJS) $(CORE_OBJS)
 
 # Gossip library tests: codec, CRDT, membership, and the deterministic
 # simulation of many nodes in one process.
-$(GOSSIP_TESTS): $(GOSSIP_TEST_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
+$(GOSSIP_TESTS): $(GOSSIP_TEST_OBJS) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
 
 $(INTEG_OBJS): CXXFLAGS_BASE += -DHTTPD_BIN='"$(HTTPD)"' -DHTTPD_MODULES='"$(APXS_LIBEXECDIR)"' \
@@ -135,7 +137,7 @@ $(BUILD)/fuzz_token: tests/fuzz/fuzz_token.cc $(CORE_SRCS) tests/vectors/tokens.
 # The core must stay free of httpd and APR: it is unit-tested and shipped in
 # liburitoken without them.
 lint:
-	@if grep -nE '#include [<"](httpd|http_|ap_|apr|util_)' mod_uritoken/core/*.h mod_uritoken/core/*.cc mod_uritoken/lib/* gossip/*; then \
+	@if grep -nE '#include [<"](httpd|http_|ap_|apr|util_)' mod_uritoken/core/*.h mod_uritoken/core/*.cc mod_uritoken/cluster/* mod_uritoken/lib/* gossip/*; then \
 		echo "lint: the core, library and gossip must not include httpd or APR headers"; exit 1; fi
 	@echo "lint: core, library and gossip are free of httpd/APR includes"
 	@dups=$$(grep -rhoE 'UT[0-9]{5}' mod_uritoken gossip | sort | uniq -d); \

@@ -103,6 +103,13 @@ class Simulation {
     touched_.push_back(i);
   }
 
+  // Node i was driven from outside the event loop (a service fed it
+  // sightings): its timers may have moved.
+  void poke(std::size_t i) {
+    touched_.push_back(i);
+    reschedule_all_touched();
+  }
+
   // Processes events up to and including time `t`.
   void run_until(std::uint64_t t) {
     while (!queue_.empty() && queue_.top().time <= t) {

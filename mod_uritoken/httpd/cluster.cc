@@ -2,6 +2,8 @@
 // sidecar's life cycle (modelled on mod_cgid's daemon).
 #include "cluster.h"
 
+#include "../cluster/sharing_service.h"
+
 #include <apr_shm.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
@@ -112,20 +114,6 @@ bool prepare_state_dir(apr_pool_t* p, server_rec* s, const ClusterConfig& c) {
 std::string journal_path(const ClusterConfig& conf) { return conf.state_dir + "/revocations.journal"; }
 std::string sidecar_pid_path(const ClusterConfig& conf) { return conf.state_dir + "/sidecar.pid"; }
 
-RevocationRecord table_record(const gossip::Revocation& winner) {
-  RevocationRecord rec;
-  rec.session = winner.token.session;
-  rec.key_id = winner.token.key_id;
-  rec.token_expires = winner.token_expires;
-  rec.since = static_cast<std::uint32_t>(winner.stamp_ms / 1000);
-  // A verdict is a fact about the token; whether to refuse it is each
-  // node's own UriTokenSharing, applied at request time. (Entries from
-  // older versions may still carry the deciding node's shadow flag: it is
-  // ignored for the same reason.)
-  rec.state = winner.pardon ? RevocationState::none : RevocationState::revoked;
-  return rec;
-}
-
 SharedState* shared_state() { return g_shared ? &*g_shared : nullptr; }
 
 int check_cluster_config(server_rec* s) {
@@ -188,7 +176,7 @@ int start_cluster(apr_pool_t* pconf, apr_pool_t*, server_rec* s) {
   std::size_t loaded = 0;
   for (const gossip::Revocation& e : entries) {
     if (e.pardon) continue;  // load() already dropped expired entries
-    if (g_shared->set_revocation(table_record(e))) ++loaded;
+    if (g_shared->set_revocation(cluster::table_record(e))) ++loaded;
   }
   ap_log_error(APLOG_MARK, APLOG_NOTICE, 0, s,
                "UT00011: link-sharing %s: %lu revocations loaded from the journal, %lu bytes of shared memory",

@@ -30,10 +30,6 @@ SharedState* shared_state();
 // The sidecar's main loop (sidecar.cc); never returns.
 [[noreturn]] void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared);
 
-// The table entry workers see for a token's winning CRDT entry (a pardon
-// clears it).
-RevocationRecord table_record(const gossip::Revocation& winner);
-
 // Where the sidecar keeps its journal and pid file.
 std::string journal_path(const ClusterConfig& conf);
 std::string sidecar_pid_path(const ClusterConfig& conf);

@@ -32,9 +32,8 @@
 #include <sodium.h>
 
 #include "../../gossip/gossip.h"
-#include "../../gossip/journal.h"
 #include "../../gossip/udp_transport.h"
-#include "../core/mix.h"
+#include "../cluster/sharing_service.h"
 #include "../core/sharing.h"
 #include "cluster.h"
 
@@ -56,47 +55,6 @@ std::uint64_t wall_ms() {
 class NoNetwork : public gossip::Transport {
  public:
   void send(const gossip::Endpoint&, const std::uint8_t*, std::size_t) override {}
-};
-
-gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, bool shared_network) {
-  gossip::SightingReport r;
-  r.token.key_id = s.key_id;
-  r.token.session = s.session;
-  r.token_expires = s.token_expires;
-  r.network[0] = net.v6 ? 6 : 4;
-  std::memcpy(r.network + 1, net.bytes, net.v6 ? 16 : 4);
-  r.shared_network = shared_network;
-  r.client_hash = s.client_hash;
-  r.time_ms = s.time_ms;
-  return r;
-}
-
-NetworkId network_of_report(const gossip::SightingReport& r) {
-  NetworkId net;
-  net.v6 = r.network[0] == 6;
-  std::memcpy(net.bytes, r.network + 1, net.v6 ? 16 : 4);
-  return net;
-}
-
-// A token seen again from the same network within a second is not
-// reported again: a player fetching a segment every few seconds, or a page
-// with fifty thumbnails, would otherwise send a sighting per request. Once
-// a second still repeats it often enough to survive a lost packet.
-class RecentSightings {
- public:
-  static constexpr std::uint64_t kRepeatMs = 1000;
-  bool fresh(std::uint64_t key, std::uint64_t now) {
-    Slot& slot = slots_[key & (slots_.size() - 1)];
-    if (slot.key == key && now - slot.time < kRepeatMs) return false;
-    slot = Slot{key, now};
-    return true;
-  }
-
- private:
-  struct Slot {
-    std::uint64_t key = 0, time = 0;
-  };
-  std::vector<Slot> slots_ = std::vector<Slot>(1 << 16);  // 1 MiB; a collision only costs a repeat
 };
 
 SharingPolicy policy_of(const ClusterConfig& c) {
@@ -135,10 +93,16 @@ std::optional<std::uint64_t> load_node_id(const std::string& path, std::string* 
   return id;
 }
 
-class Sidecar : public gossip::Listener {
+// The process around the decision path (cluster::SharingService): the
+// node id, the gossip socket, the loop that waits for packets and timers.
+class Sidecar {
  public:
   Sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared)
-      : server_(s), conf_(conf), shared_(shared), policy_(policy_of(conf)), classifier_(policy_), detector_(policy_) {}
+      : server_(s),
+        conf_(conf),
+        shared_(shared),
+        service_(service_config(conf), shared,
+                 [this](cluster::LogLevel level, const std::string& text) { log(level, text); }) {}
 
   bool start() {
     // A sidecar killed mid-write (kill -9) may leave a slot half-written.
@@ -152,11 +116,9 @@ class Sidecar : public gossip::Listener {
     const auto id = load_node_id(conf_.state_dir + "/node-id", &error);
     if (!id) return fail("UriTokenStateDir: " + error);
     gc.node_id = *id;
-    node_id_ = gc.node_id;
-    name_ = gc.name;
     gc.cluster_key = conf_.cluster_key;
-    gc.rehome_window_ms = conf_.window_seconds * 1000;
     gc.cluster_label = conf_.cluster_name;
+    gc.rehome_window_ms = conf_.window_seconds * 1000;
     if (!conf_.gossip_listen.empty()) {
       const auto self = gossip::Endpoint::parse(conf_.gossip_listen);
       if (!self) return fail("UriTokenGossipListen " + conf_.gossip_listen + " is not ADDRESS:PORT");
@@ -170,151 +132,60 @@ class Sidecar : public gossip::Listener {
       if (!udp_) return fail("cannot bind gossip socket " + conf_.gossip_listen + ": " + error);
     }
 
-    // The journal is ours: load it, compact it, append from now on.
-    const std::string path = journal_path(conf_);
-    auto entries = gossip::Journal::load(path, &error);
-    if (!error.empty()) log(APLOG_WARNING, "UT00027: revocation journal: " + error);
-    node_ = std::make_unique<gossip::Node>(gc, udp_ ? static_cast<gossip::Transport&>(*udp_) : no_network_, *this,
-                                           wall_ms(), randombytes_random() | (std::uint64_t{randombytes_random()} << 32));
+    const auto entries = service_.load_journal(nullptr);
+    node_ = std::make_unique<gossip::Node>(gc, udp_ ? static_cast<gossip::Transport&>(*udp_) : no_network_,
+                                           service_, wall_ms(),
+                                           randombytes_random() | (std::uint64_t{randombytes_random()} << 32));
+    service_.attach(node_.get());
     node_->load(entries);
     error.clear();
-    if (!journal_.rewrite(path, node_->revocations(), &error) || !journal_.open_append(path, &error)) {
+    if (!service_.open_journal(node_->revocations(), &error)) {
       return fail("UriTokenStateDir: cannot write the revocation journal: " + error);
     }
     // Entries the parent did not load (e.g. a journal written meanwhile).
-    node_->revocations().for_each([this](const gossip::Revocation& r) { publish(r); });
+    service_.publish_all();
     node_->start(wall_ms());
-    log(APLOG_NOTICE, "UT00024: sharing sidecar running as node '" + gc.name + "' with " +
-                          std::to_string(gc.seeds.size()) + " peers, " + std::to_string(entries.size()) +
-                          " journal entries");
+    log(cluster::LogLevel::notice, "UT00024: sharing sidecar running as node '" + gc.name + "' with " +
+                                       std::to_string(gc.seeds.size()) + " peers, " +
+                                       std::to_string(entries.size()) + " journal entries");
     return true;
   }
 
   void run() {
-    std::vector<Sighting> batch(1024);
-    std::uint64_t next_housekeeping = 0;
     while (!g_stop) {
       const std::uint64_t now = wall_ms();
-      // Workers never wait for us; draining often keeps the ring short.
-      for (std::size_t n; (n = shared_.drain(batch.data(), batch.size())) > 0;) {
-        for (std::size_t i = 0; i < n; ++i) report(batch[i], now);
-        if (n < batch.size()) break;
-      }
+      service_.drain(now);
       node_->tick(now);
-      flush_journal(now);
+      service_.flush_journal(now);
       shared_.set_sidecar_heartbeat(now);
       shared_.set_sidecar_ready(node_->ready());
-      if (now >= next_housekeeping) {
-        // expire() walks the whole detector table: every few seconds is plenty.
-        detector_.expire(now);
-        shared_.sweep(static_cast<std::uint32_t>(now / 1000));
-        next_housekeeping = now + 5000;
-      }
+      service_.housekeeping(now);
       if (getppid() == 1) break;  // the parent is gone (kill -9): so are we
       wait_for_packets(now);
     }
-    flush_journal(0);
+    service_.flush_journal(0);
     node_->leave(wall_ms());
   }
 
-  // gossip::Listener
-  void revocation_changed(const gossip::Revocation& winner) override {
-    publish(winner);
-    unjournaled_.push_back(winner);
-    if (winner.pardon) detector_.forget(winner.token.key_id, winner.token.session);
-    // Fresh decisions are logged one by one; a catch-up of old entries
-    // from peers (thousands at once) is summed up in one line.
-    if (wall_ms() - winner.stamp_ms > kFreshDecisionMs) {
-      ++caught_up_;
-      return;
-    }
-    char session[17];
-    std::snprintf(session, sizeof session, "%016llx", static_cast<unsigned long long>(winner.token.session));
-    const bool shadow = conf_.mode == SharingMode::shadow;
-    log(APLOG_NOTICE, std::string("UT00013: token ") +
-                          (winner.pardon ? "pardoned" : shadow ? "would be revoked (shadow mode)" : "revoked") +
-                          ": key " + std::to_string(winner.token.key_id) + ", session " + session + ", " +
-                          std::to_string(winner.networks) + " networks, decided by " + member_name(winner.origin));
-  }
-
-  void member_changed(std::uint64_t node_id, int state) override {
-    if (!node_) return;
-    std::string who = member_name(node_id);
-    for (const gossip::Member& m : node_->members()) {
-      if (m.node_id != node_id) continue;
-      who += " (" + m.endpoint.to_string() + ")";
-      if (m.name == name_ && state == gossip::kAlive && warned_same_name_.insert(node_id).second) {
-        log(APLOG_ERR, "UT00022: cluster member at " + m.endpoint.to_string() + " has this node's name '" + name_ +
-                           "': logs and the status page cannot tell them apart; give each node its own "
-                           "UriTokenNodeName (or leave it unset: it defaults to the gossip address)");
-      }
-    }
-    const char* what = state == gossip::kAlive ? "alive" : state == gossip::kSuspect ? "suspect" : "dead";
-    log(state == gossip::kAlive ? APLOG_NOTICE : APLOG_WARNING, "UT00018: cluster member " + who + " is " + what);
-  }
-
-  void owned_sighting(const gossip::SightingReport& r) override {
-    const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires,
-                                               network_of_report(r), r.shared_network, r.time_ms);
-    // Judge again after a pardon (which cleared the detector's history),
-    // but do not re-decide a revocation already in force.
-    if (!v.shared || node_->revocations().in_force(r.token, static_cast<std::uint32_t>(r.time_ms / 1000))) return;
-    gossip::Revocation rev;
-    rev.token = r.token;
-    rev.token_expires = r.token_expires;
-    rev.stamp_ms = wall_ms();
-    rev.shadow = false;  // a verdict is a fact: every node applies its own UriTokenSharing to it
-    rev.origin = node_id_;
-    rev.reason = 1;
-    rev.networks = static_cast<std::uint8_t>(std::min(v.networks, 255u));
-    node_->decide(rev, rev.stamp_ms);
-  }
-
  private:
+  static cluster::ServiceConfig service_config(const ClusterConfig& c) {
+    cluster::ServiceConfig sc;
+    sc.policy = policy_of(c);
+    sc.shadow = c.mode == SharingMode::shadow;
+    sc.journal_path = journal_path(c);
+    return sc;
+  }
+
   bool fail(const std::string& why) {
-    log(APLOG_CRIT, "UT00015: sharing sidecar cannot start: " + why);
+    log(cluster::LogLevel::error, "UT00015: sharing sidecar cannot start: " + why);
     return false;
   }
 
-  std::string member_name(std::uint64_t node_id) const {
-    if (node_) {
-      for (const gossip::Member& m : node_->members()) {
-        if (m.node_id == node_id) return m.name;
-      }
-    }
-    return "node " + std::to_string(node_id);
-  }
-
-  void log(int level, const std::string& text) { ap_log_error(APLOG_MARK, level, 0, server_, "%s", text.c_str()); }
-
-  void report(const Sighting& s, std::uint64_t now) {
-    const NetworkId net = classifier_.network_of(s.address);
-    if (!recent_.fresh(splitmix64(s.session ^ splitmix64(s.key_id) ^ net.hash()), now)) return;
-    bool shared_network = classifier_.in_shared_range(s.address);
-    shared_network = classifier_.observe(net, s.session, s.client_hash, now) || shared_network;
-    node_->report_sighting(to_report(s, net, shared_network), now);
-  }
-
-  // Appends what changed since the last flush, with one fdatasync, at most
-  // every kJournalFlushMs (a crash loses at most that much, which peers
-  // give back at the next push-pull); now == 0 flushes at once.
-  void flush_journal(std::uint64_t now) {
-    if (unjournaled_.empty() || (now != 0 && now < next_journal_flush_)) return;
-    if (!journal_.append(unjournaled_)) log(APLOG_ERR, "UT00028: cannot append to the revocation journal");
-    unjournaled_.clear();
-    next_journal_flush_ = now + kJournalFlushMs;
-    if (caught_up_ > 0) {
-      log(APLOG_NOTICE, "UT00026: " + std::to_string(caught_up_) + " earlier revocation changes learnt from peers");
-      caught_up_ = 0;
-    }
-  }
-
-  // The winning entry for a token, as workers see it.
-  void publish(const gossip::Revocation& r) {
-    const RevocationRecord rec = table_record(r);
-    if (!shared_.set_revocation(rec) && rec.state != RevocationState::none) {
-      log(APLOG_ERR, "UT00016: revocation table full; raise UriTokenRevocationSlots");
-    }
+  void log(cluster::LogLevel level, const std::string& text) {
+    const int apr_level = level == cluster::LogLevel::notice ? APLOG_NOTICE
+                          : level == cluster::LogLevel::warn ? APLOG_WARNING
+                                                             : APLOG_ERR;
+    ap_log_error(APLOG_MARK, apr_level, 0, server_, "%s", text.c_str());
   }
 
   void wait_for_packets(std::uint64_t now) {
@@ -336,22 +207,10 @@ class Sidecar : public gossip::Listener {
   server_rec* server_;
   const ClusterConfig& conf_;
   SharedState& shared_;
-  SharingPolicy policy_;
-  NetworkClassifier classifier_;
-  SharingDetector detector_;
-  static constexpr std::uint64_t kFreshDecisionMs = 60000;
-  static constexpr std::uint64_t kJournalFlushMs = 20;
-  std::vector<gossip::Revocation> unjournaled_;
-  std::uint64_t next_journal_flush_ = 0;
-  std::size_t caught_up_ = 0;
-  RecentSightings recent_;
+  cluster::SharingService service_;
   NoNetwork no_network_;
   std::unique_ptr<gossip::UdpTransport> udp_;
   std::unique_ptr<gossip::Node> node_;
-  gossip::Journal journal_;
-  std::uint64_t node_id_ = 0;
-  std::string name_;
-  std::set<std::uint64_t> warned_same_name_;
 };
 
 void write_pid_file(const ClusterConfig& conf) {

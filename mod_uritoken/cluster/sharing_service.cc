@@ -1,0 +1,201 @@
+// The decision path of link-sharing detection; see sharing_service.h.
+#include "sharing_service.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+
+#include "../core/mix.h"
+
+namespace uritoken::cluster {
+
+RevocationRecord table_record(const gossip::Revocation& winner) {
+  RevocationRecord rec;
+  rec.session = winner.token.session;
+  rec.key_id = winner.token.key_id;
+  rec.token_expires = winner.token_expires;
+  rec.since = static_cast<std::uint32_t>(winner.stamp_ms / 1000);
+  rec.state = winner.pardon ? RevocationState::none : RevocationState::revoked;
+  return rec;
+}
+
+gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, bool shared_network) {
+  gossip::SightingReport r;
+  r.token.key_id = s.key_id;
+  r.token.session = s.session;
+  r.token_expires = s.token_expires;
+  r.network[0] = net.v6 ? 6 : 4;
+  std::memcpy(r.network + 1, net.bytes, net.v6 ? 16 : 4);
+  r.shared_network = shared_network;
+  r.client_hash = s.client_hash;
+  r.time_ms = s.time_ms;
+  return r;
+}
+
+NetworkId network_of_report(const gossip::SightingReport& r) {
+  NetworkId net;
+  net.v6 = r.network[0] == 6;
+  std::memcpy(net.bytes, r.network + 1, net.v6 ? 16 : 4);
+  return net;
+}
+
+bool RecentSightings::fresh(std::uint64_t key, std::uint64_t now_ms) {
+  Slot& slot = slots_[key & (slots_.size() - 1)];
+  if (slot.key == key && now_ms - slot.time < kRepeatMs) return false;
+  slot = Slot{key, now_ms};
+  return true;
+}
+
+SharingService::SharingService(ServiceConfig config, SharedState& shared, LogSink log)
+    : clock([] {
+        return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                              std::chrono::system_clock::now().time_since_epoch())
+                                              .count());
+      }),
+      config_(std::move(config)),
+      shared_(shared),
+      log_(std::move(log)),
+      classifier_(config_.policy),
+      detector_(config_.policy) {}
+
+std::vector<gossip::Revocation> SharingService::load_journal(std::string* error) const {
+  if (config_.journal_path.empty()) return {};
+  std::string problem;
+  auto entries = gossip::Journal::load(config_.journal_path, &problem);
+  if (!problem.empty()) log_(LogLevel::warn, "UT00027: revocation journal: " + problem);
+  if (error != nullptr) *error = problem;
+  return entries;
+}
+
+bool SharingService::open_journal(const gossip::RevocationSet& loaded_into, std::string* error) {
+  if (config_.journal_path.empty()) return true;
+  // The journal is ours: compact it to what is in force, append from now on.
+  journal_open_ = journal_.rewrite(config_.journal_path, loaded_into, error) &&
+                  journal_.open_append(config_.journal_path, error);
+  return journal_open_;
+}
+
+void SharingService::publish_all() {
+  if (node_ != nullptr) node_->revocations().for_each([this](const gossip::Revocation& r) { publish(r); });
+}
+
+void SharingService::drain(std::uint64_t now_ms) {
+  // Workers never wait for us; draining often keeps the ring short.
+  for (std::size_t n; (n = shared_.drain(batch_.data(), batch_.size())) > 0;) {
+    for (std::size_t i = 0; i < n; ++i) report(batch_[i], now_ms);
+    if (n < batch_.size()) break;
+  }
+}
+
+void SharingService::report(const Sighting& s, std::uint64_t now_ms) {
+  const NetworkId net = classifier_.network_of(s.address);
+  if (!recent_.fresh(splitmix64(s.session ^ splitmix64(s.key_id) ^ net.hash()), now_ms)) return;
+  bool shared_network = classifier_.in_shared_range(s.address);
+  shared_network = classifier_.observe(net, s.session, s.client_hash, now_ms) || shared_network;
+  if (node_ != nullptr) node_->report_sighting(to_report(s, net, shared_network), now_ms);
+}
+
+void SharingService::housekeeping(std::uint64_t now_ms) {
+  if (now_ms < next_housekeeping_) return;
+  // expire() walks the whole detector table: every few seconds is plenty.
+  detector_.expire(now_ms);
+  shared_.sweep(static_cast<std::uint32_t>(now_ms / 1000));
+  next_housekeeping_ = now_ms + kHousekeepingMs;
+}
+
+// Appends what changed since the last flush, with one fdatasync, at most
+// every kJournalFlushMs (a crash loses at most that much, which peers give
+// back at the next push-pull).
+void SharingService::flush_journal(std::uint64_t now_ms) {
+  if (unjournaled_.empty() || (now_ms != 0 && now_ms < next_journal_flush_)) return;
+  if (journal_open_ && !journal_.append(unjournaled_)) {
+    log_(LogLevel::error, "UT00028: cannot append to the revocation journal");
+  }
+  unjournaled_.clear();
+  next_journal_flush_ = now_ms + kJournalFlushMs;
+  if (caught_up_ > 0) {
+    log_(LogLevel::notice, "UT00026: " + std::to_string(caught_up_) + " earlier revocation changes learnt from peers");
+    caught_up_ = 0;
+  }
+}
+
+void SharingService::publish(const gossip::Revocation& r) {
+  const RevocationRecord rec = table_record(r);
+  if (!shared_.set_revocation(rec) && rec.state != RevocationState::none) {
+    log_(LogLevel::error, "UT00016: revocation table full; raise UriTokenRevocationSlots");
+  }
+}
+
+std::string SharingService::member_name(std::uint64_t node_id) const {
+  if (node_ != nullptr) {
+    for (const gossip::Member& m : node_->members()) {
+      if (m.node_id == node_id) return m.name;
+    }
+  }
+  return "node " + std::to_string(node_id);
+}
+
+void SharingService::revocation_changed(const gossip::Revocation& winner) {
+  // Both owners of a token may decide it; the later stamp wins everywhere.
+  // That second change is journaled but not logged: the token's state did
+  // not change.
+  const std::uint32_t now_s = static_cast<std::uint32_t>(clock() / 1000);
+  const bool was_revoked =
+      shared_.lookup(winner.token.key_id, winner.token.session, now_s) != RevocationState::none;
+  publish(winner);
+  unjournaled_.push_back(winner);
+  if (winner.pardon) detector_.forget(winner.token.key_id, winner.token.session);
+  if (!winner.pardon && was_revoked) return;
+  // Fresh decisions are logged one by one; a catch-up of old entries from
+  // peers (thousands at once) is summed up in one line.
+  if (clock() - winner.stamp_ms > kFreshDecisionMs) {
+    ++caught_up_;
+    return;
+  }
+  char session[17];
+  std::snprintf(session, sizeof session, "%016llx", static_cast<unsigned long long>(winner.token.session));
+  log_(LogLevel::notice,
+       std::string("UT00013: token ") +
+           (winner.pardon ? "pardoned" : config_.shadow ? "would be revoked (shadow mode)" : "revoked") + ": key " +
+           std::to_string(winner.token.key_id) + ", session " + session + ", " + std::to_string(winner.networks) +
+           " networks, decided by " + member_name(winner.origin));
+}
+
+void SharingService::member_changed(std::uint64_t node_id, int state) {
+  if (node_ == nullptr) return;
+  std::string who = member_name(node_id);
+  for (const gossip::Member& m : node_->members()) {
+    if (m.node_id != node_id) continue;
+    who += " (" + m.endpoint.to_string() + ")";
+    if (m.name == node_->config().name && state == gossip::kAlive && warned_same_name_.insert(node_id).second) {
+      log_(LogLevel::error, "UT00022: cluster member at " + m.endpoint.to_string() + " has this node's name '" +
+                                m.name +
+                                "': logs and the status page cannot tell them apart; give each node its own "
+                                "UriTokenNodeName (or leave it unset: it defaults to the gossip address)");
+    }
+  }
+  const char* what = state == gossip::kAlive ? "alive" : state == gossip::kSuspect ? "suspect" : "dead";
+  log_(state == gossip::kAlive ? LogLevel::notice : LogLevel::warn,
+       "UT00018: cluster member " + who + " is " + what);
+}
+
+void SharingService::owned_sighting(const gossip::SightingReport& r) {
+  if (node_ == nullptr) return;
+  const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires,
+                                             network_of_report(r), r.shared_network, r.time_ms);
+  // Judge again after a pardon (which cleared the detector's history), but
+  // do not re-decide a revocation already in force.
+  if (!v.shared || node_->revocations().in_force(r.token, static_cast<std::uint32_t>(r.time_ms / 1000))) return;
+  gossip::Revocation rev;
+  rev.token = r.token;
+  rev.token_expires = r.token_expires;
+  rev.stamp_ms = clock();
+  rev.shadow = false;  // a verdict is a fact: every node applies its own UriTokenSharing to it
+  rev.origin = node_->config().node_id;
+  rev.reason = 1;
+  rev.networks = static_cast<std::uint8_t>(std::min(v.networks, 255u));
+  node_->decide(rev, rev.stamp_ms);
+}
+
+}  // namespace uritoken::cluster

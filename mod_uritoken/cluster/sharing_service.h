@@ -1,0 +1,124 @@
+// The decision path of link-sharing detection, from "a sighting leaves the
+// shared-memory ring" to "a revocation record lands in shared memory and
+// the journal", without httpd: the sidecar (mod_uritoken/httpd/sidecar.cc)
+// only supplies the process around it (privileges, signals, the poll loop,
+// the UDP socket), and the tests drive it in the deterministic simulation.
+//
+//   worker ring --drain()--> de-duplicate (same token, network, second)
+//       -> classify the address (network, shared range, detected proxy)
+//       -> gossip::Node::report_sighting (routes to the token's owners)
+//   owner: owned_sighting() -> SharingDetector -> verdict -> Node::decide
+//   any node: revocation_changed() -> shared-memory table (publish)
+//       -> journal (batched) -> log (fresh decisions one by one, a
+//          catch-up from peers summed up in one line)
+//
+// It logs through the sink it is given (the error log in httpd, a capture
+// in tests), as mod_md's core does. Not thread-safe: one thread drives it.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "../../gossip/gossip.h"
+#include "../../gossip/journal.h"
+#include "../core/shared_state.h"
+#include "../core/sharing.h"
+
+namespace uritoken::cluster {
+
+enum class LogLevel { notice, warn, error };
+using LogSink = std::function<void(LogLevel, const std::string&)>;
+
+struct ServiceConfig {
+  SharingPolicy policy;
+  bool shadow = false;       // this node's UriTokenSharing is Shadow (wording of its log lines only)
+  std::string journal_path;  // "" keeps no journal (tests)
+};
+
+// The table entry workers see for a token's winning CRDT entry. A verdict
+// is a fact about the token: the old per-decision shadow flag is ignored,
+// and each node applies its own mode at request time. A pardon clears it.
+RevocationRecord table_record(const gossip::Revocation& winner);
+
+// What a worker's sighting becomes on the wire.
+gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, bool shared_network);
+NetworkId network_of_report(const gossip::SightingReport& r);
+
+// A token seen again from the same network within a second is not
+// reported again: a player fetching a segment every few seconds, or a page
+// with fifty thumbnails, would otherwise send a sighting per request. Once
+// a second still repeats it often enough to survive a lost packet.
+class RecentSightings {
+ public:
+  static constexpr std::uint64_t kRepeatMs = 1000;
+  bool fresh(std::uint64_t key, std::uint64_t now_ms);
+
+ private:
+  struct Slot {
+    std::uint64_t key = 0, time = 0;
+  };
+  std::vector<Slot> slots_ = std::vector<Slot>(1 << 16);  // 1 MiB; a collision only costs a repeat
+};
+
+class SharingService : public gossip::Listener {
+ public:
+  SharingService(ServiceConfig config, SharedState& shared, LogSink log);
+
+  // The journal: load (returns the entries, for Node::load), compact and
+  // open for appends. false with *error if it cannot be written.
+  bool open_journal(const gossip::RevocationSet& loaded_into, std::string* error);
+  std::vector<gossip::Revocation> load_journal(std::string* error) const;
+
+  // The gossip node this service feeds and listens to (its Listener must be
+  // this service). Replaced when the node restarts (simulation).
+  void attach(gossip::Node* node) { node_ = node; }
+
+  // Publishes every entry of the node's set (after Node::load).
+  void publish_all();
+
+  // One turn of the sidecar loop: drains the ring into the node, flushes
+  // the journal when due, and every few seconds expires old state.
+  void drain(std::uint64_t now_ms);
+  void flush_journal(std::uint64_t now_ms);  // now_ms == 0: at once
+  void housekeeping(std::uint64_t now_ms);
+
+  // gossip::Listener
+  void revocation_changed(const gossip::Revocation& winner) override;
+  void member_changed(std::uint64_t node_id, int state) override;
+  void owned_sighting(const gossip::SightingReport& r) override;
+
+  // What happens, for tests: the wall clock the service uses for stamps.
+  std::function<std::uint64_t()> clock;
+
+  const SharingDetector& detector() const { return detector_; }
+
+ private:
+  void report(const Sighting& s, std::uint64_t now_ms);
+  void publish(const gossip::Revocation& r);
+  std::string member_name(std::uint64_t node_id) const;
+
+  static constexpr std::uint64_t kFreshDecisionMs = 60000;
+  static constexpr std::uint64_t kJournalFlushMs = 20;
+  static constexpr std::uint64_t kHousekeepingMs = 5000;
+
+  ServiceConfig config_;
+  SharedState& shared_;
+  LogSink log_;
+  NetworkClassifier classifier_;
+  SharingDetector detector_;
+  RecentSightings recent_;
+  gossip::Node* node_ = nullptr;
+  gossip::Journal journal_;
+  bool journal_open_ = false;
+  std::vector<gossip::Revocation> unjournaled_;
+  std::uint64_t next_journal_flush_ = 0;
+  std::uint64_t next_housekeeping_ = 0;
+  std::size_t caught_up_ = 0;
+  std::set<std::uint64_t> warned_same_name_;
+  std::vector<Sighting> batch_ = std::vector<Sighting>(1024);
+};
+
+}  // namespace uritoken::cluster

@@ -1,0 +1,264 @@
+// The decision path (mod_uritoken/cluster/sharing_service.h) without httpd:
+// alone on one node (ring -> verdict -> table and journal), and on many
+// simulated nodes, where sightings injected into several nodes' rings come
+// out as revocations in every node's table; then the same under seeded
+// chaos (partitions, loss, crashes and restarts) with invariant checks.
+#include "../../mod_uritoken/cluster/sharing_service.h"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "../../gossip/sim.h"
+
+using namespace uritoken;
+using namespace uritoken::cluster;
+using gossip::sim::Simulation;
+
+namespace {
+
+// A SharedState in heap memory, as the parent makes one in shared memory.
+struct HeapState {
+  explicit HeapState(std::uint32_t ring = 1024, std::uint32_t table = 4096) {
+    SharedStateLayout layout;
+    layout.ring_slots = ring;
+    layout.table_slots = table;
+    bytes = shared_state_bytes(layout);
+    memory = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
+    state = SharedState::format(memory, bytes, layout);
+  }
+  ~HeapState() {
+    state.reset();
+    std::free(memory);
+  }
+  HeapState(const HeapState&) = delete;
+  HeapState& operator=(const HeapState&) = delete;
+  std::size_t bytes = 0;
+  void* memory = nullptr;
+  std::optional<SharedState> state;
+};
+
+struct Captured {
+  std::vector<std::string> lines;
+  LogSink sink() {
+    return [this](LogLevel, const std::string& text) { lines.push_back(text); };
+  }
+  std::size_t count(const std::string& needle) const {
+    std::size_t n = 0;
+    for (const auto& l : lines) n += l.find(needle) != std::string::npos;
+    return n;
+  }
+};
+
+Sighting sighting(std::uint64_t session, const std::string& ip, std::uint64_t now_ms) {
+  Sighting s;
+  s.session = session;
+  s.key_id = 1;
+  s.client_hash = 42;
+  s.token_expires = static_cast<std::uint32_t>(now_ms / 1000 + 3600);
+  s.time_ms = now_ms;
+  s.address = *parse_ip_address(ip);
+  return s;
+}
+
+const std::vector<std::string> kFiveNetworks = {"198.51.100.7", "203.0.113.9", "192.0.2.33", "45.33.12.8",
+                                                "151.101.1.5"};
+
+struct NoNetwork : gossip::Transport {
+  void send(const gossip::Endpoint&, const std::uint8_t*, std::size_t) override {}
+};
+
+gossip::Config node_config(std::uint64_t id) {
+  gossip::Config c;
+  c.node_id = id;
+  c.name = "n" + std::to_string(id);
+  for (std::size_t i = 0; i < c.cluster_key.size(); ++i) c.cluster_key[i] = static_cast<std::uint8_t>(i * 3);
+  return c;
+}
+
+constexpr std::uint64_t kT0 = 1'800'000'000'000ULL;
+
+TEST(SharingService, OneNodeTurnsRingSightingsIntoARevocationInTableAndJournal) {
+  HeapState shm;
+  Captured log;
+  char dir[] = "/tmp/uritoken-service-XXXXXX";
+  ASSERT_NE(mkdtemp(dir), nullptr);
+  ServiceConfig sc;
+  sc.policy.max_sessions = 10000;
+  sc.journal_path = std::string(dir) + "/journal";
+  SharingService service(sc, *shm.state, log.sink());
+  std::uint64_t now = kT0;
+  service.clock = [&] { return now; };
+  NoNetwork net;
+  gossip::Node node(node_config(1), net, service, now, 7);
+  service.attach(&node);
+  std::string error;
+  node.load(service.load_journal(&error));
+  ASSERT_TRUE(service.open_journal(node.revocations(), &error)) << error;
+  node.start(now);
+
+  // A token behind carrier NAT from many addresses, and one used from two
+  // networks: neither is shared.
+  for (int k = 0; k < 12; ++k) shm.state->record(sighting(10, "100.64." + std::to_string(k * 7) + ".9", now));
+  shm.state->record(sighting(11, kFiveNetworks[0], now));
+  shm.state->record(sighting(11, kFiveNetworks[1], now));
+  // The shared one: five networks, each seen three times (repeats within a
+  // second are not reported again).
+  for (int rep = 0; rep < 3; ++rep) {
+    for (const auto& ip : kFiveNetworks) shm.state->record(sighting(12, ip, now));
+  }
+  service.drain(now);
+  node.tick(now);
+  service.flush_journal(0);
+
+  const auto now_s = static_cast<std::uint32_t>(now / 1000);
+  EXPECT_EQ(shm.state->lookup(1, 12, now_s), RevocationState::revoked);
+  EXPECT_EQ(shm.state->lookup(1, 11, now_s), RevocationState::none);
+  EXPECT_EQ(shm.state->lookup(1, 10, now_s), RevocationState::none);
+  EXPECT_EQ(node.stats().sightings_owned, 12u + 2u + 5u) << "repeats within a second are dropped";
+  EXPECT_EQ(log.count("UT00013: token revoked: key 1, session 000000000000000c"), 1u);
+  const auto journal = gossip::Journal::load(sc.journal_path, &error);
+  ASSERT_EQ(journal.size(), 1u);
+  EXPECT_EQ(journal[0].token.session, 12u);
+  EXPECT_FALSE(journal[0].pardon);
+
+  // A pardon clears the table and the detector; sharing it again revokes again.
+  gossip::Revocation pardon = journal[0];
+  pardon.pardon = true;
+  now += 1000;
+  pardon.stamp_ms = now;
+  node.decide(pardon, now);
+  EXPECT_EQ(shm.state->lookup(1, 12, static_cast<std::uint32_t>(now / 1000)), RevocationState::none);
+  EXPECT_EQ(shm.state->lookup(1, 12, static_cast<std::uint32_t>(now / 1000)), RevocationState::none);
+  now += 2000;
+  for (const auto& ip : kFiveNetworks) shm.state->record(sighting(12, ip, now));
+  service.drain(now);
+  EXPECT_EQ(shm.state->lookup(1, 12, static_cast<std::uint32_t>(now / 1000)), RevocationState::revoked);
+  unlink(sc.journal_path.c_str());
+  rmdir(dir);
+}
+
+// --- Many simulated nodes ----------------------------------------------------
+
+// Simulated cluster where every node runs the real decision path over its
+// own shared state, as each sidecar does.
+class ServiceCluster {
+ public:
+  ServiceCluster(std::size_t n, std::uint64_t seed, double loss = 0.0) {
+    Simulation::Options o;
+    o.seed = seed;
+    o.loss = loss;
+    for (std::size_t i = 0; i < o.base.cluster_key.size(); ++i) o.base.cluster_key[i] = static_cast<std::uint8_t>(i);
+    o.base.cluster_label = "svc";
+    sim = std::make_unique<Simulation>(o);
+    sim->on_sighting = [this](std::size_t i, const gossip::SightingReport& r) { services[i]->owned_sighting(r); };
+    sim->on_revocation = [this](std::size_t i, const gossip::Revocation& r) {
+      trace << i << ':' << r.token.session << ':' << r.pardon << ':' << r.origin << ';';
+      services[i]->revocation_changed(r);
+      journals[i].push_back(r);
+    };
+    sim->on_member = [this](std::size_t i, std::uint64_t m, int state) { services[i]->member_changed(m, state); };
+    for (std::size_t i = 0; i < n; ++i) {
+      states.push_back(std::make_unique<HeapState>());
+      logs.push_back(std::make_unique<Captured>());
+      journals.emplace_back();
+      services.push_back(nullptr);
+      make_service(i);
+    }
+    sim->add_nodes(n);
+    for (std::size_t i = 0; i < n; ++i) services[i]->attach(sim->node(i));
+  }
+
+  // A fresh decision path for node i (its sidecar restarted): the shared
+  // memory stays, the detector's windows are lost.
+  void make_service(std::size_t i) {
+    ServiceConfig sc;
+    sc.policy.max_sessions = 10000;  // the detector preallocates its table
+    services[i] = std::make_unique<SharingService>(sc, *states[i]->state, logs[i]->sink());
+    services[i]->clock = [this] { return sim->now(); };
+  }
+
+  void crash(std::size_t i) { sim->crash(i); }
+  void restart(std::size_t i) {
+    make_service(i);
+    // The node's journal: every change it saw before the crash.
+    sim->restart(i, journals[i]);
+    services[i]->attach(sim->node(i));
+    services[i]->publish_all();
+  }
+
+  // Workers of node i saw `ip` use the token; the sidecar drains its ring.
+  void use(std::size_t i, std::uint64_t session, const std::string& ip) {
+    if (!sim->up(i)) return;
+    states[i]->state->record(sighting(session, ip, sim->now()));
+    services[i]->drain(sim->now());
+    sim->poke(i);
+  }
+
+  bool revoked_on(std::size_t i, std::uint64_t session) {
+    return states[i]->state->lookup(1, session, static_cast<std::uint32_t>(sim->now() / 1000)) ==
+           RevocationState::revoked;
+  }
+  std::size_t revoked_count(std::uint64_t session) {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < services.size(); ++i) n += sim->up(i) && revoked_on(i, session);
+    return n;
+  }
+  std::size_t up_count() {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < services.size(); ++i) n += sim->up(i);
+    return n;
+  }
+
+  std::unique_ptr<Simulation> sim;
+  std::vector<std::unique_ptr<HeapState>> states;
+  std::vector<std::unique_ptr<Captured>> logs;
+  std::vector<std::vector<gossip::Revocation>> journals;
+  std::vector<std::unique_ptr<SharingService>> services;
+  std::ostringstream trace;
+};
+
+bool all_alive(ServiceCluster& c) {
+  for (std::size_t i = 0; i < c.services.size(); ++i) {
+    if (!c.sim->up(i)) continue;
+    std::size_t alive = 0;
+    for (const auto& m : c.sim->node(i)->members()) alive += m.state == gossip::kAlive;
+    if (alive != c.up_count()) return false;
+  }
+  return true;
+}
+
+std::string run_spread(std::uint64_t seed, std::size_t* revoked_everywhere) {
+  ServiceCluster c(8, seed);
+  EXPECT_TRUE(c.sim->run_until_true([&] { return all_alive(c); }, 20000));
+  // Shared token 500: five networks, one request each, on five nodes.
+  for (std::size_t k = 0; k < kFiveNetworks.size(); ++k) c.use(k, 500, kFiveNetworks[k]);
+  // Control token 501: two networks on two nodes.
+  c.use(6, 501, kFiveNetworks[0]);
+  c.use(7, 501, kFiveNetworks[1]);
+  EXPECT_TRUE(c.sim->run_until_true([&] { return c.revoked_count(500) == 8; }, 2000));
+  c.sim->run_for(2000);
+  *revoked_everywhere = c.revoked_count(500);
+  EXPECT_EQ(c.revoked_count(501), 0u);
+  std::size_t decided = 0;
+  for (const auto& l : c.logs) decided += l->count("UT00013: token revoked");
+  EXPECT_EQ(decided, 8u) << "every node logs the fresh decision once";
+  return c.trace.str();
+}
+
+TEST(SharingServiceSim, SightingsOnSeveralNodesBecomeARevocationInEveryTable) {
+  std::size_t everywhere = 0;
+  const std::string first = run_spread(41, &everywhere);
+  EXPECT_EQ(everywhere, 8u);
+  std::size_t again = 0;
+  EXPECT_EQ(run_spread(41, &again), first) << "the same seed gives the same run";
+  EXPECT_FALSE(first.empty());
+}
+
+}  // namespace
