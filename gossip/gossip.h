@@ -171,6 +171,11 @@ struct Config {
   // the window it missed (set to the sharing window).
   std::uint32_t rehome_window_ms = 600000;
   std::size_t rehome_capacity = 8192;
+  // Every probe interval, a push-pull with one member declared dead within
+  // this window: when a partition heals or a node comes back, the sides
+  // exchange revocations and members within about one interval instead of
+  // waiting for the periodic push-pull to pick a dead member by chance.
+  std::uint32_t reconnect_window_ms = 600000;
 };
 
 struct Stats {
@@ -184,6 +189,7 @@ struct Stats {
   std::uint64_t probes = 0, indirect_probes = 0, suspicions = 0, refutations = 0, deaths = 0;
   std::uint64_t pushpull_started = 0, pushpull_entries_sent = 0;
   std::uint64_t member_streams = 0;  // push-pulls that streamed our member list
+  std::uint64_t reconnects = 0;      // push-pulls started with a dead member
   std::uint64_t sightings_rehomed = 0;  // remembered sightings sent to a member that came alive
 };
 
@@ -298,6 +304,7 @@ class Node {
   void queue_sighting(std::uint64_t owner, const std::vector<std::uint8_t>& record, std::uint64_t now_ms);
   void remember_sighting(const SightingReport& s);
   void rehome_sightings(std::uint64_t member, std::uint64_t now_ms);
+  void reconnect_dead(std::uint64_t now_ms);
 
   Config cfg_;
   Transport& transport_;
@@ -337,7 +344,7 @@ class Node {
   unsigned health_ = 0;            // Lifeguard local health score
 
   // Timers.
-  std::uint64_t next_probe_ = 0, next_gossip_ = 0, next_pushpull_ = 0, next_expire_ = 0;
+  std::uint64_t next_probe_ = 0, next_gossip_ = 0, next_pushpull_ = 0, next_expire_ = 0, next_reconnect_ = 0;
   std::uint64_t sighting_deadline_ = 0;  // 0: nothing pending
   std::uint64_t last_revocation_rx_ = 0;
   unsigned pushpull_rounds_ = 0;

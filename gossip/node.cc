@@ -540,6 +540,18 @@ void Node::start_pushpull(std::uint64_t) {
   send_root(ep, id, false);
 }
 
+void Node::reconnect_dead(std::uint64_t now_ms) {
+  std::vector<const Peer*> dead;
+  for (const auto& [id, p] : peers_) {
+    if (p.m.state == kDead && now_ms - p.state_since < cfg_.reconnect_window_ms) dead.push_back(&p);
+  }
+  if (dead.empty()) return;
+  std::uniform_int_distribution<std::size_t> pick(0, dead.size() - 1);
+  const Peer* p = dead[pick(rng_)];
+  ++stats_.reconnects;
+  send_root(p->m.endpoint, p->m.node_id, false);
+}
+
 void Node::on_root(const Endpoint& from, std::uint64_t sender, const wire::PpRoot& r) {
   if (!r.reply) send_root(from, sender, true);
   if (r.member_hash != member_hash()) {
@@ -732,6 +744,10 @@ void Node::tick(std::uint64_t now_ms) {
     next_pushpull_ = now_ms + (ready_ ? cfg_.pushpull_interval_ms : kJoinRetryMs);
   }
   if (sighting_deadline_ && now_ms >= sighting_deadline_) flush_sightings();
+  if (now_ms >= next_reconnect_) {  // the probe timer wakes us at least this often
+    reconnect_dead(now_ms);
+    next_reconnect_ = now_ms + cfg_.probe_interval_ms;
+  }
   if (now_ms >= next_expire_) {
     set_.expire(static_cast<std::uint32_t>(now_ms / 1000));
     next_expire_ = now_ms + kExpireEveryMs;

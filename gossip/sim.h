@@ -203,6 +203,9 @@ class Simulation {
     n.node = std::make_unique<Node>(n.cfg, n.transport, n.listener, now_, seed);
     n.node->load(journal);
     n.node->start(now_);
+    // The crashed node's pending tick may be gone or in the past: without
+    // this a restarted node never ticked again (no probes, no timeouts).
+    n.scheduled = UINT64_MAX;
     touched_.push_back(i);
     reschedule_all_touched();
   }

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <map>
 #include <memory>
@@ -260,5 +261,154 @@ TEST(SharingServiceSim, SightingsOnSeveralNodesBecomeARevocationInEveryTable) {
   EXPECT_EQ(run_spread(41, &again), first) << "the same seed gives the same run";
   EXPECT_FALSE(first.empty());
 }
+
+// --- Seeded chaos -------------------------------------------------------------
+
+struct ChaosResult {
+  std::size_t shared = 0, revoked_in_time = 0, controls_revoked = 0;
+  std::uint64_t max_ms_after_heal = 0;
+  bool converged = false;
+  std::string failures;
+};
+
+// Phases of a few seconds, each with one fault (a minority partition, 30%
+// loss, one or two crashed nodes, or none), healed at the end of the phase.
+// Meanwhile a new token is shared from five networks every 400 ms, and a
+// control token used from two networks; each network keeps using its token
+// every second, as a player fetching segments does. After every heal, each
+// token shared before it must be refused on every live node within 1 s;
+// no control token may ever be revoked; all nodes converge at the end.
+ChaosResult run_chaos(std::uint64_t seed, int phases, std::uint64_t phase_ms) {
+  const std::size_t n = 7;
+  ServiceCluster c(n, seed);
+  ChaosResult result;
+  std::mt19937_64 rng(seed * 7919);
+  if (!c.sim->run_until_true([&] { return all_alive(c); }, 20000)) {
+    result.failures = "never formed";
+    return result;
+  }
+  struct Token {
+    std::uint64_t session;
+    std::vector<std::string> networks;
+    std::uint64_t born;
+    bool control;
+  };
+  std::vector<Token> tokens;
+  std::uint64_t next_session = 1000;
+  auto pick_up = [&] {
+    for (;;) {
+      const std::size_t i = rng() % n;
+      if (c.sim->up(i)) return i;
+    }
+  };
+  for (int phase = 0; phase < phases; ++phase) {
+    const int fault = static_cast<int>(rng() % 4);
+    std::vector<std::size_t> crashed;
+    if (fault == 1) {  // a minority partition
+      const std::size_t cut = 1 + rng() % (n / 2);
+      for (std::size_t k = 0; k < cut; ++k) c.sim->set_group(rng() % n, 1);
+    } else if (fault == 2) {
+      c.sim->set_loss(0.3);
+    } else if (fault == 3) {
+      const std::size_t k = 1 + rng() % 2;
+      for (std::size_t j = 0; j < k; ++j) {
+        const std::size_t i = rng() % n;
+        if (c.sim->up(i)) {
+          c.crash(i);
+          crashed.push_back(i);
+        }
+      }
+    }
+    const std::uint64_t phase_end = c.sim->now() + phase_ms;
+    std::uint64_t next_token = c.sim->now();
+    while (c.sim->now() < phase_end) {
+      if (c.sim->now() >= next_token) {
+        Token t{next_session++, {}, c.sim->now(), tokens.size() % 3 == 2};
+        const std::size_t nets = t.control ? 2 : 5;
+        for (std::size_t k = 0; k < nets; ++k) {
+          t.networks.push_back(std::to_string(11 + rng() % 200) + "." + std::to_string(rng() % 250) + "." +
+                               std::to_string(rng() % 250) + ".7");
+        }
+        tokens.push_back(t);
+        next_token += 400;
+      }
+      // Every network of every token makes a request about once a second.
+      for (const Token& t : tokens) {
+        for (const auto& ip : t.networks) {
+          if (rng() % 10 == 0) c.use(pick_up(), t.session, ip);
+        }
+      }
+      c.sim->run_for(100);
+    }
+    // Heal.
+    for (std::size_t i = 0; i < n; ++i) c.sim->set_group(i, 0);
+    c.sim->set_loss(0.0);
+    for (std::size_t i : crashed) c.restart(i);
+    const std::uint64_t healed = c.sim->now();
+    std::map<std::uint64_t, std::uint64_t> refused_at;  // session -> ms after heal
+    while (c.sim->now() < healed + 1000) {
+      for (const Token& t : tokens) {
+        if (t.control || refused_at.count(t.session)) continue;
+        if (c.revoked_count(t.session) == c.up_count()) refused_at[t.session] = c.sim->now() - healed;
+      }
+      for (const Token& t : tokens) {
+        for (const auto& ip : t.networks) {
+          if (rng() % 10 == 0) c.use(pick_up(), t.session, ip);
+        }
+      }
+      c.sim->run_for(10);
+    }
+    for (const Token& t : tokens) {
+      if (t.control) {
+        if (c.revoked_count(t.session) > 0) {
+          ++result.controls_revoked;
+          result.failures += "control " + std::to_string(t.session) + " revoked; ";
+        }
+        continue;
+      }
+      if (t.born + 1500 > healed) continue;  // not yet used from all its networks
+      ++result.shared;
+      auto it = refused_at.find(t.session);
+      if (it == refused_at.end()) {
+        result.failures += "phase " + std::to_string(phase) + " fault " + std::to_string(fault) + ": token " +
+                           std::to_string(t.session) + " refused on " + std::to_string(c.revoked_count(t.session)) +
+                           "/" + std::to_string(c.up_count()) + " nodes 1 s after the heal; ";
+      } else {
+        ++result.revoked_in_time;
+        result.max_ms_after_heal = std::max(result.max_ms_after_heal, it->second);
+      }
+    }
+    // Tokens already judged leave the load (their users gave up).
+    tokens.erase(std::remove_if(tokens.begin(), tokens.end(),
+                                [&](const Token& t) { return t.born + 1500 <= healed; }),
+                 tokens.end());
+  }
+  result.converged = c.sim->run_until_true([&] { return all_alive(c); }, 30000);
+  if (!result.converged) {
+    for (std::size_t i = 0; i < n; ++i) {
+      if (!c.sim->up(i)) {
+        result.failures += "node " + std::to_string(i) + " down; ";
+        continue;
+      }
+      result.failures += "node " + std::to_string(i) + " sees";
+      for (const auto& m : c.sim->node(i)->members()) result.failures += " " + m.name + ":" + std::to_string(m.state);
+      result.failures += "; ";
+    }
+  }
+  return result;
+}
+
+class SharingServiceChaos : public ::testing::TestWithParam<std::uint64_t> {};
+
+TEST_P(SharingServiceChaos, EverySharedTokenIsRevokedEverywhereWithinASecondOfTheHeal) {
+  const ChaosResult r = run_chaos(GetParam(), 6, 3000);
+  EXPECT_GT(r.shared, 10u);
+  EXPECT_EQ(r.revoked_in_time, r.shared) << r.failures;
+  EXPECT_EQ(r.controls_revoked, 0u) << r.failures;
+  EXPECT_TRUE(r.converged) << r.failures;
+  EXPECT_LE(r.max_ms_after_heal, 1000u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Seeds, SharingServiceChaos, ::testing::Range<std::uint64_t>(1, 11));
 
 }  // namespace
