@@ -131,7 +131,15 @@ TEST(NetworkClassifier, ProxyDetectorStaysBoundedAndKeepsBusyProxies) {
   }
   EXPECT_EQ(c.memory_bytes(), before);
   EXPECT_TRUE(c.is_detected_proxy(proxy, kT0 + kSec));
-  EXPECT_LE(c.detected_proxies(kT0 + kSec), 64u);
+  // One session each: none of the flood is a proxy, so the proxy is the only one.
+  EXPECT_EQ(c.detected_proxies(kT0 + kSec), 1u);
+  // The full table still admits a newcomer (in place of a quiet entry) and
+  // lets it qualify as a proxy.
+  const NetworkId late = c.network_of(ip("203.0.113.1"));
+  for (std::uint64_t s = 0; s < 60; ++s) c.observe(late, 500000 + s, static_cast<std::uint32_t>(s), kT0 + 2 * kSec);
+  EXPECT_TRUE(c.is_detected_proxy(late, kT0 + 2 * kSec));
+  EXPECT_TRUE(c.is_detected_proxy(proxy, kT0 + 2 * kSec));
+  EXPECT_EQ(c.detected_proxies(kT0 + 2 * kSec), 2u);
 }
 
 TEST(SharingDetector, FamilyOnOneNetworkIsNotShared) {
