@@ -257,6 +257,10 @@ TEST_P(Module, ClientNetworkComesFromTrustedProxyHeader) {
 TEST_P(Module, AccessLogCarriesVerdictClientAndSessionButNeverTheToken) {
   const std::string tok = token();
   ASSERT_EQ(http_get(h->port(), url(tok, "/media/gallery/12/photo.jpg")).status, 200);
+  // And a request of its own with no token where one is required (a query
+  // unique to this test, so no other test's line can stand in for it).
+  const std::string absent = "/media/gallery/12/photo.jpg?absent=" + std::to_string(std::time(nullptr));
+  ASSERT_EQ(http_get(h->port(), absent).status, 403);
   std::string session;
   {
     std::string out;
@@ -265,8 +269,11 @@ TEST_P(Module, AccessLogCarriesVerdictClientAndSessionButNeverTheToken) {
     ASSERT_NE(at, std::string::npos);
     session = out.substr(at + 9, 16);
   }
+  const std::string absent_line = "\"GET " + absent + " HTTP/1.1\" 403 ";
   std::string log;
-  for (int i = 0; i < 50 && log.find(session) == std::string::npos; ++i) {
+  // Transactions are logged after the response: wait for both lines.
+  for (int i = 0; i < 50 && (log.find(session) == std::string::npos || log.find(absent_line) == std::string::npos);
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     log = h->access_log();
   }
@@ -275,7 +282,11 @@ TEST_P(Module, AccessLogCarriesVerdictClientAndSessionButNeverTheToken) {
             std::string::npos)
       << log;
   EXPECT_EQ(log.find(tok), std::string::npos);
-  EXPECT_NE(log.find("status=absent"), std::string::npos);
+  const auto at = log.find(absent_line);
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  EXPECT_NE(line.find(" status=absent "), std::string::npos) << line;
+  EXPECT_NE(line.find(" client=- session=-"), std::string::npos) << line;
 }
 
 INSTANTIATE_TEST_SUITE_P(Mpm, Module, ::testing::Values("event", "prefork"));
