@@ -89,6 +89,7 @@ class Module : public ::testing::TestWithParam<std::string> {
   // Mints and remembers the token, so TearDown can check no log holds it.
   std::string mint(const std::string& args) {
     tokens_.push_back(h->mint(args));
+    EXPECT_EQ(tokens_.back().find("MINT-FAILED"), std::string::npos) << tokens_.back();
     return tokens_.back();
   }
   std::string url(const std::string& tok, const std::string& path) const { return "/_uk_" + tok + path; }
@@ -314,14 +315,29 @@ TEST(ModuleConfig, KeyRotationByGracefulRestart) {
 }
 
 TEST(ModuleConfig, ExpiredStatusIsConfigurable) {
+  // Two servers alike but for the directive, the same expired token for both
+  // (the test servers share their key ring).
   HttpdOptions o;
-  o.extra_conf = "UriTokenExpiredStatus 403\nUriTokenClockSkew 0\n";
-  Httpd h(o);
-  write_sample_media(h);
-  ASSERT_TRUE(h.start()) << h.startup_output();
-  const std::string expired = h.mint("--client site42 --expires " + std::to_string(std::time(nullptr) - 5));
-  EXPECT_EQ(http_get(h.port(), "/_uk_" + expired + "/open/photo.jpg").status, 403);
-  EXPECT_EQ(h.crash_notice(), "");
+  o.extra_conf = "UriTokenExpiredStatus 403\n";
+  Httpd configured(o);
+  Httpd by_default(HttpdOptions{});
+  for (Httpd* h : {&configured, &by_default}) {
+    write_sample_media(*h);
+    ASSERT_TRUE(h->start()) << h->startup_output();
+  }
+  // An hour ago: well past the default clock skew.
+  const std::string expired = configured.mint("--client site42 --expires " + std::to_string(std::time(nullptr) - 3600));
+  ASSERT_EQ(expired.find("MINT-FAILED"), std::string::npos) << expired;
+  ASSERT_FALSE(expired.empty());
+  const std::string target = "/_uk_" + expired + "/open/photo.jpg";
+  EXPECT_EQ(http_get(configured.port(), target).status, 403);
+  EXPECT_EQ(http_get(by_default.port(), target).status, 410);
+  // Both refusals are for expiry, not for a malformed or forged token.
+  for (Httpd* h : {&configured, &by_default}) {
+    EXPECT_NE(h->error_log().find("token refused (expired): client site42, key 1"), std::string::npos)
+        << h->error_log();
+    EXPECT_EQ(h->crash_notice(), "");
+  }
 }
 
 TEST(ModuleConfig, EngineOffLeavesTokensAloneAndRequireFailsClosed) {
