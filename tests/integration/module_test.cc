@@ -349,6 +349,37 @@ TEST(ModuleConfig, EngineOffLeavesTokensAloneAndRequireFailsClosed) {
   EXPECT_EQ(http_get(h.port(), "/open/photo.jpg").status, 200);
   EXPECT_EQ(http_get(h.port(), "/media/top.txt").status, 403);  // UriTokenRequire without engine
   EXPECT_NE(h.error_log().find("UT00005"), std::string::npos);
+
+  // A genuine token (the CLI verifies it against the same key ring) ...
+  const std::string tok = h.mint("--client site42 --ttl 600");
+  ASSERT_EQ(tok.find("MINT-FAILED"), std::string::npos) << tok;
+  std::string verdict;
+  ASSERT_EQ(run_command(std::string(BUILD_DIR) + "/uritoken verify --key-file " + h.key_file() + " " + tok +
+                            " --path /open/photo.jpg",
+                        &verdict),
+            0)
+      << verdict;
+  ASSERT_NE(verdict.find("verdict: valid"), std::string::npos) << verdict;
+  // ... is not recognised: /_uk_.../open/photo.jpg is a plain path that does
+  // not exist, and nothing marks the request as carrying a valid token.
+  const std::size_t mark = h.error_log().size();
+  const Response r = http_get(h.port(), "/_uk_" + tok + "/open/photo.jpg");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body.find(binary_blob(5000)), std::string::npos);
+  EXPECT_EQ(r.header("referrer-policy"), "");  // sent with every tokenized response
+  EXPECT_EQ(h.error_log().find("UT000", mark), std::string::npos) << h.error_log().substr(mark);
+  std::string log;
+  for (int i = 0; i < 50 && log.find(" 404 ") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    log = h.access_log();
+  }
+  const auto at = log.find("/open/photo.jpg HTTP/1.1\" 404 ");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  EXPECT_NE(line.find(" status=- reason=- client=- session=-"), std::string::npos) << line;
+  EXPECT_EQ(log.find(tok), std::string::npos) << "token in access log";
+  EXPECT_EQ(h.error_log().find(tok), std::string::npos) << "token in error log";
+  EXPECT_EQ(h.crash_notice(), "");
 }
 
 struct BadDirective {
