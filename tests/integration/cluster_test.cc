@@ -11,6 +11,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -488,13 +491,21 @@ TEST(ClusterNetworkTest, RevocationReachesEveryNodeDespiteThirtyPercentLoss) {
     Cluster cluster(4);
     if (!cluster.start_all()) return "cluster did not start: " + cluster.startup_output();
     // Every gossip packet between the nodes is dropped with probability 0.3.
-    std::string rules = "add table inet uttest\nadd chain inet uttest input { type filter hook input priority 0; }\n";
+    // Counters on an accept-all rule before the drops and on the drops show
+    // how many packets there were and how many were really lost.
+    std::string ports;
+    for (int i = 0; i < cluster.size(); ++i) ports += (i ? ", " : "") + std::to_string(cluster.gossip_port(i));
+    std::string rules = "add table inet uttest\nadd chain inet uttest input { type filter hook input priority 0; }\n"
+                        "add rule inet uttest input udp dport { " + ports + " } counter\n";
     for (int i = 0; i < cluster.size(); ++i) {
       rules += "add rule inet uttest input udp dport " + std::to_string(cluster.gossip_port(i)) +
-               " numgen random mod 100 < 30 drop\n";
+               " numgen random mod 100 < 30 counter drop\n";
     }
-    std::ofstream("/tmp/uritoken-loss.nft") << rules;
-    if (!nft("-f /tmp/uritoken-loss.nft")) return "nft rules failed";
+    const std::string rules_file = "/tmp/uritoken-loss-" + std::to_string(getpid()) + ".nft";
+    std::ofstream(rules_file) << rules;
+    const bool applied = nft("-f " + rules_file);
+    std::remove(rules_file.c_str());
+    if (!applied) return "nft rules failed";
     // Players fetch segment after segment, so each network shows up again
     // and again; a sighting lost with its packet is reported again with the
     // next request more than a second later (the sidecar's repeat limit).
@@ -507,6 +518,25 @@ TEST(ClusterNetworkTest, RevocationReachesEveryNodeDespiteThirtyPercentLoss) {
     for (const auto& token : tokens) {
       if (cluster.wait_refused_everywhere(token, 5000) < 0) return "a token was not revoked on every node within 5 s";
     }
+    // The loss was real: about 30% of the gossip packets were dropped.
+    std::string listing;
+    if (run_command("nft list chain inet uttest input", &listing) != 0) return "nft list failed: " + listing;
+    long seen = 0, dropped = 0;
+    std::istringstream lines(listing);
+    for (std::string line; std::getline(lines, line);) {
+      const auto at = line.find("counter packets ");
+      if (at == std::string::npos) continue;
+      (line.find(" drop") != std::string::npos ? dropped : seen) += std::atol(line.c_str() + at + 16);
+    }
+    const std::string counts = std::to_string(dropped) + " of " + std::to_string(seen) + " gossip packets dropped";
+    if (seen < 100) return "too few gossip packets to judge the loss: " + counts + "\n" + listing;
+    // Binomial: within four standard deviations of 30% (a false alarm about
+    // once in 15,000 runs).
+    const double sigma = std::sqrt(0.3 * 0.7 * static_cast<double>(seen));
+    if (std::abs(static_cast<double>(dropped) - 0.3 * static_cast<double>(seen)) > 4 * sigma) {
+      return "not about 30% loss: " + counts + "\n" + listing;
+    }
+    std::fprintf(stderr, "loss test: %s\n", counts.c_str());
     return "";
   });
   EXPECT_EQ(error, "");
