@@ -136,6 +136,12 @@ $(BUILD)/fuzz_token: tests/fuzz/fuzz_token.cc $(CORE_SRCS) tests/vectors/tokens.
 
 # The core must stay free of httpd and APR: it is unit-tested and shipped in
 # liburitoken without them.
+# MACs must be compared in constant time, which no test can observe, so the
+# code is checked: equal_constant_time calls CRYPTO_memcmp (or sodium_memcmp)
+# and nothing else that compares bytes, token.cc checks the tag with it, and
+# no tag or MAC is compared by hand in the core, library or gossip (whose
+# packets libsodium's AEAD authenticates). The 4-byte cluster label tag in
+# gossip/wire.cc is a public hash that tells clusters apart, not a MAC.
 lint:
 	@if grep -nE '#include [<"](httpd|http_|ap_|apr|util_)' mod_uritoken/core/*.h mod_uritoken/core/*.cc mod_uritoken/cluster/* mod_uritoken/lib/* gossip/*; then \
 		echo "lint: the core, library and gossip must not include httpd or APR headers"; exit 1; fi
@@ -146,6 +152,20 @@ lint:
 		grep -q "^| $$id |" docs/log-messages.md || echo $$id; done); \
 	if [ -n "$$missing" ]; then echo "lint: log message ids missing from docs/log-messages.md: $$missing"; exit 1; fi
 	@echo "lint: every log message id is used once and documented"
+	@body=$$(awk '/^bool equal_constant_time\(/ { f = 1 } f { print } f && /^}/ { exit }' mod_uritoken/core/hmac.cc); \
+	if ! printf '%s\n' "$$body" | grep -qE '(CRYPTO|sodium)_memcmp\('; then \
+		echo "lint: mod_uritoken/core/hmac.cc: equal_constant_time must compare with CRYPTO_memcmp or sodium_memcmp"; exit 1; fi; \
+	if printf '%s\n' "$$body" | sed -E 's/(CRYPTO|sodium)_memcmp//g' | grep -qE 'memcmp|bcmp|strn?cmp|std::equal|for *\('; then \
+		echo "lint: mod_uritoken/core/hmac.cc: equal_constant_time compares bytes by other means than CRYPTO_memcmp (not constant-time)"; exit 1; fi
+	@if ! grep -qE 'equal_constant_time\(tag, ' mod_uritoken/core/token.cc; then \
+		echo "lint: mod_uritoken/core/token.cc: verify_token must compare the tag with equal_constant_time"; exit 1; fi
+	@if grep -nE 'memcmp|bcmp|strn?cmp|std::equal|==|!=' mod_uritoken/core/*.h mod_uritoken/core/*.cc mod_uritoken/cluster/* mod_uritoken/lib/* gossip/*.h gossip/*.cc \
+		| grep -iE '(^|[^a-z0-9_])([a-z0-9_]*_)?(tags?|macs?)(_[a-z0-9_]*)?([^a-z0-9_]|$$)|k(tag|mac)(bytes|size)|abytes' \
+		| grep -vE '^gossip/wire.cc:[0-9]+:.*OpenResult::kLabel'; then \
+		echo "lint: a tag or MAC is compared above with memcmp, ==, != or std::equal: use equal_constant_time (core) or let libsodium verify it (gossip)"; exit 1; fi
+	@if ! grep -q 'crypto_aead_xchacha20poly1305_ietf_decrypt(' gossip/wire.cc; then \
+		echo "lint: gossip/wire.cc must open packets with crypto_aead_xchacha20poly1305_ietf_decrypt, which checks the MAC"; exit 1; fi
+	@echo "lint: MACs are compared in constant time only (equal_constant_time, libsodium AEAD)"
 
 check-all: lint check check-asan fuzz
 

@@ -5,47 +5,142 @@
 #   and clusters of real nodes), unit and gossip tests under ASan+UBSan,
 #   the token-parser and gossip-packet fuzzers for a bounded time each, and
 #   the PHP/Python/Node minters against the vectors.
-# Prints "tests: N passed, M failed" at the end; exits non-zero on failure.
+# Prints "tests: N passed, M failed, K skipped" at the end (naming the
+# skipped tests); exits non-zero on failure. N, M and K count distinct tests:
+# the ASan step re-runs tests already counted and is reported on its own
+# line. M also counts one for each failed step in which no test failed
+# (lint, a fuzzer, a test program that crashed or ran fewer tests than it
+# has), so "0 failed" always means the run passed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || { echo "install-deps failed"; exit 1; }
 bash scripts/build.sh || { echo "build failed"; exit 1; }
 
+# GoogleTest output as parsed below: plain text, one result line per test.
+export GTEST_COLOR=no GTEST_BRIEF=0
+
 logdir=$(mktemp -d)
 failed_steps=()
+problems=()          # what made a step fail besides failed tests
+passed=0 failed=0 skipped=0
+skipped_names=()
+declare -A step_failed_tests=()
+rerun_summary=""
+
 run_step() {
   local name=$1; shift
   echo "=== $name: $*"
   if "$@" 2>&1 | tee "$logdir/$name.log"; then
     echo "=== $name: ok"
+    return 0
+  fi
+  echo "=== $name: FAILED"
+  failed_steps+=("$name")
+  return 1
+}
+
+fail_step() {  # fail_step NAME PROBLEM: why the step fails, even if its command exited 0
+  problems+=("$1: $2")
+  local s
+  for s in "${failed_steps[@]}"; do [[ $s == "$1" ]] && return; done
+  failed_steps+=("$1")
+}
+
+# Tests a GoogleTest program has, as the step should run them: without any
+# filter, and without disabled tests (which never run unless asked for).
+listed_tests() {
+  env -u GTEST_FILTER "$1" --gtest_list_tests 2>/dev/null | awk '
+    /^[^ ]/ { suite = $1 }
+    /^  / { if (suite !~ /(^|\/)DISABLED_/ && $1 !~ /^DISABLED_/) n++ }
+    END { print n + 0 }'
+}
+
+# A step that runs GoogleTest programs: BINARIES (space-separated, in the
+# order the step runs them) and COUNTED (yes, or no for a re-run of tests
+# already counted). Reads each program's part of the log: its per-test
+# result lines up to its "N tests from M test suites ran." line (after it
+# comes the summary, which repeats names). A program without that line
+# stopped early: the test it was running counts as failed and the rest did
+# not run. A program that ran fewer tests than it lists fails the step.
+run_gtest_step() {
+  local name=$1 counted=$2 bins=$3; shift 3
+  run_step "$name" "$@"
+  local -a seg_pass=() seg_fail=() seg_skip=() seg_done=() seg_running=()
+  local kind seg a b c d e
+  local p=0 q=0 s=0
+  while read -r kind seg a b c d e; do
+    case $kind in
+      seg) seg_pass[seg]=$a seg_fail[seg]=$b seg_skip[seg]=$c seg_done[seg]=$d seg_running[seg]=$e ;;
+      skip) [[ $counted == yes ]] && skipped_names+=("$a") ;;
+    esac
+  done < <(awk '
+    /^\[==========\] Running [0-9]+ tests? from/ { seg++; next }
+    seg == 0 || done[seg] { next }
+    /^\[==========\] [0-9]+ tests? from .* ran\./ { done[seg] = 1; running[seg] = ""; next }
+    /^\[ RUN      \] / { running[seg] = $4; next }
+    /^\[       OK \] / { p[seg]++; running[seg] = ""; next }
+    /^\[  FAILED  \] / { q[seg]++; running[seg] = ""; next }
+    /^\[  SKIPPED \] / { s[seg]++; running[seg] = ""; n = $4; sub(/,$/, "", n); print "skip", seg, n; next }
+    END {
+      for (i = 1; i <= seg; i++)
+        print "seg", i, p[i] + 0, q[i] + 0, s[i] + 0, done[i] + 0, (running[i] == "" ? "-" : running[i])
+    }' "$logdir/$name.log")
+  local i=0 bin listed ran
+  for bin in $bins; do
+    i=$((i + 1))
+    if [[ ! -x $bin ]]; then
+      fail_step "$name" "$bin was not built"
+      continue
+    fi
+    listed=$(listed_tests "$bin")
+    if [[ -z ${seg_done[i]:-} ]]; then
+      fail_step "$name" "$bin shows no test run in the log (it did not run, died before its first test, or its output was cut down, e.g. by --gtest_brief): its $listed tests count as not run"
+      continue
+    fi
+    p=$((p + seg_pass[i])); q=$((q + seg_fail[i])); s=$((s + seg_skip[i]))
+    ran=$((seg_pass[i] + seg_fail[i] + seg_skip[i]))
+    if ((seg_done[i] == 0)); then
+      if [[ ${seg_running[i]} != - ]]; then
+        q=$((q + 1)); ran=$((ran + 1))
+        fail_step "$name" "$bin crashed or was killed in ${seg_running[i]}; its remaining $((listed - ran)) of $listed tests did not run"
+      else
+        fail_step "$name" "$bin stopped early after $ran of its $listed tests"
+      fi
+    elif ((ran < listed)); then
+      fail_step "$name" "$bin ran $ran of its $listed tests (is GTEST_FILTER or GTEST_ARGS set?)"
+    fi
+  done
+  echo "=== $name: $p passed, $q failed, $s skipped"
+  if [[ $counted == yes ]]; then
+    passed=$((passed + p)); failed=$((failed + q)); skipped=$((skipped + s))
+    step_failed_tests[$name]=$q
   else
-    echo "=== $name: FAILED"
-    failed_steps+=("$name")
+    rerun_summary="$name (re-run, not counted above): $p passed, $q failed, $s skipped"
   fi
 }
 
 run_step lint make lint
-run_step unit make check-unit
-run_step gossip make check-gossip
-run_step integration make check-integration
-run_step asan make check-asan
+run_gtest_step unit yes build/unit_tests make check-unit
+run_gtest_step gossip yes build/gossip_tests make check-gossip
+run_gtest_step integration yes build/integration_tests make check-integration
+run_gtest_step asan no "build/asan/unit_tests build/asan/gossip_tests" make check-asan
 run_step fuzz make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 run_step fuzz-gossip make fuzz-gossip FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 run_step clients bash clients/run_tests.sh
+# The client test scripts end each language with "N passed, M failed".
+read -r p q < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p += $1; q += $3 } END { print p + 0, q + 0 }' \
+  "$logdir/clients.log")
+passed=$((passed + p)); failed=$((failed + q)); step_failed_tests[clients]=$q
 
-# Sum up every test counted by GoogleTest and by the client test scripts
-# (their closing "N passed, M failed" lines).
-passed=0; failed=0
-for f in "$logdir"/*.log; do
-  read -r p q < <(awk '
-    /^\[  PASSED  \] [0-9]+ test/ { p += $4 }
-    /^\[  FAILED  \] [0-9]+ test/ { q += $4 }
-    /^[0-9]+ passed, [0-9]+ failed$/ { p += $1; q += $3 }
-    END { print p + 0, q + 0 }' "$f")
-  passed=$((passed + p)); failed=$((failed + q))
+# A failed step with no failed test of its own counts as one failure.
+for s in "${failed_steps[@]}"; do
+  if ((${step_failed_tests[$s]:-0} == 0)); then failed=$((failed + 1)); fi
 done
-failed=$((failed + ${#failed_steps[@]}))
 rm -rf "$logdir"
+for problem in "${problems[@]}"; do echo "problem: $problem"; done
+if [[ -n $rerun_summary ]]; then echo "$rerun_summary"; fi
 if ((${#failed_steps[@]} > 0)); then echo "failed steps: ${failed_steps[*]}"; fi
-echo "tests: $passed passed, $failed failed"
+skipped_list=""
+if ((${#skipped_names[@]} > 0)); then skipped_list=": $(printf '%s, ' "${skipped_names[@]}")"; skipped_list=${skipped_list%, }; fi
+echo "tests: $passed passed, $failed failed, $skipped skipped$skipped_list"
 ((${#failed_steps[@]} == 0))

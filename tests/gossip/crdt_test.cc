@@ -56,6 +56,50 @@ TEST(GossipCrdt, LaterPardonWinsEqualStampIsAddWins) {
   EXPECT_EQ(s.find({1, 6}), nullptr);
 }
 
+struct WinnerCase {
+  const char* name;
+  std::vector<Revocation> ops;  // all for session 5
+  std::uint64_t stamp;          // the expected winner, written out
+  bool pardon;
+  std::uint64_t origin;
+  bool shadow;
+};
+
+TEST(GossipCrdt, ExpectedWinnerInEveryMergeOrder) {
+  auto shadow = [](Revocation r) {
+    r.shadow = true;
+    return r;
+  };
+  const std::vector<WinnerCase> cases = {
+      {"later pardon beats an earlier revoke", {rev(5, 1000, false), rev(5, 2000, true)}, 2000, true, 1, false},
+      {"later revoke beats an earlier pardon", {rev(5, 1000, true), rev(5, 2000, false)}, 2000, false, 1, false},
+      {"equal stamps: the revoke wins whatever the origins",
+       {rev(5, 2000, true, 99), rev(5, 2000, false, 0)}, 2000, false, 0, false},
+      {"equal stamps and kinds: the greater origin", {rev(5, 2000, false, 2), rev(5, 2000, false, 3)}, 2000, false, 3,
+       false},
+      {"otherwise equal: the enforced verdict beats the shadow one",
+       {shadow(rev(5, 2000, false, 3)), rev(5, 2000, false, 3)}, 2000, false, 3, false},
+      {"four operations",
+       {rev(5, 1000, false, 5), rev(5, 3000, true, 1), rev(5, 3000, true, 2), rev(5, 2000, false, 9)}, 3000, true, 2,
+       false},
+  };
+  for (const auto& c : cases) {
+    std::vector<std::size_t> order(c.ops.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    do {
+      RevocationSet s;
+      for (std::size_t i : order) s.merge(c.ops[i]);
+      const Revocation* w = s.find({1, 5});
+      ASSERT_NE(w, nullptr) << c.name;
+      EXPECT_EQ(w->stamp_ms, c.stamp) << c.name;
+      EXPECT_EQ(w->pardon, c.pardon) << c.name;
+      EXPECT_EQ(w->origin, c.origin) << c.name;
+      EXPECT_EQ(w->shadow, c.shadow) << c.name;
+      EXPECT_EQ(s.size(), 1u) << c.name;
+    } while (std::next_permutation(order.begin(), order.end()));
+  }
+}
+
 TEST(GossipCrdt, EntriesExpireWithTheToken) {
   RevocationSet s;
   s.merge(rev(1, 10, false, 1, 100));
@@ -100,12 +144,23 @@ TEST(GossipCrdt, MergeLawsOnRandomSequences) {
     // Idempotent: merging again changes nothing.
     for (const auto& r : ops) EXPECT_FALSE(a.merge(r));
     ASSERT_EQ(contents(a), contents(b));
-    // And each winner is the maximum of its token's operations.
+    // And each winner is one of its token's operations, the greatest by the
+    // documented order, worked out here without the comparator under test:
+    // latest stamp, then a revoke over a pardon, then the greatest origin.
     for (const auto& r : contents(a)) {
+      std::uint64_t stamp = 0;
       for (const auto& o : ops)
-        if (o.token == r.token) {
-          EXPECT_FALSE(wins_over(o, r));
-        }
+        if (o.token == r.token) stamp = std::max(stamp, o.stamp_ms);
+      bool revoke = false;
+      for (const auto& o : ops)
+        if (o.token == r.token && o.stamp_ms == stamp && !o.pardon) revoke = true;
+      std::uint64_t origin = 0;
+      for (const auto& o : ops)
+        if (o.token == r.token && o.stamp_ms == stamp && o.pardon == !revoke) origin = std::max(origin, o.origin);
+      EXPECT_EQ(r.stamp_ms, stamp);
+      EXPECT_EQ(r.pardon, !revoke);
+      EXPECT_EQ(r.origin, origin);
+      EXPECT_NE(std::find(ops.begin(), ops.end(), r), ops.end());
     }
   }
 }

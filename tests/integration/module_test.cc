@@ -91,6 +91,7 @@ class Module : public ::testing::TestWithParam<std::string> {
   // Mints and remembers the token, so TearDown can check no log holds it.
   std::string mint(const std::string& args) {
     tokens_.push_back(h->mint(args));
+    EXPECT_EQ(tokens_.back().find("MINT-FAILED"), std::string::npos) << tokens_.back();
     return tokens_.back();
   }
   std::string url(const std::string& tok, const std::string& path) const { return "/_uk_" + tok + path; }
@@ -261,6 +262,11 @@ TEST_P(Module, ClientNetworkComesFromTrustedProxyHeader) {
 TEST_P(Module, AccessLogCarriesVerdictClientAndSessionButNeverTheToken) {
   const std::string tok = token();
   ASSERT_EQ(http_get(h->port(), url(tok, "/media/gallery/12/photo.jpg")).status, 200);
+  // And a request of its own with no token where one is required (a query
+  // unique to this test, so no other test's line can stand in for it).
+  const std::string absent = "/media/gallery/12/photo.jpg?absent=" + std::to_string(std::time(nullptr));
+  h->expect_log("UT00006: ");
+  ASSERT_EQ(http_get(h->port(), absent).status, 403);
   std::string session;
   {
     std::string out;
@@ -269,8 +275,11 @@ TEST_P(Module, AccessLogCarriesVerdictClientAndSessionButNeverTheToken) {
     ASSERT_NE(at, std::string::npos);
     session = out.substr(at + 9, 16);
   }
+  const std::string absent_line = "\"GET " + absent + " HTTP/1.1\" 403 ";
   std::string log;
-  for (int i = 0; i < 50 && log.find(session) == std::string::npos; ++i) {
+  // Transactions are logged after the response: wait for both lines.
+  for (int i = 0; i < 50 && (log.find(session) == std::string::npos || log.find(absent_line) == std::string::npos);
+       ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     log = h->access_log();
   }
@@ -279,7 +288,11 @@ TEST_P(Module, AccessLogCarriesVerdictClientAndSessionButNeverTheToken) {
             std::string::npos)
       << log;
   EXPECT_EQ(log.find(tok), std::string::npos);
-  EXPECT_NE(log.find("status=absent"), std::string::npos);
+  const auto at = log.find(absent_line);
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  EXPECT_NE(line.find(" status=absent "), std::string::npos) << line;
+  EXPECT_NE(line.find(" client=- session=-"), std::string::npos) << line;
 }
 
 INSTANTIATE_TEST_SUITE_P(Mpm, Module, ::testing::Values("event", "prefork"));
@@ -308,14 +321,29 @@ TEST(ModuleConfig, KeyRotationByGracefulRestart) {
 }
 
 TEST(ModuleConfig, ExpiredStatusIsConfigurable) {
+  // Two servers alike but for the directive, the same expired token for both
+  // (the test servers share their key ring).
   HttpdOptions o;
-  o.extra_conf = "UriTokenExpiredStatus 403\nUriTokenClockSkew 0\n";
-  Httpd h(o);
-  write_sample_media(h);
-  ASSERT_TRUE(h.start()) << h.startup_output();
-  const std::string expired = h.mint("--client site42 --expires " + std::to_string(std::time(nullptr) - 5));
-  EXPECT_EQ(http_get(h.port(), "/_uk_" + expired + "/open/photo.jpg").status, 403);
-  EXPECT_EQ(h.crash_notice(), "");
+  o.extra_conf = "UriTokenExpiredStatus 403\n";
+  Httpd configured(o);
+  Httpd by_default(HttpdOptions{});
+  for (Httpd* h : {&configured, &by_default}) {
+    write_sample_media(*h);
+    ASSERT_TRUE(h->start()) << h->startup_output();
+  }
+  // An hour ago: well past the default clock skew.
+  const std::string expired = configured.mint("--client site42 --expires " + std::to_string(std::time(nullptr) - 3600));
+  ASSERT_EQ(expired.find("MINT-FAILED"), std::string::npos) << expired;
+  ASSERT_FALSE(expired.empty());
+  const std::string target = "/_uk_" + expired + "/open/photo.jpg";
+  EXPECT_EQ(http_get(configured.port(), target).status, 403);
+  EXPECT_EQ(http_get(by_default.port(), target).status, 410);
+  // Both refusals are for expiry, not for a malformed or forged token.
+  for (Httpd* h : {&configured, &by_default}) {
+    EXPECT_NE(h->error_log().find("token refused (expired): client site42, key 1"), std::string::npos)
+        << h->error_log();
+    EXPECT_EQ(h->crash_notice(), "");
+  }
 }
 
 TEST(ModuleConfig, EngineOffLeavesTokensAloneAndRequireFailsClosed) {
@@ -327,6 +355,37 @@ TEST(ModuleConfig, EngineOffLeavesTokensAloneAndRequireFailsClosed) {
   EXPECT_EQ(http_get(h.port(), "/open/photo.jpg").status, 200);
   EXPECT_EQ(http_get(h.port(), "/media/top.txt").status, 403);  // UriTokenRequire without engine
   EXPECT_NE(h.error_log().find("UT00005"), std::string::npos);
+
+  // A genuine token (the CLI verifies it against the same key ring) ...
+  const std::string tok = h.mint("--client site42 --ttl 600");
+  ASSERT_EQ(tok.find("MINT-FAILED"), std::string::npos) << tok;
+  std::string verdict;
+  ASSERT_EQ(run_command(std::string(BUILD_DIR) + "/uritoken verify --key-file " + h.key_file() + " " + tok +
+                            " --path /open/photo.jpg",
+                        &verdict),
+            0)
+      << verdict;
+  ASSERT_NE(verdict.find("verdict: valid"), std::string::npos) << verdict;
+  // ... is not recognised: /_uk_.../open/photo.jpg is a plain path that does
+  // not exist, and nothing marks the request as carrying a valid token.
+  const std::size_t mark = h.error_log().size();
+  const Response r = http_get(h.port(), "/_uk_" + tok + "/open/photo.jpg");
+  EXPECT_EQ(r.status, 404);
+  EXPECT_EQ(r.body.find(binary_blob(5000)), std::string::npos);
+  EXPECT_EQ(r.header("referrer-policy"), "");  // sent with every tokenized response
+  EXPECT_EQ(h.error_log().find("UT000", mark), std::string::npos) << h.error_log().substr(mark);
+  std::string log;
+  for (int i = 0; i < 50 && log.find(" 404 ") == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    log = h.access_log();
+  }
+  const auto at = log.find("/open/photo.jpg HTTP/1.1\" 404 ");
+  ASSERT_NE(at, std::string::npos) << log;
+  const std::string line = log.substr(at, log.find('\n', at) - at);
+  EXPECT_NE(line.find(" status=- reason=- client=- session=-"), std::string::npos) << line;
+  EXPECT_EQ(log.find(tok), std::string::npos) << "token in access log";
+  EXPECT_EQ(h.error_log().find(tok), std::string::npos) << "token in error log";
+  EXPECT_EQ(h.crash_notice(), "");
 }
 
 struct BadDirective {

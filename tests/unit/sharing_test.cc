@@ -131,7 +131,15 @@ TEST(NetworkClassifier, ProxyDetectorStaysBoundedAndKeepsBusyProxies) {
   }
   EXPECT_EQ(c.memory_bytes(), before);
   EXPECT_TRUE(c.is_detected_proxy(proxy, kT0 + kSec));
-  EXPECT_LE(c.detected_proxies(kT0 + kSec), 64u);
+  // One session each: none of the flood is a proxy, so the proxy is the only one.
+  EXPECT_EQ(c.detected_proxies(kT0 + kSec), 1u);
+  // The full table still admits a newcomer (in place of a quiet entry) and
+  // lets it qualify as a proxy.
+  const NetworkId late = c.network_of(ip("203.0.113.1"));
+  for (std::uint64_t s = 0; s < 60; ++s) c.observe(late, 500000 + s, static_cast<std::uint32_t>(s), kT0 + 2 * kSec);
+  EXPECT_TRUE(c.is_detected_proxy(late, kT0 + 2 * kSec));
+  EXPECT_TRUE(c.is_detected_proxy(proxy, kT0 + 2 * kSec));
+  EXPECT_EQ(c.detected_proxies(kT0 + 2 * kSec), 2u);
 }
 
 TEST(SharingDetector, FamilyOnOneNetworkIsNotShared) {
@@ -270,6 +278,25 @@ TEST(SharingDetector, SharedNetworksTipButNeverCarry) {
   EXPECT_EQ(v.networks, 4u);
   EXPECT_DOUBLE_EQ(v.score, 4.0);
   EXPECT_TRUE(v.shared);  // three private networks reach the line, the group tips it
+}
+
+TEST(SharingDetector, SharedGroupCannotLiftPrivateNetworksShortOfTheLine) {
+  const SharingPolicy p = small_policy();
+  ASSERT_EQ(p.max_networks, 3u);
+  ASSERT_EQ(p.concurrent_s, 120u);
+  ASSERT_DOUBLE_EQ(p.sequential_weight, 0.5);
+  Node n(p);
+  // A and B together, a CGNAT address with them, then C alone 180 s after
+  // the last of them (beyond concurrent_s: a sequential switch, 0.5).
+  // Private 1 + 1 + 0.5 = 2.5 is short of 3, though with the group the score
+  // is 3.5: only "private networks must reach the limit" keeps it unshared.
+  n.see(12, "198.51.100.1", kT0);
+  n.see(12, "198.51.101.1", kT0 + 10 * kSec);
+  n.see(12, "100.64.7.9", kT0 + 20 * kSec);
+  const SharingVerdict v = n.see(12, "198.51.102.1", kT0 + 200 * kSec);
+  EXPECT_EQ(v.networks, 4u);
+  EXPECT_DOUBLE_EQ(v.score, 3.5);
+  EXPECT_FALSE(v.shared);
 }
 
 TEST(SharingDetector, DetectedProxyCountsAsShared) {
