@@ -171,6 +171,10 @@ struct Stats {
   std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
   std::uint64_t dropped_malformed = 0, dropped_auth = 0, dropped_replay = 0, dropped_stale = 0,
                 dropped_label = 0, dropped_oversized = 0;
+  // Authentic, but sent before this Node was constructed: a packet captured
+  // before a restart and replayed (the replay window died with the old
+  // process), or from a peer whose clock is behind ours, for at most the skew.
+  std::uint64_t dropped_before_start = 0;
   std::uint64_t revocations_learned = 0;  // winners changed by a peer's entry
   std::uint64_t sightings_sent = 0;       // sightings sent to other owners
   std::uint64_t sightings_owned = 0;      // owned_sighting calls
@@ -192,6 +196,8 @@ namespace wire { struct Message; struct PpRoot; struct PpGroup; }
 
 class Node {
  public:
+  // Packets whose sender timestamp is older than `now_ms` are refused
+  // (dropped_before_start): pass a time taken before the socket was bound.
   Node(Config config, Transport& transport, Listener& listener, std::uint64_t now_ms,
        std::uint64_t seed);
   ~Node();
@@ -301,6 +307,7 @@ class Node {
   std::uint64_t now_ = 0;
 
   // Crypto / replay.
+  std::uint64_t born_ms_ = 0;  // construction time: older packets are refused
   std::array<std::uint8_t, 4> label_tag_{};
   std::uint64_t counter_ = 0;
   std::unordered_map<std::uint64_t, ReplayWindow> replay_;

@@ -25,6 +25,7 @@ Node::Node(Config config, Transport& transport, Listener& listener, std::uint64_
   if (cfg_.max_packet < wire::kOverhead + 300) cfg_.max_packet = wire::kOverhead + 300;
   if (cfg_.owners == 0) cfg_.owners = 1;
   now_ = now_ms;
+  born_ms_ = now_ms;
   label_tag_ = wire::label_tag(cfg_.cluster_label);
   // Both survive a restart with the same node id: the wall clock moves on, so
   // peers neither take our packets for replays nor our ALIVE for stale news.
@@ -172,6 +173,10 @@ void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t s
   // Sliding window of 64 counters per sender; our own packets echoed back
   // count as replays too.
   if (h.sender == cfg_.node_id) { ++stats_.dropped_replay; return; }
+  // The window is empty after a restart, so it cannot tell a packet captured
+  // before the restart from a new one; the sender's timestamp can. Checked
+  // before the window so such a packet does not move it either.
+  if (h.time_ms < born_ms_) { ++stats_.dropped_before_start; return; }
   ReplayWindow& w = replay_[h.sender];
   if (h.counter > w.max) {
     std::uint64_t shift = h.counter - w.max;

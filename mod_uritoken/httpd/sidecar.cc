@@ -115,6 +115,9 @@ class Sidecar : public gossip::Listener {
   bool start() {
     // A sidecar killed mid-write (kill -9) may leave a slot half-written.
     shared_.repair();
+    // Before the socket exists: the Node refuses packets sent before this
+    // time (replays from before a restart), and none sent to this socket is.
+    const std::uint64_t boot_ms = wall_ms();
     std::string error;
     gossip::Config gc;
     gc.name = conf_.node_name.empty() ? (conf_.gossip_listen.empty() ? std::string("local") : conf_.gossip_listen)
@@ -144,7 +147,7 @@ class Sidecar : public gossip::Listener {
     auto entries = gossip::Journal::load(path, &error);
     if (!error.empty()) log(APLOG_WARNING, "UT00014: revocation journal: " + error);
     node_ = std::make_unique<gossip::Node>(gc, udp_ ? static_cast<gossip::Transport&>(*udp_) : no_network_, *this,
-                                           wall_ms(), randombytes_random() | (std::uint64_t{randombytes_random()} << 32));
+                                           boot_ms, randombytes_random() | (std::uint64_t{randombytes_random()} << 32));
     node_->load(entries);
     error.clear();
     if (!journal_.rewrite(path, node_->revocations(), &error) || !journal_.open_append(path, &error)) {
