@@ -97,7 +97,7 @@ class RecentSightings {
   std::vector<Slot> slots_ = std::vector<Slot>(1 << 16);  // 1 MiB; a collision only costs a repeat
 };
 
-// The likely cause of each kind of dropped gossip packet, for UT00021.
+// The likely cause of each kind of dropped gossip packet, for the drop report.
 constexpr std::array<const char*, gossip::kDropKinds> kDropHints = {  // in gossip::DropKind order
     "larger than any gossip packet: not from a cluster member",
     "not a gossip packet: a scan, another program, or a peer with an incompatible version",
