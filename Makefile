@@ -80,7 +80,8 @@ $(CLI): $(call obj,mod_uritoken/cli/uritoken_cli.cc) $(CORE_OBJS)
 $(UNIT): $(UNIT_OBJS) $(LIB_OBJS) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
 
-$(INTEG): $(INTEG_OBJS) $(CORE_OBJS)
+# With the gossip library: tests seal packets to send to a node's gossip port.
+$(INTEG): $(INTEG_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
 
 # Gossip library tests: codec, CRDT, membership, and the deterministic

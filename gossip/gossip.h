@@ -182,6 +182,10 @@ struct Stats {
   std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
   std::uint64_t dropped_malformed = 0, dropped_auth = 0, dropped_replay = 0, dropped_stale = 0,
                 dropped_label = 0, dropped_oversized = 0;
+  // Authentic, but sent before this Node was constructed: a packet captured
+  // before a restart and replayed (the replay window died with the old
+  // process), or from a peer whose clock is behind ours, for at most the skew.
+  std::uint64_t dropped_before_start = 0;
   std::uint64_t revocations_learned = 0;  // winners changed by a peer's entry
   std::uint64_t sightings_sent = 0;       // sightings sent to other owners
   std::uint64_t sightings_owned = 0;      // owned_sighting calls
@@ -191,6 +195,34 @@ struct Stats {
   std::uint64_t member_streams = 0;  // push-pulls that streamed our member list
   std::uint64_t reconnects = 0;      // push-pulls started with a dead member
   std::uint64_t sightings_rehomed = 0;  // remembered sightings sent to a member that came alive
+};
+
+// Why a datagram was dropped; each kind is also counted in its Stats field.
+enum class DropKind : std::uint8_t {
+  kOversized, kMalformed, kLabel, kAuth, kStale, kBeforeStart, kReplay,
+};
+constexpr std::size_t kDropKinds = 7;
+// A few words for log lines: "failed authentication", "wrong cluster name".
+const char* drop_kind_text(DropKind k);
+
+// Datagrams dropped between since_ms and until_ms, by sender address and
+// kind, so a misconfigured peer or an attack can be told from a dead peer.
+struct DropReport {
+  static constexpr std::size_t kMaxSenders = 16;
+  struct Sender {
+    Endpoint from;
+    std::array<std::uint64_t, kDropKinds> count{};  // by DropKind
+  };
+  std::uint64_t since_ms = 0, until_ms = 0;
+  std::vector<Sender> senders;                     // the first kMaxSenders, in order of first drop
+  std::array<std::uint64_t, kDropKinds> others{};  // from any further sender ("other addresses")
+  std::uint64_t total() const;
+  std::uint64_t total(DropKind k) const;
+  bool empty() const { return total() == 0; }
+  // One line: "dropped 37 packets in the last 60 s: 30 failed authentication
+  // (HINT) from 10.0.0.7:7946; 7 wrong cluster name (HINT) from ...", kinds
+  // by count, each with its biggest senders; hints[kind] may be null.
+  std::string describe(const std::array<const char*, kDropKinds>& hints) const;
 };
 
 struct Member {
@@ -205,6 +237,8 @@ namespace wire { struct Message; struct PpRoot; struct PpGroup; }
 
 class Node {
  public:
+  // Packets whose sender timestamp is older than `now_ms` are refused
+  // (dropped_before_start): pass a time taken before the socket was bound.
   Node(Config config, Transport& transport, Listener& listener, std::uint64_t now_ms,
        std::uint64_t seed);
   ~Node();
@@ -228,6 +262,8 @@ class Node {
   const RevocationSet& revocations() const { return set_; }
   std::vector<Member> members() const;         // self first, then peers by node id
   const Stats& stats() const { return stats_; }
+  // The drops since the last call (or since construction); starts afresh.
+  DropReport take_drop_report(std::uint64_t now_ms);
   const Config& config() const { return cfg_; }
   // Added: the `owners` nodes that own a token in this node's current view
   // (rendezvous hashing over live members and self), best first.
@@ -267,6 +303,7 @@ class Node {
   void send_packet(const Endpoint& to, std::vector<std::uint8_t>& payload, bool piggyback);
   void piggyback(std::vector<std::uint8_t>& payload, std::size_t room);
   std::size_t payload_room() const;
+  void drop(const Endpoint& from, DropKind kind);
   void handle(const Endpoint& from, std::uint64_t sender, const wire::Message& m,
               std::uint64_t now_ms, bool& learned);
   // Membership.
@@ -318,9 +355,16 @@ class Node {
   std::uint64_t now_ = 0;
 
   // Crypto / replay.
+  std::uint64_t born_ms_ = 0;  // construction time: older packets are refused
   std::array<std::uint8_t, 4> label_tag_{};
   std::uint64_t counter_ = 0;
   std::unordered_map<std::uint64_t, ReplayWindow> replay_;
+  // Drops since the last report. Fixed size, so that a flood of junk from
+  // many addresses costs a short scan per datagram and never an allocation.
+  std::array<DropReport::Sender, DropReport::kMaxSenders> drop_senders_{};
+  std::size_t drop_sender_count_ = 0;
+  std::array<std::uint64_t, kDropKinds> drop_others_{};
+  std::uint64_t drops_since_ms_ = 0;
 
   // Membership.
   std::uint64_t incarnation_ = 0;

@@ -25,6 +25,8 @@ Node::Node(Config config, Transport& transport, Listener& listener, std::uint64_
   if (cfg_.max_packet < wire::kOverhead + 300) cfg_.max_packet = wire::kOverhead + 300;
   if (cfg_.owners == 0) cfg_.owners = 1;
   now_ = now_ms;
+  born_ms_ = now_ms;
+  drops_since_ms_ = now_ms;
   label_tag_ = wire::label_tag(cfg_.cluster_label);
   // Both survive a restart with the same node id: the wall clock moves on, so
   // peers neither take our packets for replays nor our ALIVE for stale news.
@@ -158,20 +160,24 @@ void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t s
   now_ = now_ms;
   ++stats_.packets_in;
   stats_.bytes_in += size;
-  if (size > cfg_.max_packet) { ++stats_.dropped_oversized; return; }
+  if (size > cfg_.max_packet) return drop(from, DropKind::kOversized);
   wire::Header h;
   std::vector<std::uint8_t> payload;
   switch (wire::open(cfg_.cluster_key, cfg_.cluster_label, data, size, h, payload)) {
-    case wire::OpenResult::kMalformed: ++stats_.dropped_malformed; return;
-    case wire::OpenResult::kLabel: ++stats_.dropped_label; return;
-    case wire::OpenResult::kAuth: ++stats_.dropped_auth; return;
+    case wire::OpenResult::kMalformed: return drop(from, DropKind::kMalformed);
+    case wire::OpenResult::kLabel: return drop(from, DropKind::kLabel);
+    case wire::OpenResult::kAuth: return drop(from, DropKind::kAuth);
     case wire::OpenResult::kOk: break;
   }
   std::uint64_t age = now_ms > h.time_ms ? now_ms - h.time_ms : h.time_ms - now_ms;
-  if (age > cfg_.max_packet_age_ms) { ++stats_.dropped_stale; return; }
+  if (age > cfg_.max_packet_age_ms) return drop(from, DropKind::kStale);
   // Sliding window of 64 counters per sender; our own packets echoed back
   // count as replays too.
-  if (h.sender == cfg_.node_id) { ++stats_.dropped_replay; return; }
+  if (h.sender == cfg_.node_id) return drop(from, DropKind::kReplay);
+  // The window is empty after a restart, so it cannot tell a packet captured
+  // before the restart from a new one; the sender's timestamp can. Checked
+  // before the window so such a packet does not move it either.
+  if (h.time_ms < born_ms_) return drop(from, DropKind::kBeforeStart);
   ReplayWindow& w = replay_[h.sender];
   if (h.counter > w.max) {
     std::uint64_t shift = h.counter - w.max;
@@ -179,16 +185,50 @@ void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t s
     w.max = h.counter;
   } else {
     std::uint64_t d = w.max - h.counter;
-    if (d >= 64 || (w.bits >> d & 1)) { ++stats_.dropped_replay; return; }
+    if (d >= 64 || (w.bits >> d & 1)) return drop(from, DropKind::kReplay);
     w.bits |= 1ULL << d;
   }
   auto msgs = wire::decode_payload(payload.data(), payload.size());
-  if (!msgs) { ++stats_.dropped_malformed; return; }
+  if (!msgs) return drop(from, DropKind::kMalformed);
   if (!started_ || left_) return;
   bool learned = false;
   for (const auto& m : *msgs) handle(from, h.sender, m, now_ms, learned);
   // Forward news on first receipt, without waiting for the gossip timer.
   if (learned) gossip(cfg_.fanout, h.sender);
+}
+
+void Node::drop(const Endpoint& from, DropKind kind) {
+  std::uint64_t* const counters[kDropKinds] = {  // in DropKind order
+      &stats_.dropped_oversized, &stats_.dropped_malformed,    &stats_.dropped_label, &stats_.dropped_auth,
+      &stats_.dropped_stale,     &stats_.dropped_before_start, &stats_.dropped_replay};
+  const auto k = static_cast<std::size_t>(kind);
+  ++*counters[k];
+  for (std::size_t i = 0; i < drop_sender_count_; ++i) {
+    if (drop_senders_[i].from == from) {
+      ++drop_senders_[i].count[k];
+      return;
+    }
+  }
+  if (drop_sender_count_ < drop_senders_.size()) {
+    DropReport::Sender& s = drop_senders_[drop_sender_count_++];
+    s.from = from;
+    s.count = {};
+    s.count[k] = 1;
+    return;
+  }
+  ++drop_others_[k];
+}
+
+DropReport Node::take_drop_report(std::uint64_t now_ms) {
+  DropReport r;
+  r.since_ms = drops_since_ms_;
+  r.until_ms = now_ms;
+  r.senders.assign(drop_senders_.begin(), drop_senders_.begin() + drop_sender_count_);
+  r.others = drop_others_;
+  drop_sender_count_ = 0;
+  drop_others_ = {};
+  drops_since_ms_ = now_ms;
+  return r;
 }
 
 void Node::handle(const Endpoint& from, std::uint64_t sender, const wire::Message& m,

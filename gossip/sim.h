@@ -1,8 +1,9 @@
 // Deterministic simulation of a gossip cluster in one process: N Nodes over a
-// virtual network with per-packet delay, seeded loss, crashes, restarts and
-// partitions, driven by an event queue in virtual time. Same seed, same run
-// (packet nonces are random but nothing depends on their value). Used by the
-// tests and by the cluster benchmark; not linked into the module.
+// virtual network with per-packet delay, seeded loss, crashes, restarts,
+// partitions and clock skew, driven by an event queue in virtual time. Same
+// seed, same run (packet nonces are random but nothing depends on their
+// value). Used by the tests and by the cluster benchmark; not linked into the
+// module.
 #pragma once
 
 #include <cstdint>
@@ -82,6 +83,14 @@ class Simulation {
   // A new Node with the same id and address, loaded from `journal`.
   void restart(std::size_t i, const std::vector<Revocation>& journal) { boot(i, journal); }
 
+  // Node i's clock runs `ms` ahead of the simulation's (behind if negative)
+  // from its next boot on: clock skew between nodes. Set it before
+  // add_node/restart, so no running Node sees its time jump.
+  void set_clock_offset(std::size_t i, std::int64_t ms) {
+    if (i >= clock_offsets_.size()) clock_offsets_.resize(i + 1, 0);
+    clock_offsets_[i] = ms;
+  }
+
   // Nodes in different groups cannot talk; all in group 0 heals a partition.
   void set_group(std::size_t i, int group) { nodes_[i]->group = group; }
   void set_loss(double loss) { opt_.loss = loss; }
@@ -94,12 +103,12 @@ class Simulation {
   // Local events on node i (use these, not node(i)->..., so timers follow).
   void decide(std::size_t i, const Revocation& r) {
     if (!up(i)) return;
-    node(i)->decide(r, now_);
+    node(i)->decide(r, local(i));
     touched_.push_back(i);
   }
   void report_sighting(std::size_t i, const SightingReport& s) {
     if (!up(i)) return;
-    node(i)->report_sighting(s, now_);
+    node(i)->report_sighting(s, local(i));
     touched_.push_back(i);
   }
 
@@ -120,7 +129,7 @@ class Simulation {
         case Event::kCall: ev.fn(); break;
         case Event::kDeliver: {
           SimNode& n = *nodes_[ev.node];
-          if (n.node) n.node->receive(ev.from, ev.data.data(), ev.data.size(), now_);
+          if (n.node) n.node->receive(ev.from, ev.data.data(), ev.data.size(), local(ev.node));
           touched_.push_back(ev.node);
           break;
         }
@@ -128,7 +137,7 @@ class Simulation {
           SimNode& n = *nodes_[ev.node];
           if (!n.node || n.scheduled != ev.time) break;  // superseded
           n.scheduled = UINT64_MAX;
-          n.node->tick(now_);
+          n.node->tick(local(ev.node));
           touched_.push_back(ev.node);
           break;
         }
@@ -178,6 +187,7 @@ class Simulation {
     Config cfg;
     int group = 0;
     unsigned generation = 0;
+    std::int64_t clock_offset = 0;  // this boot's: local time = now_ + clock_offset
     std::uint64_t scheduled = UINT64_MAX;  // time of the pending tick event
     SimTransport transport;
     SimListener listener;
@@ -199,10 +209,11 @@ class Simulation {
     SimNode& n = *nodes_[i];
     n.transport.self = &n;
     n.listener.self = &n;
+    n.clock_offset = i < clock_offsets_.size() ? clock_offsets_[i] : 0;
     std::uint64_t seed = opt_.seed * 0x9e3779b97f4a7c15ULL + i * 1000003 + n.generation++;
-    n.node = std::make_unique<Node>(n.cfg, n.transport, n.listener, now_, seed);
+    n.node = std::make_unique<Node>(n.cfg, n.transport, n.listener, local(i), seed);
     n.node->load(journal);
-    n.node->start(now_);
+    n.node->start(local(i));
     // The crashed node's pending tick may be gone or in the past: without
     // this a restarted node never ticked again (no probes, no timeouts).
     n.scheduled = UINT64_MAX;
@@ -226,6 +237,11 @@ class Simulation {
 
   void push(Event e) { queue_.push(std::move(e)); }
 
+  // Node i's wall clock now.
+  std::uint64_t local(std::size_t i) const {
+    return now_ + static_cast<std::uint64_t>(nodes_[i]->clock_offset);  // wraps right for < 0
+  }
+
   // The inverse of endpoint_of (no map lookup per packet); size() if none.
   std::size_t index_of(const Endpoint& e) const {
     if (e.v6 || e.addr[0] != 10 || e.port != 7946) return nodes_.size();
@@ -239,7 +255,9 @@ class Simulation {
     for (std::size_t i : touched_) {
       SimNode& n = *nodes_[i];
       if (!n.node) continue;
-      std::uint64_t d = std::max(n.node->next_deadline_ms(), now_);
+      std::uint64_t deadline = n.node->next_deadline_ms();  // on the node's clock
+      if (deadline == UINT64_MAX) continue;
+      std::uint64_t d = std::max(deadline - static_cast<std::uint64_t>(n.clock_offset), now_);
       if (d < n.scheduled) {
         n.scheduled = d;
         queue_.push(Event{d, seq_++, Event::kTick, i, {}, {}, {}});
@@ -255,6 +273,7 @@ class Simulation {
   std::uint64_t delivered_ = 0;
   std::vector<std::unique_ptr<SimNode>> nodes_;
   std::vector<std::size_t> touched_;
+  std::vector<std::int64_t> clock_offsets_;  // by node index, for the next boot
   std::priority_queue<Event, std::vector<Event>, std::greater<Event>> queue_;
 };
 

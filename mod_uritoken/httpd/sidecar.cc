@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
@@ -56,6 +57,28 @@ class NoNetwork : public gossip::Transport {
  public:
   void send(const gossip::Endpoint&, const std::uint8_t*, std::size_t) override {}
 };
+
+// The likely cause of each kind of dropped gossip packet, for the drop report.
+constexpr std::array<const char*, gossip::kDropKinds> kDropHints = {  // in gossip::DropKind order
+    "larger than any gossip packet: not from a cluster member",
+    "not a gossip packet: a scan, another program, or a peer with an incompatible version",
+    "UriTokenClusterName differs",
+    "wrong UriTokenClusterKeyFile, or forged",
+    "the sender's clock is more than 30 s off, or replayed",
+    "replayed, or the sender's clock is behind ours",
+    "replayed, or duplicated by the network",
+};
+
+// Dropped gossip packets are summed up in one line at most this often.
+// URITOKEN_TEST_DROP_REPORT_MS shortens it for the integration tests only;
+// deliberately not a directive nor documented.
+std::uint64_t drop_report_interval_ms() {
+  constexpr std::uint64_t kDefault = 60000;
+  const char* v = std::getenv("URITOKEN_TEST_DROP_REPORT_MS");
+  if (v == nullptr) return kDefault;
+  const unsigned long ms = std::strtoul(v, nullptr, 10);
+  return ms >= 100 && ms <= kDefault ? ms : kDefault;
+}
 
 SharingPolicy policy_of(const ClusterConfig& c) {
   SharingPolicy p;
@@ -107,6 +130,9 @@ class Sidecar {
   bool start() {
     // A sidecar killed mid-write (kill -9) may leave a slot half-written.
     shared_.repair();
+    // Before the socket exists: the Node refuses packets sent before this
+    // time (replays from before a restart), and none sent to this socket is.
+    const std::uint64_t boot_ms = wall_ms();
     std::string error;
     gossip::Config gc;
     gc.name = conf_.node_name.empty() ? (conf_.gossip_listen.empty() ? std::string("local") : conf_.gossip_listen)
@@ -134,7 +160,7 @@ class Sidecar {
 
     const auto entries = service_.load_journal(nullptr);
     node_ = std::make_unique<gossip::Node>(gc, udp_ ? static_cast<gossip::Transport&>(*udp_) : no_network_,
-                                           service_, wall_ms(),
+                                           service_, boot_ms,
                                            randombytes_random() | (std::uint64_t{randombytes_random()} << 32));
     service_.attach(node_.get());
     node_->load(entries);
@@ -145,6 +171,8 @@ class Sidecar {
     // Entries the parent did not load (e.g. a journal written meanwhile).
     service_.publish_all();
     node_->start(wall_ms());
+    drop_report_ms_ = drop_report_interval_ms();
+    next_drop_report_ = boot_ms + drop_report_ms_;
     log(cluster::LogLevel::notice, "UT00024: sharing sidecar running as node '" + gc.name + "' with " +
                                        std::to_string(gc.seeds.size()) + " peers, " +
                                        std::to_string(entries.size()) + " journal entries");
@@ -160,10 +188,15 @@ class Sidecar {
       shared_.set_sidecar_heartbeat(now);
       shared_.set_sidecar_ready(node_->ready());
       service_.housekeeping(now);
+      if (now >= next_drop_report_) {
+        report_drops(now);
+        next_drop_report_ = now + drop_report_ms_;
+      }
       if (getppid() == 1) break;  // the parent is gone (kill -9): so are we
       wait_for_packets(now);
     }
     service_.flush_journal(0);
+    report_drops(wall_ms());  // what the last interval saw, before a restart hides it
     node_->leave(wall_ms());
   }
 
@@ -186,6 +219,13 @@ class Sidecar {
                           : level == cluster::LogLevel::warn ? APLOG_WARNING
                                                              : APLOG_ERR;
     ap_log_error(APLOG_MARK, apr_level, 0, server_, "%s", text.c_str());
+  }
+
+  // One line for everything dropped since the last report, if anything
+  // was dropped.
+  void report_drops(std::uint64_t now) {
+    const gossip::DropReport r = node_->take_drop_report(now);
+    if (!r.empty()) log(cluster::LogLevel::warn, "UT00021: gossip " + r.describe(kDropHints));
   }
 
   void wait_for_packets(std::uint64_t now) {
@@ -211,6 +251,8 @@ class Sidecar {
   NoNetwork no_network_;
   std::unique_ptr<gossip::UdpTransport> udp_;
   std::unique_ptr<gossip::Node> node_;
+  std::uint64_t drop_report_ms_ = 60000;
+  std::uint64_t next_drop_report_ = 0;
 };
 
 void write_pid_file(const ClusterConfig& conf) {

@@ -306,3 +306,47 @@ TEST(GossipSim, SightingsFromBothSidesOfAPartitionReachTheOwnersAfterTheHeal) {
   for (std::size_t i = 0; i < n; ++i) rehomed += s->node(i)->stats().sightings_rehomed;
   EXPECT_GT(rehomed, 0u);
 }
+
+// A restarted node refuses packets sent before it started. A peer whose clock
+// is behind the restarted node's looks, for as long as the skew, as if it sent
+// everything before that start; its packets are dropped for that long and no
+// longer, and the node still catches up once the skew has passed.
+TEST(GossipSim, RestartedNodeCatchesUpWhenPeerClocksAreBehind) {
+  const std::size_t n = 10;
+  auto s = cluster(n, 0.0, 31);
+  ASSERT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 20000));
+  for (std::uint64_t k = 0; k < 50; ++k) s->decide(k % n, make_rev(100 + k, s->now(), k % n + 1));
+  s->run_for(1000);
+  ASSERT_EQ(holders(*s, {1, 149}), n);
+
+  const std::size_t r = 5;  // joins through nodes 0-2
+  const std::uint64_t skew = 3000;
+  s->crash(r);
+  s->run_for(1000);
+  s->set_clock_offset(r, static_cast<std::int64_t>(skew));  // every peer's clock is 3 s behind its own
+  s->restart(r, {});  // no journal: everything has to come from peers
+  const std::uint64_t restarted = s->now();
+  s->decide(2, make_rev(999, s->now(), 3));
+
+  auto caught_up = [&] {
+    return s->node(r)->ready() && alive_seen(*s, r) == n &&
+           s->node(r)->revocations().size() == s->node(0)->revocations().size();
+  };
+  s->run_until(restarted + skew - 100);
+  EXPECT_FALSE(s->node(r)->ready());
+  EXPECT_GT(s->node(r)->stats().dropped_before_start, 0u);
+  ASSERT_TRUE(s->run_until_true(caught_up, 10000)) << "after " << s->now() - restarted << " ms";
+  EXPECT_GE(s->now() - restarted, skew);  // it heard nothing from its peers before
+  EXPECT_EQ(s->node(r)->revocations().size(), 51u);
+  // No drops once the skew has passed, and the others accept r's packets
+  // (its clock is ahead of theirs).
+  s->run_until(std::max(s->now(), restarted + skew + 200));
+  const std::uint64_t dropped = s->node(r)->stats().dropped_before_start;
+  s->run_for(3000);
+  EXPECT_EQ(s->node(r)->stats().dropped_before_start, dropped);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i == r) continue;
+    EXPECT_EQ(s->node(i)->stats().dropped_before_start, 0u) << i;
+  }
+  EXPECT_TRUE(converged(*s, n));
+}

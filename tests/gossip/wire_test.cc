@@ -197,7 +197,7 @@ class GossipReject : public ::testing::Test {
   std::uint64_t drops() const {
     const Stats& s = node->stats();
     return s.dropped_malformed + s.dropped_auth + s.dropped_replay + s.dropped_stale +
-           s.dropped_label + s.dropped_oversized;
+           s.dropped_label + s.dropped_oversized + s.dropped_before_start;
   }
 
   Config cfg;
@@ -236,6 +236,10 @@ TEST_F(GossipReject, EachKindOfBadPacketIsCountedSeparately) {
   feed(packet(103, kNow - cfg.max_packet_age_ms - 1, cfg.cluster_key, cfg.cluster_label));
   feed(packet(104, kNow + cfg.max_packet_age_ms + 1, cfg.cluster_key, cfg.cluster_label));
   EXPECT_EQ(node->stats().dropped_stale, 2u);
+
+  // Fresh enough, but sent before this node was constructed (at kNow).
+  feed(packet(106, kNow - 1, cfg.cluster_key, cfg.cluster_label));
+  EXPECT_EQ(node->stats().dropped_before_start, 1u);
 
   std::vector<std::uint8_t> oversized(cfg.max_packet + 1, 1);
   feed(oversized);
