@@ -147,7 +147,7 @@ lint:
 	@if grep -nE '#include [<"](httpd|http_|ap_|apr|util_)' mod_uritoken/core/*.h mod_uritoken/core/*.cc mod_uritoken/cluster/* mod_uritoken/lib/* gossip/*; then \
 		echo "lint: the core, library and gossip must not include httpd or APR headers"; exit 1; fi
 	@echo "lint: core, library and gossip are free of httpd/APR includes"
-	@dups=$$(grep -rhoE 'UT[0-9]{5}' mod_uritoken gossip | sort | uniq -d); \
+	@dups=$$(grep -rhoE '"UT[0-9]{5}' mod_uritoken gossip | tr -d '"' | sort | uniq -d); \
 	if [ -n "$$dups" ]; then echo "lint: log message ids used more than once: $$dups"; exit 1; fi
 	@missing=$$(for id in $$(grep -rhoE 'UT[0-9]{5}' mod_uritoken gossip | sort -u); do \
 		grep -q "^| $$id |" docs/log-messages.md || echo $$id; done); \
@@ -193,7 +193,10 @@ $(BUILD)/cluster_bench: $(CLUSTER_BENCH_OBJS)
 
 # Cluster benchmarks: the 1,000-node simulation, per-node memory, and a
 # real 5-node loopback cluster. Not part of CI.
-bench-cluster: all $(BUILD)/gossip_sim_bench $(BUILD)/state_memory $(BUILD)/cluster_bench
+$(BUILD)/chaos_bench: $(call obj,tests/bench/chaos_bench.cc) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS)
+
+bench-cluster: all $(BUILD)/gossip_sim_bench $(BUILD)/state_memory $(BUILD)/cluster_bench $(BUILD)/chaos_bench
 	bash tests/bench/cluster.sh
 
 demo: all

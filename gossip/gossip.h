@@ -176,6 +176,10 @@ struct Config {
   // exchange revocations and members within about one interval instead of
   // waiting for the periodic push-pull to pick a dead member by chance.
   std::uint32_t reconnect_window_ms = 600000;
+  // A digest of the settings that must agree across the cluster (the
+  // sharing rule: a token's owners decide for everyone), carried in this
+  // node's MEMBER record so peers can warn about a mismatch. 0: none.
+  std::uint64_t policy_digest = 0;
 };
 
 struct Stats {
@@ -231,6 +235,7 @@ struct Member {
   Endpoint endpoint;
   int state = kAlive;  // 0 alive, 1 suspect, 2 dead
   std::uint64_t incarnation = 0;
+  std::uint64_t policy = 0;  // the member's Config::policy_digest (0: unknown)
 };
 
 namespace wire { struct Message; struct PpRoot; struct PpGroup; }

@@ -288,6 +288,7 @@ Member Node::self_member() const {
   m.endpoint = cfg_.self;
   m.state = left_ ? kDead : kAlive;
   m.incarnation = incarnation_;
+  m.policy = cfg_.policy_digest;
   return m;
 }
 
@@ -420,6 +421,7 @@ void Node::apply_member(const Member& m, std::uint64_t now_ms) {
   if (m.state == kAlive) {
     p.m.endpoint = m.endpoint;
     p.m.name = m.name;
+    p.m.policy = m.policy;
   }
   if (m.state == kDead && p.m.state != kDead) ++stats_.deaths;
   set_state(p, m.state, m.incarnation, now_ms);

@@ -28,6 +28,7 @@ class Simulation {
     double loss = 0.0;                          // probability a packet is lost
     std::uint32_t min_delay_ms = 1, max_delay_ms = 5;
     Config base;                                // template for every node's Config
+    std::function<void(std::size_t, Config&)> configure;  // then per node, if set
   };
 
   std::function<void(std::size_t node, const Revocation&)> on_revocation;
@@ -62,6 +63,7 @@ class Simulation {
     sn->cfg.name = "node" + std::to_string(i);
     sn->cfg.self = endpoint_of(i);
     for (std::size_t s : seeds) sn->cfg.seeds.push_back(endpoint_of(s));
+    if (opt_.configure) opt_.configure(i, sn->cfg);
     nodes_.push_back(std::move(sn));
     boot(i, journal);
     return i;

@@ -84,6 +84,7 @@ void encode_member(const Member& m, std::vector<std::uint8_t>& o) {
   std::size_t len = std::min(m.name.size(), kMaxName);
   put8(o, static_cast<std::uint8_t>(len));
   o.insert(o.end(), m.name.begin(), m.name.begin() + static_cast<std::ptrdiff_t>(len));
+  put64(o, m.policy);
 }
 
 void encode_revocation(const Revocation& r, std::vector<std::uint8_t>& o) {
@@ -185,6 +186,7 @@ std::optional<std::vector<Message>> decode_payload(const std::uint8_t* data, std
         if (len > kMaxName || !r.take(len)) { r.bad = true; break; }
         m.name.assign(reinterpret_cast<const char*>(r.p), len);
         r.p += len; r.n -= len;
+        m.policy = r.u64();
         out.push_back({m});
         break;
       }

@@ -174,6 +174,15 @@ void SharingService::member_changed(std::uint64_t node_id, int state) {
                                 "': logs and the status page cannot tell them apart; give each node its own "
                                 "UriTokenNodeName (or leave it unset: it defaults to the gossip address)");
     }
+    const std::uint64_t ours = node_->config().policy_digest;
+    if (state == gossip::kAlive && m.policy != 0 && ours != 0 && m.policy != ours &&
+        warned_policy_.insert(node_id).second) {
+      log_(LogLevel::warn, "UT00037: cluster member " + m.name + " (" + m.endpoint.to_string() +
+                               ") judges link sharing with other settings than this node; UriTokenSharingNetworks, "
+                               "UriTokenSharingWindow, UriTokenSharingConcurrency, UriTokenSharedNetwork and "
+                               "UriTokenSharedNetworkDefaults must be the same on every node, because a token's "
+                               "owner nodes decide for the whole cluster");
+    }
   }
   const char* what = state == gossip::kAlive ? "alive" : state == gossip::kSuspect ? "suspect" : "dead";
   log_(state == gossip::kAlive ? LogLevel::notice : LogLevel::warn,

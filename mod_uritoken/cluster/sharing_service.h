@@ -118,6 +118,7 @@ class SharingService : public gossip::Listener {
   std::uint64_t next_housekeeping_ = 0;
   std::size_t caught_up_ = 0;
   std::set<std::uint64_t> warned_same_name_;
+  std::set<std::uint64_t> warned_policy_;
   std::vector<Sighting> batch_ = std::vector<Sighting>(1024);
 };
 

@@ -468,4 +468,23 @@ std::vector<NetworkId> SharingDetector::networks_of(std::uint16_t key_id, std::u
   return out;
 }
 
+std::uint64_t SharingPolicy::digest() const {
+  // Order-independent over the shared ranges; every field through splitmix64.
+  std::uint64_t h = splitmix64(max_networks);
+  h = splitmix64(h ^ window_s);
+  h = splitmix64(h ^ concurrent_s);
+  h = splitmix64(h ^ static_cast<std::uint64_t>(sequential_weight * 1000));
+  h = splitmix64(h ^ (ipv4_prefix << 8 | ipv6_prefix));
+  h = splitmix64(h ^ (default_shared_ranges ? 1 : 2));
+  h = splitmix64(h ^ (std::uint64_t{proxy_sessions} << 32 | proxy_clients));
+  std::uint64_t ranges = 0;
+  for (const IpPrefix& p : shared_ranges) {
+    std::uint64_t r = splitmix64(p.length | (p.addr.v6 ? 0x100u : 0u));
+    for (std::size_t i = 0; i < sizeof p.addr.bytes; ++i) r = splitmix64(r ^ p.addr.bytes[i]);
+    ranges += r;
+  }
+  h = splitmix64(h ^ ranges);
+  return h == 0 ? 1 : h;
+}
+
 }  // namespace uritoken

@@ -52,6 +52,11 @@ struct SharingPolicy {
   unsigned proxy_clients = 3;        // ... of at least this many distinct clients within window_s is a shared proxy
   std::size_t max_sessions = 1000000;    // bound on tracked tokens (memory is allocated up front for this)
   std::size_t proxy_networks = 8192;     // bound on networks the proxy detector follows
+
+  // A digest of everything above that changes a verdict (not the memory
+  // bounds): nodes whose digests differ judge the same sightings
+  // differently, so the sidecar warns when a peer's differs (UT00037).
+  std::uint64_t digest() const;
 };
 
 // CGNAT 100.64.0.0/10, RFC 1918, loopback, link-local, IPv6 ULA fc00::/7,

@@ -145,6 +145,7 @@ class Sidecar {
     gc.cluster_key = conf_.cluster_key;
     gc.cluster_label = conf_.cluster_name;
     gc.rehome_window_ms = conf_.window_seconds * 1000;
+    gc.policy_digest = policy_of(conf_).digest();
     if (!conf_.gossip_listen.empty()) {
       const auto self = gossip::Endpoint::parse(conf_.gossip_listen);
       if (!self) return fail("UriTokenGossipListen " + conf_.gossip_listen + " is not ADDRESS:PORT");

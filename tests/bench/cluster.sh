@@ -2,6 +2,7 @@
 # make bench-cluster: the cluster figures, one script-readable line each:
 #   sim nodes=1000 loss=L%: p999 X ms, all Y ms      (build/gossip_sim_bench)
 #   gossip bytes/s/node nodes=100: A nodes=1000: B   (build/gossip_sim_bench)
+#   sim chaos: K/N shared tokens revoked, max ms after heal X   (build/chaos_bench)
 #   state MiB for 1M sessions: M                     (build/state_memory)
 #   cluster revocation ms: median M p99 P            (build/cluster_bench, 5 real httpd nodes)
 #   catch-up ms after restart: C / after partition: C
@@ -12,6 +13,8 @@ cd "$(dirname "$0")/../.."
 bash scripts/install-deps.sh --bench   # nft and ip, for the partition measurement
 echo "== simulation (1,000 nodes, 1-5 ms one-way delay)"
 build/gossip_sim_bench
+echo "== seeded chaos (7 simulated nodes with the real decision path, 40 seeds x 20 phases)"
+build/chaos_bench 40 20 || true
 echo "== memory"
 build/state_memory
 echo "== real cluster (5 httpd nodes on loopback)"
