@@ -153,6 +153,7 @@ lint:
 		grep -q "^| $$id |" docs/log-messages.md || echo $$id; done); \
 	if [ -n "$$missing" ]; then echo "lint: log message ids missing from docs/log-messages.md: $$missing"; exit 1; fi
 	@echo "lint: every log message id is used once and documented"
+	@python3 scripts/check-defaults.py .
 	@body=$$(awk '/^bool equal_constant_time\(/ { f = 1 } f { print } f && /^}/ { exit }' mod_uritoken/core/hmac.cc); \
 	if ! printf '%s\n' "$$body" | grep -qE '(CRYPTO|sodium)_memcmp\('; then \
 		echo "lint: mod_uritoken/core/hmac.cc: equal_constant_time must compare with CRYPTO_memcmp or sodium_memcmp"; exit 1; fi; \

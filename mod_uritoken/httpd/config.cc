@@ -370,7 +370,7 @@ const command_rec kDirectives[] = {
                   "key ring file, mode 0600 or 0640: lines of '<key-id> <client-id> "
                   "<sign|verify-only|retired> <secret>'"),
     AP_INIT_FLAG("UriTokenRequire", UT_FN(set_require), nullptr, OR_AUTHCFG | ACCESS_CONF,
-                 "On to refuse requests in this directory or location without a valid token"),
+                 "On to refuse requests in this directory or location without a valid token (default Off)"),
     AP_INIT_TAKE1("UriTokenClockSkew", UT_FN(set_clock_skew), nullptr, RSRC_CONF,
                   "seconds of clock difference tolerated at expiry and not-before (default 30)"),
     AP_INIT_TAKE1("UriTokenMaxTTL", UT_FN(set_max_ttl), nullptr, RSRC_CONF,

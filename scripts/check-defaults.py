@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""make lint: every directive's default is written three times (the code,
+the directive's help text in `httpd -L`, the README's table); they must
+agree. Reads mod_uritoken/httpd/config.{h,cc} and README.md; prints each
+disagreement and exits 1 if there is one."""
+import re
+import sys
+
+root = sys.argv[1] if len(sys.argv) > 1 else "."
+config_cc = open(f"{root}/mod_uritoken/httpd/config.cc").read()
+config_h = open(f"{root}/mod_uritoken/httpd/config.h").read()
+readme = open(f"{root}/README.md").read()
+
+
+def norm(v):
+    v = v.strip().strip("`").rstrip(".;,")
+    if re.fullmatch(r"[0-9 *+]+", v):  # a constant expression such as 7 * 86400
+        v = str(eval(v))
+    v = {"On": "on", "Off": "off", "none": "none"}.get(v, v)
+    return v.lower().replace(",", "")
+
+
+# 1. Help texts: AP_INIT_*("Name", fn, ..., "help" "help...") -> "(default X)" or "X (default)".
+help_default = {}
+for m in re.finditer(r'AP_INIT_\w+\("(UriToken\w+)",[^"]*((?:"(?:[^"\\]|\\.)*"\s*)+)\)', config_cc):
+    name, strings = m.group(1), m.group(2)
+    text = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', strings))
+    d = re.search(r"\(default:? ([^;)]+)[;)]", text) or re.search(r"(\S+) \(default\)", text)
+    if d:
+        help_default[name] = norm(d.group(1))
+
+# 2. Code: kDefault constants and ClusterConfig initialisers named by comment.
+code_default = {}
+constants = {
+    "UriTokenClockSkew": "kDefaultClockSkewSeconds",
+    "UriTokenMaxTTL": "kDefaultMaxTtlSeconds",
+    "UriTokenLogLimit": "kDefaultLogLimit",
+    "UriTokenReferrerPolicy": "kDefaultReferrerPolicy",
+}
+for name, const in constants.items():
+    m = re.search(rf"{const} = ([^;]+);", config_h)
+    if m:
+        code_default[name] = norm(m.group(1).strip('"'))
+m = re.search(r"kDefaultExpiredStatus = (\w+);", config_h)
+if m:
+    code_default["UriTokenExpiredStatus"] = {"HTTP_GONE": "410", "HTTP_FORBIDDEN": "403", "HTTP_NOT_FOUND": "404"}[
+        m.group(1)]
+for m in re.finditer(r"^\s*[\w:<>]+ \w+ = ([^;]+);\s*// (UriToken\w+)", config_h, re.M):
+    value, name = m.group(1).strip().strip('"'), m.group(2)
+    if value in ("kUnset", "nullptr"):  # the default lives in a kDefault constant or the help alone
+        continue
+    value = {"true": "on", "false": "off", "SharingMode::off": "off"}.get(value, value)
+    code_default[name] = norm(value)
+
+# 3. README: rows of tables whose header has a Default column.
+readme_default = {}
+for table in re.findall(r"((?:^\|.*\|\n)+)", readme, re.M):
+    rows = [r.strip().strip("|").replace("\\|", "/").split("|") for r in table.strip().split("\n")]
+    header = [c.strip() for c in rows[0]]
+    if "Default" not in header or "Directive" not in header[0]:
+        continue
+    col = header.index("Default")
+    for row in rows[2:]:
+        names = re.findall(r"`(UriToken\w+)", row[0])
+        values = [v for v in row[col].split(",")] if len(names) > 1 else [row[col]]
+        for name, value in zip(names, values):
+            v = re.sub(r"\s*\(.*\)$", "", value.strip())
+            readme_default[name] = norm(v)
+
+problems = []
+for name in sorted(set(help_default) | set(code_default)):
+    seen = {k: d[name] for k, d in (("code", code_default), ("help", help_default), ("README", readme_default))
+            if name in d}
+    if name not in readme_default:
+        problems.append(f"{name}: not in the README's directive tables")
+    if len(set(seen.values())) > 1:
+        problems.append(f"{name}: defaults disagree: " + ", ".join(f"{k} {v!r}" for k, v in seen.items()))
+for p in problems:
+    print("lint: " + p)
+if problems:
+    sys.exit(1)
+print(f"lint: defaults of {len(readme_default)} directives agree in code, help and README")
