@@ -26,6 +26,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "../mod_uritoken/core/token_id.h"
+
 namespace uritoken::gossip {
 
 struct Endpoint {
@@ -41,21 +43,9 @@ struct Endpoint {
   bool operator<(const Endpoint& o) const;
 };
 
-struct TokenRef {
-  std::uint16_t key_id = 0;
-  std::uint64_t session = 0;
-  bool operator==(const TokenRef& o) const { return key_id == o.key_id && session == o.session; }
-  bool operator!=(const TokenRef& o) const { return !(*this == o); }
-  bool operator<(const TokenRef& o) const {
-    return key_id != o.key_id ? key_id < o.key_id : session < o.session;
-  }
-  // 64-bit mix of both fields; also picks the digest bucket.
-  std::uint64_t hash() const;
-};
-
-struct TokenRefHash {
-  std::size_t operator()(const TokenRef& t) const { return static_cast<std::size_t>(t.hash()); }
-};
+// A token's identity (core/token_id.h): key id + session, one hash.
+using TokenRef = TokenId;
+using TokenRefHash = TokenIdHash;
 
 struct Revocation {
   TokenRef token;
@@ -198,6 +188,7 @@ struct Stats {
   std::uint64_t pushpull_started = 0, pushpull_entries_sent = 0;
   std::uint64_t member_streams = 0;  // push-pulls that streamed our member list
   std::uint64_t reconnects = 0;      // push-pulls started with a dead member
+  std::uint64_t welcome_syncs = 0;   // push-pulls started with a member that came alive
   std::uint64_t sightings_rehomed = 0;  // remembered sightings sent to a member that came alive
 };
 

@@ -37,7 +37,6 @@ bool token_less(const Revocation& r, const TokenRef& t) { return r.token < t; }
 
 }  // namespace
 
-std::uint64_t TokenRef::hash() const { return mix64(session ^ mix64(key_id + 0x9e3779b97f4a7c15ULL)); }
 
 bool Revocation::operator==(const Revocation& o) const {
   return token == o.token && tuple(*this) == tuple(o);

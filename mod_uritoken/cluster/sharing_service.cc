@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "../core/mix.h"
+#include "../core/token_id.h"
 
 namespace uritoken::cluster {
 
@@ -90,7 +90,7 @@ void SharingService::drain(std::uint64_t now_ms) {
 
 void SharingService::report(const Sighting& s, std::uint64_t now_ms) {
   const NetworkId net = classifier_.network_of(s.address);
-  if (!recent_.fresh(splitmix64(s.session ^ splitmix64(s.key_id) ^ net.hash()), now_ms)) return;
+  if (!recent_.fresh(TokenId{s.key_id, s.session}.hash() ^ net.hash(), now_ms)) return;
   bool shared_network = classifier_.in_shared_range(s.address);
   shared_network = classifier_.observe(net, s.session, s.client_hash, now_ms) || shared_network;
   if (node_ != nullptr) node_->report_sighting(to_report(s, net, shared_network), now_ms);

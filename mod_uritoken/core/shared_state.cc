@@ -1,6 +1,7 @@
 // Shared memory region: lock-free sightings ring and seqlocked revocation table.
 #include "shared_state.h"
 #include "mix.h"
+#include "token_id.h"
 
 #include <atomic>
 #include <chrono>
@@ -34,9 +35,7 @@ std::uint32_t round_pow2(std::uint32_t n, std::uint32_t lo, std::uint32_t hi) {
   return p;
 }
 
-std::uint64_t table_hash(std::uint16_t key_id, std::uint64_t session) {
-  return splitmix64(session ^ splitmix64(key_id));
-}
+std::uint64_t table_hash(std::uint16_t key_id, std::uint64_t session) { return TokenId{key_id, session}.hash(); }
 
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)

@@ -1,6 +1,7 @@
 // Link-sharing rule: network classification, proxy detection, per-token state.
 #include "sharing.h"
 #include "mix.h"
+#include "token_id.h"
 
 #include <arpa/inet.h>
 
@@ -12,9 +13,7 @@ namespace uritoken {
 
 namespace {
 
-std::uint64_t token_hash(std::uint16_t key_id, std::uint64_t session) {
-  return splitmix64(session ^ splitmix64(0x10000u | key_id));
-}
+std::uint64_t token_hash(std::uint16_t key_id, std::uint64_t session) { return TokenId{key_id, session}.hash(); }
 
 // ::ffff:a.b.c.d as the IPv4 address it carries (ipnet.h's rule), for
 // addresses that did not come through parse_ip_address.

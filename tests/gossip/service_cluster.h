@@ -267,7 +267,15 @@ inline ChaosResult run_chaos(std::uint64_t seed, int phases, std::uint64_t phase
       if (it == refused_at.end()) {
         result.failures += "phase " + std::to_string(phase) + " fault " + std::to_string(fault) + ": token " +
                            std::to_string(t.session) + " refused on " + std::to_string(c.revoked_count(t.session)) +
-                           "/" + std::to_string(c.up_count()) + " nodes 1 s after the heal; ";
+                           "/" + std::to_string(c.up_count()) + " nodes 1 s after the heal (missing:";
+        for (std::size_t i = 0; i < n; ++i) {
+          if (c.sim->up(i) && !c.revoked_on(i, t.session)) {
+            result.failures += " node" + std::to_string(i) + (c.sim->node(i)->ready() ? " ready" : " not ready") +
+                               (std::find(crashed.begin(), crashed.end(), i) != crashed.end() ? " restarted" : "") +
+                               " holds=" + std::to_string(c.sim->node(i)->revocations().find({1, t.session}) != nullptr);
+          }
+        }
+        result.failures += "); ";
       } else {
         ++result.revoked_in_time;
         result.max_ms_after_heal = std::max(result.max_ms_after_heal, it->second);
