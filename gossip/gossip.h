@@ -47,6 +47,29 @@ struct Endpoint {
 using TokenRef = TokenId;
 using TokenRefHash = TokenIdHash;
 
+// Why a token was revoked, shown on every node's status page, so it
+// travels with the revocation (wire and journal). Bounded: at most
+// kMaxNetworks networks, strings cut to their limits on encoding.
+struct Evidence {
+  static constexpr std::size_t kMaxNetworks = 8, kMaxOperator = 45, kMaxUser = 32, kMaxComment = 120;
+  struct Network {
+    bool v6 = false;
+    std::uint8_t prefix_len = 0;  // 24 or 48 by default
+    std::uint8_t bytes[16] = {};  // masked address
+    bool operator==(const Network& o) const;
+  };
+  std::vector<Network> networks;  // automatic: the client networks the owner saw
+  std::uint32_t first_seen_s = 0, last_seen_s = 0;
+  std::string operator_address;   // manual: who revoked or pardoned (client address)
+  std::string user;               // manual: r->user, when authenticated
+  std::string comment;            // manual: free text
+  bool empty() const {
+    return networks.empty() && first_seen_s == 0 && last_seen_s == 0 && operator_address.empty() && user.empty() &&
+           comment.empty();
+  }
+  bool operator==(const Evidence& o) const;
+};
+
 struct Revocation {
   TokenRef token;
   std::uint32_t token_expires = 0;  // unix s: the entry is dropped after this
@@ -56,6 +79,7 @@ struct Revocation {
   std::uint64_t origin = 0;         // node id that decided
   std::uint8_t reason = 0;          // 1 = sharing rule, 2 = manual
   std::uint8_t networks = 0;        // distinct networks seen (for ops)
+  Evidence evidence;                // not part of the CRDT order (wins_over)
   bool operator==(const Revocation& o) const;
   bool operator!=(const Revocation& o) const { return !(*this == o); }
 };

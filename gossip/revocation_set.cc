@@ -38,8 +38,17 @@ bool token_less(const Revocation& r, const TokenRef& t) { return r.token < t; }
 }  // namespace
 
 
+bool Evidence::Network::operator==(const Network& o) const {
+  return v6 == o.v6 && prefix_len == o.prefix_len && std::memcmp(bytes, o.bytes, sizeof bytes) == 0;
+}
+
+bool Evidence::operator==(const Evidence& o) const {
+  return networks == o.networks && first_seen_s == o.first_seen_s && last_seen_s == o.last_seen_s &&
+         operator_address == o.operator_address && user == o.user && comment == o.comment;
+}
+
 bool Revocation::operator==(const Revocation& o) const {
-  return token == o.token && tuple(*this) == tuple(o);
+  return token == o.token && tuple(*this) == tuple(o) && evidence == o.evidence;
 }
 
 bool wins_over(const Revocation& a, const Revocation& b) { return tuple(a) > tuple(b); }
