@@ -109,8 +109,12 @@ void SharingService::housekeeping(std::uint64_t now_ms) {
 // back at the next push-pull).
 void SharingService::flush_journal(std::uint64_t now_ms) {
   if (unjournaled_.empty() || (now_ms != 0 && now_ms < next_journal_flush_)) return;
-  if (journal_open_ && !journal_.append(unjournaled_)) {
-    log_(LogLevel::error, "UT00028: cannot append to the revocation journal");
+  if (journal_open_) {
+    if (journal_.append(unjournaled_)) {
+      ++journal_writes_;
+    } else {
+      log_(LogLevel::error, "UT00028: cannot append to the revocation journal");
+    }
   }
   unjournaled_.clear();
   next_journal_flush_ = now_ms + kJournalFlushMs;
@@ -189,6 +193,159 @@ void SharingService::member_changed(std::uint64_t node_id, int state) {
        "UT00018: cluster member " + who + " is " + what);
 }
 
+namespace {
+
+control::Record error_record(const std::string& message) {
+  control::Record r;
+  r.kind = "error";
+  r.add("message", message);
+  return r;
+}
+
+std::string hex64(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string format_evidence_network(const gossip::Evidence::Network& n) {
+  NetworkId id;
+  id.v6 = n.v6;
+  std::memcpy(id.bytes, n.bytes, sizeof id.bytes);
+  id.prefix_len = n.prefix_len;
+  return format_network(id);
+}
+
+const char* state_name(int state) {
+  return state == gossip::kAlive ? "alive" : state == gossip::kSuspect ? "suspect" : "dead";
+}
+
+}  // namespace
+
+std::vector<control::Record> SharingService::handle(const control::Record& request) {
+  if (node_ == nullptr) return {error_record("the sidecar is starting")};
+  if (request.kind == "status") return status();
+  if (request.kind == "revoke") return manual(request, false);
+  if (request.kind == "pardon") return manual(request, true);
+  return {error_record("unknown request '" + request.kind + "': use status, revoke or pardon")};
+}
+
+std::vector<control::Record> SharingService::status() const {
+  std::vector<control::Record> out;
+  control::Record ok;
+  ok.kind = "ok";
+  ok.add("protocol", control::kProtocolVersion);
+  out.push_back(ok);
+  const gossip::Config& cfg = node_->config();
+  const auto members = node_->members();
+  control::Record self;
+  self.kind = "node";
+  self.add("name", cfg.name).add("id", hex64(cfg.node_id)).add("mode", config_.shadow ? "shadow" : "enforce");
+  self.add("ready", node_->ready() ? 1 : 0).add("policy", hex64(cfg.policy_digest)).add("members", members.size());
+  out.push_back(self);
+  for (const gossip::Member& m : members) {
+    if (m.node_id == cfg.node_id) continue;
+    control::Record rec;
+    rec.kind = "member";
+    rec.add("name", m.name).add("id", hex64(m.node_id)).add("address", m.endpoint.to_string());
+    rec.add("state", state_name(m.state)).add("incarnation", m.incarnation).add("policy", hex64(m.policy));
+    rec.add("same_policy", m.policy == 0 || m.policy == cfg.policy_digest ? 1 : 0);
+    out.push_back(rec);
+  }
+  const auto now_s = static_cast<std::uint32_t>(clock() / 1000);
+  node_->revocations().for_each([&](const gossip::Revocation& r) {
+    if (r.token_expires < now_s) return;
+    control::Record rec;
+    rec.kind = r.pardon ? "pardoned" : "blocked";
+    rec.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("expires", r.token_expires);
+    rec.add("since_ms", r.stamp_ms).add("reason", r.reason == 2 ? "manual" : "auto");
+    rec.add("origin", member_name(r.origin)).add("networks", r.networks);
+    std::string nets;
+    for (const auto& n : r.evidence.networks) nets += (nets.empty() ? "" : ",") + format_evidence_network(n);
+    if (!nets.empty()) rec.add("nets", nets);
+    if (r.evidence.first_seen_s != 0) rec.add("first", r.evidence.first_seen_s);
+    if (r.evidence.last_seen_s != 0) rec.add("last", r.evidence.last_seen_s);
+    if (!r.evidence.operator_address.empty()) rec.add("operator", r.evidence.operator_address);
+    if (!r.evidence.user.empty()) rec.add("user", r.evidence.user);
+    if (!r.evidence.comment.empty()) rec.add("comment", r.evidence.comment);
+    out.push_back(rec);
+  });
+  for (const IpPrefix& p : config_.policy.shared_ranges) {
+    control::Record rec;
+    rec.kind = "shared";
+    rec.add("network", format_ip_prefix(p));
+    out.push_back(rec);
+  }
+  auto counter = [&out](const char* name, std::uint64_t value) {
+    control::Record rec;
+    rec.kind = "counter";
+    rec.add("name", name).add("value", value);
+    out.push_back(rec);
+  };
+  const gossip::Stats& st = node_->stats();
+  counter("gossip_packets_in", st.packets_in);
+  counter("gossip_packets_out", st.packets_out);
+  counter("gossip_bytes_in", st.bytes_in);
+  counter("gossip_bytes_out", st.bytes_out);
+  counter("gossip_dropped_malformed", st.dropped_malformed);
+  counter("gossip_dropped_auth", st.dropped_auth);
+  counter("gossip_dropped_label", st.dropped_label);
+  counter("gossip_dropped_replay", st.dropped_replay);
+  counter("gossip_dropped_stale", st.dropped_stale);
+  counter("gossip_dropped_oversized", st.dropped_oversized);
+  counter("gossip_dropped_before_start", st.dropped_before_start);
+  counter("revocations_learned", st.revocations_learned);
+  counter("sightings_sent", st.sightings_sent);
+  counter("sightings_owned", st.sightings_owned);
+  counter("sightings_rehomed", st.sightings_rehomed);
+  counter("suspicions", st.suspicions);
+  counter("deaths", st.deaths);
+  counter("detected_proxies", classifier_.detected_proxies(clock()));
+  counter("tracked_sessions", detector_.tracked());
+  const SharedCounters sc = shared_.counters();
+  counter("sightings_written", sc.sightings_written);
+  counter("sightings_dropped", sc.sightings_dropped);
+  counter("sightings_drained", sc.sightings_drained);
+  counter("revocation_table_full", sc.table_full);
+  counter("revocations_in_table", sc.revocations_in_table);
+  counter("journal_writes", journal_writes_);
+  return out;
+}
+
+// A manual revoke or pardon: a new entry stamped now, spread like an
+// automatic one; the operator's details travel as its evidence.
+std::vector<control::Record> SharingService::manual(const control::Record& request, bool pardon) {
+  const auto key = request.get_u64("key");
+  const auto session = request.get_u64("session", 16);
+  if (!key || *key > 0xffff || !session || request.get("session")->size() != 16) {
+    return {error_record("give key=<key id> and session=<16 hex digits>")};
+  }
+  gossip::Revocation r;
+  r.token = {static_cast<std::uint16_t>(*key), *session};
+  const gossip::Revocation* known = node_->revocations().find(r.token);
+  if (const auto expires = request.get_u64("expires"); expires && *expires <= 0xffffffffULL) {
+    r.token_expires = static_cast<std::uint32_t>(*expires);
+  } else if (known != nullptr) {
+    r.token_expires = known->token_expires;
+  } else {
+    return {error_record("this node knows nothing of that token: give expires=<its expiry, unix seconds>")};
+  }
+  const std::uint64_t now = clock();
+  if (r.token_expires < now / 1000) return {error_record("that token has expired already")};
+  r.stamp_ms = known != nullptr && known->stamp_ms >= now ? known->stamp_ms + 1 : now;  // a later stamp wins
+  r.pardon = pardon;
+  r.origin = node_->config().node_id;
+  r.reason = 2;
+  r.evidence.operator_address = request.get("operator").value_or("").substr(0, gossip::Evidence::kMaxOperator);
+  r.evidence.user = request.get("user").value_or("").substr(0, gossip::Evidence::kMaxUser);
+  r.evidence.comment = request.get("comment").value_or("").substr(0, gossip::Evidence::kMaxComment);
+  node_->decide(r, now);
+  control::Record ok;
+  ok.kind = "ok";
+  ok.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("stamp_ms", r.stamp_ms);
+  return {ok};
+}
+
 void SharingService::owned_sighting(const gossip::SightingReport& r) {
   if (node_ == nullptr) return;
   const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires,
@@ -204,6 +361,18 @@ void SharingService::owned_sighting(const gossip::SightingReport& r) {
   rev.origin = node_->config().node_id;
   rev.reason = 1;
   rev.networks = static_cast<std::uint8_t>(std::min(v.networks, 255u));
+  // The evidence every node's status page shows: the networks seen.
+  for (const NetworkId& net : detector_.networks_of(r.token.key_id, r.token.session)) {
+    if (rev.evidence.networks.size() == gossip::Evidence::kMaxNetworks) break;
+    gossip::Evidence::Network n;
+    n.v6 = net.v6;
+    n.prefix_len = net.prefix_len != 0 ? net.prefix_len
+                                        : static_cast<std::uint8_t>(net.v6 ? config_.policy.ipv6_prefix
+                                                                           : config_.policy.ipv4_prefix);
+    std::memcpy(n.bytes, net.bytes, sizeof n.bytes);
+    rev.evidence.networks.push_back(n);
+  }
+  rev.evidence.last_seen_s = static_cast<std::uint32_t>(r.time_ms / 1000);
   node_->decide(rev, rev.stamp_ms);
 }
 

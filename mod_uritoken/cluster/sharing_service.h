@@ -24,6 +24,7 @@
 
 #include "../../gossip/gossip.h"
 #include "../../gossip/journal.h"
+#include "../core/control.h"
 #include "../core/shared_state.h"
 #include "../core/sharing.h"
 
@@ -95,10 +96,16 @@ class SharingService : public gossip::Listener {
 
   const SharingDetector& detector() const { return detector_; }
 
+  // The control socket's requests (docs/control-protocol.md): status,
+  // revoke, pardon. Returns the response records (first "ok" or "error").
+  std::vector<control::Record> handle(const control::Record& request);
+
  private:
   void report(const Sighting& s, std::uint64_t now_ms);
   void publish(const gossip::Revocation& r);
   std::string member_name(std::uint64_t node_id) const;
+  std::vector<control::Record> status() const;
+  std::vector<control::Record> manual(const control::Record& request, bool pardon);
 
   static constexpr std::uint64_t kFreshDecisionMs = 60000;
   static constexpr std::uint64_t kJournalFlushMs = 20;
@@ -117,6 +124,7 @@ class SharingService : public gossip::Listener {
   std::uint64_t next_journal_flush_ = 0;
   std::uint64_t next_housekeeping_ = 0;
   std::size_t caught_up_ = 0;
+  std::uint64_t journal_writes_ = 0;
   std::set<std::uint64_t> warned_same_name_;
   std::set<std::uint64_t> warned_policy_;
   std::vector<Sighting> batch_ = std::vector<Sighting>(1024);

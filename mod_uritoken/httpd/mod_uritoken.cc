@@ -42,6 +42,7 @@
 #include "../core/token.h"
 #include "cluster.h"
 #include "config.h"
+#include "status.h"
 
 extern "C" module AP_MODULE_DECLARE_DATA uritoken_module;
 
@@ -496,6 +497,7 @@ int post_read_request_hook(request_rec* r) { return guarded(r, handle_post_read_
 int access_hook(request_rec* r) { return guarded(r, handle_access); }
 int fixups_hook(request_rec* r) { return guarded(r, handle_fixups); }
 int log_transaction_hook(request_rec* r) { return guarded(r, handle_log_transaction); }
+int status_handler_hook(request_rec* r) { return guarded(r, handle_status); }
 void insert_filter_hook(request_rec* r) {
   guarded(r, [](request_rec* rr) {
     insert_location_filter(rr);
@@ -570,6 +572,7 @@ void register_hooks(apr_pool_t*) {
   ap_hook_fixups(fixups_hook, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
   // Before mod_log_config (APR_HOOK_MIDDLE) writes the line.
   ap_hook_log_transaction(log_transaction_hook, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
+  ap_hook_handler(status_handler_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_insert_error_filter(insert_filter_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   location_filter_handle = ap_register_output_filter(kLocationFilter, location_filter, nullptr, AP_FTYPE_CONTENT_SET);
 }

@@ -14,6 +14,9 @@
 
 #include <poll.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -35,6 +38,7 @@
 #include "../../gossip/gossip.h"
 #include "../../gossip/udp_transport.h"
 #include "../cluster/sharing_service.h"
+#include "../core/control.h"
 #include "../core/sharing.h"
 #include "cluster.h"
 
@@ -171,6 +175,7 @@ class Sidecar {
     }
     // Entries the parent did not load (e.g. a journal written meanwhile).
     service_.publish_all();
+    if (!open_control_socket(&error)) return fail("UriTokenStateDir: " + error);
     node_->start(wall_ms());
     drop_report_ms_ = drop_report_interval_ms();
     next_drop_report_ = boot_ms + drop_report_ms_;
@@ -233,15 +238,81 @@ class Sidecar {
     // Wake for the next gossip timer, but at least every 2 ms to drain the ring.
     const std::uint64_t deadline = node_->next_deadline_ms();
     const int timeout = deadline <= now ? 0 : static_cast<int>(std::min<std::uint64_t>(deadline - now, 2));
-    if (!udp_) {
-      poll(nullptr, 0, timeout);
-      return;
-    }
-    pollfd pfd{udp_->fd(), POLLIN, 0};
-    if (poll(&pfd, 1, timeout) > 0) {
+    pollfd pfd[2] = {{udp_ ? udp_->fd() : -1, POLLIN, 0}, {control_fd_, POLLIN, 0}};
+    if (poll(pfd, 2, timeout) <= 0) return;
+    if (pfd[0].revents & POLLIN) {
       udp_->receive_all([this](const gossip::Endpoint& from, const std::uint8_t* data, std::size_t size) {
         node_->receive(from, data, size, wall_ms());
       });
+    }
+    if (pfd[1].revents & POLLIN) serve_control();
+  }
+
+  // The control socket (docs/control-protocol.md): a Unix socket in the
+  // state directory, mode 0660 and owned by the httpd user (the sidecar
+  // runs as that user), so only root and that user can connect.
+  bool open_control_socket(std::string* error) {
+    const std::string path = conf_.state_dir + "/" + control::kSocketName;
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    if (path.size() >= sizeof addr.sun_path) {
+      *error = path + " is too long for a Unix socket path";
+      return false;
+    }
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    unlink(path.c_str());  // a previous sidecar's
+    control_fd_ = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (control_fd_ < 0 || bind(control_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        chmod(path.c_str(), 0660) != 0 || listen(control_fd_, 16) != 0) {
+      *error = "cannot listen on " + path + ": " + std::strerror(errno);
+      return false;
+    }
+    return true;
+  }
+
+  // Answers every waiting client: one request line each. A client that
+  // does not send its line within 200 ms is dropped, so a stuck client
+  // delays gossip by that much at most.
+  void serve_control() {
+    for (;;) {
+      const int client = accept4(control_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (client < 0) return;
+      std::string line;
+      const std::uint64_t give_up = wall_ms() + 200;
+      while (line.find('\n') == std::string::npos && line.size() < 4096) {
+        const std::uint64_t now = wall_ms();
+        pollfd p{client, POLLIN, 0};
+        if (now >= give_up || poll(&p, 1, static_cast<int>(give_up - now)) <= 0) break;
+        char buf[1024];
+        const ssize_t n = read(client, buf, sizeof buf);
+        if (n <= 0) break;
+        line.append(buf, static_cast<std::size_t>(n));
+      }
+      const std::size_t nl = line.find('\n');
+      std::vector<control::Record> response;
+      if (nl == std::string::npos) {
+        control::Record e;
+        e.kind = "error";
+        e.add("message", "send one request line");
+        response.push_back(e);
+      } else if (const auto request = control::decode(std::string_view(line).substr(0, nl))) {
+        response = service_.handle(*request);
+      } else {
+        control::Record e;
+        e.kind = "error";
+        e.add("message", "malformed request line");
+        response.push_back(e);
+      }
+      const std::string text = control::encode_all(response);
+      std::size_t sent = 0;
+      while (sent < text.size()) {
+        pollfd p{client, POLLOUT, 0};
+        if (poll(&p, 1, 200) <= 0) break;
+        const ssize_t n = send(client, text.data() + sent, text.size() - sent, MSG_NOSIGNAL);
+        if (n <= 0) break;
+        sent += static_cast<std::size_t>(n);
+      }
+      close(client);
     }
   }
 
@@ -252,6 +323,7 @@ class Sidecar {
   NoNetwork no_network_;
   std::unique_ptr<gossip::UdpTransport> udp_;
   std::unique_ptr<gossip::Node> node_;
+  int control_fd_ = -1;
   std::uint64_t drop_report_ms_ = 60000;
   std::uint64_t next_drop_report_ = 0;
 };

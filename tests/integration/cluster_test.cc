@@ -7,7 +7,9 @@
 #include <sched.h>
 #include <signal.h>
 #include <sys/wait.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -205,6 +207,22 @@ class Cluster {
     return static_cast<pid_t>(std::atol(read_text(state_dir(i) + "/sidecar.pid").c_str()));
   }
 
+  // One request line to node i's sidecar control socket; the raw answer.
+  std::string control(int i, const std::string& line) {
+    const std::string path = state_dir(i) + "/control.sock";
+    const int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    sockaddr_un a{};
+    a.sun_family = AF_UNIX;
+    std::snprintf(a.sun_path, sizeof a.sun_path, "%s", path.c_str());
+    std::string out;
+    if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 && write(fd, line.data(), line.size()) > 0) {
+      char buf[4096];
+      for (ssize_t n; (n = read(fd, buf, sizeof buf)) > 0;) out.append(buf, static_cast<std::size_t>(n));
+    }
+    close(fd);
+    return out;
+  }
+
   void expect_log(const std::string& pattern) {
     for (auto& n : nodes_) n->expect_log(pattern);
   }
@@ -225,6 +243,7 @@ class Cluster {
       << "LogLevel warn uritoken:notice\n"
       << "LogFormat \"%h %>s status=%{URITOKEN_STATUS}e shadow=%{URITOKEN_SHADOW}e\" sharing\n"
       << "CustomLog " << dir_ << "/access" << i << ".log sharing\n"
+      << "<Location /uritoken-status>\n  SetHandler uritoken-status\n  Require ip 127.0.0.1\n</Location>\n"
       << "UriTokenSharing " << modes_[static_cast<std::size_t>(i)] << "\n"
       << "UriTokenStateDir " << state_dir(i) << "\n";
     if (gossip_ports_[static_cast<std::size_t>(i)] != 0) {
@@ -704,6 +723,101 @@ TEST_F(ClusterTest, SameNodeNameEverywhereStillDetectsAndIsReported) {
   ASSERT_TRUE(cluster->node(0).graceful());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(read_text(cluster->state_dir(0) + "/node-id"), id);
+}
+
+// --- Operations: the status page and manual revoke / pardon ------------------
+
+std::string session_of(const std::string& token) {
+  std::string out;
+  run_command(std::string(BUILD_DIR) + "/uritoken inspect " + token, &out);
+  const auto at = out.find("session: ");
+  return at == std::string::npos ? "" : out.substr(at + 9, 16);
+}
+
+TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
+  cluster = std::make_unique<Cluster>(3);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: |UT00038: )");
+  const std::string shared = mint();
+  ASSERT_TRUE(cluster->served_everywhere(shared));
+  cluster->share_widely(shared);
+  ASSERT_GE(cluster->wait_refused_everywhere(shared), 0);
+  const std::string session = session_of(shared);
+  ASSERT_EQ(session.size(), 16u);
+
+  // Every node's page lists it, with its client (from the key ring) and why.
+  for (int i = 0; i < 3; ++i) {
+    const Response j = http_get(cluster->node(i).port(), "/uritoken-status?json");
+    ASSERT_EQ(j.status, 200) << i;
+    EXPECT_EQ(j.header("content-type"), "application/json");
+    EXPECT_NE(j.body.find("\"session\":\"" + session + "\",\"client\":\"site42\""), std::string::npos) << j.body;
+    EXPECT_NE(j.body.find("\"reason\":\"auto\""), std::string::npos) << j.body;
+    EXPECT_NE(j.body.find("\"sidecar\":\"up\""), std::string::npos);
+    EXPECT_EQ(j.body.find(shared), std::string::npos) << "never the token";
+    const Response h = http_get(cluster->node(i).port(), "/uritoken-status");
+    EXPECT_EQ(h.status, 200);
+    EXPECT_NE(h.body.find(session), std::string::npos);
+    EXPECT_NE(h.body.find("<table>"), std::string::npos);
+    const Response m = http_get(cluster->node(i).port(), "/uritoken-status?metrics");
+    EXPECT_NE(m.body.find("uritoken_blocked_tokens 1\n"), std::string::npos) << m.body;
+    EXPECT_NE(m.body.find("uritoken_members{state=\"alive\"} 2\n"), std::string::npos) << m.body;
+    EXPECT_NE(m.body.find("uritoken_sidecar_up 1\n"), std::string::npos);
+  }
+  // DNS rebinding: another Host gets 421, and no data.
+  const Response rebound = http_get(cluster->node(0).port(), "/uritoken-status?json", {"Host: attacker.example"});
+  // http_get sends its own Host first; send the request raw instead.
+  const Response raw = http_raw(cluster->node(0).port(),
+                                "GET /uritoken-status?json HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(raw.status, 421);
+  EXPECT_EQ(raw.body.find(session), std::string::npos);
+  (void)rebound;
+
+  // Pardon through node 1's control socket: served everywhere again.
+  const std::string pardon =
+      cluster->control(1, "pardon\tkey=1\tsession=" + session + "\toperator=10.0.0.9\tuser=alice\tcomment=false%20positive\n");
+  ASSERT_EQ(pardon.rfind("ok\t", 0), 0u) << pardon;
+  for (int i = 0; i < 3; ++i) {
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (Clock::now() < deadline && cluster->get(i, shared, "198.51.100.7").status != 200) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(cluster->get(i, shared, "198.51.100.7").status, 200) << "node " << i;
+  }
+  // A manual revoke of a fresh token on node 2 is refused on nodes 0 and 1.
+  const std::string other = mint();
+  ASSERT_TRUE(cluster->served_everywhere(other));
+  const std::string revoke = cluster->control(
+      2, "revoke\tkey=1\tsession=" + session_of(other) + "\texpires=" + std::to_string(std::time(nullptr) + 600) +
+             "\toperator=10.0.0.9\tcomment=leaked\n");
+  ASSERT_EQ(revoke.rfind("ok\t", 0), 0u) << revoke;
+  EXPECT_GE(cluster->wait_refused_everywhere(other), 0);
+  const Response j = http_get(cluster->node(2).port(), "/uritoken-status?json");
+  EXPECT_NE(j.body.find("\"reason\":\"manual\""), std::string::npos) << j.body;
+  EXPECT_NE(j.body.find("\"comment\":\"leaked\""), std::string::npos) << j.body;
+  EXPECT_NE(cluster->control(0, "nonsense\n").find("error\tmessage="), std::string::npos);
+}
+
+TEST_F(ClusterTest, StatusPageAnswersQuicklyWhenTheSidecarIsGone) {
+  cluster = std::make_unique<Cluster>(1, "Enforce", /*gossip=*/false);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00039: |UT00012: )");
+  Response before;
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  do {  // the sidecar starts just after httpd
+    before = http_get(cluster->node(0).port(), "/uritoken-status?json");
+  } while (before.body.find("\"sidecar\":\"up\"") == std::string::npos && Clock::now() < deadline);
+  ASSERT_EQ(before.status, 200);
+  ASSERT_NE(before.body.find("\"sidecar\":\"up\""), std::string::npos) << before.body;
+  const pid_t sidecar = cluster->sidecar_pid(0);
+  ASSERT_GT(sidecar, 0);
+  kill(sidecar, SIGSTOP);  // hung, not dead: the worst case for a client
+  const auto t0 = Clock::now();
+  const Response r = http_get(cluster->node(0).port(), "/uritoken-status");
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  kill(sidecar, SIGCONT);
+  EXPECT_EQ(r.status, 200);
+  EXPECT_NE(r.body.find("Sidecar unavailable"), std::string::npos) << r.body;
+  EXPECT_LT(ms, 1500);
 }
 
 }  // namespace

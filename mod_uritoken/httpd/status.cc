@@ -1,0 +1,383 @@
+// The status page: `SetHandler uritoken-status` (as mod_status does it).
+// It asks this node's sidecar over the control socket
+// (docs/control-protocol.md) and renders the answer as HTML for people,
+// JSON (`?json`) for scripts and Prometheus text (`?metrics`).
+//
+// Safety: GET and HEAD only; answers only when the Host header names this
+// server (ServerName, ServerAlias), an IP literal or localhost, so a DNS
+// rebinding page cannot read it (421 otherwise); never shows a token or a
+// key; if the sidecar is down or slow it answers within 1 s and says so.
+#include <httpd.h>
+#include <apr_strings.h>
+#include <http_config.h>
+#include <http_core.h>
+#include <http_log.h>
+#include <http_protocol.h>
+#include <http_request.h>
+
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "../core/control.h"
+#include "../core/ipnet.h"
+#include "config.h"
+#include "status.h"
+
+extern "C" module AP_MODULE_DECLARE_DATA uritoken_module;
+APLOG_USE_MODULE(uritoken);
+
+namespace uritoken::httpd {
+namespace {
+
+using control::Record;
+
+const ServerConfig* config_of(const request_rec* r) {
+  return static_cast<const ServerConfig*>(ap_get_module_config(r->server->module_config, &uritoken_module));
+}
+
+// The sidecar's answer to one request, or nullopt (with *why) within 1 s.
+std::optional<std::vector<Record>> ask_sidecar(const std::string& path, const Record& request, std::string* why) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    *why = "socket path too long";
+    return std::nullopt;
+  }
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    *why = std::string("cannot connect to ") + path + ": " + std::strerror(errno);
+    if (fd >= 0) close(fd);
+    return std::nullopt;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+  auto left_ms = [&] {
+    return static_cast<int>(std::max<long long>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count()));
+  };
+  const std::string line = control::encode(request);
+  std::string text;
+  bool ok = send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
+  while (ok && text.size() < (16u << 20)) {
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, left_ms()) <= 0) {
+      ok = false;
+      break;
+    }
+    char buf[16384];
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    text.append(buf, static_cast<std::size_t>(n));
+  }
+  close(fd);
+  auto records = ok ? control::decode_all(text) : std::nullopt;
+  if (!records) *why = ok ? "malformed answer" : "the sidecar did not answer within 1 s";
+  return records;
+}
+
+bool host_allowed(const request_rec* r) {
+  const char* host = r->hostname;
+  if (host == nullptr) return true;  // HTTP/1.0 without Host: no browser sends that
+  if (strcasecmp(host, "localhost") == 0 || parse_ip_address(host)) return true;
+  std::string h = host;
+  if (h.size() > 2 && h.front() == '[' && h.back() == ']' && parse_ip_address(h.substr(1, h.size() - 2))) return true;
+  const server_rec* s = r->server;
+  if (s->server_hostname != nullptr && strcasecmp(host, s->server_hostname) == 0) return true;
+  for (const apr_array_header_t* names : {s->names, s->wild_names}) {
+    if (names == nullptr) continue;
+    const auto* list = reinterpret_cast<const char* const*>(names->elts);
+    for (int i = 0; i < names->nelts; ++i) {
+      if (ap_strcasecmp_match(host, list[i]) == 0) return true;
+    }
+  }
+  return false;
+}
+
+std::string html(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '&': out += "&amp;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&#39;"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string json(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out + "\"";
+}
+
+std::string iso_time(std::uint64_t unix_s) {
+  if (unix_s == 0) return "";
+  const std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string field(const Record& r, const char* name) { return r.get(name).value_or(""); }
+
+// Client id of a key id, from this server's key ring ("-" if unknown).
+std::string client_of(const ServerConfig* conf, const std::string& key) {
+  if (conf->keys == nullptr || key.empty()) return "-";
+  const Key* k = conf->keys->find(static_cast<std::uint16_t>(std::strtoul(key.c_str(), nullptr, 10)));
+  return k != nullptr ? k->client : "-";
+}
+
+std::string query_value(const request_rec* r, const char* name) {
+  if (r->args == nullptr) return "";
+  const std::string args = r->args, key = std::string(name) + "=";
+  for (std::size_t at = 0; at < args.size();) {
+    const std::size_t end = std::min(args.find('&', at), args.size());
+    if (args.compare(at, key.size(), key) == 0) {
+      char* v = apr_pstrmemdup(r->pool, args.data() + at + key.size(), end - at - key.size());
+      ap_unescape_url(v);
+      return v;
+    }
+    at = end + 1;
+  }
+  return "";
+}
+
+bool has_flag(const request_rec* r, const char* flag) {
+  if (r->args == nullptr) return false;
+  const std::string args = std::string("&") + r->args + "&";
+  return args.find(std::string("&") + flag + "&") != std::string::npos ||
+         args.find(std::string("&") + flag + "=") != std::string::npos;
+}
+
+struct View {
+  std::vector<Record> node, members, blocked, pardoned, shared, counters;
+  std::string sidecar_problem;  // non-empty: the sidecar did not answer
+};
+
+View load(request_rec* r, const ServerConfig* conf) {
+  View v;
+  const ClusterConfig* c = conf->cluster;
+  if (c == nullptr || c->mode == SharingMode::off || c->state_dir.empty()) {
+    v.sidecar_problem = "link sharing is off on this server (UriTokenSharing)";
+    return v;
+  }
+  Record request;
+  request.kind = "status";
+  std::string why;
+  const auto records = ask_sidecar(c->state_dir + "/" + control::kSocketName, request, &why);
+  if (!records || records->empty() || (*records)[0].kind != "ok") {
+    v.sidecar_problem = records && !records->empty() ? field((*records)[0], "message") : why;
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00039: status page: the sharing sidecar is unavailable: %s",
+                  v.sidecar_problem.c_str());
+    return v;
+  }
+  for (const Record& rec : *records) {
+    if (rec.kind == "node") v.node.push_back(rec);
+    if (rec.kind == "member") v.members.push_back(rec);
+    if (rec.kind == "blocked") v.blocked.push_back(rec);
+    if (rec.kind == "pardoned") v.pardoned.push_back(rec);
+    if (rec.kind == "shared") v.shared.push_back(rec);
+    if (rec.kind == "counter") v.counters.push_back(rec);
+  }
+  return v;
+}
+
+void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
+  ap_set_content_type(r, "application/json");
+  std::string out = "{\"sidecar\":" + std::string(v.sidecar_problem.empty() ? "\"up\"" : "\"unavailable\"");
+  if (!v.sidecar_problem.empty()) out += ",\"problem\":" + json(v.sidecar_problem);
+  if (!v.node.empty()) {
+    const Record& n = v.node[0];
+    out += ",\"node\":{\"name\":" + json(field(n, "name")) + ",\"id\":" + json(field(n, "id")) +
+           ",\"mode\":" + json(field(n, "mode")) + ",\"ready\":" + (field(n, "ready") == "1" ? "true" : "false") + "}";
+  }
+  out += ",\"members\":[";
+  for (std::size_t i = 0; i < v.members.size(); ++i) {
+    const Record& m = v.members[i];
+    out += std::string(i ? "," : "") + "{\"name\":" + json(field(m, "name")) + ",\"address\":" +
+           json(field(m, "address")) + ",\"state\":" + json(field(m, "state")) +
+           ",\"same_policy\":" + (field(m, "same_policy") == "0" ? "false" : "true") + "}";
+  }
+  auto entries = [&](const char* name, const std::vector<Record>& list) {
+    out += std::string(",\"") + name + "\":[";
+    for (std::size_t i = 0; i < list.size(); ++i) {
+      const Record& b = list[i];
+      std::string nets = "[";
+      const std::string all = field(b, "nets");
+      for (std::size_t at = 0; at < all.size();) {
+        const std::size_t end = std::min(all.find(',', at), all.size());
+        nets += std::string(nets.size() > 1 ? "," : "") + json(all.substr(at, end - at));
+        at = end + 1;
+      }
+      nets += "]";
+      out += std::string(i ? "," : "") + "{\"key_id\":" + field(b, "key") + ",\"session\":" +
+             json(field(b, "session")) + ",\"client\":" + json(client_of(conf, field(b, "key"))) +
+             ",\"since_ms\":" + field(b, "since_ms") + ",\"expires\":" + field(b, "expires") +
+             ",\"reason\":" + json(field(b, "reason")) + ",\"network_count\":" + field(b, "networks") +
+             ",\"networks\":" + nets + ",\"decided_by\":" + json(field(b, "origin")) +
+             ",\"operator\":" + json(field(b, "operator")) + ",\"user\":" + json(field(b, "user")) +
+             ",\"comment\":" + json(field(b, "comment")) + "}";
+    }
+    out += "]";
+  };
+  out += "]";
+  entries("blocked", v.blocked);
+  entries("pardoned", v.pardoned);
+  out += ",\"shared_networks\":[";
+  for (std::size_t i = 0; i < v.shared.size(); ++i) out += std::string(i ? "," : "") + json(field(v.shared[i], "network"));
+  out += "],\"counters\":{";
+  for (std::size_t i = 0; i < v.counters.size(); ++i) {
+    out += std::string(i ? "," : "") + json(field(v.counters[i], "name")) + ":" + field(v.counters[i], "value");
+  }
+  out += "}}\n";
+  ap_rputs(out.c_str(), r);
+}
+
+void render_metrics(request_rec* r, const View& v) {
+  ap_set_content_type(r, "text/plain; version=0.0.4");
+  std::string out =
+      "# HELP uritoken_sidecar_up Whether this node's sharing sidecar answered the status request.\n"
+      "# TYPE uritoken_sidecar_up gauge\n"
+      "uritoken_sidecar_up " +
+      std::string(v.sidecar_problem.empty() ? "1" : "0") + "\n";
+  if (v.sidecar_problem.empty()) {
+    out += "# HELP uritoken_blocked_tokens Tokens revoked in the cluster, as this node knows it.\n"
+           "# TYPE uritoken_blocked_tokens gauge\nuritoken_blocked_tokens " +
+           std::to_string(v.blocked.size()) + "\n";
+    std::map<std::string, int> states = {{"alive", 0}, {"suspect", 0}, {"dead", 0}};
+    for (const Record& m : v.members) ++states[field(m, "state")];
+    out += "# HELP uritoken_members Other cluster members by state.\n# TYPE uritoken_members gauge\n";
+    for (const auto& [state, n] : states) out += "uritoken_members{state=\"" + state + "\"} " + std::to_string(n) + "\n";
+    for (const Record& c : v.counters) {
+      const std::string name = "uritoken_" + field(c, "name");
+      out += "# HELP " + name + " " + field(c, "name") + " (see docs/control-protocol.md).\n# TYPE " + name +
+             " counter\n" + name + " " + field(c, "value") + "\n";
+    }
+  }
+  ap_rputs(out.c_str(), r);
+}
+
+void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
+  ap_set_content_type(r, "text/html; charset=utf-8");
+  const std::string client_filter = query_value(r, "client"), session_filter = query_value(r, "session");
+  std::string out =
+      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+      "<title>mod_uritoken status</title><style>"
+      "body{font:14px/1.4 system-ui,sans-serif;margin:1em;color:#222}"
+      "h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}"
+      "table{border-collapse:collapse;width:100%;margin:.5em 0}"
+      "th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}"
+      "th{background:#f4f4f4}code{font-size:.95em}.bad{color:#a00;font-weight:bold}.ok{color:#070}"
+      ".wrap{overflow-x:auto}form{margin:.5em 0}input{margin-right:.5em}"
+      "</style></head><body>\n<h1>mod_uritoken status</h1>\n";
+  if (!v.sidecar_problem.empty()) {
+    out += "<p class=\"bad\">Sidecar unavailable: " + html(v.sidecar_problem) + "</p>\n";
+  } else if (!v.node.empty()) {
+    const Record& n = v.node[0];
+    out += "<p>Node <b>" + html(field(n, "name")) + "</b>, mode " + html(field(n, "mode")) + ", " +
+           (field(n, "ready") == "1" ? "<span class=\"ok\">synced</span>" : "<span class=\"bad\">catching up</span>") +
+           ".</p>\n";
+  }
+  out += "<h2>Blocked tokens (" + std::to_string(v.blocked.size()) + ")</h2>\n"
+         "<form method=\"get\"><input name=\"client\" placeholder=\"client id\" value=\"" + html(client_filter) +
+         "\"><input name=\"session\" placeholder=\"session (hex prefix)\" value=\"" + html(session_filter) +
+         "\"><button>Filter</button></form>\n<div class=\"wrap\"><table><tr><th>Session</th><th>Client</th>"
+         "<th>Key</th><th>Why</th><th>Since</th><th>Expires</th><th>Decided by</th></tr>\n";
+  std::size_t shown = 0;
+  for (const Record& b : v.blocked) {
+    const std::string client = client_of(conf, field(b, "key"));
+    if (!client_filter.empty() && client != client_filter) continue;
+    if (!session_filter.empty() && field(b, "session").rfind(session_filter, 0) != 0) continue;
+    if (++shown > 1000) continue;  // the page stays usable; the JSON has every entry
+    std::string why;
+    if (field(b, "reason") == "manual") {
+      why = "manual by " + html(field(b, "user").empty() ? field(b, "operator") : field(b, "user") + " (" +
+                                                                                   field(b, "operator") + ")");
+      if (!field(b, "comment").empty()) why += ": " + html(field(b, "comment"));
+    } else {
+      why = html(field(b, "networks")) + " networks";
+      if (!field(b, "nets").empty()) why += ": <code>" + html(field(b, "nets")) + "</code>";
+    }
+    const std::uint64_t since_ms = std::strtoull(field(b, "since_ms").c_str(), nullptr, 10);
+    out += "<tr><td><code>" + html(field(b, "session")) + "</code></td><td>" + html(client) + "</td><td>" +
+           html(field(b, "key")) + "</td><td>" + why + "</td><td>" + iso_time(since_ms / 1000) + "</td><td>" +
+           iso_time(std::strtoull(field(b, "expires").c_str(), nullptr, 10)) + "</td><td>" +
+           html(field(b, "origin")) + "</td></tr>\n";
+  }
+  out += "</table></div>\n";
+  if (shown > 1000) out += "<p>" + std::to_string(shown - 1000) + " more: filter, or use ?json.</p>\n";
+  out += "<h2>Cluster</h2>\n<table><tr><th>Member</th><th>Address</th><th>State</th><th>Sharing rule</th></tr>\n";
+  for (const Record& m : v.members) {
+    const bool alive = field(m, "state") == "alive";
+    out += "<tr><td>" + html(field(m, "name")) + "</td><td>" + html(field(m, "address")) + "</td><td class=\"" +
+           (alive ? "ok" : "bad") + "\">" + html(field(m, "state")) + "</td><td>" +
+           (field(m, "same_policy") == "0" ? "<span class=\"bad\">differs</span>" : "same") + "</td></tr>\n";
+  }
+  out += "</table>\n<h2>Shared networks (configured)</h2>\n<p>";
+  for (const Record& s : v.shared) out += "<code>" + html(field(s, "network")) + "</code> ";
+  out += "</p>\n<h2>Counters</h2>\n<table>";
+  for (const Record& c : v.counters) {
+    out += "<tr><td>" + html(field(c, "name")) + "</td><td>" + html(field(c, "value")) + "</td></tr>";
+  }
+  out += "</table>\n<p><a href=\"?json\">JSON</a> · <a href=\"?metrics\">Prometheus</a></p>\n</body></html>\n";
+  ap_rputs(out.c_str(), r);
+}
+
+}  // namespace
+
+int handle_status(request_rec* r) {
+  if (r->handler == nullptr || std::strcmp(r->handler, "uritoken-status") != 0) return DECLINED;
+  r->allowed = (AP_METHOD_BIT << M_GET);
+  if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
+  if (!host_allowed(r)) {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "UT00038: status page refused for Host '%s': not a name of this server (DNS rebinding?)",
+                  r->hostname);
+    return HTTP_MISDIRECTED_REQUEST;
+  }
+  const ServerConfig* conf = config_of(r);
+  const View v = load(r, conf);
+  apr_table_setn(r->headers_out, "Cache-Control", "no-store");
+  apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");
+  apr_table_setn(r->headers_out, "Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'");
+  if (r->header_only) return OK;
+  if (has_flag(r, "json")) {
+    render_json(r, conf, v);
+  } else if (has_flag(r, "metrics")) {
+    render_metrics(r, v);
+  } else {
+    render_html(r, conf, v);
+  }
+  return OK;
+}
+
+}  // namespace uritoken::httpd
