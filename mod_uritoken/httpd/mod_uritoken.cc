@@ -37,6 +37,7 @@
 #include <string>
 
 #include "../core/log_limit.h"
+#include "../core/usage.h"
 #include "../core/redact.h"
 #include "../core/request_path.h"
 #include "../core/token.h"
@@ -60,6 +61,7 @@ struct RequestState {
   Status status = Status::invalid;
   const char* prefix = nullptr;       // "/_uk_TOKEN", for redirects
   const char* upgrade_path = nullptr; // the raw tokenized path, for an h2c Upgrade
+  const char* client = nullptr;       // the authenticated client id, for billing
 };
 
 const ServerConfig* server_config_of(const server_rec* s) {
@@ -187,6 +189,7 @@ enum RefusalKind : unsigned {
 };
 
 LogLimit* g_log_limit = nullptr;  // this generation's, in shared memory (post_config)
+UsageTable* g_usage = nullptr;    // likewise
 
 constexpr std::size_t kLoggedRefererMax = 200;
 
@@ -291,6 +294,7 @@ int handle_post_read_request(request_rec* r) {
     session_hex(v.claims.session, hex);
     session = hex;
     client = apr_pstrmemdup(r->pool, v.claims.client_buf.data(), v.claims.client_len);
+    state->client = client;
     set_env(r, "URITOKEN_CLIENT", client);
     set_env(r, "URITOKEN_SESSION", session);
     set_env(r, "URITOKEN_KEY_ID", apr_itoa(r->pool, v.claims.key_id));
@@ -308,6 +312,8 @@ int handle_post_read_request(request_rec* r) {
     return v.status == Status::expired ? expired_status(conf) : HTTP_FORBIDDEN;
   }
 
+  if (g_usage != nullptr) g_usage->key_used(v.claims.key_id, static_cast<std::uint32_t>(ctx.now));
+
   if (SharedState* shared = shared_state()) {
     // Link sharing: a revoked token is refused on every node; every other
     // use is a sighting for the sidecar. Both are lock-free and syscall-free.
@@ -319,6 +325,7 @@ int handle_post_read_request(request_rec* r) {
         set_env(r, "URITOKEN_SHADOW", "revoked");
       } else {
         apr_table_setn(r->subprocess_env, "URITOKEN_STATUS", "revoked");  // replaces "valid"
+        state->status = Status::invalid;  // refused: not billed
         apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "shared-link");
         if (refusal_log_allowed(r, kRevokedKind, "revoked")) {
           ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
@@ -386,6 +393,7 @@ int handle_access(request_rec* r) {
       // MultiViews would otherwise serve "/a/b.zip".
       apr_table_setn(r->subprocess_env, "URITOKEN_STATUS", "invalid");
       apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "out-of-scope");
+      state->status = Status::invalid;  // refused: not billed
       return refuse_once(r, kDirectoryOnlyKind, "out-of-scope", APLOG_WARNING,
                          "UT00019: token refused (out-of-scope): its directory scope was requested without the "
                          "trailing slash, and the path is not a directory",
@@ -423,7 +431,16 @@ int handle_fixups(request_rec* r) {
 // 417): their request line still holds the token. Redact it before
 // mod_log_config writes it, and refresh the scoreboard copy mod_status shows.
 int handle_log_transaction(request_rec* r) {
-  if (state_of(r) != nullptr) return DECLINED;  // redacted in post_read_request
+  if (const RequestState* state = state_of(r); state != nullptr) {  // redacted in post_read_request
+    // Billing: every answer to a valid token, with the bytes it sent.
+    if (g_usage != nullptr && state->token_present && state->client != nullptr &&
+        state->status == Status::valid) {
+      const request_rec* last = r;
+      while (last->next != nullptr) last = last->next;
+      g_usage->add(state->client, static_cast<std::uint64_t>(std::max<apr_off_t>(last->bytes_sent, 0)));
+    }
+    return DECLINED;
+  }
   if (redact_logged_text(r, true) && r->connection->sbh != nullptr) {
     ap_update_child_status(static_cast<ap_sb_handle_t*>(r->connection->sbh), SERVER_BUSY_LOG, r);
   }
@@ -533,26 +550,35 @@ int check_config_hook(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noex
   return HTTP_INTERNAL_SERVER_ERROR;
 }
 
-// One LogLimit per configuration generation, in anonymous shared memory
-// that every child inherits, so the limit holds for the server as a whole.
-void create_log_limit(apr_pool_t* pconf, server_rec* s) {
+// The refusal log limit and the usage counters, per configuration
+// generation, in anonymous shared memory that every child inherits, so
+// both hold for the server as a whole.
+struct WorkerShared {
+  LogLimit log_limit;
+  UsageTable usage;
+};
+
+void create_worker_shared(apr_pool_t* pconf, server_rec* s) {
   g_log_limit = nullptr;
+  g_usage = nullptr;
   apr_shm_t* shm = nullptr;
-  if (apr_status_t rv = apr_shm_create(&shm, sizeof(LogLimit), nullptr, pconf); rv != APR_SUCCESS) {
-    ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "UT00035: no shared memory for the refusal log limit; "
-                 "refusals are logged without a limit");
+  if (apr_status_t rv = apr_shm_create(&shm, sizeof(WorkerShared), nullptr, pconf); rv != APR_SUCCESS) {
+    ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "UT00035: no shared memory for the refusal log limit and the "
+                 "usage counters; refusals are logged without a limit and usage is not counted");
     return;
   }
-  auto* limit = new (apr_shm_baseaddr_get(shm)) LogLimit();
-  limit->reset(static_cast<std::uint32_t>(log_limit_per_second(server_config_of(s))));
-  g_log_limit = limit;
+  auto* shared = new (apr_shm_baseaddr_get(shm)) WorkerShared();
+  shared->log_limit.reset(static_cast<std::uint32_t>(log_limit_per_second(server_config_of(s))));
+  shared->usage.reset();
+  g_log_limit = &shared->log_limit;
+  g_usage = &shared->usage;
 }
 
 int post_config_hook(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
   // Copied: e.what() dies with the exception at the end of its catch.
   char what[256] = "unknown exception";
   try {
-    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) create_log_limit(pconf, s);
+    if (ap_state_query(AP_SQ_MAIN_STATE) != AP_SQ_MS_CREATE_PRE_CONFIG) create_worker_shared(pconf, s);
     return start_cluster(pconf, ptemp, s);
   } catch (const std::exception& e) {
     std::snprintf(what, sizeof what, "%s", e.what());
@@ -578,6 +604,9 @@ void register_hooks(apr_pool_t*) {
 }
 
 }  // namespace
+
+const UsageTable* usage_table() { return g_usage; }
+
 }  // namespace uritoken::httpd
 
 extern "C" {

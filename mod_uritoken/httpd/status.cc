@@ -180,13 +180,14 @@ bool has_flag(const request_rec* r, const char* flag) {
 struct View {
   std::vector<Record> node, members, blocked, pardoned, shared, counters;
   std::string sidecar_problem;  // non-empty: the sidecar did not answer
+  bool sharing_off = false;     // no sidecar on this server at all
 };
 
 View load(request_rec* r, const ServerConfig* conf) {
   View v;
   const ClusterConfig* c = conf->cluster;
   if (c == nullptr || c->mode == SharingMode::off || c->state_dir.empty()) {
-    v.sidecar_problem = "link sharing is off on this server (UriTokenSharing)";
+    v.sharing_off = true;
     return v;
   }
   Record request;
@@ -212,7 +213,9 @@ View load(request_rec* r, const ServerConfig* conf) {
 
 void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_set_content_type(r, "application/json");
-  std::string out = "{\"sidecar\":" + std::string(v.sidecar_problem.empty() ? "\"up\"" : "\"unavailable\"");
+  std::string out = "{\"sidecar\":" + std::string(v.sharing_off             ? "\"off\""
+                                                   : v.sidecar_problem.empty() ? "\"up\""
+                                                                               : "\"unavailable\"");
   if (!v.sidecar_problem.empty()) out += ",\"problem\":" + json(v.sidecar_problem);
   if (!v.node.empty()) {
     const Record& n = v.node[0];
@@ -253,6 +256,25 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
   entries("pardoned", v.pardoned);
   out += ",\"shared_networks\":[";
   for (std::size_t i = 0; i < v.shared.size(); ++i) out += std::string(i ? "," : "") + json(field(v.shared[i], "network"));
+  out += "],\"clients\":[";
+  if (const UsageTable* usage = usage_table()) {
+    bool first = true;
+    usage->for_each_client([&](const UsageTable::ClientUsage& u) {
+      out += std::string(first ? "" : ",") + "{\"client\":" + json(u.client) +
+             ",\"requests\":" + std::to_string(u.requests) + ",\"bytes\":" + std::to_string(u.bytes) + "}";
+      first = false;
+    });
+  }
+  out += "],\"keys\":[";
+  if (conf->keys != nullptr) {
+    bool first = true;
+    for (const auto& k : conf->keys->keys()) {
+      const UsageTable* usage = usage_table();
+      out += std::string(first ? "" : ",") + "{\"key_id\":" + std::to_string(k->id) + ",\"client\":" +
+             json(k->client) + ",\"last_used\":" + std::to_string(usage ? usage->key_last_used(k->id) : 0) + "}";
+      first = false;
+    }
+  }
   out += "],\"counters\":{";
   for (std::size_t i = 0; i < v.counters.size(); ++i) {
     out += std::string(i ? "," : "") + json(field(v.counters[i], "name")) + ":" + field(v.counters[i], "value");
@@ -261,14 +283,28 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_rputs(out.c_str(), r);
 }
 
-void render_metrics(request_rec* r, const View& v) {
+std::string prometheus_label(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '\\' || c == '"') out += '\\';
+    if (c == '\n') {
+      out += "\\n";
+      continue;
+    }
+    out += c;
+  }
+  return out;
+}
+
+void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_set_content_type(r, "text/plain; version=0.0.4");
-  std::string out =
-      "# HELP uritoken_sidecar_up Whether this node's sharing sidecar answered the status request.\n"
-      "# TYPE uritoken_sidecar_up gauge\n"
-      "uritoken_sidecar_up " +
-      std::string(v.sidecar_problem.empty() ? "1" : "0") + "\n";
-  if (v.sidecar_problem.empty()) {
+  std::string out;
+  if (!v.sharing_off) {
+    out += "# HELP uritoken_sidecar_up Whether this node's sharing sidecar answered the status request.\n"
+           "# TYPE uritoken_sidecar_up gauge\nuritoken_sidecar_up " +
+           std::string(v.sidecar_problem.empty() ? "1" : "0") + "\n";
+  }
+  if (!v.sharing_off && v.sidecar_problem.empty()) {
     out += "# HELP uritoken_blocked_tokens Tokens revoked in the cluster, as this node knows it.\n"
            "# TYPE uritoken_blocked_tokens gauge\nuritoken_blocked_tokens " +
            std::to_string(v.blocked.size()) + "\n";
@@ -280,6 +316,28 @@ void render_metrics(request_rec* r, const View& v) {
       const std::string name = "uritoken_" + field(c, "name");
       out += "# HELP " + name + " " + field(c, "name") + " (see docs/control-protocol.md).\n# TYPE " + name +
              " counter\n" + name + " " + field(c, "value") + "\n";
+    }
+  }
+  if (const UsageTable* usage = usage_table()) {
+    std::string requests =
+        "# HELP uritoken_client_requests_total Answers to valid tokens per client (billing), since the last restart.\n"
+        "# TYPE uritoken_client_requests_total counter\n";
+    std::string bytes =
+        "# HELP uritoken_client_bytes_total Bytes sent for valid tokens per client (billing), since the last restart.\n"
+        "# TYPE uritoken_client_bytes_total counter\n";
+    usage->for_each_client([&](const UsageTable::ClientUsage& u) {
+      const std::string label = "{client=\"" + prometheus_label(u.client) + "\"} ";
+      requests += "uritoken_client_requests_total" + label + std::to_string(u.requests) + "\n";
+      bytes += "uritoken_client_bytes_total" + label + std::to_string(u.bytes) + "\n";
+    });
+    out += requests + bytes;
+    if (conf->keys != nullptr) {
+      out += "# HELP uritoken_key_last_used_seconds When each key last verified a token on this node (unix s, 0 "
+             "never).\n# TYPE uritoken_key_last_used_seconds gauge\n";
+      for (const auto& k : conf->keys->keys()) {
+        out += "uritoken_key_last_used_seconds{key_id=\"" + std::to_string(k->id) + "\",client=\"" +
+               prometheus_label(k->client) + "\"} " + std::to_string(usage->key_last_used(k->id)) + "\n";
+      }
     }
   }
   ap_rputs(out.c_str(), r);
@@ -299,7 +357,9 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
       "th{background:#f4f4f4}code{font-size:.95em}.bad{color:#a00;font-weight:bold}.ok{color:#070}"
       ".wrap{overflow-x:auto}form{margin:.5em 0}input{margin-right:.5em}"
       "</style></head><body>\n<h1>mod_uritoken status</h1>\n";
-  if (!v.sidecar_problem.empty()) {
+  if (v.sharing_off) {
+    out += "<p>Link-sharing detection is off on this server (UriTokenSharing).</p>\n";
+  } else if (!v.sidecar_problem.empty()) {
     out += "<p class=\"bad\">Sidecar unavailable: " + html(v.sidecar_problem) + "</p>\n";
   } else if (!v.node.empty()) {
     const Record& n = v.node[0];
@@ -342,6 +402,23 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
            (alive ? "ok" : "bad") + "\">" + html(field(m, "state")) + "</td><td>" +
            (field(m, "same_policy") == "0" ? "<span class=\"bad\">differs</span>" : "same") + "</td></tr>\n";
   }
+  out += "</table>\n<h2>Keys</h2>\n<table><tr><th>Key id</th><th>Client</th><th>Last verified a token here</th></tr>\n";
+  if (conf->keys != nullptr) {
+    const UsageTable* usage = usage_table();
+    for (const auto& k : conf->keys->keys()) {
+      const std::uint32_t last = usage ? usage->key_last_used(k->id) : 0;
+      out += "<tr><td>" + std::to_string(k->id) + "</td><td>" + html(k->client) + "</td><td>" +
+             (last ? iso_time(last) : std::string("not since the last restart")) + "</td></tr>\n";
+    }
+  }
+  out += "</table>\n<h2>Usage by client (since the last restart)</h2>\n<table><tr><th>Client</th><th>Requests</th>"
+         "<th>Bytes</th></tr>\n";
+  if (const UsageTable* usage = usage_table()) {
+    usage->for_each_client([&](const UsageTable::ClientUsage& u) {
+      out += "<tr><td>" + html(u.client) + "</td><td>" + std::to_string(u.requests) + "</td><td>" +
+             std::to_string(u.bytes) + "</td></tr>\n";
+    });
+  }
   out += "</table>\n<h2>Shared networks (configured)</h2>\n<p>";
   for (const Record& s : v.shared) out += "<code>" + html(field(s, "network")) + "</code> ";
   out += "</p>\n<h2>Counters</h2>\n<table>";
@@ -373,7 +450,7 @@ int handle_status(request_rec* r) {
   if (has_flag(r, "json")) {
     render_json(r, conf, v);
   } else if (has_flag(r, "metrics")) {
-    render_metrics(r, v);
+    render_metrics(r, conf, v);
   } else {
     render_html(r, conf, v);
   }

@@ -3,8 +3,13 @@
 
 #include <httpd.h>
 
+#include "../core/usage.h"
+
 namespace uritoken::httpd {
 
 int handle_status(request_rec* r);
+
+// This generation's usage counters (mod_uritoken.cc), or nullptr.
+const UsageTable* usage_table();
 
 }  // namespace uritoken::httpd

@@ -14,6 +14,7 @@
 #include <ctime>
 #include <thread>
 #include <memory>
+#include <regex>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -388,6 +389,72 @@ TEST_F(Hardening, RefusalLoggingIsRateLimitedAndBounded) {
   EXPECT_EQ(lines + reported, 401u) << "every refusal is either logged or counted in a summary";
   EXPECT_LT(longest, 700u) << "the Referer httpd appends is cut short";
   EXPECT_LT(log.size(), 100u * 700u);
+}
+
+// --- Billing counters on the status page --------------------------------------
+
+// Requests and bytes per client, counted after each response, match what
+// the client received; keys show when they last verified a token; the
+// Prometheus text parses (one sample per line: name{labels} value).
+TEST_F(Hardening, BillingCountersMatchWhatClientsReceived) {
+  HttpdOptions o;
+  o.extra_conf = "<Location /uritoken-status>\n  SetHandler uritoken-status\n  Require ip 127.0.0.1\n</Location>\n";
+  start(o);
+  h->expect_log("UT00006: ");
+  const std::string site = mint("--scope /media/gallery/12/");
+  const std::string other = h->mint("--client other --ttl 600");
+  tokens_.push_back(other);
+  std::uint64_t site_bytes = 0, site_requests = 0;
+  for (int i = 0; i < 5; ++i) {
+    const Response r = http_get(h->port(), "/_uk_" + site + kMedia);
+    ASSERT_EQ(r.status, 200);
+    site_bytes += r.body.size();
+    ++site_requests;
+  }
+  const Response range = http_get(h->port(), "/_uk_" + site + kMedia, {"Range: bytes=0-99"});
+  ASSERT_EQ(range.status, 206);
+  site_bytes += range.body.size();
+  ++site_requests;
+  const Response page = http_get(h->port(), "/_uk_" + site + "/media/gallery/12/");  // index.html via mod_dir
+  ASSERT_EQ(page.status, 200);
+  site_bytes += page.body.size();
+  ++site_requests;
+  const Response o1 = http_get(h->port(), "/_uk_" + other + "/open/photo.jpg");
+  ASSERT_EQ(o1.status, 200);
+  EXPECT_EQ(http_get(h->port(), kMedia).status, 403);  // no token: not billed
+
+  std::string metrics;
+  const std::string want = "uritoken_client_bytes_total{client=\"site42\"} " + std::to_string(site_bytes) + "\n";
+  for (int i = 0; i < 50 && metrics.find(want) == std::string::npos; ++i) {  // logged after the response
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    metrics = http_get(h->port(), "/uritoken-status?metrics").body;
+  }
+  EXPECT_NE(metrics.find(want), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("uritoken_client_requests_total{client=\"site42\"} " + std::to_string(site_requests) + "\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("uritoken_client_bytes_total{client=\"other\"} " + std::to_string(o1.body.size()) + "\n"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("uritoken_key_last_used_seconds{key_id=\"1\",client=\"site42\"} "), std::string::npos);
+  EXPECT_NE(metrics.find("uritoken_key_last_used_seconds{key_id=\"3\",client=\"site42\"} 0\n"), std::string::npos)
+      << "the retired key was never used";
+  // The exposition format: comments, or "name{labels} value" with a number.
+  const std::regex sample(R"(^[a-z_]+(\{[a-z_]+="[^"]*"(,[a-z_]+="[^"]*")*\})? -?[0-9.e+]+$)");
+  std::istringstream lines(metrics);
+  int samples = 0;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("# HELP ", 0) == 0 || line.rfind("# TYPE ", 0) == 0) continue;
+    EXPECT_TRUE(std::regex_match(line, sample)) << line;
+    ++samples;
+  }
+  EXPECT_GE(samples, 6);
+  const Response j = http_get(h->port(), "/uritoken-status?json");
+  EXPECT_NE(j.body.find("\"sidecar\":\"off\""), std::string::npos) << j.body;
+  EXPECT_NE(j.body.find("{\"client\":\"site42\",\"requests\":" + std::to_string(site_requests) + ",\"bytes\":" +
+                        std::to_string(site_bytes) + "}"),
+            std::string::npos)
+      << j.body;
 }
 
 }  // namespace
