@@ -30,6 +30,8 @@
 #include <scoreboard.h>
 #include <util_filter.h>
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -190,6 +192,7 @@ enum RefusalKind : unsigned {
 
 LogLimit* g_log_limit = nullptr;  // this generation's, in shared memory (post_config)
 UsageTable* g_usage = nullptr;    // likewise
+const unsigned char* g_csrf_key = nullptr;
 
 constexpr std::size_t kLoggedRefererMax = 200;
 
@@ -556,6 +559,7 @@ int check_config_hook(apr_pool_t*, apr_pool_t*, apr_pool_t*, server_rec* s) noex
 struct WorkerShared {
   LogLimit log_limit;
   UsageTable usage;
+  unsigned char csrf_key[32];  // the status page's form tokens, new each generation
 };
 
 void create_worker_shared(apr_pool_t* pconf, server_rec* s) {
@@ -570,6 +574,8 @@ void create_worker_shared(apr_pool_t* pconf, server_rec* s) {
   auto* shared = new (apr_shm_baseaddr_get(shm)) WorkerShared();
   shared->log_limit.reset(static_cast<std::uint32_t>(log_limit_per_second(server_config_of(s))));
   shared->usage.reset();
+  randombytes_buf(shared->csrf_key, sizeof shared->csrf_key);
+  g_csrf_key = shared->csrf_key;
   g_log_limit = &shared->log_limit;
   g_usage = &shared->usage;
 }
@@ -606,6 +612,7 @@ void register_hooks(apr_pool_t*) {
 }  // namespace
 
 const UsageTable* usage_table() { return g_usage; }
+const unsigned char* csrf_key() { return g_csrf_key; }
 
 }  // namespace uritoken::httpd
 

@@ -20,6 +20,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstring>
@@ -31,6 +33,8 @@
 
 #include "../core/control.h"
 #include "../core/ipnet.h"
+#include "../core/request_path.h"
+#include "../core/token.h"
 #include "config.h"
 #include "status.h"
 
@@ -147,6 +151,9 @@ std::string iso_time(std::uint64_t unix_s) {
 }
 
 std::string field(const Record& r, const char* name) { return r.get(name).value_or(""); }
+
+std::string csrf_token(std::uint64_t hour);
+std::uint64_t current_hour(const request_rec* r);
 
 // Client id of a key id, from this server's key ring ("-" if unknown).
 std::string client_of(const ServerConfig* conf, const std::string& key) {
@@ -367,11 +374,25 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
            (field(n, "ready") == "1" ? "<span class=\"ok\">synced</span>" : "<span class=\"bad\">catching up</span>") +
            ".</p>\n";
   }
+  const std::string done = query_value(r, "done"), failed = query_value(r, "failed");
+  if (!done.empty()) out += "<p class=\"ok\">Done: " + html(done) + ".</p>\n";
+  if (!failed.empty()) out += "<p class=\"bad\">Failed: " + html(failed) + ".</p>\n";
+  const std::string csrf = "<input type=\"hidden\" name=\"csrf\" value=\"" + csrf_token(current_hour(r)) + "\">";
+  const bool actions = !v.sharing_off && v.sidecar_problem.empty();
+  if (actions) {
+    out += "<h2>Revoke a token</h2>\n<form method=\"post\">" + csrf +
+           "<input type=\"hidden\" name=\"action\" value=\"revoke\">"
+           "<input name=\"url\" size=\"40\" placeholder=\"the shared URL (or the token)\"> or "
+           "<input name=\"session\" size=\"18\" placeholder=\"session (16 hex digits)\">"
+           "<input name=\"key\" size=\"6\" placeholder=\"key id\">"
+           "<input name=\"expires\" size=\"11\" placeholder=\"expires (unix s)\">"
+           "<input name=\"comment\" size=\"24\" placeholder=\"comment\"><button>Revoke everywhere</button></form>\n";
+  }
   out += "<h2>Blocked tokens (" + std::to_string(v.blocked.size()) + ")</h2>\n"
          "<form method=\"get\"><input name=\"client\" placeholder=\"client id\" value=\"" + html(client_filter) +
          "\"><input name=\"session\" placeholder=\"session (hex prefix)\" value=\"" + html(session_filter) +
          "\"><button>Filter</button></form>\n<div class=\"wrap\"><table><tr><th>Session</th><th>Client</th>"
-         "<th>Key</th><th>Why</th><th>Since</th><th>Expires</th><th>Decided by</th></tr>\n";
+         "<th>Key</th><th>Why</th><th>Since</th><th>Expires</th><th>Decided by</th><th></th></tr>\n";
   std::size_t shown = 0;
   for (const Record& b : v.blocked) {
     const std::string client = client_of(conf, field(b, "key"));
@@ -391,10 +412,30 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     out += "<tr><td><code>" + html(field(b, "session")) + "</code></td><td>" + html(client) + "</td><td>" +
            html(field(b, "key")) + "</td><td>" + why + "</td><td>" + iso_time(since_ms / 1000) + "</td><td>" +
            iso_time(std::strtoull(field(b, "expires").c_str(), nullptr, 10)) + "</td><td>" +
-           html(field(b, "origin")) + "</td></tr>\n";
+           html(field(b, "origin")) + "</td><td>";
+    if (actions) {
+      out += "<form method=\"post\">" + csrf + "<input type=\"hidden\" name=\"action\" value=\"pardon\">"
+             "<input type=\"hidden\" name=\"key\" value=\"" + html(field(b, "key")) +
+             "\"><input type=\"hidden\" name=\"session\" value=\"" + html(field(b, "session")) +
+             "\"><input name=\"comment\" size=\"12\" placeholder=\"comment\"><button>Pardon</button></form>";
+    }
+    out += "</td></tr>\n";
   }
   out += "</table></div>\n";
   if (shown > 1000) out += "<p>" + std::to_string(shown - 1000) + " more: filter, or use ?json.</p>\n";
+  if (!v.pardoned.empty()) {
+    out += "<h2>Pardoned (" + std::to_string(v.pardoned.size()) + ")</h2>\n<div class=\"wrap\"><table><tr>"
+           "<th>Session</th><th>Client</th><th>Key</th><th>By</th><th>When</th><th>Comment</th></tr>\n";
+    for (const Record& p : v.pardoned) {
+      const std::uint64_t since_ms = std::strtoull(field(p, "since_ms").c_str(), nullptr, 10);
+      out += "<tr><td><code>" + html(field(p, "session")) + "</code></td><td>" +
+             html(client_of(conf, field(p, "key"))) + "</td><td>" + html(field(p, "key")) + "</td><td>" +
+             html(field(p, "user").empty() ? field(p, "operator") : field(p, "user")) + " on " +
+             html(field(p, "origin")) + "</td><td>" + iso_time(since_ms / 1000) + "</td><td>" +
+             html(field(p, "comment")) + "</td></tr>\n";
+    }
+    out += "</table></div>\n";
+  }
   out += "<h2>Cluster</h2>\n<table><tr><th>Member</th><th>Address</th><th>State</th><th>Sharing rule</th></tr>\n";
   for (const Record& m : v.members) {
     const bool alive = field(m, "state") == "alive";
@@ -429,12 +470,141 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_rputs(out.c_str(), r);
 }
 
+// The form token of hour `hour`: HMAC-SHA-256 of it under this
+// generation's random key, 32 hex digits. A page carries the current
+// hour's; the previous hour's is accepted too, so a page left open works.
+std::string csrf_token(std::uint64_t hour) {
+  const unsigned char* key = csrf_key();
+  if (key == nullptr) return "";
+  unsigned char msg[8], mac[crypto_auth_hmacsha256_BYTES];
+  for (int i = 0; i < 8; ++i) msg[i] = static_cast<unsigned char>(hour >> (8 * i));
+  crypto_auth_hmacsha256_state st;
+  crypto_auth_hmacsha256_init(&st, key, 32);
+  crypto_auth_hmacsha256_update(&st, msg, sizeof msg);
+  crypto_auth_hmacsha256_final(&st, mac);
+  char hex[33];
+  sodium_bin2hex(hex, sizeof hex, mac, 16);
+  return hex;
+}
+
+std::uint64_t current_hour(const request_rec* r) { return static_cast<std::uint64_t>(apr_time_sec(r->request_time) / 3600); }
+
+bool csrf_ok(const request_rec* r, const std::string& given) {
+  if (given.size() != 32) return false;
+  for (const std::uint64_t hour : {current_hour(r), current_hour(r) - 1}) {
+    const std::string want = csrf_token(hour);
+    if (!want.empty() && sodium_memcmp(want.data(), given.data(), 32) == 0) return true;
+  }
+  return false;
+}
+
+// A state-changing POST must come from this page: Origin (or, without it,
+// Referer) must name the host the request was sent to.
+bool same_origin(const request_rec* r) {
+  const char* origin = apr_table_get(r->headers_in, "Origin");
+  if (origin == nullptr) origin = apr_table_get(r->headers_in, "Referer");
+  if (origin == nullptr || r->hostname == nullptr) return false;
+  apr_uri_t uri;
+  if (apr_uri_parse(r->pool, origin, &uri) != APR_SUCCESS || uri.hostname == nullptr) return false;
+  const char* host_header = apr_table_get(r->headers_in, "Host");
+  const std::string sent = host_header != nullptr ? host_header : r->hostname;
+  std::string named = uri.hostname;
+  if (uri.port_str != nullptr) named += std::string(":") + uri.port_str;
+  return strcasecmp(named.c_str(), sent.c_str()) == 0;
+}
+
+std::map<std::string, std::string> read_form(request_rec* r) {
+  std::map<std::string, std::string> out;
+  apr_array_header_t* pairs = nullptr;
+  if (ap_parse_form_data(r, nullptr, &pairs, 32, 16384) != OK || pairs == nullptr) return out;
+  for (int i = 0; i < pairs->nelts; ++i) {
+    ap_form_pair_t& p = APR_ARRAY_IDX(pairs, i, ap_form_pair_t);
+    apr_off_t len = 0;
+    apr_brigade_length(p.value, 1, &len);
+    if (len < 0 || len > 4096) continue;
+    std::string value(static_cast<std::size_t>(len), '\0');
+    apr_size_t size = static_cast<apr_size_t>(len);
+    apr_brigade_flatten(p.value, value.data(), &size);
+    value.resize(size);
+    out[p.name] = value;
+  }
+  return out;
+}
+
+// The token of a pasted URL (or a bare token): its key id, session and
+// expiry. The token itself is never shown or logged.
+bool token_of(const std::string& text, std::uint16_t* key, std::string* session, std::uint32_t* expires) {
+  std::string_view t = text;
+  if (const auto at = t.find("/_uk_"); at != std::string_view::npos) {
+    t = t.substr(at + 5);
+    t = t.substr(0, t.find_first_of("/?# "));
+  } else if (t.rfind("_uk_", 0) == 0) {
+    t = t.substr(4);
+  }
+  Claims claims;
+  if (decode_token(t, &claims) != Reason::ok) return false;
+  *key = claims.key_id;
+  *session = session_hex(claims.session);
+  *expires = claims.expires;
+  return true;
+}
+
+// POST revoke or pardon from the page's forms.
+int handle_action(request_rec* r, const ServerConfig* conf) {
+  const auto form = read_form(r);
+  auto get = [&](const char* name) {
+    const auto it = form.find(name);
+    return it == form.end() ? std::string() : it->second;
+  };
+  if (!same_origin(r) || !csrf_ok(r, get("csrf"))) {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "UT00040: status page action refused: no valid form token or a foreign Origin (cross-site request?)");
+    return HTTP_FORBIDDEN;
+  }
+  const std::string action = get("action");
+  if ((action != "revoke" && action != "pardon") || conf->cluster == nullptr || conf->cluster->state_dir.empty()) {
+    return HTTP_BAD_REQUEST;
+  }
+  Record request;
+  request.kind = action;
+  std::uint16_t key = 0;
+  std::string session;
+  std::uint32_t expires = 0;
+  if (!get("url").empty()) {
+    if (!token_of(get("url"), &key, &session, &expires)) return HTTP_BAD_REQUEST;
+    request.add("key", key).add("session", session).add("expires", expires);
+  } else {
+    request.add("key", get("key")).add("session", get("session"));
+    if (!get("expires").empty()) request.add("expires", get("expires"));
+  }
+  request.add("operator", r->useragent_ip ? r->useragent_ip : "-");
+  if (r->user != nullptr) request.add("user", r->user);
+  if (!get("comment").empty()) request.add("comment", get("comment"));
+  std::string why;
+  const auto answer = ask_sidecar(conf->cluster->state_dir + "/" + control::kSocketName, request, &why);
+  const bool ok = answer && !answer->empty() && (*answer)[0].kind == "ok";
+  const std::string message = ok ? action + (action == "revoke" ? "d" : "ed") + " session " +
+                                       field((*answer)[0], "session")
+                                 : (answer && !answer->empty() ? field((*answer)[0], "message") : why);
+  ap_log_rerror(APLOG_MARK, ok ? APLOG_NOTICE : APLOG_WARNING, 0, r,
+                "UT00041: status page: operator %s%s%s %s key %s session %s%s%s",
+                r->useragent_ip ? r->useragent_ip : "-", r->user ? " user " : "", r->user ? r->user : "",
+                ok ? (action == "revoke" ? "revoked" : "pardoned") : ("could not " + action).c_str(),
+                field(request, "key").c_str(), field(request, "session").c_str(), ok ? "" : ": ",
+                ok ? "" : message.c_str());
+  // Back to the page (POST/redirect/GET), with the outcome to show.
+  char* escaped = ap_escape_urlencoded(r->pool, message.c_str());
+  apr_table_setn(r->headers_out, "Location",
+                 apr_pstrcat(r->pool, r->uri, ok ? "?done=" : "?failed=", escaped, nullptr));
+  return HTTP_SEE_OTHER;
+}
+
 }  // namespace
 
 int handle_status(request_rec* r) {
   if (r->handler == nullptr || std::strcmp(r->handler, "uritoken-status") != 0) return DECLINED;
-  r->allowed = (AP_METHOD_BIT << M_GET);
-  if (r->method_number != M_GET) return HTTP_METHOD_NOT_ALLOWED;
+  r->allowed = (AP_METHOD_BIT << M_GET) | (AP_METHOD_BIT << M_POST);
+  if (r->method_number != M_GET && r->method_number != M_POST) return HTTP_METHOD_NOT_ALLOWED;
   if (!host_allowed(r)) {
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                   "UT00038: status page refused for Host '%s': not a name of this server (DNS rebinding?)",
@@ -442,6 +612,7 @@ int handle_status(request_rec* r) {
     return HTTP_MISDIRECTED_REQUEST;
   }
   const ServerConfig* conf = config_of(r);
+  if (r->method_number == M_POST) return handle_action(r, conf);
   const View v = load(r, conf);
   apr_table_setn(r->headers_out, "Cache-Control", "no-store");
   apr_table_setn(r->headers_out, "X-Content-Type-Options", "nosniff");

@@ -11,5 +11,7 @@ int handle_status(request_rec* r);
 
 // This generation's usage counters (mod_uritoken.cc), or nullptr.
 const UsageTable* usage_table();
+// 32 random bytes of this generation that sign the page's form tokens.
+const unsigned char* csrf_key();
 
 }  // namespace uritoken::httpd

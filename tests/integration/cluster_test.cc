@@ -820,4 +820,76 @@ TEST_F(ClusterTest, StatusPageAnswersQuicklyWhenTheSidecarIsGone) {
   EXPECT_LT(ms, 1500);
 }
 
+// The page's forms: revoke by pasting the shared URL, pardon by button;
+// both only by POST with the page's form token and its own Origin.
+TEST_F(ClusterTest, StatusPageFormsNeedTheirTokenAndTheirOrigin) {
+  cluster = std::make_unique<Cluster>(2);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: |UT00040: )");
+  const std::string token = mint();
+  ASSERT_TRUE(cluster->served_everywhere(token));
+  const int port = cluster->node(0).port();
+  const std::string origin = "http://127.0.0.1:" + std::to_string(port);
+  const Response page = http_get(port, "/uritoken-status");
+  const auto at = page.body.find("name=\"csrf\" value=\"");
+  ASSERT_NE(at, std::string::npos) << page.body;
+  const std::string csrf = page.body.substr(at + 19, 32);
+  const std::string url = "https://media.example/_uk_" + token + "/media/clip/seg1.ts";
+  auto post = [&](const std::string& body, const std::string& from) {
+    std::string req = "POST /uritoken-status HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
+                      "\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: " +
+                      std::to_string(body.size()) + "\r\n";
+    if (!from.empty()) req += "Origin: " + from + "\r\n";
+    return http_raw(port, req + "\r\n" + body);
+  };
+  char* escaped = nullptr;
+  std::string enc;
+  for (char c : url) {
+    if (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.') {
+      enc += c;
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      enc += buf;
+    }
+  }
+  (void)escaped;
+  const std::string revoke = "action=revoke&url=" + enc + "&comment=leaked&csrf=";
+  // A cross-site form, and one without the token: refused, nothing changes.
+  EXPECT_EQ(post(revoke + csrf, "http://attacker.example").status, 403);
+  EXPECT_EQ(post(revoke + std::string(32, '0'), origin).status, 403);
+  EXPECT_EQ(post(revoke + csrf, "").status, 403);
+  // GET never changes state.
+  EXPECT_EQ(http_get(port, "/uritoken-status?action=revoke&url=" + enc + "&csrf=" + csrf).status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  for (int i = 0; i < 2; ++i) EXPECT_EQ(cluster->get(i, token, "198.51.100.7").status, 200) << i;
+  // The real form: revoked on both nodes; the page says so; the log names
+  // the operator, never the token.
+  const Response done = post(revoke + csrf, origin);
+  EXPECT_EQ(done.status, 303);
+  EXPECT_NE(done.header("location").find("?done="), std::string::npos) << done.header("location");
+  EXPECT_GE(cluster->wait_refused_everywhere(token), 0);
+  EXPECT_NE(cluster->node(0).error_log().find("UT00041: status page: operator 127.0.0.1 revoked key 1 session " +
+                                              session_of(token)),
+            std::string::npos)
+      << cluster->node(0).error_log();
+  // Pardon from node 1's page: its own token and origin.
+  const int port1 = cluster->node(1).port();
+  const Response page1 = http_get(port1, "/uritoken-status");
+  const std::string csrf1 = page1.body.substr(page1.body.find("name=\"csrf\" value=\"") + 19, 32);
+  std::string req = "POST /uritoken-status HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port1) +
+                    "\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nOrigin: http://127.0.0.1:" +
+                    std::to_string(port1) + "\r\n";
+  const std::string body = "action=pardon&key=1&session=" + session_of(token) + "&csrf=" + csrf1;
+  req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  EXPECT_EQ(http_raw(port1, req).status, 303);
+  for (int i = 0; i < 2; ++i) {
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (Clock::now() < deadline && cluster->get(i, token, "198.51.100.7").status != 200) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(cluster->get(i, token, "198.51.100.7").status, 200) << "node " << i;
+  }
+}
+
 }  // namespace
