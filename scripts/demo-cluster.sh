@@ -51,7 +51,7 @@ ServerRoot $node
 PidFile $node/logs/httpd.pid
 Listen 127.0.0.1:$((base + i))
 ServerName 127.0.0.1
-$(httpd_modules mpm_event authz_core mime remoteip)
+$(httpd_modules mpm_event authz_core authz_host mime remoteip)
 $(httpd_user)
 TypesConfig /etc/mime.types
 DocumentRoot $node/htdocs
@@ -74,6 +74,10 @@ UriTokenClusterKeyFile $demo/cluster.key
 UriTokenNodeName node$i
 UriTokenGossipListen 127.0.0.1:$((7946 + i))
 UriTokenGossipPeer$peers
+<Location /uritoken-status>
+  SetHandler uritoken-status
+  Require ip 127.0.0.1
+</Location>
 CONF
   "$httpd" -t -f "$node/httpd.conf" 2>&1 | grep -v "Syntax OK" || true
   "$httpd" -f "$node/httpd.conf" -k start
@@ -99,4 +103,6 @@ for i in 0 1 2; do echo "  node$i: $(status $((base + i)) 198.51.100.7)"; done
 echo
 echo "why: grep UT00013 $demo/node*/logs/error.log"
 grep -h "UT00013" "$demo"/node*/logs/error.log | tail -3 | sed 's/^/  /' || true
+echo "status page (blocked tokens, members, revoke and pardon): http://127.0.0.1:$base/uritoken-status"
+echo "  the same as JSON: http://127.0.0.1:$base/uritoken-status?json, Prometheus: ...?metrics"
 echo "stop: bash scripts/demo-cluster.sh stop"

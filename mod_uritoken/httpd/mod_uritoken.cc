@@ -27,6 +27,7 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <mod_status.h>
 #include <scoreboard.h>
 #include <util_filter.h>
 
@@ -518,6 +519,9 @@ int access_hook(request_rec* r) { return guarded(r, handle_access); }
 int fixups_hook(request_rec* r) { return guarded(r, handle_fixups); }
 int log_transaction_hook(request_rec* r) { return guarded(r, handle_log_transaction); }
 int status_handler_hook(request_rec* r) { return guarded(r, handle_status); }
+int server_status_hook(request_rec* r, int flags) {
+  return guarded(r, [flags](request_rec* rr) { return server_status_section(rr, flags); });
+}
 void insert_filter_hook(request_rec* r) {
   guarded(r, [](request_rec* rr) {
     insert_location_filter(rr);
@@ -605,6 +609,8 @@ void register_hooks(apr_pool_t*) {
   // Before mod_log_config (APR_HOOK_MIDDLE) writes the line.
   ap_hook_log_transaction(log_transaction_hook, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
   ap_hook_handler(status_handler_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
+  // Only if mod_status is loaded (an optional hook: no link-time dependency).
+  APR_OPTIONAL_HOOK(ap, status_hook, server_status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_insert_error_filter(insert_filter_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   location_filter_handle = ap_register_output_filter(kLocationFilter, location_filter, nullptr, AP_FTYPE_CONTENT_SET);
 }
@@ -612,6 +618,21 @@ void register_hooks(apr_pool_t*) {
 }  // namespace
 
 const UsageTable* usage_table() { return g_usage; }
+
+void refusal_totals(const std::function<void(const char*, std::uint64_t)>& f) {
+  if (g_log_limit == nullptr) return;
+  for (auto r = static_cast<unsigned>(Reason::too_short); r <= static_cast<unsigned>(Reason::ttl_too_long); ++r) {
+    f(reason_name(static_cast<Reason>(r)), g_log_limit->total(r));
+  }
+  for (auto p = static_cast<unsigned>(PathProblem::bad_escape); p <= static_cast<unsigned>(PathProblem::misplaced_token);
+       ++p) {
+    f(path_problem_name(static_cast<PathProblem>(p)), g_log_limit->total(kPathProblemKinds + p));
+  }
+  f("absent", g_log_limit->total(kAbsentKind));
+  f("misplaced-segment", g_log_limit->total(kMisplacedKind));
+  f("revoked", g_log_limit->total(kRevokedKind));
+  f("directory-only", g_log_limit->total(kDirectoryOnlyKind));
+}
 const unsigned char* csrf_key() { return g_csrf_key; }
 
 }  // namespace uritoken::httpd

@@ -14,6 +14,7 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <mod_status.h>
 
 #include <poll.h>
 #include <sys/socket.h>
@@ -32,9 +33,11 @@
 #include <vector>
 
 #include "../core/control.h"
+#include "../core/shared_state.h"
 #include "../core/ipnet.h"
 #include "../core/request_path.h"
 #include "../core/token.h"
+#include "cluster.h"
 #include "config.h"
 #include "status.h"
 
@@ -325,6 +328,11 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
              " counter\n" + name + " " + field(c, "value") + "\n";
     }
   }
+  out += "# HELP uritoken_refusals_total Requests refused, by reason, since the last restart.\n"
+         "# TYPE uritoken_refusals_total counter\n";
+  refusal_totals([&](const char* reason, std::uint64_t n) {
+    out += std::string("uritoken_refusals_total{reason=\"") + reason + "\"} " + std::to_string(n) + "\n";
+  });
   if (const UsageTable* usage = usage_table()) {
     std::string requests =
         "# HELP uritoken_client_requests_total Answers to valid tokens per client (billing), since the last restart.\n"
@@ -600,6 +608,38 @@ int handle_action(request_rec* r, const ServerConfig* conf) {
 }
 
 }  // namespace
+
+// A short section in mod_status's /server-status, from shared memory only
+// (no sidecar round trip): mod_status pages are polled often.
+int server_status_section(request_rec* r, int flags) {
+  const ServerConfig* conf = config_of(r);
+  const ClusterConfig* c = conf->cluster;
+  const char* mode = c == nullptr || c->mode == SharingMode::off ? "off"
+                     : c->mode == SharingMode::shadow           ? "shadow"
+                                                                : "enforce";
+  const SharedState* shared = shared_state();
+  const std::uint64_t now_ms = static_cast<std::uint64_t>(apr_time_as_msec(apr_time_now()));
+  const std::uint64_t beat = shared != nullptr ? shared->sidecar_heartbeat() : 0;
+  const bool sidecar_up = beat != 0 && now_ms - beat < 5000;
+  const SharedCounters sc = shared != nullptr ? shared->counters() : SharedCounters{};
+  std::uint64_t refusals = 0;
+  refusal_totals([&](const char*, std::uint64_t n) { refusals += n; });
+  if (flags & AP_STATUS_SHORT) {
+    ap_rprintf(r, "UriTokenSharing: %s\nUriTokenSidecar: %s\nUriTokenRevocations: %" APR_UINT64_T_FMT "\nUriTokenSightingsDropped: %" APR_UINT64_T_FMT "\n"
+               "UriTokenRefusals: %" APR_UINT64_T_FMT "\n",
+               mode, shared == nullptr ? "none" : sidecar_up ? "up" : "down",
+               static_cast<apr_uint64_t>(sc.revocations_in_table),
+               static_cast<apr_uint64_t>(sc.sightings_dropped), static_cast<apr_uint64_t>(refusals));
+    return OK;
+  }
+  ap_rprintf(r,
+             "<hr><h2>mod_uritoken</h2><dl><dt>Link sharing: %s; sidecar %s</dt><dt>%" APR_UINT64_T_FMT " revocations in the table, "
+             "%" APR_UINT64_T_FMT " sightings dropped (ring full), %" APR_UINT64_T_FMT " requests refused since the last restart</dt></dl>\n",
+             mode, shared == nullptr ? "none" : sidecar_up ? "up" : "<b>down</b>",
+             static_cast<apr_uint64_t>(sc.revocations_in_table),
+             static_cast<apr_uint64_t>(sc.sightings_dropped), static_cast<apr_uint64_t>(refusals));
+  return OK;
+}
 
 int handle_status(request_rec* r) {
   if (r->handler == nullptr || std::strcmp(r->handler, "uritoken-status") != 0) return DECLINED;

@@ -3,15 +3,22 @@
 
 #include <httpd.h>
 
+#include <cstdint>
+#include <functional>
+
 #include "../core/usage.h"
 
 namespace uritoken::httpd {
 
 int handle_status(request_rec* r);
+// mod_status's status_hook: a short mod_uritoken section in /server-status.
+int server_status_section(request_rec* r, int flags);
 
 // This generation's usage counters (mod_uritoken.cc), or nullptr.
 const UsageTable* usage_table();
 // 32 random bytes of this generation that sign the page's form tokens.
 const unsigned char* csrf_key();
+// Refused requests since the last restart, by reason (mod_uritoken.cc).
+void refusal_totals(const std::function<void(const char* reason, std::uint64_t count)>& f);
 
 }  // namespace uritoken::httpd

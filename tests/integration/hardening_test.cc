@@ -298,6 +298,11 @@ TEST_F(Hardening, RequestsHttpdRefusesEarlyLogNoToken) {
     EXPECT_NE(access.find(expect), std::string::npos) << expect << "\n" << access;
   }
   EXPECT_NE(after.body.find("_uk_[redacted]"), std::string::npos) << "mod_status shows request lines";
+  // mod_status also gains mod_uritoken's section (through its status hook).
+  EXPECT_NE(after.body.find("<h2>mod_uritoken</h2>"), std::string::npos);
+  const Response brief = http_get(h->port(), "/server-status?auto");
+  EXPECT_NE(brief.body.find("UriTokenSharing: off\n"), std::string::npos) << brief.body;
+  EXPECT_NE(brief.body.find("UriTokenRefusals: 2\n"), std::string::npos) << brief.body;  // the two misplaced markers
 }
 
 // A page under /_uk_T/ links to an absolute URL: the next request carries
