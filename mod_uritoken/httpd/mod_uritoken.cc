@@ -406,6 +406,15 @@ int handle_access(request_rec* r) {
     return DECLINED;
   }
   if (!require_token(dir_config(r))) return DECLINED;
+  // The status page is guarded by its own Require, not by a token (it sits
+  // wherever the admin puts it, often under a token-required tree).
+  // SetHandler is applied only after the access checks: read it here.
+  const auto* core = static_cast<const core_dir_config*>(ap_get_core_module_config(r->per_dir_config));
+  if (core != nullptr && core->expr_handler != nullptr) {
+    const char* error = nullptr;
+    const char* handler = ap_expr_str_exec(r, core->expr_handler, &error);
+    if (handler != nullptr && std::strcmp(handler, "uritoken-status") == 0) return DECLINED;
+  }
   if (!engine_on(server_config(r))) {
     return refuse_once(r, kEngineOffKind, "engine-off", APLOG_ERR,
                        "UT00005: request refused: UriTokenRequire On but UriTokenEngine is not On for this server",

@@ -403,9 +403,13 @@ TEST_F(Hardening, RefusalLoggingIsRateLimitedAndBounded) {
 // Prometheus text parses (one sample per line: name{labels} value).
 TEST_F(Hardening, BillingCountersMatchWhatClientsReceived) {
   HttpdOptions o;
-  o.extra_conf = "<Location /uritoken-status>\n  SetHandler uritoken-status\n  Require ip 127.0.0.1\n</Location>\n";
+  o.extra_conf = "<Location /uritoken-status>\n  SetHandler uritoken-status\n  Require ip 127.0.0.1\n</Location>\n"
+                 "<Location /media/ops>\n  SetHandler uritoken-status\n  Require ip 127.0.0.1\n</Location>\n";
   start(o);
   h->expect_log("UT00006: ");
+  // Under a token-required tree (UriTokenRequire On on /media) the page is
+  // still reached without a token: its own Require guards it.
+  EXPECT_EQ(http_get(h->port(), "/media/ops").status, 200);
   const std::string site = mint("--scope /media/gallery/12/");
   const std::string other = h->mint("--client other --ttl 600");
   tokens_.push_back(other);
