@@ -270,6 +270,14 @@ std::vector<control::Record> SharingService::status() const {
     if (!r.evidence.comment.empty()) rec.add("comment", r.evidence.comment);
     out.push_back(rec);
   });
+  for (NetworkId net : classifier_.detected_proxy_networks(clock(), 1000)) {
+    if (net.prefix_len == 0) net.prefix_len = static_cast<std::uint8_t>(net.v6 ? config_.policy.ipv6_prefix
+                                                                            : config_.policy.ipv4_prefix);
+    control::Record rec;
+    rec.kind = "proxy";
+    rec.add("network", format_network(net));
+    out.push_back(rec);
+  }
   for (const IpPrefix& p : config_.policy.shared_ranges) {
     control::Record rec;
     rec.kind = "shared";

@@ -149,6 +149,7 @@ bool NetworkClassifier::observe(const NetworkId& net, std::uint64_t session, std
     }
     *e = ProxyEntry();
     e->net = h;
+    e->network = net;
     e->epoch = epoch;
   }
   if (epoch != e->epoch) {
@@ -181,6 +182,15 @@ bool NetworkClassifier::observe(const NetworkId& net, std::uint64_t session, std
 bool NetworkClassifier::is_detected_proxy(const NetworkId& net, std::uint64_t now_ms) const {
   const ProxyEntry* e = find(net.hash());
   return e != nullptr && e->proxy_until_ms >= now_ms;
+}
+
+std::vector<NetworkId> NetworkClassifier::detected_proxy_networks(std::uint64_t now_ms, std::size_t max) const {
+  std::vector<NetworkId> out;
+  for (const ProxyEntry& e : proxies_) {
+    if (out.size() >= max) break;
+    if (e.net != 0 && e.proxy_until_ms >= now_ms) out.push_back(e.network);
+  }
+  return out;
 }
 
 std::size_t NetworkClassifier::detected_proxies(std::uint64_t now_ms) const {

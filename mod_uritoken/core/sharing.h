@@ -75,6 +75,8 @@ class NetworkClassifier {            // runs on the node that saw the request
   bool observe(const NetworkId& net, std::uint64_t session, std::uint32_t client_hash, std::uint64_t now_ms);
   bool is_detected_proxy(const NetworkId& net, std::uint64_t now_ms) const;
   std::size_t detected_proxies(std::uint64_t now_ms) const;
+  // The networks detected as proxies now (at most `max`), for the status page.
+  std::vector<NetworkId> detected_proxy_networks(std::uint64_t now_ms, std::size_t max) const;
   std::size_t memory_bytes() const;
 
  private:
@@ -83,6 +85,7 @@ class NetworkClassifier {            // runs on the node that saw the request
   // half window (so their union spans between half and a whole window).
   struct ProxyEntry {
     std::uint64_t net = 0;            // NetworkId::hash(), 0 = free
+    NetworkId network;                // the network itself, for the status page
     std::uint64_t epoch = 0;          // half window of bitmaps[epoch & 1]
     std::uint64_t proxy_until_ms = 0; // a proxy until then (one window after it last qualified)
     std::uint64_t sessions[2][4] = {};

@@ -188,7 +188,7 @@ bool has_flag(const request_rec* r, const char* flag) {
 }
 
 struct View {
-  std::vector<Record> node, members, blocked, pardoned, shared, counters;
+  std::vector<Record> node, members, blocked, pardoned, shared, proxies, counters;
   std::string sidecar_problem;  // non-empty: the sidecar did not answer
   bool sharing_off = false;     // no sidecar on this server at all
 };
@@ -216,6 +216,7 @@ View load(request_rec* r, const ServerConfig* conf) {
     if (rec.kind == "blocked") v.blocked.push_back(rec);
     if (rec.kind == "pardoned") v.pardoned.push_back(rec);
     if (rec.kind == "shared") v.shared.push_back(rec);
+    if (rec.kind == "proxy") v.proxies.push_back(rec);
     if (rec.kind == "counter") v.counters.push_back(rec);
   }
   return v;
@@ -266,6 +267,8 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
   entries("pardoned", v.pardoned);
   out += ",\"shared_networks\":[";
   for (std::size_t i = 0; i < v.shared.size(); ++i) out += std::string(i ? "," : "") + json(field(v.shared[i], "network"));
+  out += "],\"detected_proxies\":[";
+  for (std::size_t i = 0; i < v.proxies.size(); ++i) out += std::string(i ? "," : "") + json(field(v.proxies[i], "network"));
   out += "],\"clients\":[";
   if (const UsageTable* usage = usage_table()) {
     bool first = true;
@@ -470,6 +473,9 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   }
   out += "</table>\n<h2>Shared networks (configured)</h2>\n<p>";
   for (const Record& s : v.shared) out += "<code>" + html(field(s, "network")) + "</code> ";
+  out += "</p>\n<h2>Suspected shared proxies (detected: many sessions of several clients)</h2>\n<p>";
+  for (const Record& p : v.proxies) out += "<code>" + html(field(p, "network")) + "</code> ";
+  if (v.proxies.empty()) out += "none at the moment";
   out += "</p>\n<h2>Counters</h2>\n<table>";
   for (const Record& c : v.counters) {
     out += "<tr><td>" + html(field(c, "name")) + "</td><td>" + html(field(c, "value")) + "</td></tr>";
