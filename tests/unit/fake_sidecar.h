@@ -26,7 +26,8 @@ namespace uritoken::testing {
 // The answer to `status`: two blocked tokens of key 12 (client shop-berlin
 // in the test key file), one of key 99 (in no key file), a pardon of key 13.
 // The manual entry's comment holds a tab, a percent sign, an escape byte
-// and UTF-8, to check their way through both renderings.
+// and UTF-8, the pardon's a byte that is not UTF-8, to check their way
+// through both renderings.
 inline std::string status_answer() {
   std::vector<control::Record> rs(9);
   rs[0].kind = "ok";
@@ -50,7 +51,7 @@ inline std::string status_answer() {
   rs[5].add("networks", 4).add("nets", "192.0.2.0/24").add("first", 1799989100).add("last", 1799990100);
   rs[6].kind = "pardoned";
   rs[6].add("key", 13).add("session", "cdefcdefcdefcdef").add("since_ms", 1799990300000ULL);
-  rs[6].add("origin", "media-eu-2").add("operator", "local").add("user", "bob").add("comment", "false positive");
+  rs[6].add("origin", "media-eu-2").add("operator", "local").add("user", "bob").add("comment", "false positive \xff");
   rs[7].kind = "proxy";
   rs[7].add("network", "81.2.69.0/24");
   rs[8].kind = "counter";
