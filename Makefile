@@ -77,7 +77,8 @@ $(STLIB): $(LIB_OBJS) $(CORE_OBJS)
 $(CLI): $(call obj,mod_uritoken/cli/uritoken_cli.cc) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS)
 
-$(UNIT): $(UNIT_OBJS) $(LIB_OBJS) $(CORE_OBJS)
+# Order-only: tests/unit/cli_control_test.cc runs the CLI binary.
+$(UNIT): $(UNIT_OBJS) $(LIB_OBJS) $(CORE_OBJS) | $(CLI)
 	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
 
 # With the gossip library: tests seal packets to send to a node's gossip port.

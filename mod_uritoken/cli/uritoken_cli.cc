@@ -6,11 +6,24 @@
 //   uritoken inspect TOKEN
 //   uritoken verify --key-file F TOKEN [--path PATH] [--ip ADDR] [--now UNIX]
 //   uritoken cluster-keygen      (the gossip key for UriTokenClusterKeyFile)
+//   uritoken blocked [--json] [--key-file F [--client ID]] [--socket PATH]
+//   uritoken revoke (--session HEX --key-id N [--expires UNIX] | --url URL | TOKEN)
+//                   [--comment TEXT] [--socket PATH]
+//   uritoken pardon (--session HEX --key-id N | --url URL | TOKEN) [--comment TEXT] [--socket PATH]
 //
-// Exit status: 0 success (verify: token valid), 1 refused or failed, 2 usage.
+// blocked, revoke and pardon talk to the sidecar's control socket
+// (docs/control-protocol.md; the client is core/control_client.h): --socket,
+// else $URITOKEN_CONTROL_SOCKET, else /var/lib/apache2/uritoken/control.sock.
+// They never print a token given to them, only its key id and session.
+//
+// Exit status: 0 success (verify: token valid), 1 refused or failed (an
+// error from the sidecar, or none reachable), 2 usage or a malformed argument.
 #include <sodium.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -18,6 +31,8 @@
 #include <string>
 #include <vector>
 
+#include "../core/control.h"
+#include "../core/control_client.h"
 #include "../core/keyring.h"
 #include "../core/request_path.h"
 #include "../core/token.h"
@@ -26,6 +41,9 @@ using namespace uritoken;
 
 namespace {
 
+// Debian's usual UriTokenStateDir + control.sock (also in kUsage).
+constexpr const char* kDefaultControlSocket = "/var/lib/apache2/uritoken/control.sock";
+
 constexpr const char* kUsage =
     "usage:\n"
     "  uritoken keygen --key-id N --client ID\n"
@@ -33,7 +51,13 @@ constexpr const char* kUsage =
     "                [--not-before UNIX] [--scope PATH] [--ip CIDR] [--key-id N] [--url URL]\n"
     "  uritoken inspect TOKEN\n"
     "  uritoken verify --key-file F TOKEN [--path PATH] [--ip ADDR] [--now UNIX]\n"
-    "  uritoken cluster-keygen\n";
+    "  uritoken cluster-keygen\n"
+    "  uritoken blocked [--json] [--key-file F [--client ID]] [--socket PATH]\n"
+    "  uritoken revoke (--session HEX --key-id N [--expires UNIX] | --url URL | TOKEN)\n"
+    "                  [--comment TEXT] [--socket PATH]\n"
+    "  uritoken pardon (--session HEX --key-id N | --url URL | TOKEN) [--comment TEXT] [--socket PATH]\n"
+    "blocked, revoke and pardon use the sidecar's control socket: --socket, else\n"
+    "$URITOKEN_CONTROL_SOCKET, else /var/lib/apache2/uritoken/control.sock\n";
 
 struct Args {
   std::map<std::string, std::string> options;
@@ -45,15 +69,32 @@ int usage(const std::string& why) {
   return 2;
 }
 
-// Parses "--name value" pairs; `known` lists the option names allowed.
+bool listed(const std::vector<std::string>& names, const std::string& name) {
+  for (const auto& n : names) {
+    if (n == name) return true;
+  }
+  return false;
+}
+
+// Parses "--name value" pairs; `known` lists the option names allowed,
+// `flags` those that take no value (stored as "1").
 std::optional<Args> parse_args(int argc, char** argv, const std::vector<std::string>& known,
-                               std::string* error) {
+                               std::string* error, const std::vector<std::string>& flags = {}) {
   Args a;
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
     if (arg.rfind("--", 0) == 0) {
       std::string name = arg.substr(2), value;
-      if (const auto eq = name.find('='); eq != std::string::npos) {
+      const auto eq = name.find('=');
+      if (listed(flags, name.substr(0, eq))) {
+        if (eq != std::string::npos) {
+          *error = "option --" + name.substr(0, eq) + " takes no value";
+          return std::nullopt;
+        }
+        a.options[name] = "1";
+        continue;
+      }
+      if (eq != std::string::npos) {
         value = name.substr(eq + 1);
         name = name.substr(0, eq);
       } else if (i + 1 < argc) {
@@ -62,9 +103,7 @@ std::optional<Args> parse_args(int argc, char** argv, const std::vector<std::str
         *error = "option --" + name + " needs a value";
         return std::nullopt;
       }
-      bool ok = false;
-      for (const auto& k : known) ok = ok || k == name;
-      if (!ok) {
+      if (!listed(known, name)) {
         *error = "unknown option --" + name;
         return std::nullopt;
       }
@@ -263,6 +302,457 @@ int cmd_verify(int argc, char** argv) {
   return v.status == Status::valid ? 0 : 1;
 }
 
+// ---- blocked, revoke, pardon: clients of the sidecar's control socket ----
+
+// --socket, else $URITOKEN_CONTROL_SOCKET, else Debian's usual UriTokenStateDir.
+std::string control_socket(const Args& a) {
+  if (a.options.count("socket")) return a.options.at("socket");
+  const char* env = std::getenv("URITOKEN_CONTROL_SOCKET");
+  if (env != nullptr && *env != '\0') return env;
+  return kDefaultControlSocket;
+}
+
+std::string iso_time(std::uint64_t unix_seconds) {
+  char buf[32];
+  const std::time_t tt = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  if (gmtime_r(&tt, &tm) == nullptr || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return "?";
+  return buf;
+}
+
+// Text from the sidecar (a comment typed on another node) made safe for a
+// terminal: control bytes, C1 controls included, become '?'.
+std::string printable(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+        static_cast<unsigned char>(s[i + 1]) <= 0x9f) {
+      out += '?';
+      ++i;
+    } else {
+      out += (c < 0x20 || c == 0x7f) ? '?' : static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// Length of the valid UTF-8 sequence at s[i], or 0.
+std::size_t utf8_sequence(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  const unsigned char c = b(i);
+  std::size_t len;
+  unsigned char lo = 0x80, hi = 0xbf;  // range of the second byte
+  if (c >= 0xc2 && c <= 0xdf) {
+    len = 2;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    len = 3;
+    if (c == 0xe0) lo = 0xa0;
+    if (c == 0xed) hi = 0x9f;  // no surrogates
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    len = 4;
+    if (c == 0xf0) lo = 0x90;
+    if (c == 0xf4) hi = 0x8f;
+  } else {
+    return 0;
+  }
+  if (i + len > s.size() || b(i + 1) < lo || b(i + 1) > hi) return 0;
+  for (std::size_t k = 2; k < len; ++k) {
+    if (b(i + k) < 0x80 || b(i + k) > 0xbf) return 0;
+  }
+  return len;
+}
+
+// A JSON string literal: escapes quotes, backslashes and control bytes,
+// and replaces bytes that are not UTF-8 with U+FFFD, so the output is
+// always valid JSON.
+void json_string(std::string& out, std::string_view s) {
+  out += '"';
+  for (std::size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += static_cast<char>(c);
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (c < 0x20 || c == 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else if (c >= 0x80) {
+      const std::size_t len = utf8_sequence(s, i);
+      if (len == 0) {
+        out += "\xef\xbf\xbd";
+        ++i;
+      } else {
+        out.append(s.substr(i, len));
+        i += len;
+      }
+      continue;
+    } else {
+      out += static_cast<char>(c);
+    }
+    ++i;
+  }
+  out += '"';
+}
+
+void json_value(std::string& out, const std::optional<std::string>& v) {
+  if (v) {
+    json_string(out, *v);
+  } else {
+    out += "null";
+  }
+}
+
+void json_value(std::string& out, const std::optional<std::uint64_t>& v) {
+  out += v ? std::to_string(*v) : "null";
+}
+
+// One "blocked" or "pardoned" record of a status response.
+struct Listed {
+  bool blocked = false;
+  std::optional<std::uint64_t> key_id, since_ms, expires, network_count, first_seen, last_seen;
+  std::optional<std::string> session, client, reason, decided_by, operator_address, user, comment;
+  std::vector<std::string> networks;
+};
+
+Listed parse_listed(const control::Record& r, const KeyRing* keys) {
+  Listed e;
+  e.blocked = r.kind == "blocked";
+  e.key_id = r.get_u64("key");
+  e.session = r.get("session");
+  e.since_ms = r.get_u64("since_ms");
+  e.expires = r.get_u64("expires");
+  e.reason = r.get("reason");
+  e.decided_by = r.get("origin");
+  e.network_count = r.get_u64("networks");
+  e.first_seen = r.get_u64("first");
+  e.last_seen = r.get_u64("last");
+  e.operator_address = r.get("operator");
+  e.user = r.get("user");
+  e.comment = r.get("comment");
+  if (const auto nets = r.get("nets"); nets && !nets->empty()) {
+    std::size_t at = 0;
+    for (;;) {
+      const std::size_t comma = nets->find(',', at);
+      e.networks.push_back(nets->substr(at, comma == std::string::npos ? std::string::npos : comma - at));
+      if (comma == std::string::npos) break;
+      at = comma + 1;
+    }
+  }
+  if (keys != nullptr && e.key_id && *e.key_id <= 65535) {
+    if (const Key* k = keys->find(static_cast<std::uint16_t>(*e.key_id))) e.client = k->client;
+  }
+  return e;
+}
+
+std::string render_json(const control::Record* node, const std::vector<Listed>& entries) {
+  std::string out = "{\"node\": ";
+  if (node == nullptr) {
+    out += "null";
+  } else {
+    out += "{\"name\": ";
+    json_value(out, node->get("name"));
+    out += ", \"id\": ";
+    json_value(out, node->get("id"));
+    out += ", \"mode\": ";
+    json_value(out, node->get("mode"));
+    out += ", \"ready\": ";
+    const auto ready = node->get("ready");
+    out += ready ? (*ready == "1" ? "true" : "false") : "null";
+    out += ", \"policy\": ";
+    json_value(out, node->get("policy"));
+    out += ", \"members\": ";
+    json_value(out, node->get_u64("members"));
+    out += "}";
+  }
+  for (const bool blocked : {true, false}) {
+    out += blocked ? ",\n \"blocked\": [" : ",\n \"pardoned\": [";
+    bool first = true;
+    for (const auto& e : entries) {
+      if (e.blocked != blocked) continue;
+      out += first ? "\n  " : ",\n  ";
+      first = false;
+      out += "{\"key_id\": ";
+      json_value(out, e.key_id);
+      out += ", \"session\": ";
+      json_value(out, e.session);
+      out += ", \"client\": ";
+      json_value(out, e.client);
+      out += ", \"since\": ";
+      json_value(out, e.since_ms ? std::optional(iso_time(*e.since_ms / 1000)) : std::nullopt);
+      out += ", \"since_ms\": ";
+      json_value(out, e.since_ms);
+      if (blocked) {
+        out += ", \"expires\": ";
+        json_value(out, e.expires);
+        out += ", \"reason\": ";
+        json_value(out, e.reason);
+        out += ", \"networks\": [";
+        for (std::size_t i = 0; i < e.networks.size(); ++i) {
+          if (i > 0) out += ", ";
+          json_string(out, e.networks[i]);
+        }
+        out += "], \"network_count\": ";
+        out += std::to_string(e.network_count.value_or(0));
+        out += ", \"first_seen\": ";
+        json_value(out, e.first_seen);
+        out += ", \"last_seen\": ";
+        json_value(out, e.last_seen);
+      }
+      out += ", \"decided_by\": ";
+      json_value(out, e.decided_by);
+      out += ", \"operator\": ";
+      json_value(out, e.operator_address);
+      out += ", \"user\": ";
+      json_value(out, e.user);
+      out += ", \"comment\": ";
+      json_value(out, e.comment);
+      out += "}";
+    }
+    out += first ? "]" : "\n ]";
+  }
+  out += "}\n";
+  return out;
+}
+
+// Columns separated by two spaces, each as wide as its widest cell.
+void print_table(const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> width;
+  for (const auto& row : rows) {
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      if (i >= width.size()) width.push_back(0);
+      width[i] = std::max(width[i], row[i].size());
+    }
+  }
+  for (const auto& row : rows) {
+    std::string line;
+    for (std::size_t i = 0; i < row.size(); ++i) {
+      line += row[i];
+      if (i + 1 < row.size()) line.append(width[i] - row[i].size() + 2, ' ');
+    }
+    std::printf("%s\n", line.c_str());
+  }
+}
+
+std::string evidence_text(const Listed& e) {
+  if (e.reason && *e.reason == "auto") {
+    std::string t = std::to_string(e.network_count.value_or(e.networks.size())) + " networks";
+    for (std::size_t i = 0; i < e.networks.size(); ++i) t += (i == 0 ? ": " : ", ") + e.networks[i];
+    return printable(t);
+  }
+  std::string t = "by " + e.user.value_or("?");
+  if (e.operator_address) t += " from " + *e.operator_address;
+  if (e.comment && !e.comment->empty()) t += ": " + *e.comment;
+  return printable(t);
+}
+
+void render_text(const control::Record* node, const std::vector<Listed>& entries) {
+  if (node != nullptr) {
+    std::printf("node %s: mode %s, %s, %s members\n", printable(node->get("name").value_or("?")).c_str(),
+                printable(node->get("mode").value_or("?")).c_str(),
+                node->get("ready").value_or("") == "1" ? "ready" : "not ready",
+                printable(node->get("members").value_or("?")).c_str());
+  }
+  for (const bool blocked : {true, false}) {
+    std::vector<std::vector<std::string>> rows;
+    if (blocked) {
+      rows.push_back({"SESSION", "KEY", "CLIENT", "SINCE", "EXPIRES", "REASON", "DECIDED BY", "EVIDENCE"});
+    } else {
+      rows.push_back({"SESSION", "KEY", "CLIENT", "SINCE", "DECIDED BY", "EVIDENCE"});
+    }
+    for (const auto& e : entries) {
+      if (e.blocked != blocked) continue;
+      std::vector<std::string> row = {
+          printable(e.session.value_or("?")), e.key_id ? std::to_string(*e.key_id) : "?", e.client.value_or("-"),
+          e.since_ms ? iso_time(*e.since_ms / 1000) : "?"};
+      if (blocked) {
+        row.push_back(e.expires ? iso_time(*e.expires) : "?");
+        row.push_back(printable(e.reason.value_or("?")));
+      }
+      row.push_back(printable(e.decided_by.value_or("?")));
+      row.push_back(evidence_text(e));
+      rows.push_back(std::move(row));
+    }
+    const std::size_t n = rows.size() - 1;
+    if (blocked) {
+      std::printf(n == 0 ? "no blocked tokens\n" : "%zu blocked:\n", n);
+    } else {
+      std::printf(n == 0 ? "no pardons remembered\n" : "%zu pardoned:\n", n);
+    }
+    if (n > 0) print_table(rows);
+  }
+}
+
+int call_failed(const control::CallResult& r) {
+  if (r.error == control::CallError::refused) {
+    std::fprintf(stderr, "uritoken: the sidecar refused: %s\n", printable(r.message).c_str());
+  } else {
+    std::fprintf(stderr, "uritoken: %s\n", printable(r.message).c_str());
+  }
+  return 1;
+}
+
+int cmd_blocked(int argc, char** argv) {
+  std::string error;
+  const auto a = parse_args(argc, argv, {"socket", "client", "key-file"}, &error, {"json"});
+  if (!a) return usage(error);
+  if (!a->positional.empty()) return usage("blocked takes no arguments");
+  const auto& o = a->options;
+  if (o.count("client") && !o.count("key-file")) return usage("--client needs --key-file (it maps key ids to clients)");
+  std::optional<KeyRing> ring;
+  if (o.count("key-file")) {
+    ring = load_keys(*a);
+    if (!ring) return 1;
+  }
+  control::Record req;
+  req.kind = "status";
+  const auto r = control::call(control_socket(*a), req);
+  if (!r.ok()) return call_failed(r);
+
+  const control::Record* node = nullptr;
+  std::vector<Listed> entries;
+  for (const auto& rec : r.records) {
+    if (rec.kind == "node" && node == nullptr) node = &rec;
+    if (rec.kind != "blocked" && rec.kind != "pardoned") continue;
+    Listed e = parse_listed(rec, ring ? &*ring : nullptr);
+    if (o.count("client") && e.client != o.at("client")) continue;
+    entries.push_back(std::move(e));
+  }
+  if (o.count("json")) {
+    std::fputs(render_json(node, entries).c_str(), stdout);
+  } else {
+    render_text(node, entries);
+  }
+  return 0;
+}
+
+// The token a revoke or pardon is about: key id, session, expiry.
+struct Target {
+  std::uint16_t key_id = 0;
+  std::string session;  // 16 lower-case hex digits
+  std::optional<std::uint32_t> expires;
+};
+
+// The token of a tokenized URL ("https://host/_uk_TOKEN/a.jpg", or the
+// path alone): the first path segment after "_uk_".
+std::optional<std::string> token_of_url(const std::string& url) {
+  std::size_t path_start = 0;
+  if (const auto scheme_end = url.find("://"); scheme_end != std::string::npos) {
+    path_start = url.find('/', scheme_end + 3);
+    if (path_start == std::string::npos) return std::nullopt;
+  } else if (url.empty() || url[0] != '/') {
+    return std::nullopt;
+  }
+  const std::size_t seg_start = path_start + 1;
+  const std::size_t seg_end = url.find_first_of("/?#", seg_start);
+  const std::string segment = url.substr(seg_start, seg_end == std::string::npos ? std::string::npos : seg_end - seg_start);
+  if (segment.rfind(kTokenPrefix, 0) != 0) return std::nullopt;
+  return segment.substr(kTokenPrefix.size());
+}
+
+// From --session/--key-id[/--expires], --url or TOKEN; 2 (usage) and a
+// message on error, which never quotes the token or URL.
+std::optional<Target> parse_target(const Args& a, const char* verb, std::string* error) {
+  const auto& o = a.options;
+  const bool by_fields = o.count("session") || o.count("key-id") || o.count("expires");
+  const bool by_url = o.count("url") > 0;
+  const bool by_token = !a.positional.empty();
+  if (a.positional.size() > 1) {
+    *error = std::string(verb) + " takes at most one TOKEN";
+    return std::nullopt;
+  }
+  if (int(by_fields) + int(by_url) + int(by_token) != 1) {
+    *error = std::string(verb) + " needs exactly one of --session HEX --key-id N, --url URL or TOKEN";
+    return std::nullopt;
+  }
+  Target t;
+  if (by_fields) {
+    if (!o.count("session") || !o.count("key-id")) {
+      *error = std::string(verb) + " needs both --session HEX and --key-id N";
+      return std::nullopt;
+    }
+    const std::string& s = o.at("session");
+    bool hex = s.size() == 2 * kSessionBytes;
+    for (char c : s) hex = hex && std::isxdigit(static_cast<unsigned char>(c));
+    if (!hex) {
+      *error = "--session must be 16 hex digits (as in URITOKEN_SESSION and the logs)";
+      return std::nullopt;
+    }
+    for (char c : s) t.session += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    const auto id = parse_number(o.at("key-id"), 65535);
+    if (!id || *id == 0) {
+      *error = "--key-id must be from 1 to 65535";
+      return std::nullopt;
+    }
+    t.key_id = static_cast<std::uint16_t>(*id);
+    if (o.count("expires")) {
+      const auto exp = parse_number(o.at("expires"), 0xffffffffULL);
+      if (!exp) {
+        *error = "--expires must be unix seconds";
+        return std::nullopt;
+      }
+      t.expires = static_cast<std::uint32_t>(*exp);
+    }
+    return t;
+  }
+  std::string token;
+  if (by_url) {
+    const auto tok = token_of_url(o.at("url"));
+    if (!tok) {
+      *error = "--url must be a tokenized URL whose first path segment is /_uk_TOKEN/";
+      return std::nullopt;
+    }
+    token = *tok;
+  } else {
+    token = strip_prefix(a.positional[0]);
+  }
+  Claims c;
+  if (const Reason r = decode_token(token, &c); r != Reason::ok) {
+    *error = std::string(by_url ? "the URL's token" : "TOKEN") + " is malformed: " + reason_name(r);
+    return std::nullopt;
+  }
+  t.key_id = c.key_id;
+  t.session = session_hex(c.session);
+  t.expires = c.expires;
+  return t;
+}
+
+// revoke and pardon: one request, the ok record's stamp.
+int cmd_verdict(int argc, char** argv, bool revoke) {
+  const char* verb = revoke ? "revoke" : "pardon";
+  std::string error;
+  std::vector<std::string> known = {"socket", "comment", "session", "key-id", "url"};
+  if (revoke) known.push_back("expires");
+  const auto a = parse_args(argc, argv, known, &error);
+  if (!a) return usage(error);
+  const auto target = parse_target(*a, verb, &error);
+  if (!target) return usage(error);
+
+  control::Record req;
+  req.kind = verb;
+  req.add("key", target->key_id).add("session", target->session);
+  if (revoke && target->expires) req.add("expires", *target->expires);
+  req.add("operator", "local");
+  const char* user = std::getenv("SUDO_USER");
+  if (user == nullptr || *user == '\0') user = std::getenv("USER");
+  if (user != nullptr && *user != '\0') req.add("user", user);
+  if (a->options.count("comment")) req.add("comment", a->options.at("comment"));
+
+  const auto r = control::call(control_socket(*a), req);
+  if (!r.ok()) return call_failed(r);
+  const auto stamp = r.records.front().get_u64("stamp_ms");
+  std::printf("%s: session %s, key %u", revoke ? "revoked" : "pardoned", target->session.c_str(),
+              static_cast<unsigned>(target->key_id));
+  if (revoke && target->expires) std::printf(", until %s", iso_time(*target->expires).c_str());
+  std::printf("; stamped %s, spreading to every node\n", stamp ? iso_time(*stamp / 1000).c_str() : "?");
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -282,6 +772,9 @@ int main(int argc, char** argv) {
     }
     if (cmd == "inspect") return cmd_inspect(argc, argv);
     if (cmd == "verify") return cmd_verify(argc, argv);
+    if (cmd == "blocked") return cmd_blocked(argc, argv);
+    if (cmd == "revoke") return cmd_verdict(argc, argv, true);
+    if (cmd == "pardon") return cmd_verdict(argc, argv, false);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::printf("%s", kUsage);
       return 0;
