@@ -892,4 +892,42 @@ TEST_F(ClusterTest, StatusPageFormsNeedTheirTokenAndTheirOrigin) {
   }
 }
 
+// The CLI against a real sidecar: list, revoke by URL, pardon by session.
+TEST_F(ClusterTest, CliListsRevokesAndPardonsThroughTheControlSocket) {
+  cluster = std::make_unique<Cluster>(2);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: )");
+  const std::string token = mint();
+  ASSERT_TRUE(cluster->served_everywhere(token));
+  const std::string cli = std::string(BUILD_DIR) + "/uritoken ";
+  const std::string socket0 = " --socket " + cluster->state_dir(0) + "/control.sock";
+  std::string out;
+  ASSERT_EQ(run_command(cli + "revoke" + socket0 + " --comment 'seen on a forum' --url 'https://media.example/_uk_" +
+                            token + "/media/clip/seg1.ts'",
+                        &out),
+            0)
+      << out;
+  EXPECT_EQ(out.find(token), std::string::npos) << "the CLI never prints the token";
+  EXPECT_GE(cluster->wait_refused_everywhere(token), 0);
+  const std::string session = session_of(token);
+  ASSERT_EQ(run_command(cli + "blocked --json --key-file " + cluster->node(0).key_file() + socket0, &out), 0) << out;
+  EXPECT_NE(out.find(session), std::string::npos) << out;
+  EXPECT_NE(out.find("seen on a forum"), std::string::npos) << out;
+  EXPECT_NE(out.find("site42"), std::string::npos) << out;
+  ASSERT_EQ(run_command(cli + "pardon --socket " + cluster->state_dir(1) + "/control.sock --key-id 1 --session " +
+                            session,
+                        &out),
+            0)
+      << out;
+  for (int i = 0; i < 2; ++i) {
+    const auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (Clock::now() < deadline && cluster->get(i, token, "198.51.100.7").status != 200) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    EXPECT_EQ(cluster->get(i, token, "198.51.100.7").status, 200) << "node " << i;
+  }
+  EXPECT_NE(run_command(cli + "blocked --socket /nonexistent/control.sock", &out), 0);
+  EXPECT_NE(out.find("no sidecar control socket"), std::string::npos) << out;
+}
+
 }  // namespace
