@@ -11,6 +11,10 @@
 #include <ctime>
 #include <fstream>
 #include <sstream>
+#include <string_view>
+
+#include "wire.h"
+#include "../mod_uritoken/core/base64url.h"
 
 namespace uritoken::gossip {
 namespace {
@@ -45,7 +49,13 @@ std::string Journal::format(const Revocation& r) {
                 unsigned(r.token.key_id), r.token.session, unsigned(r.token_expires), r.stamp_ms,
                 r.pardon ? "pardon" : "revoke", r.shadow ? 1 : 0, r.origin, unsigned(r.reason),
                 unsigned(r.networks));
-  return buf;
+  std::string line = buf;
+  if (!r.evidence.empty()) {  // why it was revoked: ` ev=` + base64url of wire::encode_evidence
+    std::vector<std::uint8_t> ev;
+    wire::encode_evidence(r.evidence, ev);
+    line.insert(line.size() - 1, " ev=" + base64url_encode(ev.data(), ev.size()));
+  }
+  return line;
 }
 
 bool Journal::parse(const std::string& line, Revocation& r) {
@@ -58,7 +68,17 @@ bool Journal::parse(const std::string& line, Revocation& r) {
                       " %7s shadow=%d origin=%" SCNx64 " reason=%u networks=%u%n",
                       &key, &session, &expires, &stamp, kind, &shadow, &origin, &reason,
                       &networks, &used);
-  if (n != 9 || static_cast<std::size_t>(used) != line.size()) return false;
+  if (n != 9) return false;
+  // Optional evidence, strictly decoded: a torn or altered ev= is malformed.
+  Evidence evidence;
+  std::string_view rest = std::string_view(line).substr(static_cast<std::size_t>(used));
+  if (!rest.empty()) {
+    constexpr std::string_view kEv = " ev=";
+    if (rest.substr(0, kEv.size()) != kEv) return false;
+    std::uint8_t bytes[wire::kMaxEvidenceSize];
+    long len = base64url_decode(bytes, sizeof bytes, rest.substr(kEv.size()));
+    if (len <= 0 || !wire::decode_evidence(bytes, static_cast<std::size_t>(len), evidence)) return false;
+  }
   if (key > 0xffff || reason > 0xff || networks > 0xff || (shadow != 0 && shadow != 1))
     return false;
   bool pardon = std::strcmp(kind, "pardon") == 0;
@@ -72,6 +92,7 @@ bool Journal::parse(const std::string& line, Revocation& r) {
   r.origin = origin;
   r.reason = static_cast<std::uint8_t>(reason);
   r.networks = static_cast<std::uint8_t>(networks);
+  r.evidence = std::move(evidence);
   return true;
 }
 

@@ -2,8 +2,13 @@
 // so a full restart forgets nothing and ops can read it with `less`:
 //
 //   v1 key=7 session=1122334455667788 expires=1700003600 stamp=1700000000005 revoke shadow=0 origin=42 reason=1 networks=9
+//   v1 key=7 session=1122334455667788 expires=1700003600 stamp=1700000000005 revoke shadow=0 origin=42 reason=1 networks=2 ev=AgQYwAACAAQYxjNkAGVT8PZlU_EAAAAA
 //
-// session and origin are hex. A torn last line (crash mid-write) is ignored.
+// session and origin are hex. ` ev=` is present when the entry has evidence:
+// base64url (no padding) of wire::encode_evidence, the bytes the REVOKE
+// record carries; lines without it (older journals) still load. A torn last
+// line (crash mid-write) is ignored; any other unreadable line, a bad ev=
+// included, is skipped and reported.
 #pragma once
 
 #include <cstdint>

@@ -22,7 +22,10 @@ Node::Node(Config config, Transport& transport, Listener& listener, std::uint64_
            std::uint64_t seed)
     : cfg_(std::move(config)), transport_(transport), listener_(listener), rng_(seed) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium initialisation failed");
-  if (cfg_.max_packet < wire::kOverhead + 300) cfg_.max_packet = wire::kOverhead + 300;
+  // Room for a PP-ROOT (270 bytes) and for the largest REVOKE, so a stream
+  // never meets an entry it cannot send.
+  constexpr std::size_t kMinRoom = std::max<std::size_t>(300, wire::kMaxRevocationSize);
+  if (cfg_.max_packet < wire::kOverhead + kMinRoom) cfg_.max_packet = wire::kOverhead + kMinRoom;
   if (cfg_.owners == 0) cfg_.owners = 1;
   now_ = now_ms;
   born_ms_ = now_ms;
@@ -39,8 +42,13 @@ Node::~Node() = default;
 
 void Node::load(const std::vector<Revocation>& entries) {
   auto now_s = static_cast<std::uint32_t>(now_ / 1000);
-  for (const auto& r : entries)
-    if (r.token_expires >= now_s) set_.merge(r);
+  for (const auto& r : entries) {
+    if (r.token_expires < now_s) continue;
+    if (r.evidence.empty()) { set_.merge(r); continue; }
+    Revocation c = r;  // as in decide(): hold what peers decode
+    c.evidence = wire::canonical(r.evidence);
+    set_.merge(c);
+  }
 }
 
 void Node::start(std::uint64_t now_ms) {
@@ -544,8 +552,12 @@ void Node::gossip(std::size_t fanout, std::uint64_t exclude) {
   }
 }
 
-void Node::decide(const Revocation& r, std::uint64_t now_ms) {
+void Node::decide(const Revocation& decided, std::uint64_t now_ms) {
   now_ = now_ms;
+  // Hold the evidence as peers will decode it (strings cut to their limits),
+  // so every node, this one included, shows and hashes the same entry.
+  Revocation r = decided;
+  r.evidence = wire::canonical(decided.evidence);
   if (!set_.merge(r)) return;
   listener_.revocation_changed(r);
   enqueue_revocation(r);
@@ -668,12 +680,17 @@ void Node::pump_streams() {
         payload.insert(payload.end(), rec.begin(), rec.end());
         s.members.pop_front();
       }
-      while (!s.buckets.empty() && payload.size() + wire::kRevocationSize <= payload_room()) {
+      // Entries vary in size (evidence): encode, and take it back if it
+      // overflows; it goes first in the next packet.
+      while (!s.buckets.empty() && payload.size() + wire::kRevocationFixedSize <= payload_room()) {
         const auto& entries = set_.bucket(s.buckets.front());
         if (s.offset >= entries.size()) { s.buckets.pop_front(); s.offset = 0; continue; }
-        const Revocation& r = entries[s.offset++];
-        if (r.token_expires < now_s) continue;
+        const Revocation& r = entries[s.offset];
+        if (r.token_expires < now_s) { ++s.offset; continue; }
+        const std::size_t mark = payload.size();
         wire::encode_revocation(r, payload);
+        if (payload.size() > payload_room()) { payload.resize(mark); break; }
+        ++s.offset;
         ++stats_.pushpull_entries_sent;
       }
       if (payload.empty()) break;

@@ -12,12 +12,18 @@ namespace uritoken::gossip {
 namespace {
 
 // Digest contribution of one entry: SipHash of its wire encoding (fixed key:
-// peers must agree; the input comes from authenticated peers only).
+// peers must agree; the input comes from authenticated peers only). The
+// encoding includes the evidence, on purpose: only the deciding node sets
+// it (Node::decide stores the canonical form peers decode), so one (stamp,
+// origin) never carries two evidences and equal winners hash equal. Were it
+// to happen, the bucket would be re-sent on every push-pull without either
+// side changing (evidence is not in wins_over): wasted traffic, never a
+// wrong verdict.
 std::uint64_t entry_hash(const Revocation& r) {
   static const unsigned char key[crypto_shorthash_KEYBYTES] = {'u', 'r', 'i', 't', 'o', 'k',
                                                                'e', 'n', '-', 'r', 'e', 'v'};
   std::vector<std::uint8_t> buf;
-  buf.reserve(wire::kRevocationSize);
+  buf.reserve(wire::kMaxRevocationSize);
   wire::encode_revocation(r, buf);
   unsigned char out[crypto_shorthash_BYTES];
   crypto_shorthash(out, buf.data(), buf.size(), key);
@@ -113,7 +119,16 @@ std::vector<Revocation> RevocationSet::snapshot() const {
 std::size_t RevocationSet::memory_bytes() const {
   std::size_t n = sizeof(*this) + buckets_.capacity() * sizeof(buckets_[0]) +
                   bucket_hash_.capacity() * sizeof(std::uint64_t);
-  for (const auto& b : buckets_) n += b.capacity() * sizeof(Revocation);
+  const std::size_t inline_chars = std::string().capacity();  // short strings live inside
+  auto heap = [&](const std::string& str) { return str.capacity() > inline_chars ? str.capacity() + 1 : 0; };
+  for (const auto& b : buckets_) {
+    n += b.capacity() * sizeof(Revocation);
+    for (const auto& r : b) {
+      const Evidence& e = r.evidence;
+      n += e.networks.capacity() * sizeof(Evidence::Network) + heap(e.operator_address) + heap(e.user) +
+           heap(e.comment);
+    }
+  }
   return n;
 }
 

@@ -2,6 +2,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 
 namespace uritoken::gossip::wire {
@@ -60,6 +61,29 @@ struct Reader {
   }
 };
 
+// Length of s cut to `limit` bytes, backed off to the start of a UTF-8
+// sequence it would split: the status page shows these strings as text.
+std::size_t cut(const std::string& s, std::size_t limit) {
+  if (s.size() <= limit) return s.size();
+  std::size_t n = limit;
+  while (n > 0 && limit - n < 3 && (static_cast<std::uint8_t>(s[n]) & 0xc0) == 0x80) --n;
+  return (static_cast<std::uint8_t>(s[n]) & 0xc0) == 0x80 ? limit : n;  // not UTF-8: bytes
+}
+
+void put_string(std::vector<std::uint8_t>& o, const std::string& s, std::size_t limit) {
+  std::size_t len = cut(s, limit);
+  put8(o, static_cast<std::uint8_t>(len));
+  o.insert(o.end(), s.begin(), s.begin() + static_cast<std::ptrdiff_t>(len));
+}
+
+bool get_string(Reader& r, std::string& s, std::size_t limit) {
+  std::size_t len = r.u8();
+  if (len > limit || !r.take(len)) return false;
+  s.assign(reinterpret_cast<const char*>(r.p), len);
+  r.p += len; r.n -= len;
+  return true;
+}
+
 void put_revocation_body(std::vector<std::uint8_t>& o, const Revocation& r) {
   put16(o, r.token.key_id);
   put64(o, r.token.session);
@@ -69,11 +93,68 @@ void put_revocation_body(std::vector<std::uint8_t>& o, const Revocation& r) {
   put64(o, r.origin);
   put8(o, r.reason);
   put8(o, r.networks);
+  // Extension: ext_len(2) then the evidence, patched in once its size is known.
+  std::size_t at = o.size();
+  put16(o, 0);
+  encode_evidence(r.evidence, o);
+  std::size_t len = o.size() - at - 2;
+  o[at] = static_cast<std::uint8_t>(len >> 8);
+  o[at + 1] = static_cast<std::uint8_t>(len);
 }
 
 std::size_t network_len(std::uint8_t family) { return family == 4 ? 4 : family == 6 ? 16 : 0; }
 
 }  // namespace
+
+void encode_evidence(const Evidence& e, std::vector<std::uint8_t>& o) {
+  if (e.empty()) return;  // most revocations: no bytes at all
+  std::size_t n = std::min(e.networks.size(), Evidence::kMaxNetworks);
+  put8(o, static_cast<std::uint8_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    const Evidence::Network& net = e.networks[i];
+    put8(o, net.v6 ? 6 : 4);
+    put8(o, std::min<std::uint8_t>(net.prefix_len, net.v6 ? 128 : 32));
+    o.insert(o.end(), net.bytes, net.bytes + (net.v6 ? 16 : 4));
+  }
+  put32(o, e.first_seen_s);
+  put32(o, e.last_seen_s);
+  put_string(o, e.operator_address, Evidence::kMaxOperator);
+  put_string(o, e.user, Evidence::kMaxUser);
+  put_string(o, e.comment, Evidence::kMaxComment);
+}
+
+bool decode_evidence(const std::uint8_t* data, std::size_t size, Evidence& e) {
+  Reader r{data, size};
+  e = Evidence{};
+  if (size == 0) return true;
+  std::size_t n = r.u8();
+  if (n > Evidence::kMaxNetworks) return false;
+  e.networks.resize(n);
+  for (auto& net : e.networks) {
+    std::uint8_t fam = r.u8();
+    if (fam != 4 && fam != 6) return false;
+    net.v6 = fam == 6;
+    net.prefix_len = r.u8();
+    if (net.prefix_len > (net.v6 ? 128 : 32)) return false;
+    r.bytes(net.bytes, network_len(fam));
+  }
+  e.first_seen_s = r.u32();
+  e.last_seen_s = r.u32();
+  if (!get_string(r, e.operator_address, Evidence::kMaxOperator) || !get_string(r, e.user, Evidence::kMaxUser) ||
+      !get_string(r, e.comment, Evidence::kMaxComment))
+    return false;
+  // Nothing missing, nothing left over, and empty evidence only as no
+  // bytes: one encoding per value, so what decodes re-encodes the same.
+  return !r.bad && r.n == 0 && !e.empty();
+}
+
+Evidence canonical(const Evidence& e) {
+  std::vector<std::uint8_t> bytes;
+  encode_evidence(e, bytes);
+  Evidence out;
+  decode_evidence(bytes.data(), bytes.size(), out);  // cannot fail: the encoder writes valid bytes
+  return out;
+}
 
 void encode_member(const Member& m, std::vector<std::uint8_t>& o) {
   put8(o, static_cast<std::uint8_t>(Type::kMember));
@@ -203,6 +284,10 @@ std::optional<std::vector<Message>> decode_payload(const std::uint8_t* data, std
         v.origin = r.u64();
         v.reason = r.u8();
         v.networks = r.u8();
+        std::size_t ext = r.u16();
+        if (!r.take(ext)) break;
+        if (!decode_evidence(r.p, ext, v.evidence)) { r.bad = true; break; }
+        r.p += ext; r.n -= ext;
         out.push_back({v});
         break;
       }

@@ -51,7 +51,28 @@ void encode_member(const Member& m, std::vector<std::uint8_t>& out);
 void encode_revocation(const Revocation& r, std::vector<std::uint8_t>& out);
 void encode_sighting(const SightingReport& s, std::vector<std::uint8_t>& out);
 std::size_t encoded_size(const Message& m);
-constexpr std::size_t kRevocationSize = 1 + 2 + 8 + 4 + 8 + 1 + 8 + 1 + 1;
+
+// Evidence as bytes: the REVOKE record's extension and the journal's ev=
+// field. Empty evidence is no bytes at all; otherwise n(1), n x [family(1:
+// 4|6) prefix_len(1) address(4|16)], first_seen_s(4) last_seen_s(4), then
+// operator, user, comment as len(1) bytes. Encoding keeps the first kMaxNetworks networks, clamps prefix_len
+// and cuts strings to their limits (never inside a UTF-8 sequence), so what
+// it writes always decodes.
+void encode_evidence(const Evidence& e, std::vector<std::uint8_t>& out);
+// Strict: false unless `size` bytes are exactly one valid encoding (a
+// non-empty encoding of empty evidence is not one).
+bool decode_evidence(const std::uint8_t* data, std::size_t size, Evidence& e);
+// What peers see after the round trip (the deciding node stores this too).
+Evidence canonical(const Evidence& e);
+constexpr std::size_t kMaxEvidenceSize = 1 + Evidence::kMaxNetworks * (1 + 1 + 16) + 4 + 4 +
+                                         (1 + Evidence::kMaxOperator) + (1 + Evidence::kMaxUser) +
+                                         (1 + Evidence::kMaxComment);
+// REVOKE: type(1) and the fixed body, then ext_len(2) and the evidence.
+constexpr std::size_t kRevocationFixedSize = 1 + 2 + 8 + 4 + 8 + 1 + 8 + 1 + 1;
+constexpr std::size_t kMaxRevocationSize = kRevocationFixedSize + 2 + kMaxEvidenceSize;
+// 389 bytes: at least two of the largest fit in a default 1,200-byte packet
+// (push-pull streams and piggybacking never have to split an entry).
+static_assert(kOverhead + 2 * kMaxRevocationSize <= 1200, "evidence too large for a packet");
 
 // Decodes a whole plaintext payload; nullopt if any record is truncated,
 // unknown or invalid (the packet is then dropped as malformed).

@@ -180,3 +180,27 @@ TEST(GossipCrdt, DigestsTrackContentsAndLocateDifferences) {
   EXPECT_NE(a.bucket_hash(RevocationSet::bucket_of({1, 77})),
             b.bucket_hash(RevocationSet::bucket_of({1, 77})));
 }
+
+// Evidence is not in the order (a later stamp wins whatever it carries) but
+// is in the digest: it travels with the entry, and two nodes agree on a
+// bucket only if they would show the same evidence for it.
+TEST(GossipCrdt, EvidenceIsInTheDigestButNotTheOrder) {
+  RevocationSet a, b;
+  Revocation plain = rev(5, 100, false);
+  Revocation with = plain;
+  with.evidence.comment = "shared on a forum";
+  with.evidence.first_seen_s = 1'700'000'000;
+  a.merge(plain);
+  b.merge(with);
+  EXPECT_NE(a.bucket_hash(RevocationSet::bucket_of(plain.token)), b.bucket_hash(RevocationSet::bucket_of(plain.token)));
+  EXPECT_FALSE(wins_over(with, plain));
+  EXPECT_FALSE(wins_over(plain, with));
+  EXPECT_FALSE(a.merge(with));  // the same winner: the first one stays
+  EXPECT_NE(*a.find(plain.token), with);
+  RevocationSet c;
+  c.merge(with);
+  EXPECT_TRUE(same_digest(b, c));
+  Revocation later = rev(5, 200, true);
+  EXPECT_TRUE(b.merge(later));
+  EXPECT_TRUE(b.find(later.token)->evidence.empty());
+}

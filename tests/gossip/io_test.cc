@@ -120,6 +120,113 @@ TEST(GossipJournal, BatchAppendIsReadBackEntryByEntry) {
   std::remove(path.c_str());
 }
 
+namespace {
+Revocation with_evidence(std::uint64_t session) {
+  Revocation r = entry(session, 100 + session, false, 5000);
+  Evidence& e = r.evidence;
+  Evidence::Network v4, v6;
+  v4.prefix_len = 24;
+  v4.bytes[0] = 192, v4.bytes[1] = 0, v4.bytes[2] = 2;
+  v6.v6 = true;
+  v6.prefix_len = 48;
+  v6.bytes[0] = 0x20, v6.bytes[1] = 0x01, v6.bytes[2] = 0x0d, v6.bytes[3] = 0xb8;
+  e.networks = {v4, v6};
+  e.first_seen_s = 1'700'000'000;
+  e.last_seen_s = 1'700'000'060;
+  e.operator_address = "2001:db8::7";
+  e.user = "alice";
+  e.comment = "posted on a forum; ticket #42 = \"spam\" ev=x\n";  // separators inside are fine
+  return r;
+}
+}  // namespace
+
+TEST(GossipJournal, EvidenceRoundTripsAndOldLinesStillParse) {
+  Revocation plain = entry(1, 100, false, 5000);
+  std::string line = Journal::format(plain);
+  EXPECT_EQ(line.find("ev="), std::string::npos);  // none: the line is as before
+  Revocation got;
+  ASSERT_TRUE(Journal::parse(line.substr(0, line.size() - 1), got));
+  EXPECT_EQ(got, plain);
+  // A line as older builds wrote it.
+  ASSERT_TRUE(Journal::parse("v1 key=7 session=1122334455667788 expires=1700003600 stamp=1700000000005 "
+                             "revoke shadow=0 origin=42 reason=1 networks=9", got));
+  EXPECT_TRUE(got.evidence.empty());
+
+  Revocation r = with_evidence(2);
+  line = Journal::format(r);
+  ASSERT_EQ(line.back(), '\n');
+  EXPECT_EQ(line.find('\n'), line.size() - 1);  // one line, whatever the comment holds
+  EXPECT_NE(line.find(" networks=2 ev="), std::string::npos);
+  ASSERT_TRUE(Journal::parse(line.substr(0, line.size() - 1), got));
+  EXPECT_EQ(got, r);
+
+  // Through a file, beside entries without evidence; and after compaction.
+  std::string path = temp_path("journal_evidence");
+  std::remove(path.c_str());
+  std::string err;
+  {
+    Journal j;
+    ASSERT_TRUE(j.open_append(path, &err)) << err;
+    ASSERT_TRUE(j.append(std::vector<Revocation>{plain, r, with_evidence(3)}));
+  }
+  RevocationSet set;
+  for (const auto& e : Journal::load(path, &err, 2000)) set.merge(e);
+  EXPECT_EQ(err, "");
+  ASSERT_EQ(set.size(), 3u);
+  EXPECT_EQ(*set.find(plain.token), plain);
+  EXPECT_EQ(*set.find(r.token), r);
+  {
+    Journal j;
+    ASSERT_TRUE(j.rewrite(path, set, &err)) << err;
+  }
+  auto again = Journal::load(path, &err, 2000);
+  EXPECT_EQ(err, "");
+  ASSERT_EQ(again.size(), 3u);
+  for (const auto& e : again) EXPECT_EQ(e, *set.find(e.token));
+  std::remove(path.c_str());
+}
+
+TEST(GossipJournal, BrokenEvidenceMakesTheLineUnreadable) {
+  std::string line = Journal::format(with_evidence(4));
+  line.pop_back();
+  const std::size_t at = line.find(" ev=");
+  ASSERT_NE(at, std::string::npos);
+  const std::string head = line.substr(0, at), ev = line.substr(at + 4);
+  Revocation got;
+  ASSERT_TRUE(Journal::parse(head + " ev=" + ev, got));
+  std::vector<std::string> bad = {
+      head + " ev=",                                    // torn right after the name
+      head + " ev",                                     // torn inside it
+      head + " e",
+      head + " ",
+      head + "  ev=" + ev,                              // not the separator
+      head + " evidence=" + ev,                         // not the name
+      head + " ev=" + ev + " ",                         // trailing bytes
+      head + " ev=" + ev + "AA",                        // more bytes than the evidence
+      head + " ev=" + ev.substr(0, ev.size() - 1),      // torn inside it
+      head + " ev=" + ev.substr(0, ev.size() - 4),
+      head + " ev=" + ev.substr(0, 8),
+      head + " ev=" + ev.substr(0, 10) + "+" + ev.substr(11),  // not base64url
+      head + " ev=" + ev + "=",                         // padding
+      head + " ev=AAAAAAAAAAAAAAAA",                    // empty evidence spelled out (12 zero bytes)
+      head + " ev=CQ",                                  // 9 networks, then nothing
+  };
+  for (const auto& b : bad) EXPECT_FALSE(Journal::parse(b, got)) << b;
+
+  // In a file: the line is skipped and reported, the others load.
+  std::string path = temp_path("journal_bad_ev");
+  {
+    std::ofstream out(path, std::ios::trunc);
+    out << Journal::format(entry(1, 100, false, 5000)) << head << " ev=" << ev.substr(0, ev.size() / 2)
+        << "\n" << Journal::format(with_evidence(5));
+  }
+  std::string err;
+  auto got_all = Journal::load(path, &err, 2000);
+  EXPECT_EQ(got_all.size(), 2u);
+  EXPECT_NE(err.find("skipped 1 unreadable line"), std::string::npos) << err;
+  std::remove(path.c_str());
+}
+
 TEST(GossipUdp, LoopbackDatagramsArrive) {
   std::string err;
   Endpoint any = *Endpoint::parse("127.0.0.1:1");

@@ -24,6 +24,21 @@ std::vector<std::pair<std::string, std::vector<std::uint8_t>>> seeds() {
   r.origin = 3;
   r.reason = 1;
   r.networks = 6;
+  // With evidence: a v4 and a v6 network, the operator's fields.
+  Revocation with = r;
+  with.stamp_ms += 1;
+  Evidence::Network v4, v6;
+  v4.prefix_len = 24;
+  v4.bytes[0] = 192, v4.bytes[2] = 2;
+  v6.v6 = true;
+  v6.prefix_len = 48;
+  v6.bytes[0] = 0x20, v6.bytes[1] = 0x01, v6.bytes[2] = 0x0d, v6.bytes[3] = 0xb8;
+  with.evidence.networks = {v4, v6};
+  with.evidence.first_seen_s = 1'700'000'000;
+  with.evidence.last_seen_s = 1'700'000'060;
+  with.evidence.operator_address = "192.0.2.9";
+  with.evidence.user = "alice";
+  with.evidence.comment = "shared";
   SightingReport s;
   s.token = r.token;
   s.token_expires = r.token_expires;
@@ -41,6 +56,7 @@ std::vector<std::pair<std::string, std::vector<std::uint8_t>>> seeds() {
       {"probe", {{wire::Ping{1, 1}}, {wire::PingReq{2, 9, ep}}, {wire::Ack{3}}}},
       {"member", {{m}}},
       {"revoke", {{r}}},
+      {"revoke-evidence", {{with}}},
       {"sighting", {{s}}},
       {"pushpull", {{root}, {group}}},
   };

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "../../gossip/sim.h"
+#include "../../gossip/wire.h"
 
 using namespace uritoken::gossip;
 using sim::Simulation;
@@ -349,4 +350,63 @@ TEST(GossipSim, RestartedNodeCatchesUpWhenPeerClocksAreBehind) {
     EXPECT_EQ(s->node(i)->stats().dropped_before_start, 0u) << i;
   }
   EXPECT_TRUE(converged(*s, n));
+}
+
+// Entries with evidence at every limit are three times the old record size:
+// push-pull packs them by their encoded size and a joining node still pulls
+// every one, evidence included, in packets no larger than max_packet.
+TEST(GossipSim, PushPullCarriesEntriesWithLargeEvidence) {
+  const std::size_t n = 4;
+  auto s = cluster(n, 0.05, 37);
+  ASSERT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 20000));
+  std::vector<Revocation> journal;
+  for (std::uint64_t k = 0; k < 2000; ++k) {
+    Revocation r = make_rev(20000 + k, s->now(), 1);
+    Evidence& e = r.evidence;
+    for (std::size_t i = 0; i < Evidence::kMaxNetworks; ++i) {
+      Evidence::Network net;
+      net.v6 = i % 2;
+      net.prefix_len = net.v6 ? 48 : 24;
+      net.bytes[0] = static_cast<std::uint8_t>(k);
+      net.bytes[1] = static_cast<std::uint8_t>(k >> 8);
+      net.bytes[2] = static_cast<std::uint8_t>(i);
+      e.networks.push_back(net);
+    }
+    e.first_seen_s = static_cast<std::uint32_t>(s->now() / 1000 - 60);
+    e.last_seen_s = static_cast<std::uint32_t>(s->now() / 1000);
+    e.operator_address = std::string(Evidence::kMaxOperator, 'o');
+    e.user = std::string(Evidence::kMaxUser, 'u');
+    e.comment = std::to_string(k) + std::string(Evidence::kMaxComment, 'c');  // cut on the way
+    journal.push_back(r);
+  }
+  // Node 0 alone holds them (from its journal); a new node joins through
+  // node 1, which has none: everything reaches it by push-pull.
+  s->crash(0);
+  s->restart(0, journal);
+  s->add_node({1});
+  auto all_hold = [&] {
+    for (std::size_t i = 0; i < s->size(); ++i)
+      if (s->node(i)->revocations().size() != journal.size() || !s->node(i)->ready()) return false;
+    return true;
+  };
+  ASSERT_TRUE(s->run_until_true(all_hold, 30000));
+  std::uint64_t sent = 0;
+  for (std::size_t i = 0; i < s->size(); ++i) {
+    const Stats& st = s->node(i)->stats();
+    EXPECT_EQ(st.dropped_oversized, 0u) << i;
+    EXPECT_EQ(st.dropped_malformed, 0u) << i;
+    sent += st.pushpull_entries_sent;
+    for (const Revocation& r : journal) {
+      const Revocation* got = s->node(i)->revocations().find(r.token);
+      ASSERT_TRUE(got) << i;
+      ASSERT_EQ(got->evidence, wire::canonical(r.evidence)) << i;
+      ASSERT_EQ(got->evidence.comment.size(), Evidence::kMaxComment);
+    }
+  }
+  EXPECT_GE(sent, journal.size() * (n - 1));
+  // Converged means equal digests: nothing is streamed any more.
+  s->run_for(3000);
+  std::uint64_t after = 0;
+  for (std::size_t i = 0; i < s->size(); ++i) after += s->node(i)->stats().pushpull_entries_sent;
+  EXPECT_EQ(after, sent);
 }

@@ -29,6 +29,30 @@ Revocation sample_revocation() {
   return r;
 }
 
+// Evidence at every limit: the most networks, v4 and v6, strings full.
+Evidence full_evidence() {
+  Evidence e;
+  for (std::size_t i = 0; i < Evidence::kMaxNetworks; ++i) {
+    Evidence::Network n;
+    n.v6 = i % 2;
+    n.prefix_len = n.v6 ? 48 : 24;
+    for (int b = 0; b < (n.v6 ? 6 : 3); ++b) n.bytes[b] = static_cast<std::uint8_t>(0x20 + i * 16 + b);
+    e.networks.push_back(n);
+  }
+  e.first_seen_s = 1'700'000'000;
+  e.last_seen_s = 1'700'000'042;
+  e.operator_address = std::string(Evidence::kMaxOperator, 'o');
+  e.user = std::string(Evidence::kMaxUser, 'u');
+  e.comment = std::string(Evidence::kMaxComment, 'c');
+  return e;
+}
+
+Revocation revocation_with_evidence() {
+  Revocation r = sample_revocation();
+  r.evidence = full_evidence();
+  return r;
+}
+
 SightingReport sample_sighting(bool v6) {
   SightingReport s;
   s.token = {3, 99};
@@ -60,7 +84,7 @@ std::vector<wire::Message> all_messages() {
   return {{wire::Ping{1, 2}},          {wire::PingReq{3, 4, ep4}}, {wire::Ack{5}},
           {m},                         {sample_revocation()},      {pardon},
           {sample_sighting(false)},    {sample_sighting(true)},    {root},
-          {group}};
+          {group},                     {revocation_with_evidence()}};
 }
 
 bool same(const wire::Message& a, const wire::Message& b) {
@@ -157,6 +181,143 @@ TEST(GossipWire, InvalidFieldsAreRejected) {
   buf[1] = RevocationSet::kGroups;  // group out of range
   EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
   EXPECT_TRUE(wire::decode_payload(buf.data(), 0));  // an empty payload is valid
+}
+
+TEST(GossipWire, RevocationCarriesFullEvidence) {
+  std::vector<std::uint8_t> buf;
+  Revocation biggest = revocation_with_evidence();
+  for (auto& n : biggest.evidence.networks) n.v6 = true;
+  wire::encode_revocation(biggest, buf);
+  EXPECT_EQ(buf.size(), wire::kMaxRevocationSize);  // every limit reached
+  buf.clear();
+  wire::encode_revocation(revocation_with_evidence(), buf);
+  auto back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->size(), 1u);
+  const Revocation& got = std::get<Revocation>((*back)[0].v);
+  EXPECT_EQ(got, revocation_with_evidence());
+  EXPECT_EQ(got.evidence.networks.size(), Evidence::kMaxNetworks);
+  EXPECT_TRUE(got.evidence.networks[1].v6);
+  EXPECT_EQ(got.evidence.networks[1].prefix_len, 48);
+  // No evidence: the fixed body and ext_len 0.
+  buf.clear();
+  wire::encode_revocation(sample_revocation(), buf);
+  ASSERT_EQ(buf.size(), wire::kRevocationFixedSize + 2);
+  EXPECT_EQ(buf[wire::kRevocationFixedSize] << 8 | buf[wire::kRevocationFixedSize + 1], 0);
+}
+
+TEST(GossipWire, EvidenceOverItsLimitsIsCut) {
+  Revocation r = sample_revocation();
+  Evidence& e = r.evidence;
+  e = full_evidence();
+  e.networks.push_back(e.networks[0]);  // one too many
+  e.networks[0].prefix_len = 200;       // clamped to 32
+  e.networks[1].prefix_len = 200;       // clamped to 128
+  e.operator_address += "extra";
+  e.user += "extra";
+  e.comment = std::string(Evidence::kMaxComment - 1, 'c') + "\xc3\xa9";  // é across the limit
+  std::vector<std::uint8_t> buf;
+  wire::encode_revocation(r, buf);
+  EXPECT_LE(buf.size(), wire::kMaxRevocationSize);
+  auto back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  const Evidence& got = std::get<Revocation>((*back)[0].v).evidence;
+  EXPECT_EQ(got.networks.size(), Evidence::kMaxNetworks);
+  EXPECT_EQ(got.networks[0].prefix_len, 32);
+  EXPECT_EQ(got.networks[1].prefix_len, 128);
+  EXPECT_EQ(got.operator_address, full_evidence().operator_address);
+  EXPECT_EQ(got.user, full_evidence().user);
+  EXPECT_EQ(got.comment, std::string(Evidence::kMaxComment - 1, 'c'));  // not half a character
+  EXPECT_EQ(got, wire::canonical(e));
+  // Bytes that are not UTF-8 are cut at the limit.
+  Evidence raw;
+  raw.comment = std::string(Evidence::kMaxComment + 5, '\x80');
+  EXPECT_EQ(wire::canonical(raw).comment.size(), Evidence::kMaxComment);
+}
+
+TEST(GossipWire, DeciderHoldsTheEvidencePeersDecode) {
+  NullTransport t;
+  NullListener l;
+  Config c;
+  c.node_id = 1;
+  c.self = *Endpoint::parse("127.0.0.1:7001");
+  Node node(c, t, l, kNow, 1);
+  Revocation r = sample_revocation();
+  r.evidence.comment = std::string(300, 'x');
+  node.decide(r, kNow);
+  const Revocation* held = node.revocations().find(r.token);
+  ASSERT_TRUE(held);
+  EXPECT_EQ(held->evidence.comment.size(), Evidence::kMaxComment);
+}
+
+namespace {
+
+// A REVOKE record whose extension is `ext`, announced as `ext_len` bytes.
+std::vector<std::uint8_t> revoke_with_ext(const std::vector<std::uint8_t>& ext, std::size_t ext_len) {
+  std::vector<std::uint8_t> buf;
+  wire::encode_revocation(sample_revocation(), buf);
+  buf.resize(wire::kRevocationFixedSize);
+  buf.push_back(static_cast<std::uint8_t>(ext_len >> 8));
+  buf.push_back(static_cast<std::uint8_t>(ext_len));
+  buf.insert(buf.end(), ext.begin(), ext.end());
+  return buf;
+}
+std::vector<std::uint8_t> revoke_with_ext(const std::vector<std::uint8_t>& ext) {
+  return revoke_with_ext(ext, ext.size());
+}
+
+// Evidence bytes by hand: networks as (family, prefix_len), then the times
+// and strings of the given lengths.
+std::vector<std::uint8_t> ext_bytes(const std::vector<std::pair<int, int>>& nets, std::size_t op,
+                                    std::size_t user, std::size_t comment) {
+  std::vector<std::uint8_t> e{static_cast<std::uint8_t>(nets.size())};
+  for (auto [fam, prefix] : nets) {
+    e.push_back(static_cast<std::uint8_t>(fam));
+    e.push_back(static_cast<std::uint8_t>(prefix));
+    e.insert(e.end(), fam == 6 ? 16 : 4, 0x0a);
+  }
+  e.insert(e.end(), 8, 0);
+  for (std::size_t len : {op, user, comment}) {
+    e.push_back(static_cast<std::uint8_t>(len));
+    e.insert(e.end(), len, 'a');
+  }
+  return e;
+}
+
+}  // namespace
+
+TEST(GossipWire, MalformedEvidenceIsRejected) {
+  auto ok = [](const std::vector<std::uint8_t>& rec) { return wire::decode_payload(rec.data(), rec.size()).has_value(); };
+  const std::size_t kOp = Evidence::kMaxOperator, kUser = Evidence::kMaxUser, kComment = Evidence::kMaxComment;
+  // The hand-made bytes are right: at the limits they decode, as the encoder's do.
+  std::vector<std::pair<int, int>> max_nets(Evidence::kMaxNetworks, {6, 128});
+  max_nets[0] = {4, 32};
+  ASSERT_TRUE(ok(revoke_with_ext(ext_bytes(max_nets, kOp, kUser, kComment))));
+  ASSERT_TRUE(ok(revoke_with_ext(ext_bytes({}, 0, 0, 1))));
+  ASSERT_TRUE(ok(revoke_with_ext({}, 0)));  // no evidence
+
+  // Empty evidence written out in full: only ext_len 0 means "none".
+  EXPECT_FALSE(ok(revoke_with_ext(ext_bytes({}, 0, 0, 0))));
+
+  EXPECT_FALSE(ok(revoke_with_ext(ext_bytes({{0, 24}}, 0, 0, 0))));  // bad family
+  EXPECT_FALSE(ok(revoke_with_ext(ext_bytes({{5, 24}}, 0, 0, 0))));
+  EXPECT_FALSE(ok(revoke_with_ext(ext_bytes({{16, 24}}, 0, 0, 0))));
+  max_nets.push_back({4, 24});  // too many networks
+  EXPECT_FALSE(ok(revoke_with_ext(ext_bytes(max_nets, 0, 0, 0))));
+  EXPECT_FALSE(ok(revoke_with_ext(ext_bytes({{4, 33}}, 0, 0, 0))));  // prefix too long
+  EXPECT_FALSE(ok(revoke_with_ext(ext_bytes({{6, 129}}, 0, 0, 0))));
+  EXPECT_FALSE(ok(revoke_with_ext(ext_bytes({}, kOp + 1, 0, 0))));  // a string over its limit
+  EXPECT_FALSE(ok(revoke_with_ext(ext_bytes({}, 0, kUser + 1, 0))));
+  EXPECT_FALSE(ok(revoke_with_ext(ext_bytes({}, 0, 0, kComment + 1))));
+  auto ext = ext_bytes({{4, 24}}, 3, 3, 3);
+  EXPECT_FALSE(ok(revoke_with_ext(ext, ext.size() - 1)));  // ext_len short of what was parsed
+  auto longer = ext;
+  longer.push_back(0);
+  EXPECT_FALSE(ok(revoke_with_ext(longer)));                // ext_len past it
+  EXPECT_FALSE(ok(revoke_with_ext(ext, ext.size() + 1)));  // ext_len past the payload
+  auto no_ext = revoke_with_ext({}, 0);
+  no_ext.resize(wire::kRevocationFixedSize);                // the old 34-byte record
+  EXPECT_FALSE(ok(no_ext));
 }
 
 TEST(GossipWire, SealOpenRoundTrip) {
@@ -276,4 +437,18 @@ TEST_F(GossipReject, ReplaysAreDroppedWithinAndBeyondTheWindow) {
   feed(packet(900, kNow, cfg.cluster_key, cfg.cluster_label));
   EXPECT_EQ(node->stats().dropped_replay, 3u);
   EXPECT_EQ(drops(), 3u);
+}
+
+TEST_F(GossipReject, RevokeWithMalformedEvidenceIsDroppedAsMalformed) {
+  auto rec = revoke_with_ext(ext_bytes({{5, 24}}, 0, 0, 0));
+  auto p = wire::seal(cfg.cluster_key, cfg.cluster_label, wire::Header{2, 100, kNow}, rec.data(), rec.size());
+  feed(p);
+  EXPECT_EQ(node->stats().dropped_malformed, 1u);
+  EXPECT_EQ(node->revocations().size(), 0u);
+  auto good = revoke_with_ext(ext_bytes({{4, 24}}, 1, 2, 3));
+  p = wire::seal(cfg.cluster_key, cfg.cluster_label, wire::Header{2, 101, kNow}, good.data(), good.size());
+  feed(p);
+  EXPECT_EQ(node->stats().dropped_malformed, 1u);
+  ASSERT_EQ(node->revocations().size(), 1u);
+  EXPECT_EQ(node->revocations().find(sample_revocation().token)->evidence.comment, "aaa");
 }
