@@ -752,6 +752,9 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     EXPECT_EQ(j.header("content-type"), "application/json");
     EXPECT_NE(j.body.find("\"session\":\"" + session + "\",\"client\":\"site42\""), std::string::npos) << j.body;
     EXPECT_NE(j.body.find("\"reason\":\"auto\""), std::string::npos) << j.body;
+    // The evidence travels with the verdict: every node names the networks.
+    EXPECT_NE(j.body.find("\"networks\":[\""), std::string::npos) << j.body;
+    EXPECT_NE(j.body.find(".0/24\""), std::string::npos) << j.body;
     EXPECT_NE(j.body.find("\"sidecar\":\"up\""), std::string::npos);
     EXPECT_EQ(j.body.find(shared), std::string::npos) << "never the token";
     const Response h = http_get(cluster->node(i).port(), "/uritoken-status");
@@ -877,6 +880,7 @@ TEST_F(ClusterTest, StatusPageFormsNeedTheirTokenAndTheirOrigin) {
   const int port1 = cluster->node(1).port();
   const Response page1 = http_get(port1, "/uritoken-status");
   const std::string csrf1 = page1.body.substr(page1.body.find("name=\"csrf\" value=\"") + 19, 32);
+  EXPECT_NE(page1.body.find("leaked"), std::string::npos) << "the operator's comment travels with the entry";
   std::string req = "POST /uritoken-status HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port1) +
                     "\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nOrigin: http://127.0.0.1:" +
                     std::to_string(port1) + "\r\n";
