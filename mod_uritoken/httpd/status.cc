@@ -172,7 +172,7 @@ std::string query_value(const request_rec* r, const char* name) {
     const std::size_t end = std::min(args.find('&', at), args.size());
     if (args.compare(at, key.size(), key) == 0) {
       char* v = apr_pstrmemdup(r->pool, args.data() + at + key.size(), end - at - key.size());
-      ap_unescape_url(v);
+      ap_unescape_urlencoded(v);  // a form's encoding: '+' is a space
       return v;
     }
     at = end + 1;
