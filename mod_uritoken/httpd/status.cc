@@ -172,7 +172,7 @@ std::string query_value(const request_rec* r, const char* name) {
     const std::size_t end = std::min(args.find('&', at), args.size());
     if (args.compare(at, key.size(), key) == 0) {
       char* v = apr_pstrmemdup(r->pool, args.data() + at + key.size(), end - at - key.size());
-      ap_unescape_url(v);
+      ap_unescape_urlencoded(v);  // a form's encoding: '+' is a space
       return v;
     }
     at = end + 1;
@@ -361,49 +361,137 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_rputs(out.c_str(), r);
 }
 
+// The page's style: self-contained (the CSP allows inline style only, no
+// scripts, images or fonts from anywhere), readable at desktop width and
+// on a phone, where the token tables turn into one card per token.
+const char* const kStyle =
+    ":root{--line:#d8dce3;--muted:#586071;--bad:#b3261e;--ok:#0b6b2f;--accent:#1d5bbf;--head:#f2f4f7}"
+    "*{box-sizing:border-box}"
+    "body{margin:0;color:#1b2230;background:#fff;"
+    "font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,'DejaVu Sans',sans-serif}"
+    "main{max-width:1440px;margin:0 auto;padding:1rem 1.25rem 2rem}"
+    "header{display:flex;flex-wrap:wrap;align-items:baseline;gap:.25rem 1.25rem;"
+    "border-bottom:2px solid var(--line);padding-bottom:.6rem}"
+    "h1{font-size:1.35rem;margin:0}h2{font-size:1.12rem;margin:1.6rem 0 .5rem}"
+    "header p{margin:0;color:var(--muted)}header b{color:#1b2230}"
+    ".badge{display:inline-block;padding:0 .55em;border-radius:1em;font-size:.85em;font-weight:600}"
+    ".ok{color:var(--ok)}.bad{color:var(--bad)}.badge.ok{background:#e2f3e7}.badge.bad{background:#fbe4e2}"
+    ".flash{margin:1rem 0 0;padding:.6rem .85rem;border-radius:6px;font-weight:600}"
+    ".flash.ok{background:#e2f3e7;border:1px solid #aedbbb}.flash.bad{background:#fbe4e2;border:1px solid #f0b4ae}"
+    "table{border-collapse:collapse;width:100%}"
+    "th,td{border-bottom:1px solid var(--line);padding:.45rem .6rem;text-align:left;vertical-align:top}"
+    "th{background:var(--head);font-weight:600;white-space:nowrap}"
+    "td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}"
+    "code{font-family:ui-monospace,'DejaVu Sans Mono',monospace;font-size:.9em}"
+    ".nowrap{white-space:nowrap}.muted{color:var(--muted)}.wrap{overflow-x:auto}"
+    ".bar{display:flex;flex-wrap:wrap;align-items:flex-end;gap:.5rem .75rem;margin:.5rem 0}"
+    "label{display:flex;flex-direction:column;gap:.15rem;font-size:.85em;color:var(--muted)}"
+    "input{font:inherit;font-size:1rem;color:inherit;padding:.35rem .5rem;border:1px solid #aeb5c0;"
+    "border-radius:5px;min-width:0}"
+    "input:focus,button:focus,summary:focus{outline:2px solid var(--accent);outline-offset:1px}"
+    "button{font:inherit;padding:.38rem .95rem;border-radius:5px;border:1px solid var(--accent);"
+    "background:var(--accent);color:#fff;cursor:pointer;white-space:nowrap}"
+    "button.danger{background:var(--bad);border-color:var(--bad)}"
+    "button.quiet{background:#fff;color:#1b2230;border-color:#aeb5c0}"
+    ".grow{flex:1 1 24rem}.grow input{width:100%}"
+    "details{margin:.25rem 0}summary{cursor:pointer;color:var(--muted)}"
+    ".hint{font-size:.85em;color:var(--muted);margin:.25rem 0 0}"
+    "td.why{min-width:15rem}"
+    ".pardon{display:flex;gap:.4rem}.pardon input{width:10rem;font-size:.9rem;padding:.25rem .4rem}"
+    ".pardon button{padding:.25rem .7rem}"
+    ".cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(22rem,1fr));gap:0 2.5rem}"
+    ".counters table,.counters tbody{display:block}"
+    ".counters tbody{display:grid;grid-template-columns:repeat(auto-fill,minmax(19rem,1fr));column-gap:2.5rem}"
+    ".counters tr{display:flex;justify-content:space-between;border-bottom:1px solid var(--line)}"
+    ".counters td{border:0}"
+    "footer{margin-top:2rem;padding-top:.6rem;border-top:1px solid var(--line);color:var(--muted);font-size:.9em}"
+    "a{color:var(--accent)}"
+    "@media (max-width:720px){"
+    "main{padding:.75rem .75rem 1.5rem}.bar>label{flex:1 1 9rem}.bar>.grow,.bar>button{flex:1 1 100%}"
+    ".bar input{width:100%}th{white-space:normal}th,td{padding:.4rem .45rem}"
+    ".cards thead{display:none}.cards table,.cards tbody,.cards tr,.cards td{display:block}"
+    ".cards tr{border:1px solid var(--line);border-radius:8px;margin:.6rem 0;padding:.35rem .7rem}"
+    ".cards td{border:0;padding:.15rem 0 .15rem 6.5rem;position:relative;min-height:1.6em;text-align:left}"
+    ".cards td::before{content:attr(data-label);position:absolute;left:0;width:6rem;color:var(--muted);"
+    "font-size:.85em;padding-top:.1em;text-align:left}"
+    ".cards td.why{min-width:0}.cards td.empty{padding-left:0}.cards td.action{padding:.4rem 0 .2rem}"
+    ".pardon input{flex:1;width:auto}}";
+
+// Networks as the page shows them: each in code, with room to wrap.
+std::string network_list(const std::string& all) {
+  std::string out;
+  for (std::size_t at = 0; at < all.size();) {
+    const std::size_t end = std::min(all.find(',', at), all.size());
+    out += std::string(out.empty() ? "" : ", ") + "<code>" + html(all.substr(at, end - at)) + "</code>";
+    at = end + 1;
+  }
+  return out;
+}
+
+// A time in a table: date and time each kept whole, free to go on two
+// lines when the table is narrow.
+std::string time_cell(std::uint64_t unix_s) {
+  const std::string t = iso_time(unix_s);
+  const auto space = t.find(' ');
+  if (space == std::string::npos) return t;
+  return "<span class=\"nowrap\">" + t.substr(0, space) + "</span> <span class=\"nowrap\">" + t.substr(space + 1) +
+         "</span>";
+}
+
+// Who revoked or pardoned by hand: the user (and address) or the address; "" if unknown.
+std::string operator_of(const Record& r) {
+  const std::string user = field(r, "user"), address = field(r, "operator");
+  if (user.empty()) return address;
+  return address.empty() ? user : user + " (" + address + ")";
+}
+
 void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_set_content_type(r, "text/html; charset=utf-8");
   const std::string client_filter = query_value(r, "client"), session_filter = query_value(r, "session");
-  std::string out =
-      "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-      "<title>mod_uritoken status</title><style>"
-      "body{font:14px/1.4 system-ui,sans-serif;margin:1em;color:#222}"
-      "h1{font-size:1.4em}h2{font-size:1.1em;margin-top:1.5em}"
-      "table{border-collapse:collapse;width:100%;margin:.5em 0}"
-      "th,td{border-bottom:1px solid #ddd;padding:.3em .5em;text-align:left;vertical-align:top}"
-      "th{background:#f4f4f4}code{font-size:.95em}.bad{color:#a00;font-weight:bold}.ok{color:#070}"
-      ".wrap{overflow-x:auto}form{margin:.5em 0}input{margin-right:.5em}"
-      "</style></head><body>\n<h1>mod_uritoken status</h1>\n";
+  const bool filtered = !client_filter.empty() || !session_filter.empty();
+  std::string out = std::string("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                                "<title>mod_uritoken status</title><style>") +
+                    kStyle + "</style></head><body><main>\n<header><h1>mod_uritoken status</h1>";
   if (v.sharing_off) {
-    out += "<p>Link-sharing detection is off on this server (UriTokenSharing).</p>\n";
-  } else if (!v.sidecar_problem.empty()) {
-    out += "<p class=\"bad\">Sidecar unavailable: " + html(v.sidecar_problem) + "</p>\n";
+    out += "<p>Link-sharing detection is off on this server (UriTokenSharing).</p>";
   } else if (!v.node.empty()) {
     const Record& n = v.node[0];
-    out += "<p>Node <b>" + html(field(n, "name")) + "</b>, mode " + html(field(n, "mode")) + ", " +
-           (field(n, "ready") == "1" ? "<span class=\"ok\">synced</span>" : "<span class=\"bad\">catching up</span>") +
-           ".</p>\n";
+    std::size_t alive = 0;
+    for (const Record& m : v.members) alive += field(m, "state") == "alive";
+    out += "<p>Node <b>" + html(field(n, "name")) + "</b> · mode " + html(field(n, "mode")) + " · " +
+           (field(n, "ready") == "1" ? "<span class=\"badge ok\">synced</span>"
+                                     : "<span class=\"badge bad\">catching up</span>") +
+           " · " + std::to_string(alive) + " of " + std::to_string(v.members.size()) + " other members alive</p>";
+  }
+  out += "</header>\n";
+  if (!v.sharing_off && !v.sidecar_problem.empty()) {
+    out += "<p class=\"flash bad\" role=\"alert\">Sidecar unavailable: " + html(v.sidecar_problem) + "</p>\n";
   }
   const std::string done = query_value(r, "done"), failed = query_value(r, "failed");
-  if (!done.empty()) out += "<p class=\"ok\">Done: " + html(done) + ".</p>\n";
-  if (!failed.empty()) out += "<p class=\"bad\">Failed: " + html(failed) + ".</p>\n";
+  if (!done.empty()) out += "<p class=\"flash ok\" role=\"status\">Done: " + html(done) + ".</p>\n";
+  if (!failed.empty()) out += "<p class=\"flash bad\" role=\"alert\">Failed: " + html(failed) + ".</p>\n";
   const std::string csrf = "<input type=\"hidden\" name=\"csrf\" value=\"" + csrf_token(current_hour(r)) + "\">";
   const bool actions = !v.sharing_off && v.sidecar_problem.empty();
+  const std::string self = html(ap_escape_uri(r->pool, r->uri));  // this page, for its forms and links
   if (actions) {
-    out += "<h2>Revoke a token</h2>\n<form method=\"post\">" + csrf +
-           "<input type=\"hidden\" name=\"action\" value=\"revoke\">"
-           "<input name=\"url\" size=\"40\" placeholder=\"the shared URL (or the token)\"> or "
-           "<input name=\"session\" size=\"18\" placeholder=\"session (16 hex digits)\">"
-           "<input name=\"key\" size=\"6\" placeholder=\"key id\">"
-           "<input name=\"expires\" size=\"11\" placeholder=\"expires (unix s)\">"
-           "<input name=\"comment\" size=\"24\" placeholder=\"comment\"><button>Revoke everywhere</button></form>\n";
+    out += "<section id=\"revoke\"><h2>Revoke a token</h2>\n<form method=\"post\" action=\"" + self + "\">" + csrf +
+           "<input type=\"hidden\" name=\"action\" value=\"revoke\"><div class=\"bar\">"
+           "<label class=\"grow\">Shared URL or token<input name=\"url\" autocomplete=\"off\" spellcheck=\"false\" "
+           "placeholder=\"https://media.example/_uk_…/clip.m3u8\"></label>"
+           "<label>Comment<input name=\"comment\" size=\"24\" placeholder=\"why (optional)\"></label>"
+           "<button class=\"danger\">Revoke everywhere</button></div>\n"
+           "<details><summary>No URL? Revoke by session and key id</summary><div class=\"bar\">"
+           "<label>Session (16 hex digits)<input name=\"session\" size=\"18\" autocomplete=\"off\" "
+           "spellcheck=\"false\"></label>"
+           "<label>Key id<input name=\"key\" size=\"6\" inputmode=\"numeric\"></label>"
+           "<label>Expires (unix time, for a token<br>this cluster has not seen)<input name=\"expires\" size=\"12\" "
+           "inputmode=\"numeric\"></label></div></details>\n"
+           "<p class=\"hint\">Every node refuses it within seconds. The token itself is never shown or "
+           "logged.</p></form></section>\n";
   }
-  out += "<h2>Blocked tokens (" + std::to_string(v.blocked.size()) + ")</h2>\n"
-         "<form method=\"get\"><input name=\"client\" placeholder=\"client id\" value=\"" + html(client_filter) +
-         "\"><input name=\"session\" placeholder=\"session (hex prefix)\" value=\"" + html(session_filter) +
-         "\"><button>Filter</button></form>\n<div class=\"wrap\"><table><tr><th>Session</th><th>Client</th>"
-         "<th>Key</th><th>Why</th><th>Since</th><th>Expires</th><th>Decided by</th><th></th></tr>\n";
+
+  std::string rows;
   std::size_t shown = 0;
   for (const Record& b : v.blocked) {
     const std::string client = client_of(conf, field(b, "key"));
@@ -412,75 +500,115 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     if (++shown > 1000) continue;  // the page stays usable; the JSON has every entry
     std::string why;
     if (field(b, "reason") == "manual") {
-      why = "manual by " + html(field(b, "user").empty() ? field(b, "operator") : field(b, "user") + " (" +
-                                                                                   field(b, "operator") + ")");
+      why = "manual";
+      if (const std::string who = operator_of(b); !who.empty()) why += " by " + html(who);
       if (!field(b, "comment").empty()) why += ": " + html(field(b, "comment"));
     } else {
       why = html(field(b, "networks")) + " networks";
-      if (!field(b, "nets").empty()) why += ": <code>" + html(field(b, "nets")) + "</code>";
+      if (!field(b, "nets").empty()) why += ": " + network_list(field(b, "nets"));
     }
     const std::uint64_t since_ms = std::strtoull(field(b, "since_ms").c_str(), nullptr, 10);
-    out += "<tr><td><code>" + html(field(b, "session")) + "</code></td><td>" + html(client) + "</td><td>" +
-           html(field(b, "key")) + "</td><td>" + why + "</td><td>" + iso_time(since_ms / 1000) + "</td><td>" +
-           iso_time(std::strtoull(field(b, "expires").c_str(), nullptr, 10)) + "</td><td>" +
-           html(field(b, "origin")) + "</td><td>";
+    rows += "<tr><td data-label=\"Session\"><code>" + html(field(b, "session")) +
+            "</code></td><td data-label=\"Client\">" + html(client) + "</td><td data-label=\"Key\" class=\"num\">" +
+            html(field(b, "key")) + "</td><td data-label=\"Why\" class=\"why\">" + why +
+            "</td><td data-label=\"Since\">" + time_cell(since_ms / 1000) + "</td><td data-label=\"Expires\">" +
+            time_cell(std::strtoull(field(b, "expires").c_str(), nullptr, 10)) + "</td><td data-label=\"Decided by\">" +
+            html(field(b, "origin")) + "</td>";
     if (actions) {
-      out += "<form method=\"post\">" + csrf + "<input type=\"hidden\" name=\"action\" value=\"pardon\">"
-             "<input type=\"hidden\" name=\"key\" value=\"" + html(field(b, "key")) +
-             "\"><input type=\"hidden\" name=\"session\" value=\"" + html(field(b, "session")) +
-             "\"><input name=\"comment\" size=\"12\" placeholder=\"comment\"><button>Pardon</button></form>";
+      rows += "<td class=\"action\"><form method=\"post\" action=\"" + self + "\" class=\"pardon\">" + csrf +
+              "<input type=\"hidden\" name=\"action\" value=\"pardon\">"
+              "<input type=\"hidden\" name=\"key\" value=\"" + html(field(b, "key")) +
+              "\"><input type=\"hidden\" name=\"session\" value=\"" + html(field(b, "session")) +
+              "\"><input name=\"comment\" placeholder=\"comment (optional)\" aria-label=\"Comment for pardoning "
+              "session " + html(field(b, "session")) + "\"><button class=\"quiet\" aria-label=\"Pardon session " +
+              html(field(b, "session")) + "\">Pardon</button></form></td>";
     }
-    out += "</td></tr>\n";
+    rows += "</tr>\n";
   }
-  out += "</table></div>\n";
+  const int columns = actions ? 8 : 7;
+  if (shown == 0) {
+    rows = "<tr><td colspan=\"" + std::to_string(columns) + "\" class=\"empty muted\">" +
+           (filtered ? "No blocked token matches the filter." : "No blocked tokens.") + "</td></tr>\n";
+  }
+  out += "<section id=\"blocked\"><h2>Blocked tokens (" + std::to_string(v.blocked.size()) + ")</h2>\n"
+         "<form method=\"get\" action=\"" + self + "\" class=\"bar\" role=\"search\">"
+         "<label>Client<input name=\"client\" size=\"16\" placeholder=\"client id\" value=\"" + html(client_filter) +
+         "\"></label><label>Session starts with<input name=\"session\" size=\"18\" placeholder=\"hex digits\" "
+         "spellcheck=\"false\" value=\"" + html(session_filter) + "\"></label><button>Filter</button>";
+  if (filtered) {
+    out += "<span class=\"muted\">" + std::to_string(shown) + " of " + std::to_string(v.blocked.size()) +
+           " shown · <a href=\"" + self + "\">show all</a></span>";
+  }
+  out += "</form>\n<div class=\"wrap cards\"><table><thead><tr><th>Session</th><th>Client</th><th class=\"num\">Key"
+         "</th><th>Why</th><th>Since</th><th>Expires</th><th>Decided by</th>" +
+         std::string(actions ? "<th><span class=\"muted\">Action</span></th>" : "") + "</tr></thead><tbody>\n" +
+         rows + "</tbody></table></div>\n";
   if (shown > 1000) out += "<p>" + std::to_string(shown - 1000) + " more: filter, or use ?json.</p>\n";
+  out += "</section>\n";
   if (!v.pardoned.empty()) {
-    out += "<h2>Pardoned (" + std::to_string(v.pardoned.size()) + ")</h2>\n<div class=\"wrap\"><table><tr>"
-           "<th>Session</th><th>Client</th><th>Key</th><th>By</th><th>When</th><th>Comment</th></tr>\n";
+    out += "<section id=\"pardoned\"><h2>Pardoned (" + std::to_string(v.pardoned.size()) +
+           ")</h2>\n<div class=\"wrap cards\"><table><thead><tr><th>Session</th><th>Client</th><th class=\"num\">Key"
+           "</th><th>By</th><th>When</th><th>Comment</th></tr></thead><tbody>\n";
     for (const Record& p : v.pardoned) {
       const std::uint64_t since_ms = std::strtoull(field(p, "since_ms").c_str(), nullptr, 10);
-      out += "<tr><td><code>" + html(field(p, "session")) + "</code></td><td>" +
-             html(client_of(conf, field(p, "key"))) + "</td><td>" + html(field(p, "key")) + "</td><td>" +
-             html(field(p, "user").empty() ? field(p, "operator") : field(p, "user")) + " on " +
-             html(field(p, "origin")) + "</td><td>" + iso_time(since_ms / 1000) + "</td><td>" +
-             html(field(p, "comment")) + "</td></tr>\n";
+      out += "<tr><td data-label=\"Session\"><code>" + html(field(p, "session")) +
+             "</code></td><td data-label=\"Client\">" + html(client_of(conf, field(p, "key"))) +
+             "</td><td data-label=\"Key\" class=\"num\">" + html(field(p, "key")) + "</td><td data-label=\"By\">" +
+             (operator_of(p).empty() ? "" : html(operator_of(p)) + " on ") + html(field(p, "origin")) +
+             "</td><td data-label=\"When\">" + time_cell(since_ms / 1000) +
+             "</td><td data-label=\"Comment\">" + html(field(p, "comment")) + "</td></tr>\n";
     }
-    out += "</table></div>\n";
+    out += "</tbody></table></div></section>\n";
   }
-  out += "<h2>Cluster</h2>\n<table><tr><th>Member</th><th>Address</th><th>State</th><th>Sharing rule</th></tr>\n";
+  out += "<section id=\"cluster\"><h2>Cluster members</h2>\n<div class=\"wrap\"><table><thead><tr><th>Member</th>"
+         "<th>Address</th><th>State</th><th>Sharing rule</th></tr></thead><tbody>\n";
   for (const Record& m : v.members) {
     const bool alive = field(m, "state") == "alive";
-    out += "<tr><td>" + html(field(m, "name")) + "</td><td>" + html(field(m, "address")) + "</td><td class=\"" +
-           (alive ? "ok" : "bad") + "\">" + html(field(m, "state")) + "</td><td>" +
-           (field(m, "same_policy") == "0" ? "<span class=\"bad\">differs</span>" : "same") + "</td></tr>\n";
+    out += "<tr><td>" + html(field(m, "name")) + "</td><td><code>" + html(field(m, "address")) +
+           "</code></td><td><span class=\"badge " + (alive ? "ok" : "bad") + "\">" + html(field(m, "state")) +
+           "</span></td><td>" + (field(m, "same_policy") == "0" ? "<span class=\"bad\">differs</span>" : "same") +
+           "</td></tr>\n";
   }
-  out += "</table>\n<h2>Keys</h2>\n<table><tr><th>Key id</th><th>Client</th><th>Last verified a token here</th></tr>\n";
+  if (v.members.empty()) out += "<tr><td colspan=\"4\" class=\"muted\">No other members known.</td></tr>\n";
+  out += "</tbody></table></div></section>\n<div class=\"cols\"><section id=\"keys\"><h2>Keys</h2>\n<div "
+         "class=\"wrap\"><table><thead><tr><th class=\"num\">Key id</th><th>Client</th><th>Last used here</th>"
+         "</tr></thead><tbody>\n";
   if (conf->keys != nullptr) {
     const UsageTable* usage = usage_table();
     for (const auto& k : conf->keys->keys()) {
       const std::uint32_t last = usage ? usage->key_last_used(k->id) : 0;
-      out += "<tr><td>" + std::to_string(k->id) + "</td><td>" + html(k->client) + "</td><td>" +
-             (last ? iso_time(last) : std::string("not since the last restart")) + "</td></tr>\n";
+      out += "<tr><td class=\"num\">" + std::to_string(k->id) + "</td><td>" + html(k->client) + "</td><td>" +
+             (last ? iso_time(last) : std::string("<span class=\"muted\">not since the last restart</span>")) +
+             "</td></tr>\n";
     }
   }
-  out += "</table>\n<h2>Usage by client (since the last restart)</h2>\n<table><tr><th>Client</th><th>Requests</th>"
-         "<th>Bytes</th></tr>\n";
+  out += "</tbody></table></div></section>\n<section id=\"usage\"><h2>Usage by client <span class=\"muted\">(since "
+         "the last restart)</span></h2>\n<div class=\"wrap\"><table><thead><tr><th>Client</th><th class=\"num\">"
+         "Requests</th><th class=\"num\">Bytes</th></tr></thead><tbody>\n";
   if (const UsageTable* usage = usage_table()) {
     usage->for_each_client([&](const UsageTable::ClientUsage& u) {
-      out += "<tr><td>" + html(u.client) + "</td><td>" + std::to_string(u.requests) + "</td><td>" +
-             std::to_string(u.bytes) + "</td></tr>\n";
+      out += "<tr><td>" + html(u.client) + "</td><td class=\"num\">" + std::to_string(u.requests) +
+             "</td><td class=\"num\">" + std::to_string(u.bytes) + "</td></tr>\n";
     });
   }
-  out += "</table>\n<h2>Shared networks (configured)</h2>\n<p>";
+  out += "</tbody></table></div></section></div>\n<div class=\"cols\"><section id=\"shared\"><h2>Shared networks "
+         "<span class=\"muted\">(configured)</span></h2>\n<p>";
   for (const Record& s : v.shared) out += "<code>" + html(field(s, "network")) + "</code> ";
-  out += "</p>\n<h2>Suspected shared proxies (detected: many sessions of several clients)</h2>\n<p>";
+  if (v.shared.empty()) out += "<span class=\"muted\">None configured (UriTokenSharedNetwork).</span>";
+  out += "</p></section>\n<section id=\"proxies\"><h2>Suspected shared proxies</h2>\n<p class=\"hint\">Detected "
+         "here: networks with many sessions of several clients.</p>\n<p>";
   for (const Record& p : v.proxies) out += "<code>" + html(field(p, "network")) + "</code> ";
-  if (v.proxies.empty()) out += "none at the moment";
-  out += "</p>\n<h2>Counters</h2>\n<table>";
+  if (v.proxies.empty()) out += "<span class=\"muted\">None at the moment.</span>";
+  out += "</p></section></div>\n<section id=\"counters\"><h2>Counters</h2>\n<details class=\"counters\"><summary>" +
+         std::to_string(v.counters.size()) +
+         " counters of gossip, sightings and the journal (also in Prometheus)</summary><table><tbody>";
   for (const Record& c : v.counters) {
-    out += "<tr><td>" + html(field(c, "name")) + "</td><td>" + html(field(c, "value")) + "</td></tr>";
+    out += "<tr><td>" + html(field(c, "name")) + "</td><td class=\"num\">" + html(field(c, "value")) + "</td></tr>";
   }
-  out += "</table>\n<p><a href=\"?json\">JSON</a> · <a href=\"?metrics\">Prometheus</a></p>\n</body></html>\n";
+  out += "</tbody></table></details></section>\n<footer>Shown at " +
+         iso_time(static_cast<std::uint64_t>(apr_time_sec(r->request_time))) + " · <a href=\"" + self +
+         "?json\">JSON</a> · <a href=\"" + self +
+         "?metrics\">Prometheus metrics</a></footer>\n</main></body></html>\n";
   ap_rputs(out.c_str(), r);
 }
 
