@@ -252,10 +252,14 @@ def scenario(driver, a):
     check(row is not None, "revoke: node 0 does not list %s as blocked" % a.revoke_session)
     check("manual" in row.text and "posted on a forum" in row.text,
           "revoke: node 0 does not show it as manual with the comment: %r" % row.text)
-    # (Node 1 lists it; the operator's comment stays on node 0 until gossip
-    # carries the evidence, which gossip/wire.cc does not encode yet.)
+    # Node 1 lists it too, with the operator's comment: the evidence
+    # travels with the revocation.
     page1.wait_until("session %s not listed as blocked on node 1" % a.revoke_session,
                      lambda p: a.revoke_session in p.blocked())
+    page1.open()
+    row1 = page1.blocked().get(a.revoke_session)
+    check(row1 is not None and "posted on a forum" in row1.text,
+          "revoke: node 1 does not show the operator's comment: %r" % (row1.text if row1 else None))
 
     # 6. Screenshots of node 1's page: two blocked (one automatic, one
     # manual), one pardoned.
