@@ -491,13 +491,62 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
            "logged.</p></form></section>\n";
   }
 
-  std::string rows;
-  std::size_t shown = 0;
+  // Filter, sort (any column, ?sort=...&order=asc|desc; newest first by
+  // default) and page (100 rows a page, ?page=N): thousands of entries stay
+  // usable, and the JSON has every entry.
+  struct Row {
+    const Record* record;
+    std::string client;
+  };
+  std::vector<Row> list;
   for (const Record& b : v.blocked) {
-    const std::string client = client_of(conf, field(b, "key"));
+    std::string client = client_of(conf, field(b, "key"));
     if (!client_filter.empty() && client != client_filter) continue;
     if (!session_filter.empty() && field(b, "session").rfind(session_filter, 0) != 0) continue;
-    if (++shown > 1000) continue;  // the page stays usable; the JSON has every entry
+    list.push_back({&b, std::move(client)});
+  }
+  static const char* const kSortable[] = {"session", "client", "key", "since", "expires", "decided"};
+  std::string sort = query_value(r, "sort");
+  if (std::find(std::begin(kSortable), std::end(kSortable), sort) == std::end(kSortable)) sort = "since";
+  const bool ascending = query_value(r, "order") == "asc";
+  auto sort_key = [&sort](const Row& row) -> std::pair<std::uint64_t, std::string> {
+    const Record& b = *row.record;
+    if (sort == "key") return {std::strtoull(field(b, "key").c_str(), nullptr, 10), ""};
+    if (sort == "since") return {std::strtoull(field(b, "since_ms").c_str(), nullptr, 10), ""};
+    if (sort == "expires") return {std::strtoull(field(b, "expires").c_str(), nullptr, 10), ""};
+    if (sort == "client") return {0, row.client};
+    if (sort == "decided") return {0, field(b, "origin")};
+    return {0, field(b, "session")};
+  };
+  std::stable_sort(list.begin(), list.end(), [&](const Row& a, const Row& b) {
+    return ascending ? sort_key(a) < sort_key(b) : sort_key(b) < sort_key(a);
+  });
+  constexpr std::size_t kPageRows = 100;
+  const std::size_t pages = std::max<std::size_t>(1, (list.size() + kPageRows - 1) / kPageRows);
+  const std::size_t page =
+      std::min<std::size_t>(pages, std::max<std::size_t>(1, std::strtoul(query_value(r, "page").c_str(), nullptr, 10)));
+  // A link to this view with one parameter changed.
+  auto link = [&](const std::string& new_sort, bool new_ascending, std::size_t new_page) {
+    std::string q = "?sort=" + new_sort + "&amp;order=" + (new_ascending ? "asc" : "desc") +
+                    "&amp;page=" + std::to_string(new_page);
+    if (!client_filter.empty()) q += "&amp;client=" + html(ap_escape_urlencoded(r->pool, client_filter.c_str()));
+    if (!session_filter.empty()) q += "&amp;session=" + html(ap_escape_urlencoded(r->pool, session_filter.c_str()));
+    return self + q;
+  };
+  auto header = [&](const char* column, const char* label, const char* cls = "") {
+    const bool current = sort == column;
+    const bool next_ascending = current ? !ascending : (std::strcmp(column, "since") != 0 &&
+                                                        std::strcmp(column, "expires") != 0);
+    return std::string("<th") + (*cls ? std::string(" class=\"") + cls + "\"" : "") +
+           (current ? std::string(" aria-sort=\"") + (ascending ? "ascending" : "descending") + "\"" : "") +
+           "><a href=\"" + link(column, next_ascending, 1) + "\">" + label +
+           (current ? (ascending ? " ▲" : " ▼") : "") + "</a></th>";
+  };
+  std::string rows;
+  const std::size_t shown = list.size();
+  for (std::size_t i = (page - 1) * kPageRows; i < std::min(list.size(), page * kPageRows); ++i) {
+    const Record& b = *list[i].record;
+    const std::string& client = list[i].client;
     std::string why;
     if (field(b, "reason") == "manual") {
       why = "manual";
@@ -539,11 +588,18 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     out += "<span class=\"muted\">" + std::to_string(shown) + " of " + std::to_string(v.blocked.size()) +
            " shown · <a href=\"" + self + "\">show all</a></span>";
   }
-  out += "</form>\n<div class=\"wrap cards\"><table><thead><tr><th>Session</th><th>Client</th><th class=\"num\">Key"
-         "</th><th>Why</th><th>Since</th><th>Expires</th><th>Decided by</th>" +
+  out += "</form>\n<div class=\"wrap cards\"><table><thead><tr>" + header("session", "Session") +
+         header("client", "Client") + header("key", "Key", "num") + "<th>Why</th>" + header("since", "Since") +
+         header("expires", "Expires") + header("decided", "Decided by") +
          std::string(actions ? "<th><span class=\"muted\">Action</span></th>" : "") + "</tr></thead><tbody>\n" +
          rows + "</tbody></table></div>\n";
-  if (shown > 1000) out += "<p>" + std::to_string(shown - 1000) + " more: filter, or use ?json.</p>\n";
+  if (pages > 1) {
+    out += "<nav class=\"bar\" aria-label=\"Pages of blocked tokens\"><span>Page " + std::to_string(page) + " of " +
+           std::to_string(pages) + "</span>";
+    if (page > 1) out += "<a href=\"" + link(sort, ascending, page - 1) + "\" rel=\"prev\">previous</a>";
+    if (page < pages) out += "<a href=\"" + link(sort, ascending, page + 1) + "\" rel=\"next\">next</a>";
+    out += "</nav>\n";
+  }
   out += "</section>\n";
   if (!v.pardoned.empty()) {
     out += "<section id=\"pardoned\"><h2>Pardoned (" + std::to_string(v.pardoned.size()) +

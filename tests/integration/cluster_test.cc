@@ -13,6 +13,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -700,6 +701,51 @@ TEST_F(ClusterTest, CliListsRevokesAndPardonsThroughTheControlSocket) {
   }
   EXPECT_NE(run_command(cli + "blocked --socket /nonexistent/control.sock", &out), 0);
   EXPECT_NE(out.find("no sidecar control socket"), std::string::npos) << out;
+}
+
+// Thousands of entries stay usable: 100 rows a page, sortable by column.
+TEST_F(ClusterTest, StatusPagePagesAndSortsManyBlockedTokens) {
+  cluster = std::make_unique<Cluster>(1, "Enforce", /*gossip=*/false);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  const std::string expires = std::to_string(std::time(nullptr) + 600);
+  std::vector<std::string> sessions;
+  for (int i = 0; i < 250; ++i) {
+    char session[17];
+    std::snprintf(session, sizeof session, "%016x", 0x1000 + i * 7919);
+    sessions.push_back(session);
+    std::string answer;
+    for (int attempt = 0; attempt < 50 && answer.rfind("ok\t", 0) != 0; ++attempt) {
+      answer = cluster->control(0, "revoke\tkey=1\tsession=" + sessions.back() + "\texpires=" + expires + "\n");
+      if (answer.rfind("ok\t", 0) != 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));  // sidecar starting
+    }
+    ASSERT_EQ(answer.rfind("ok\t", 0), 0u) << answer;
+  }
+  const int port = cluster->node(0).port();
+  auto rows = [](const std::string& body) {
+    std::size_t n = 0;
+    for (std::size_t at = 0; (at = body.find("<td data-label=\"Session\">", at)) != std::string::npos; ++at) ++n;
+    return n;
+  };
+  const Response first = http_get(port, "/uritoken-status");
+  EXPECT_NE(first.body.find("Page 1 of 3"), std::string::npos);
+  EXPECT_EQ(rows(first.body), 100u);
+  const Response last = http_get(port, "/uritoken-status?page=3");
+  EXPECT_EQ(rows(last.body), 50u);
+  std::sort(sessions.begin(), sessions.end());
+  const Response asc = http_get(port, "/uritoken-status?sort=session&order=asc");
+  const Response desc = http_get(port, "/uritoken-status?sort=session&order=desc");
+  const auto first_session = [](const std::string& body) {
+    const std::string marker = "<td data-label=\"Session\"><code>";
+    const auto at = body.find(marker);
+    return at == std::string::npos ? std::string() : body.substr(at + marker.size(), 16);
+  };
+  EXPECT_EQ(first_session(asc.body), sessions.front());
+  EXPECT_EQ(first_session(desc.body), sessions.back());
+  // The filter narrows before paging.
+  EXPECT_EQ(rows(http_get(port, "/uritoken-status?session=" + sessions[0].substr(0, 14)).body), 1u +
+            static_cast<std::size_t>(std::count_if(sessions.begin() + 1, sessions.end(), [&](const std::string& s) {
+              return s.compare(0, 14, sessions[0], 0, 14) == 0;
+            })));
 }
 
 }  // namespace
