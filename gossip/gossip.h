@@ -251,6 +251,7 @@ struct Member {
   int state = kAlive;  // 0 alive, 1 suspect, 2 dead
   std::uint64_t incarnation = 0;
   std::uint64_t policy = 0;  // the member's Config::policy_digest (0: unknown)
+  std::uint64_t last_heard_ms = 0;  // local: when an authenticated packet of it last arrived (not sent)
 };
 
 namespace wire { struct Message; struct PpRoot; struct PpGroup; }

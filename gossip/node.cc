@@ -198,6 +198,7 @@ void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t s
   }
   auto msgs = wire::decode_payload(payload.data(), payload.size());
   if (!msgs) return drop(from, DropKind::kMalformed);
+  if (auto it = peers_.find(h.sender); it != peers_.end()) it->second.m.last_heard_ms = now_ms;
   if (!started_ || left_) return;
   bool learned = false;
   for (const auto& m : *msgs) handle(from, h.sender, m, now_ms, learned);

@@ -250,6 +250,7 @@ std::vector<control::Record> SharingService::status() const {
     rec.add("name", m.name).add("id", hex64(m.node_id)).add("address", m.endpoint.to_string());
     rec.add("state", state_name(m.state)).add("incarnation", m.incarnation).add("policy", hex64(m.policy));
     rec.add("same_policy", m.policy == 0 || m.policy == cfg.policy_digest ? 1 : 0);
+    rec.add("last_contact_ms", m.last_heard_ms);
     out.push_back(rec);
   }
   const auto now_s = static_cast<std::uint32_t>(clock() / 1000);
@@ -317,6 +318,7 @@ std::vector<control::Record> SharingService::status() const {
   counter("revocation_table_full", sc.table_full);
   counter("revocations_in_table", sc.revocations_in_table);
   counter("journal_writes", journal_writes_);
+  counter("sidecar_restarts", sc.sidecar_restarts);
   return out;
 }
 

@@ -71,6 +71,7 @@ struct Control {
   struct alignas(64) Rare {            // written by workers only on failure
     U64 ring_full{0};
     U64 publish_failed{0};
+    U64 sidecar_restarts{0};           // by the parent, when it restarts a dead sidecar
   } rare;
   struct alignas(64) Sidecar {         // written by the sidecar only
     U64 dequeue_pos{0};
@@ -461,6 +462,10 @@ void SharedState::set_sidecar_ready(bool ready) noexcept {
 }
 bool SharedState::sidecar_ready() const noexcept { return ctl_->sidecar.ready.load(std::memory_order_acquire) != 0; }
 
+void SharedState::note_sidecar_restart() noexcept {
+  ctl_->rare.sidecar_restarts.fetch_add(1, std::memory_order_relaxed);
+}
+
 SharedCounters SharedState::counters() const noexcept {
   SharedCounters c;
   const auto& sc = ctl_->sidecar;
@@ -473,6 +478,7 @@ SharedCounters SharedState::counters() const noexcept {
   c.sightings_drained = sc.drained.load(std::memory_order_relaxed);
   c.ring_stalls = sc.stalls.load(std::memory_order_relaxed);
   c.table_tombstones = sc.table_tombstones.load(std::memory_order_relaxed);
+  c.sidecar_restarts = ctl_->rare.sidecar_restarts.load(std::memory_order_relaxed);
   return c;
 }
 

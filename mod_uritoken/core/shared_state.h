@@ -70,6 +70,7 @@ struct SharedCounters {
   std::uint64_t sightings_drained = 0;     // taken out of the ring by the sidecar
   std::uint64_t ring_stalls = 0;           // claimed slots the sidecar skipped (producer died or stalled)
   std::uint64_t table_tombstones = 0;      // removed entries still walked over by probes
+  std::uint64_t sidecar_restarts = 0;      // sidecars the parent restarted (this generation)
 };
 
 // Bytes a region needs for `layout` (after rounding), a multiple of 64.
@@ -122,6 +123,7 @@ class SharedState {
   void repair() noexcept;
 
   void set_sidecar_heartbeat(std::uint64_t ms) noexcept;
+  void note_sidecar_restart() noexcept;  // the parent, before forking a new sidecar
   std::uint64_t sidecar_heartbeat() const noexcept;
   void set_sidecar_ready(bool ready) noexcept;
   bool sidecar_ready() const noexcept;

@@ -56,6 +56,7 @@ void sidecar_maintenance(int reason, void* data, int) {
       if (ap_mpm_query(AP_MPMQ_MPM_STATE, &mpm_state) == APR_SUCCESS && mpm_state != AP_MPMQ_STOPPING) {
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, g_server, "UT00012: sharing sidecar (pid %ld) died; restarting it",
                      static_cast<long>(proc->pid));
+        if (g_shared) g_shared->note_sidecar_restart();
         fork_sidecar(proc);
       }
       break;

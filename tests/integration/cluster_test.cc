@@ -122,6 +122,9 @@ TEST_F(ClusterTest, KilledSidecarIsRestartedAndKeepsRevocations) {
   EXPECT_TRUE(cluster->refuses_as_revoked(0, first));
   // The new sidecar works: a second shared token is revoked everywhere.
   ASSERT_TRUE(cluster->sees_every_member(0, mark)) << cluster->startup_output();
+  // The status page counts the restart (the parent's count, in shared memory).
+  const std::string metrics = http_get(cluster->node(0).port(), "/uritoken-status?metrics").body;
+  EXPECT_NE(metrics.find("uritoken_sidecar_restarts 1\n"), std::string::npos) << metrics;
   const std::string second = mint();
   ASSERT_TRUE(cluster->served_everywhere(second));
   cluster->share_widely(second);
@@ -525,6 +528,8 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     EXPECT_NE(j.body.find("\"networks\":[\""), std::string::npos) << j.body;
     EXPECT_NE(j.body.find(".0/24\""), std::string::npos) << j.body;
     EXPECT_NE(j.body.find("\"sidecar\":\"up\""), std::string::npos);
+    EXPECT_EQ(j.body.find("\"last_contact_ms\":0"), std::string::npos) << "members were heard from: " << j.body;
+    EXPECT_NE(j.body.find("\"last_contact_ms\":"), std::string::npos);
     EXPECT_EQ(j.body.find(shared), std::string::npos) << "never the token";
     const Response h = http_get(cluster->node(i).port(), "/uritoken-status");
     EXPECT_EQ(h.status, 200);
