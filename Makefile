@@ -155,6 +155,10 @@ lint:
 	if [ -n "$$missing" ]; then echo "lint: log message ids missing from docs/log-messages.md: $$missing"; exit 1; fi
 	@echo "lint: every log message id is used once and documented"
 	@python3 scripts/check-defaults.py .
+	@command -v promtool >/dev/null || { echo "lint: promtool missing: run bash scripts/install-deps.sh"; exit 1; }
+	@promtool check config conf-examples/prometheus.yml >/dev/null && promtool check rules conf-examples/uritoken-alerts.yml >/dev/null \
+		|| { echo "lint: conf-examples/prometheus.yml or uritoken-alerts.yml do not pass promtool"; exit 1; }
+	@echo "lint: the Prometheus examples pass promtool"
 	@body=$$(awk '/^bool equal_constant_time\(/ { f = 1 } f { print } f && /^}/ { exit }' mod_uritoken/core/hmac.cc); \
 	if ! printf '%s\n' "$$body" | grep -qE '(CRYPTO|sodium)_memcmp\('; then \
 		echo "lint: mod_uritoken/core/hmac.cc: equal_constant_time must compare with CRYPTO_memcmp or sodium_memcmp"; exit 1; fi; \

@@ -285,10 +285,11 @@ std::vector<control::Record> SharingService::status() const {
     rec.add("network", format_ip_prefix(p));
     out.push_back(rec);
   }
-  auto counter = [&out](const char* name, std::uint64_t value) {
+  // Monotonic counts, and gauges (values that go up and down).
+  auto counter = [&out](const char* name, std::uint64_t value, const char* type = "counter") {
     control::Record rec;
     rec.kind = "counter";
-    rec.add("name", name).add("value", value);
+    rec.add("name", name).add("value", value).add("type", type);
     out.push_back(rec);
   };
   const gossip::Stats& st = node_->stats();
@@ -309,14 +310,14 @@ std::vector<control::Record> SharingService::status() const {
   counter("sightings_rehomed", st.sightings_rehomed);
   counter("suspicions", st.suspicions);
   counter("deaths", st.deaths);
-  counter("detected_proxies", classifier_.detected_proxies(clock()));
-  counter("tracked_sessions", detector_.tracked());
+  counter("detected_proxies", classifier_.detected_proxies(clock()), "gauge");
+  counter("tracked_sessions", detector_.tracked(), "gauge");
   const SharedCounters sc = shared_.counters();
   counter("sightings_written", sc.sightings_written);
   counter("sightings_dropped", sc.sightings_dropped);
   counter("sightings_drained", sc.sightings_drained);
   counter("revocation_table_full", sc.table_full);
-  counter("revocations_in_table", sc.revocations_in_table);
+  counter("revocations_in_table", sc.revocations_in_table, "gauge");
   counter("journal_writes", journal_writes_);
   counter("sidecar_restarts", sc.sidecar_restarts);
   return out;

@@ -327,9 +327,10 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
     out += "# HELP uritoken_members Other cluster members by state.\n# TYPE uritoken_members gauge\n";
     for (const auto& [state, n] : states) out += "uritoken_members{state=\"" + state + "\"} " + std::to_string(n) + "\n";
     for (const Record& c : v.counters) {
-      const std::string name = "uritoken_" + field(c, "name");
+      const bool gauge = field(c, "type") == "gauge";
+      const std::string name = "uritoken_" + field(c, "name") + (gauge ? "" : "_total");
       out += "# HELP " + name + " " + field(c, "name") + " (see docs/control-protocol.md).\n# TYPE " + name +
-             " counter\n" + name + " " + field(c, "value") + "\n";
+             (gauge ? " gauge\n" : " counter\n") + name + " " + field(c, "value") + "\n";
     }
   }
   out += "# HELP uritoken_refusals_total Requests refused, by reason, since the last restart.\n"

@@ -124,7 +124,7 @@ TEST_F(ClusterTest, KilledSidecarIsRestartedAndKeepsRevocations) {
   ASSERT_TRUE(cluster->sees_every_member(0, mark)) << cluster->startup_output();
   // The status page counts the restart (the parent's count, in shared memory).
   const std::string metrics = http_get(cluster->node(0).port(), "/uritoken-status?metrics").body;
-  EXPECT_NE(metrics.find("uritoken_sidecar_restarts 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("uritoken_sidecar_restarts_total 1\n"), std::string::npos) << metrics;
   const std::string second = mint();
   ASSERT_TRUE(cluster->served_everywhere(second));
   cluster->share_widely(second);
@@ -539,6 +539,12 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     EXPECT_NE(m.body.find("uritoken_blocked_tokens 1\n"), std::string::npos) << m.body;
     EXPECT_NE(m.body.find("uritoken_members{state=\"alive\"} 2\n"), std::string::npos) << m.body;
     EXPECT_NE(m.body.find("uritoken_sidecar_up 1\n"), std::string::npos);
+    {  // Prometheus' own referee (promtool, Debian's prometheus package)
+      const std::string file = cluster->node(i).root() + "/metrics.txt";
+      std::ofstream(file) << m.body;
+      std::string out;
+      EXPECT_EQ(run_command("promtool check metrics < " + file, &out), 0) << out;
+    }
   }
   // DNS rebinding: another Host gets 421, and no data.
   const Response rebound = http_get(cluster->node(0).port(), "/uritoken-status?json", {"Host: attacker.example"});

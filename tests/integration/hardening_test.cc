@@ -13,6 +13,7 @@
 #include <sstream>
 #include <ctime>
 #include <thread>
+#include <fstream>
 #include <memory>
 #include <regex>
 #include <string>
@@ -458,6 +459,13 @@ TEST_F(Hardening, BillingCountersMatchWhatClientsReceived) {
     ++samples;
   }
   EXPECT_GE(samples, 6);
+  // And Prometheus' own referee agrees (promtool from Debian's prometheus).
+  {
+    const std::string file = h->root() + "/metrics.txt";
+    std::ofstream(file) << metrics;
+    std::string out;
+    EXPECT_EQ(run_command("promtool check metrics < " + file, &out), 0) << out;
+  }
   const Response j = http_get(h->port(), "/uritoken-status?json");
   EXPECT_NE(j.body.find("\"sidecar\":\"off\""), std::string::npos) << j.body;
   EXPECT_NE(j.body.find("{\"client\":\"site42\",\"requests\":" + std::to_string(site_requests) + ",\"bytes\":" +
