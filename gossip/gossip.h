@@ -252,6 +252,7 @@ struct Member {
   std::uint64_t incarnation = 0;
   std::uint64_t policy = 0;  // the member's Config::policy_digest (0: unknown)
   std::uint64_t last_heard_ms = 0;  // local: when an authenticated packet of it last arrived (not sent)
+  std::uint8_t protocol_min = 0, protocol_max = 0;  // the versions it speaks (0: unknown)
 };
 
 namespace wire { struct Message; struct PpRoot; struct PpGroup; }

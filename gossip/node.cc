@@ -298,6 +298,8 @@ Member Node::self_member() const {
   m.state = left_ ? kDead : kAlive;
   m.incarnation = incarnation_;
   m.policy = cfg_.policy_digest;
+  m.protocol_min = wire::kProtocolMin;
+  m.protocol_max = wire::kProtocolMax;
   return m;
 }
 
@@ -442,6 +444,8 @@ void Node::apply_member(const Member& m, std::uint64_t now_ms) {
     p.m.endpoint = m.endpoint;
     p.m.name = m.name;
     p.m.policy = m.policy;
+    p.m.protocol_min = m.protocol_min;
+    p.m.protocol_max = m.protocol_max;
   }
   if (m.state == kDead && p.m.state != kDead) ++stats_.deaths;
   set_state(p, m.state, m.incarnation, now_ms);

@@ -166,6 +166,8 @@ void encode_member(const Member& m, std::vector<std::uint8_t>& o) {
   put8(o, static_cast<std::uint8_t>(len));
   o.insert(o.end(), m.name.begin(), m.name.begin() + static_cast<std::ptrdiff_t>(len));
   put64(o, m.policy);
+  put8(o, m.protocol_min);
+  put8(o, m.protocol_max);
 }
 
 void encode_revocation(const Revocation& r, std::vector<std::uint8_t>& o) {
@@ -268,6 +270,9 @@ std::optional<std::vector<Message>> decode_payload(const std::uint8_t* data, std
         m.name.assign(reinterpret_cast<const char*>(r.p), len);
         r.p += len; r.n -= len;
         m.policy = r.u64();
+        m.protocol_min = r.u8();
+        m.protocol_max = r.u8();
+        if (m.protocol_min > m.protocol_max) r.bad = true;
         out.push_back({m});
         break;
       }

@@ -16,6 +16,9 @@
 namespace uritoken::gossip::wire {
 
 constexpr std::uint8_t kVersion = 1;
+// The protocol versions this build speaks, announced in its MEMBER record
+// so that operators (and, later, rolling upgrades) can see who speaks what.
+constexpr std::uint8_t kProtocolMin = 1, kProtocolMax = 1;
 // version(1) label_tag(4) sender(8) counter(8) time_ms(8) nonce(24)
 constexpr std::size_t kHeaderSize = 1 + 4 + 8 + 8 + 8 + 24;
 constexpr std::size_t kTagSize = 16;

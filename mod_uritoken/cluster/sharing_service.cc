@@ -251,6 +251,9 @@ std::vector<control::Record> SharingService::status() const {
     rec.add("state", state_name(m.state)).add("incarnation", m.incarnation).add("policy", hex64(m.policy));
     rec.add("same_policy", m.policy == 0 || m.policy == cfg.policy_digest ? 1 : 0);
     rec.add("last_contact_ms", m.last_heard_ms);
+    rec.add("protocol", m.protocol_min == m.protocol_max
+                            ? std::to_string(m.protocol_min)
+                            : std::to_string(m.protocol_min) + "-" + std::to_string(m.protocol_max));
     out.push_back(rec);
   }
   const auto now_s = static_cast<std::uint32_t>(clock() / 1000);

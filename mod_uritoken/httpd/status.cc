@@ -239,6 +239,7 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
     out += std::string(i ? "," : "") + "{\"name\":" + json(field(m, "name")) + ",\"address\":" +
            json(field(m, "address")) + ",\"state\":" + json(field(m, "state")) +
            ",\"last_contact_ms\":" + (field(m, "last_contact_ms").empty() ? "0" : field(m, "last_contact_ms")) +
+           ",\"protocol\":" + json(field(m, "protocol")) +
            ",\"same_policy\":" + (field(m, "same_policy") == "0" ? "false" : "true") + "}";
   }
   auto entries = [&](const char* name, const std::vector<Record>& list) {
@@ -619,7 +620,8 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     out += "</tbody></table></div></section>\n";
   }
   out += "<section id=\"cluster\"><h2>Cluster members</h2>\n<div class=\"wrap\"><table><thead><tr><th>Member</th>"
-         "<th>Address</th><th>State</th><th>Last contact</th><th>Sharing rule</th></tr></thead><tbody>\n";
+         "<th>Address</th><th>State</th><th>Last contact</th><th>Protocol</th><th>Sharing rule</th></tr></thead>"
+         "<tbody>\n";
   const std::uint64_t now_ms = static_cast<std::uint64_t>(apr_time_as_msec(r->request_time));
   for (const Record& m : v.members) {
     const bool alive = field(m, "state") == "alive";
@@ -628,11 +630,11 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
                                                    : std::to_string((now_ms - heard) / 1000) + " s ago";
     out += "<tr><td>" + html(field(m, "name")) + "</td><td><code>" + html(field(m, "address")) +
            "</code></td><td><span class=\"badge " + (alive ? "ok" : "bad") + "\">" + html(field(m, "state")) +
-           "</span></td><td>" + contact + "</td><td>" +
+           "</span></td><td>" + contact + "</td><td>" + html(field(m, "protocol")) + "</td><td>" +
            (field(m, "same_policy") == "0" ? "<span class=\"bad\">differs</span>" : "same") +
            "</td></tr>\n";
   }
-  if (v.members.empty()) out += "<tr><td colspan=\"5\" class=\"muted\">No other members known.</td></tr>\n";
+  if (v.members.empty()) out += "<tr><td colspan=\"6\" class=\"muted\">No other members known.</td></tr>\n";
   out += "</tbody></table></div></section>\n<div class=\"cols\"><section id=\"keys\"><h2>Keys</h2>\n<div "
          "class=\"wrap\"><table><thead><tr><th class=\"num\">Key id</th><th>Client</th><th>Last used here</th>"
          "</tr></thead><tbody>\n";

@@ -76,7 +76,7 @@ std::vector<wire::Message> all_messages() {
   wire::PpGroup group;
   group.group = 31;
   for (std::size_t i = 0; i < group.buckets.size(); ++i) group.buckets[i] = ~i;
-  Member m{77, "edge-fra-1", ep6, kSuspect, 12345, 0x1122334455667788ULL};
+  Member m{77, "edge-fra-1", ep6, kSuspect, 12345, 0x1122334455667788ULL, 0, 1, 3};
   Revocation pardon = sample_revocation();
   pardon.pardon = true;
   pardon.shadow = false;
