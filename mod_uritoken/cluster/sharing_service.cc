@@ -149,6 +149,7 @@ void SharingService::revocation_changed(const gossip::Revocation& winner) {
       shared_.lookup(winner.token.key_id, winner.token.session, now_s) != RevocationState::none;
   publish(winner);
   unjournaled_.push_back(winner);
+  ++(winner.pardon ? pardons_applied_ : revocations_applied_);
   if (winner.pardon) detector_.forget(winner.token.key_id, winner.token.session);
   if (!winner.pardon && was_revoked) return;
   // Fresh decisions are logged one by one; a catch-up of old entries from
@@ -322,6 +323,8 @@ std::vector<control::Record> SharingService::status() const {
   counter("revocation_table_full", sc.table_full);
   counter("revocations_in_table", sc.revocations_in_table, "gauge");
   counter("journal_writes", journal_writes_);
+  counter("revocations_applied", revocations_applied_);
+  counter("pardons_applied", pardons_applied_);
   counter("sidecar_restarts", sc.sidecar_restarts);
   return out;
 }

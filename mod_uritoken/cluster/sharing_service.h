@@ -125,6 +125,7 @@ class SharingService : public gossip::Listener {
   std::uint64_t next_housekeeping_ = 0;
   std::size_t caught_up_ = 0;
   std::uint64_t journal_writes_ = 0;
+  std::uint64_t revocations_applied_ = 0, pardons_applied_ = 0;  // changes of the table's verdicts
   std::set<std::uint64_t> warned_same_name_;
   std::set<std::uint64_t> warned_policy_;
   std::vector<Sighting> batch_ = std::vector<Sighting>(1024);

@@ -258,7 +258,9 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
              json(field(b, "session")) + ",\"client\":" + json(client_of(conf, field(b, "key"))) +
              ",\"since_ms\":" + field(b, "since_ms") + ",\"expires\":" + field(b, "expires") +
              ",\"reason\":" + json(field(b, "reason")) + ",\"network_count\":" + field(b, "networks") +
-             ",\"networks\":" + nets + ",\"decided_by\":" + json(field(b, "origin")) +
+             ",\"networks\":" + nets + ",\"first_seen\":" + (field(b, "first").empty() ? "0" : field(b, "first")) +
+             ",\"last_seen\":" + (field(b, "last").empty() ? "0" : field(b, "last")) +
+             ",\"decided_by\":" + json(field(b, "origin")) +
              ",\"operator\":" + json(field(b, "operator")) + ",\"user\":" + json(field(b, "user")) +
              ",\"comment\":" + json(field(b, "comment")) + "}";
     }
@@ -558,6 +560,7 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     } else {
       why = html(field(b, "networks")) + " networks";
       if (!field(b, "nets").empty()) why += ": " + network_list(field(b, "nets"));
+      if (!field(b, "last").empty()) why += "; last seen " + iso_time(std::strtoull(field(b, "last").c_str(), nullptr, 10));
     }
     const std::uint64_t since_ms = std::strtoull(field(b, "since_ms").c_str(), nullptr, 10);
     rows += "<tr><td data-label=\"Session\"><code>" + html(field(b, "session")) +
