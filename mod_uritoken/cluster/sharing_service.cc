@@ -389,7 +389,9 @@ void SharingService::owned_sighting(const gossip::SightingReport& r) {
     std::memcpy(n.bytes, net.bytes, sizeof n.bytes);
     rev.evidence.networks.push_back(n);
   }
-  rev.evidence.last_seen_s = static_cast<std::uint32_t>(r.time_ms / 1000);
+  const auto [first_s, last_s] = detector_.seen_span(r.token.key_id, r.token.session);
+  rev.evidence.first_seen_s = first_s;
+  rev.evidence.last_seen_s = std::max(last_s, static_cast<std::uint32_t>(r.time_ms / 1000));
   node_->decide(rev, rev.stamp_ms);
 }
 

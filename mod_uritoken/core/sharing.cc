@@ -477,6 +477,22 @@ std::vector<NetworkId> SharingDetector::networks_of(std::uint16_t key_id, std::u
   return out;
 }
 
+std::pair<std::uint32_t, std::uint32_t> SharingDetector::seen_span(std::uint16_t key_id,
+                                                                    std::uint64_t session) const {
+  const Slot* s = find(key_id, session);
+  if (s == nullptr) return {0, 0};
+  const std::uint32_t newest = newest_s(*s);
+  std::uint32_t first = 0, last = 0;
+  for (int i = 0; i < kNets; ++i) {
+    if (s->net[i] == 0) continue;
+    const std::uint32_t t = s->base_s + s->tick[i] * tick_s_;
+    if (newest - t > policy_.window_s) continue;
+    first = first == 0 ? t : std::min(first, t);
+    last = std::max(last, t);
+  }
+  return {first, last};
+}
+
 std::uint64_t SharingPolicy::digest() const {
   // Order-independent over the shared ranges; every field through splitmix64.
   std::uint64_t h = splitmix64(max_networks);

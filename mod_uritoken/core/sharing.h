@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ipnet.h"
@@ -125,6 +126,10 @@ class SharingDetector {              // runs on the nodes that own a token
   // The token's non-shared networks in the window, as far as the bounded
   // network dictionary still knows them (see docs/sharing-rule.md).
   std::vector<NetworkId> networks_of(std::uint16_t key_id, std::uint64_t session) const;
+  // The earliest and the latest of the last uses of the token's networks in
+  // the window (unix s, to the detector's tick of window/120 s; {0, 0} if
+  // unknown): the "first and last seen" of a verdict's evidence.
+  std::pair<std::uint32_t, std::uint32_t> seen_span(std::uint16_t key_id, std::uint64_t session) const;
   std::size_t tracked() const { return tracked_; }
   std::size_t capacity() const { return slot_count_; }
   std::size_t memory_bytes() const;      // what it really holds (allocated tables)

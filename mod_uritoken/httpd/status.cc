@@ -560,7 +560,12 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     } else {
       why = html(field(b, "networks")) + " networks";
       if (!field(b, "nets").empty()) why += ": " + network_list(field(b, "nets"));
-      if (!field(b, "last").empty()) why += "; last seen " + iso_time(std::strtoull(field(b, "last").c_str(), nullptr, 10));
+      if (!field(b, "first").empty()) {
+        why += "; seen " + iso_time(std::strtoull(field(b, "first").c_str(), nullptr, 10)) + " to " +
+               iso_time(std::strtoull(field(b, "last").c_str(), nullptr, 10));
+      } else if (!field(b, "last").empty()) {
+        why += "; last seen " + iso_time(std::strtoull(field(b, "last").c_str(), nullptr, 10));
+      }
     }
     const std::uint64_t since_ms = std::strtoull(field(b, "since_ms").c_str(), nullptr, 10);
     rows += "<tr><td data-label=\"Session\"><code>" + html(field(b, "session")) +

@@ -527,6 +527,8 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     // The evidence travels with the verdict: every node names the networks.
     EXPECT_NE(j.body.find("\"networks\":[\""), std::string::npos) << j.body;
     EXPECT_NE(j.body.find(".0/24\""), std::string::npos) << j.body;
+    EXPECT_EQ(j.body.find("\"first_seen\":0,"), std::string::npos) << "first seen is known: " << j.body;
+    EXPECT_EQ(j.body.find("\"last_seen\":0,"), std::string::npos) << "last seen is known: " << j.body;
     EXPECT_NE(j.body.find("\"sidecar\":\"up\""), std::string::npos);
     EXPECT_EQ(j.body.find("\"last_contact_ms\":0"), std::string::npos) << "members were heard from: " << j.body;
     EXPECT_NE(j.body.find("\"last_contact_ms\":"), std::string::npos);

@@ -156,6 +156,21 @@ TEST(SharingDetector, FamilyOnOneNetworkIsNotShared) {
   EXPECT_DOUBLE_EQ(v.score, 1.0);
 }
 
+// The evidence's "first and last seen": the span of the networks' latest
+// uses in the window, to the detector's tick (window/120 s).
+TEST(SharingDetector, SeenSpanCoversTheNetworksOfTheWindow) {
+  Node n(small_policy());
+  EXPECT_EQ(n.detector.seen_span(7, 42), std::make_pair(0u, 0u)) << "unknown token";
+  n.see(42, v4(198, 51, 100, 1), kT0);
+  n.see(42, v4(203, 0, 113, 1), kT0 + 60 * kSec);
+  n.see(42, v4(192, 0, 2, 1), kT0 + 200 * kSec);
+  const auto [first, last] = n.detector.seen_span(7, 42);
+  const auto t0 = static_cast<std::uint32_t>(kT0 / kSec);
+  EXPECT_NEAR(first, t0, 5);
+  EXPECT_NEAR(last, t0 + 200, 5);
+  EXPECT_LT(first, last);
+}
+
 TEST(SharingDetector, PhoneHandoverBackAndForthIsNotShared) {
   Node n(small_policy());
   SharingVerdict v;
