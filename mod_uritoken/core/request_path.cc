@@ -92,9 +92,8 @@ PathProblem decode_request_path(std::string_view raw, char* out, std::size_t* de
   auto segment_ok = [&]() {
     const std::string_view seg(out + segment_start, o - segment_start);
     if (seg.size() <= 2 && (seg == "." || seg == "..")) return PathProblem::dot_segment;
-    if (seg.size() >= kTokenPrefix.size() && seg.substr(0, kTokenPrefix.size()) == kTokenPrefix) {
-      return PathProblem::misplaced_token;
-    }
+    // Any letter case: "_UK_" is refused like "_uk_" (the segment is decoded already).
+    if (token_prefix_length(seg) != 0) return PathProblem::misplaced_token;
     return PathProblem::none;
   };
 
@@ -136,7 +135,7 @@ std::optional<std::uint8_t> scope_descriptor(std::string_view scope, std::string
   std::size_t seg_start = 0;
   auto close_segment = [&]() {
     const std::string_view seg = std::string_view(*canonical).substr(seg_start);
-    return !(seg == "." || seg == ".." || starts_with(seg, kTokenPrefix));
+    return !(seg == "." || seg == ".." || token_prefix_length(seg) != 0);
   };
   for (char c : scope) {
     if (c == '\0' || c == '%') return std::nullopt;  // scopes are given decoded

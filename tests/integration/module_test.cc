@@ -233,6 +233,7 @@ TEST_P(Module, BadRequestsAreRefusedWithAReasonNeverA500) {
       {"token in second segment", "/media/_uk_" + good + "/gallery/12/photo.jpg", 403, "(misplaced-token)"},
       {"two tokens", url(good, "/_uk_" + good + media), 403, "(misplaced-token)"},
       {"encoded token segment", "/media/%5Fuk%5F" + good + "/photo.jpg", 403, "(misplaced-token)"},
+      {"upper-case token segment after a token", url(good, "/media/gallery/12/_UK_" + good), 403, "(misplaced-token)"},
   };
   for (const auto& c : cases) {
     const std::size_t mark = h->error_log().size();

@@ -45,6 +45,11 @@ TEST(RequestPath, RefusesTraversalEncodedSlashesAndNul) {
   EXPECT_EQ(decode_request_path("/a%", &d), PathProblem::bad_escape);
   EXPECT_EQ(decode_request_path("/a/_uk_XYZ/b", &d), PathProblem::misplaced_token);
   EXPECT_EQ(decode_request_path("/a/%5Fuk_XYZ", &d), PathProblem::misplaced_token);
+  // A token segment further down the path, in any spelling, is refused.
+  for (const char* p : {"/a/_uk_X/b", "/a/_UK_X", "/a/%5Fuk_X", "/a/_Uk%5FX/b"}) {
+    std::string out;
+    EXPECT_EQ(decode_request_path(p, &out), PathProblem::misplaced_token) << p;
+  }
 }
 
 TEST(RequestPath, ScopeDescriptor) {
