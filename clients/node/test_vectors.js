@@ -82,6 +82,13 @@ try {
   refused = e instanceof RangeError;
 }
 report(refused, 'negative: dot segment in scope is refused');
+refused = false;
+try {
+  mintVector(typical, { scope: '/gallery/_UK_x/' });
+} catch (e) {
+  refused = e instanceof RangeError;
+}
+report(refused, 'negative: a token segment in scope is refused in any letter case');
 
 console.log(`${passed} passed, ${failed} failed`);
 process.exitCode = failed || passed === 0 ? 1 : 0;

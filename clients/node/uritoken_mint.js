@@ -44,7 +44,7 @@ function scopeOf(scope) {
   }
   const segments = scope.split('/').filter((s) => s !== '');
   for (const seg of segments) {
-    if (seg === '.' || seg === '..' || seg.startsWith('_uk_')) fail(`scope segment '${seg}' is not allowed`);
+    if (seg === '.' || seg === '..' || seg.toLowerCase().startsWith('_uk_')) fail(`scope segment '${seg}' is not allowed`);
   }
   if (segments.length < 1 || segments.length > 127) fail('scope must have 1 to 127 segments');
   const exact = !scope.endsWith('/');

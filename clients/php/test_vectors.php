@@ -90,6 +90,12 @@ try {
 } catch (InvalidArgumentException $e) {
     $report(true, 'negative: dot segment in scope is refused');
 }
+try {
+    mint_vector($typical, ['scope' => '/gallery/_UK_x/']);
+    $report(false, 'negative: a token segment in scope is refused in any letter case');
+} catch (InvalidArgumentException $e) {
+    $report(true, 'negative: a token segment in scope is refused in any letter case');
+}
 
 echo "$passed passed, $failed failed\n";
 exit($failed > 0 || $passed === 0 ? 1 : 0);

@@ -52,7 +52,7 @@ function scope_of(string $scope): array
     }
     $segments = array_values(array_filter(explode('/', $scope), fn ($s) => $s !== ''));
     foreach ($segments as $seg) {
-        if ($seg === '.' || $seg === '..' || str_starts_with($seg, '_uk_')) {
+        if ($seg === '.' || $seg === '..' || str_starts_with(strtolower($seg), '_uk_')) {
             throw new InvalidArgumentException("scope segment '$seg' is not allowed");
         }
     }

@@ -89,6 +89,11 @@ def main():
         report(False, "negative: dot segment in scope is refused")
     except ValueError:
         report(True, "negative: dot segment in scope is refused")
+    try:
+        mint_vector(typical, scope="/gallery/_UK_x/")
+        report(False, "negative: a token segment in scope is refused in any letter case")
+    except ValueError:
+        report(True, "negative: a token segment in scope is refused in any letter case")
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed or passed == 0 else 0

@@ -54,7 +54,7 @@ def _scope(scope: str):
         raise ValueError("scope must be an absolute, decoded path (no '%')")
     segments = [s for s in scope.split("/") if s]
     for seg in segments:
-        if seg in (".", "..") or seg.startswith("_uk_"):
+        if seg in (".", "..") or seg.lower().startswith("_uk_"):
             raise ValueError(f"scope segment {seg!r} is not allowed")
     if not 1 <= len(segments) <= 127:
         raise ValueError("scope must have 1 to 127 segments")
