@@ -29,6 +29,11 @@ class Simulation {
     std::uint32_t min_delay_ms = 1, max_delay_ms = 5;
     Config base;                                // template for every node's Config
     std::function<void(std::size_t, Config&)> configure;  // then per node, if set
+    // Several data centres: if set, packets between nodes of different
+    // data centres take wan_*_delay_ms and are lost with wan_loss instead.
+    std::function<int(std::size_t node)> data_centre;
+    std::uint32_t wan_min_delay_ms = 30, wan_max_delay_ms = 40;
+    double wan_loss = 0.0;
   };
 
   std::function<void(std::size_t node, const Revocation&)> on_revocation;
@@ -231,7 +236,13 @@ class Simulation {
     double roll = std::uniform_real_distribution<double>(0, 1)(rng_);
     std::uint64_t delay =
         std::uniform_int_distribution<std::uint32_t>(opt_.min_delay_ms, opt_.max_delay_ms)(rng_);
-    if (roll < opt_.loss || nodes_[from]->group != nodes_[dst]->group) return;
+    double loss = opt_.loss;
+    if (opt_.data_centre && opt_.data_centre(from) != opt_.data_centre(dst)) {
+      // Drawn only in this mode, so single-site runs stay as they were.
+      delay = std::uniform_int_distribution<std::uint32_t>(opt_.wan_min_delay_ms, opt_.wan_max_delay_ms)(rng_);
+      loss = opt_.wan_loss;
+    }
+    if (roll < loss || nodes_[from]->group != nodes_[dst]->group) return;
     push(Event{now_ + delay, seq_++, Event::kDeliver, dst, nodes_[from]->cfg.self,
                std::vector<std::uint8_t>(data, data + size), {}});
     ++delivered_;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make bench-cluster: the cluster figures, one script-readable line each:
 #   sim nodes=1000 loss=L%: p999 X ms, all Y ms      (build/gossip_sim_bench)
+#   sim dcs=3: p999 X ms, all Y ms                    (the same, 3 data centres of 100 nodes)
 #   gossip bytes/s/node nodes=100: A nodes=1000: B   (build/gossip_sim_bench)
 #   sim chaos: K/N shared tokens revoked, max ms after heal X   (build/chaos_bench)
 #   state MiB for 1M sessions: M                     (build/state_memory)

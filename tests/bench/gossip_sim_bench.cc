@@ -5,6 +5,7 @@
 //
 // Lines a script parses:
 //   sim nodes=1000 loss=L%: p999 X ms, all Y ms
+//   sim dcs=3: p999 X ms, all Y ms   (3 data centres of 100 nodes: 1-5 ms inside, 30-40 ms and 10% loss between)
 //     X: time from decide() on one node until 99.9% of the live nodes hold
 //     the revocation; Y: until all of them do. One-way delay 1-5 ms uniform;
 //     median over 7 revocations. The cluster forms once at 0% loss; each
@@ -27,7 +28,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <map>
+#include <string>
 #include <random>
 
 #include "../../gossip/sim.h"
@@ -44,11 +47,16 @@ Config base_config() {
   return c;
 }
 
-std::unique_ptr<Simulation> make_cluster(std::size_t n, double loss, std::uint64_t seed) {
+std::unique_ptr<Simulation> make_cluster(std::size_t n, double loss, std::uint64_t seed,
+                                         std::function<int(std::size_t)> data_centre = {}) {
   Simulation::Options o;
   o.seed = seed;
   o.loss = loss;
   o.base = base_config();
+  if (data_centre) {
+    o.data_centre = std::move(data_centre);
+    o.wan_loss = 0.10;  // 30-40 ms one way between sites, 10% lost; 1-5 ms inside
+  }
   auto s = std::make_unique<Simulation>(o);
   s->add_nodes(n);
   // Until every node sees every other alive (or 60 s).
@@ -80,7 +88,7 @@ template <class T> T median(std::vector<T> v) {
   return v[v.size() / 2];
 }
 
-void dissemination(Simulation& s, double loss, std::uint64_t first_session) {
+void dissemination(Simulation& s, double loss, std::uint64_t first_session, const char* label = nullptr) {
   const std::size_t n = s.size();
   s.set_loss(loss);
   s.run_for(3000);  // let membership settle at this loss rate
@@ -117,10 +125,15 @@ void dissemination(Simulation& s, double loss, std::uint64_t first_session) {
     s.run_for(1000);
   }
   s.on_revocation = nullptr;
-  std::printf("sim nodes=%zu loss=%d%%: p999 %llu ms, all %llu ms\n", n,
-              static_cast<int>(std::lround(loss * 100)),
-              static_cast<unsigned long long>(median(p999)),
-              static_cast<unsigned long long>(median(all)));
+  if (label != nullptr) {
+    std::printf("%s: p999 %llu ms, all %llu ms\n", label, static_cast<unsigned long long>(median(p999)),
+                static_cast<unsigned long long>(median(all)));
+  } else {
+    std::printf("sim nodes=%zu loss=%d%%: p999 %llu ms, all %llu ms\n", n,
+                static_cast<int>(std::lround(loss * 100)),
+                static_cast<unsigned long long>(median(p999)),
+                static_cast<unsigned long long>(median(all)));
+  }
   // Free format: how much SWIM churned while this cell was measured.
   const Stats churn1 = churn();
   double secs = static_cast<double>(s.now() - cell0) / 1000.0, health = 0;
@@ -220,7 +233,17 @@ void memory_and_catch_up() {
 
 }  // namespace
 
+void data_centres() {
+  // Three data centres of 100 nodes (the nodes of each joined in turn).
+  auto s = make_cluster(300, 0.0, 43, [](std::size_t i) { return static_cast<int>(i % 3); });
+  dissemination(*s, 0.0, 400, "sim dcs=3");
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "dcs") {  // just the data-centre cell
+    data_centres();
+    return 0;
+  }
   const std::size_t nodes = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 1000;
   auto wall = std::chrono::steady_clock::now();
   {
@@ -229,6 +252,7 @@ int main(int argc, char** argv) {
     dissemination(*s, 0.10, 200);
     dissemination(*s, 0.30, 300);
   }
+  data_centres();
   double a = bytes_per_node_second(100);
   double b = bytes_per_node_second(nodes);
   std::printf("gossip bytes/s/node nodes=100: %.0f nodes=%zu: %.0f\n", a, nodes, b);
