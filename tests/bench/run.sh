@@ -8,6 +8,7 @@
 #   refused req/s: N, server cpu us/request: C, error log bytes/refusal: B
 #                                         (forged tokens: the refusal path and its logging)
 #   instructions/request: plain P tokenized T added A   (callgrind, tests/bench/instructions.sh)
+#   sidecar cpu us/request: S              (BENCH_SHARING=1 only: the sidecar's CPU over the tokenized rounds)
 # BENCH_SHARING=1 (make bench-cluster) runs only the throughput part, with
 # link-sharing on: revocation lookup and sightings ring in every request.
 # The throughput runs alternate plain and tokenized rounds against one
@@ -92,16 +93,27 @@ cpu_ticks() {
   done
   echo $total
 }
+# The sharing sidecar's own user+system ticks (it is one of the children above).
+sidecar_ticks() {
+  local pid
+  pid=$(cat "$dir/state/sidecar.pid" 2>/dev/null) || { echo 0; return; }
+  read -r -a f < "/proc/$pid/stat" 2>/dev/null || { echo 0; return; }
+  echo $((f[13] + f[14]))
+}
 hz=$(getconf CLK_TCK)
 declare -A reqs=([plain]=0 [padded]=0 [tokenized]=0) ticks=([plain]=0 [padded]=0 [tokenized]=0)
+sidecar_tokenized=0
 run_round() {  # mode
-  local mode=$1 before after out n
+  local mode=$1 before after out n side_before side_after
   before=$(cpu_ticks)
+  side_before=$(sidecar_ticks)
   out=$(URITOKEN_MODE=$mode URITOKEN_TOKENS="$dir/tokens.txt" \
     wrk -t1 -c"$CONNS" -d"${SECONDS_PER_ROUND}s" -s "$dir/rotate.lua" "http://127.0.0.1:$port/")
   after=$(cpu_ticks)
+  side_after=$(sidecar_ticks)
   n=$(echo "$out" | awk '/requests in/ {print $1}')
   if echo "$out" | grep -q "Non-2xx"; then echo "$mode: non-2xx responses"; echo "$out"; exit 1; fi
+  [[ $mode == tokenized ]] && sidecar_tokenized=$((sidecar_tokenized + side_after - side_before))
   reqs[$mode]=$((reqs[$mode] + n))
   ticks[$mode]=$((ticks[$mode] + after - before))
   printf '  round %-10s %8d requests  %5d cpu ticks\n' "$mode" "$n" $((after - before))
@@ -128,6 +140,11 @@ print(f"server cpu us/request: plain {cp:.2f} tokenized {ct:.2f} added {ct-cp:.2
 print(f"tokenized/plain ratio, same request length: {rt/rd:.3f}")
 print(f"server cpu us/request, same request length: plain {cd:.2f} tokenized {ct:.2f} added {ct-cd:.2f}")
 PY
+if [[ -n "${BENCH_SHARING:-}" ]]; then
+  # The sidecar's share (issue target: at most 0.2 us per request).
+  python3 -c "import sys; t, r, hz = map(int, sys.argv[1:]); print(f'sidecar cpu us/request: {t / hz / r * 1e6:.2f}')" \
+    "$sidecar_tokenized" "${reqs[tokenized]}" "$hz"
+fi
 # The refusal path: forged tokens (last character changed), each refused
 # with 403 and, up to UriTokenLogLimit lines a second, logged.
 echo "== refusal path (forged tokens, UriTokenLogLimit default)"
