@@ -289,18 +289,15 @@ class Sidecar {
         line.append(buf, static_cast<std::size_t>(n));
       }
       const std::size_t nl = line.find('\n');
+      const auto request =
+          nl == std::string::npos ? std::nullopt : control::decode(std::string_view(line).substr(0, nl));
       std::vector<control::Record> response;
-      if (nl == std::string::npos) {
-        control::Record e;
-        e.kind = "error";
-        e.add("message", "send one request line");
-        response.push_back(e);
-      } else if (const auto request = control::decode(std::string_view(line).substr(0, nl))) {
+      if (request) {
         response = service_.handle(*request);
       } else {
         control::Record e;
         e.kind = "error";
-        e.add("message", "malformed request line");
+        e.add("message", nl == std::string::npos ? "send one request line" : "malformed request line");
         response.push_back(e);
       }
       const std::string text = control::encode_all(response);

@@ -16,15 +16,10 @@
 #include <http_request.h>
 #include <mod_status.h>
 
-#include <poll.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
 
 #include <sodium.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <map>
@@ -33,6 +28,8 @@
 #include <vector>
 
 #include "../core/control.h"
+#include "../core/control_client.h"
+#include "../core/json.h"
 #include "../core/shared_state.h"
 #include "../core/ipnet.h"
 #include "../core/request_path.h"
@@ -53,44 +50,13 @@ const ServerConfig* config_of(const request_rec* r) {
   return static_cast<const ServerConfig*>(ap_get_module_config(r->server->module_config, &uritoken_module));
 }
 
-// The sidecar's answer to one request, or nullopt (with *why) within 1 s.
+// The sidecar's "ok" answer to one request (control::call: 1 s at most),
+// or nullopt with *why (the sidecar's own message if it refused).
 std::optional<std::vector<Record>> ask_sidecar(const std::string& path, const Record& request, std::string* why) {
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) {
-    *why = "socket path too long";
-    return std::nullopt;
-  }
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0 || connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    *why = std::string("cannot connect to ") + path + ": " + std::strerror(errno);
-    if (fd >= 0) close(fd);
-    return std::nullopt;
-  }
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-  auto left_ms = [&] {
-    return static_cast<int>(std::max<long long>(
-        0, std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count()));
-  };
-  const std::string line = control::encode(request);
-  std::string text;
-  bool ok = send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size());
-  while (ok && text.size() < (16u << 20)) {
-    pollfd p{fd, POLLIN, 0};
-    if (poll(&p, 1, left_ms()) <= 0) {
-      ok = false;
-      break;
-    }
-    char buf[16384];
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    text.append(buf, static_cast<std::size_t>(n));
-  }
-  close(fd);
-  auto records = ok ? control::decode_all(text) : std::nullopt;
-  if (!records) *why = ok ? "malformed answer" : "the sidecar did not answer within 1 s";
-  return records;
+  control::CallResult result = control::call(path, request);
+  if (result.ok()) return std::move(result.records);
+  *why = result.message;
+  return std::nullopt;
 }
 
 bool host_allowed(const request_rec* r) {
@@ -127,20 +93,9 @@ std::string html(const std::string& s) {
 }
 
 std::string json(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
+  std::string out;
+  json_string(out, s);
+  return out;
 }
 
 std::string iso_time(std::uint64_t unix_s) {

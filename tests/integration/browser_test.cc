@@ -156,23 +156,7 @@ bool png_of_width(const std::string& path, unsigned width, std::string* why) {
 class BrowserTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    if (!cluster) return;
-    for (int i = 0; i < cluster->size(); ++i) {
-      EXPECT_EQ(cluster->node(i).crash_notice(), "") << "node " << i << " child crashed";
-      EXPECT_EQ(cluster->node(i).unexpected_log_lines(), "") << "node " << i << ": warnings or errors not expected";
-      for (const auto& t : tokens) {
-        EXPECT_EQ(cluster->node(i).error_log().find(t), std::string::npos) << "token in error log of node " << i;
-      }
-    }
-  }
-  // Waits until node i answers `token` with `status`.
-  bool wait_status(int i, const std::string& token, int status) {
-    const auto deadline = Clock::now() + std::chrono::seconds(5);
-    while (Clock::now() < deadline) {
-      if (cluster->get(i, token, "198.51.100.7").status == status) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
+    if (cluster) expect_nodes_clean(*cluster, tokens);
   }
   std::unique_ptr<Cluster> cluster;
   std::vector<std::string> tokens;
@@ -196,7 +180,7 @@ TEST_F(BrowserTest, StatusPageReadFilterPardonRevokeInHeadlessChromium) {
   cluster->share_widely(mine);
   cluster->share_widely(theirs);
   ASSERT_GE(cluster->wait_refused_everywhere(mine), 0);
-  for (int i = 0; i < 2; ++i) ASSERT_TRUE(wait_status(i, theirs, 403)) << "node " << i;
+  for (int i = 0; i < 2; ++i) ASSERT_TRUE(wait_status(*cluster, i, theirs, 403)) << "node " << i;
 
   const std::string out = std::string(BUILD_DIR) + "/browser";
   std::string ignored;
@@ -226,7 +210,7 @@ TEST_F(BrowserTest, StatusPageReadFilterPardonRevokeInHeadlessChromium) {
   // What the clicks did, as clients see it on both nodes: the pardoned
   // token is served again, the other stays refused, the pasted one is refused.
   for (int i = 0; i < 2; ++i) {
-    EXPECT_TRUE(wait_status(i, mine, 200)) << "pardoned token on node " << i;
+    EXPECT_TRUE(wait_status(*cluster, i, mine, 200)) << "pardoned token on node " << i;
     EXPECT_EQ(cluster->get(i, theirs, "198.51.100.7").status, 403) << "node " << i;
   }
   EXPECT_GE(cluster->wait_refused_everywhere(leaked), 0) << cluster->node(1).error_log();

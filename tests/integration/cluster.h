@@ -261,4 +261,27 @@ class Cluster {
   std::map<std::string, std::string> sessions_;
 };
 
+// After a cluster test: no child crashed, no warning nobody expected, no
+// minted token in any node's error log.
+inline void expect_nodes_clean(Cluster& c, const std::vector<std::string>& tokens) {
+  for (int i = 0; i < c.size(); ++i) {
+    EXPECT_EQ(c.node(i).crash_notice(), "") << "node " << i << " child crashed";
+    EXPECT_EQ(c.node(i).unexpected_log_lines(), "") << "node " << i << ": warnings or errors not expected";
+    for (const auto& t : tokens) {
+      EXPECT_EQ(c.node(i).error_log().find(t), std::string::npos) << "token in error log of node " << i;
+    }
+  }
+}
+
+// Waits until node i answers `token` with `status` (as a client from a
+// network it has seen); true if it did within the timeout.
+inline bool wait_status(Cluster& c, int i, const std::string& token, int status, int timeout_ms = 5000) {
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (Clock::now() < deadline) {
+    if (c.get(i, token, "198.51.100.7").status == status) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 }  // namespace uritoken::itest

@@ -38,14 +38,7 @@ namespace {
 class ClusterTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    if (!cluster) return;
-    for (int i = 0; i < cluster->size(); ++i) {
-      EXPECT_EQ(cluster->node(i).crash_notice(), "") << "node " << i << " child crashed";
-      EXPECT_EQ(cluster->node(i).unexpected_log_lines(), "") << "node " << i << ": warnings or errors not expected";
-      for (const auto& t : tokens) {
-        EXPECT_EQ(cluster->node(i).error_log().find(t), std::string::npos) << "token in error log of node " << i;
-      }
-    }
+    if (cluster) expect_nodes_clean(*cluster, tokens);
   }
   std::string mint() {
     tokens.push_back(cluster->mint());
@@ -396,17 +389,6 @@ INSTANTIATE_TEST_SUITE_P(
                                      "UriTokenSharing cannot occur within <VirtualHost> section"}));
 
 // --- Each node applies its own policy to the cluster's verdicts -----------
-
-// Waits until node i answers `token` with `status` (as a client from a
-// network it has seen); true if it did within the timeout.
-bool wait_status(Cluster& c, int i, const std::string& token, int status, int timeout_ms = 5000) {
-  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-  while (Clock::now() < deadline) {
-    if (c.get(i, token, "198.51.100.7").status == status) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return false;
-}
 
 // One node in Shadow, two in Enforce (a rollout half done): every shared
 // token is refused on the Enforce nodes and served, reported, on the
