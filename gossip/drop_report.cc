@@ -15,6 +15,7 @@ const char* drop_kind_text(DropKind k) {
     case DropKind::kStale: return "stale";
     case DropKind::kBeforeStart: return "sent before this node started";
     case DropKind::kReplay: return "replayed";
+    case DropKind::kVersion: return "another wire version";
   }
   return "dropped";
 }

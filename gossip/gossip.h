@@ -159,7 +159,10 @@ struct Config {
   std::string name;                 // at most 64 bytes are sent
   Endpoint self;
   std::vector<Endpoint> seeds;
-  std::array<std::uint8_t, 32> cluster_key{};
+  std::array<std::uint8_t, 32> cluster_key{};  // seals every packet, and opens them
+  // Further keys that open packets (not used to seal): during a cluster-key
+  // rotation, the key being introduced or the one being retired.
+  std::vector<std::array<std::uint8_t, 32>> other_keys;
   std::string cluster_label = "uritoken";
   std::uint32_t probe_interval_ms = 500, probe_timeout_ms = 150;
   unsigned indirect_probes = 3;
@@ -194,6 +197,10 @@ struct Config {
   // sharing rule: a token's owners decide for everyone), carried in this
   // node's MEMBER record so peers can warn about a mismatch. 0: none.
   std::uint64_t policy_digest = 0;
+  // Tests only: raw records appended to every packet this node sends, so a
+  // simulation can play a newer protocol version (new record types, or
+  // fields appended to known ones) next to this one.
+  std::vector<std::uint8_t> test_extra_records;
 };
 
 struct Stats {
@@ -204,6 +211,12 @@ struct Stats {
   // before a restart and replayed (the replay window died with the old
   // process), or from a peer whose clock is behind ours, for at most the skew.
   std::uint64_t dropped_before_start = 0;
+  // Packets of another envelope version (kVersion), which no rolling
+  // upgrade can cross; records of a newer type, skipped (packets kept).
+  std::uint64_t dropped_version = 0, records_skipped = 0;
+  // Packets opened with one of Config::other_keys: some peer still seals
+  // with a key being rotated out (or already seals with the one coming in).
+  std::uint64_t packets_other_key = 0;
   std::uint64_t revocations_learned = 0;  // winners changed by a peer's entry
   std::uint64_t sightings_sent = 0;       // sightings sent to other owners
   std::uint64_t sightings_owned = 0;      // owned_sighting calls
@@ -218,9 +231,9 @@ struct Stats {
 
 // Why a datagram was dropped; each kind is also counted in its Stats field.
 enum class DropKind : std::uint8_t {
-  kOversized, kMalformed, kLabel, kAuth, kStale, kBeforeStart, kReplay,
+  kOversized, kMalformed, kLabel, kAuth, kStale, kBeforeStart, kReplay, kVersion,
 };
-constexpr std::size_t kDropKinds = 7;
+constexpr std::size_t kDropKinds = 8;
 // A few words for log lines: "failed authentication", "wrong cluster name".
 const char* drop_kind_text(DropKind k);
 
@@ -378,6 +391,7 @@ class Node {
 
   // Crypto / replay.
   std::uint64_t born_ms_ = 0;  // construction time: older packets are refused
+  std::vector<std::array<std::uint8_t, 32>> keys_;  // cluster_key, then other_keys
   std::array<std::uint8_t, 4> label_tag_{};
   std::uint64_t counter_ = 0;
   std::unordered_map<std::uint64_t, ReplayWindow> replay_;

@@ -25,7 +25,10 @@ Node::Node(Config config, Transport& transport, Listener& listener, std::uint64_
   // Room for a PP-ROOT (270 bytes) and for the largest REVOKE, so a stream
   // never meets an entry it cannot send.
   constexpr std::size_t kMinRoom = std::max<std::size_t>(300, wire::kMaxRevocationSize);
-  if (cfg_.max_packet < wire::kOverhead + kMinRoom) cfg_.max_packet = wire::kOverhead + kMinRoom;
+  const std::size_t least = wire::kOverhead + kMinRoom + cfg_.test_extra_records.size();
+  if (cfg_.max_packet < least) cfg_.max_packet = least;
+  keys_.push_back(cfg_.cluster_key);
+  keys_.insert(keys_.end(), cfg_.other_keys.begin(), cfg_.other_keys.end());
   if (cfg_.owners == 0) cfg_.owners = 1;
   now_ = now_ms;
   born_ms_ = now_ms;
@@ -77,11 +80,14 @@ void Node::start(std::uint64_t now_ms) {
 
 // ---------------------------------------------------------------- packets
 
-std::size_t Node::payload_room() const { return cfg_.max_packet - wire::kOverhead; }
+std::size_t Node::payload_room() const {
+  return cfg_.max_packet - wire::kOverhead - cfg_.test_extra_records.size();
+}
 
 void Node::send_packet(const Endpoint& to, std::vector<std::uint8_t>& payload, bool pb) {
   if (pb) piggyback(payload, payload_room());
   if (payload.empty()) return;
+  payload.insert(payload.end(), cfg_.test_extra_records.begin(), cfg_.test_extra_records.end());
   wire::Header h{cfg_.node_id, ++counter_, now_};
   auto pkt = wire::seal(cfg_.cluster_key, cfg_.cluster_label, h, payload.data(), payload.size());
   ++stats_.packets_out;
@@ -106,7 +112,8 @@ void Node::piggyback(std::vector<std::uint8_t>& payload, std::size_t room) {
   // membership news, FIFO within a level. Under churn the queue holds up to
   // one entry per member, so no full scan: stop when no record can fit any
   // more or after a few that did not.
-  constexpr std::size_t kSmallestRecord = 1 + 8 + 8 + 1 + 1 + 4 + 2 + 1;  // MEMBER, IPv4, no name
+  // MEMBER, IPv4, no name (a REVOKE without evidence is as long)
+  constexpr std::size_t kSmallestRecord = wire::kRecordHeaderSize + 8 + 8 + 1 + 1 + 4 + 2 + 1 + 8 + 2;
   constexpr unsigned kMaxSkips = 16;
   const unsigned limit[2] = {retransmit_limit(false), retransmit_limit(true)};
   struct Sent { bool member; unsigned level; BroadcastList::iterator it; };
@@ -171,8 +178,10 @@ void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t s
   if (size > cfg_.max_packet) return drop(from, DropKind::kOversized);
   wire::Header h;
   std::vector<std::uint8_t> payload;
-  switch (wire::open(cfg_.cluster_key, cfg_.cluster_label, data, size, h, payload)) {
+  std::size_t key_index = 0;
+  switch (wire::open(keys_, cfg_.cluster_label, data, size, h, payload, &key_index)) {
     case wire::OpenResult::kMalformed: return drop(from, DropKind::kMalformed);
+    case wire::OpenResult::kOtherVersion: return drop(from, DropKind::kVersion);
     case wire::OpenResult::kLabel: return drop(from, DropKind::kLabel);
     case wire::OpenResult::kAuth: return drop(from, DropKind::kAuth);
     case wire::OpenResult::kOk: break;
@@ -196,8 +205,11 @@ void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t s
     if (d >= 64 || (w.bits >> d & 1)) return drop(from, DropKind::kReplay);
     w.bits |= 1ULL << d;
   }
-  auto msgs = wire::decode_payload(payload.data(), payload.size());
-  if (!msgs) return drop(from, DropKind::kMalformed);
+  auto decoded = wire::decode_payload(payload.data(), payload.size());
+  if (!decoded) return drop(from, DropKind::kMalformed);
+  stats_.records_skipped += decoded->skipped;
+  if (key_index != 0) ++stats_.packets_other_key;
+  const auto* msgs = &decoded->messages;
   if (auto it = peers_.find(h.sender); it != peers_.end()) it->second.m.last_heard_ms = now_ms;
   if (!started_ || left_) return;
   bool learned = false;
@@ -209,7 +221,7 @@ void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t s
 void Node::drop(const Endpoint& from, DropKind kind) {
   std::uint64_t* const counters[kDropKinds] = {  // in DropKind order
       &stats_.dropped_oversized, &stats_.dropped_malformed,    &stats_.dropped_label, &stats_.dropped_auth,
-      &stats_.dropped_stale,     &stats_.dropped_before_start, &stats_.dropped_replay};
+      &stats_.dropped_stale,     &stats_.dropped_before_start, &stats_.dropped_replay, &stats_.dropped_version};
   const auto k = static_cast<std::size_t>(kind);
   ++*counters[k];
   for (std::size_t i = 0; i < drop_sender_count_; ++i) {

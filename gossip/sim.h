@@ -90,6 +90,10 @@ class Simulation {
   // A new Node with the same id and address, loaded from `journal`.
   void restart(std::size_t i, const std::vector<Revocation>& journal) { boot(i, journal); }
 
+  // Node i's Config, as its next boot (restart) will use it: a new version
+  // or new settings rolled out node by node.
+  Config& config(std::size_t i) { return nodes_[i]->cfg; }
+
   // Node i's clock runs `ms` ahead of the simulation's (behind if negative)
   // from its next boot on: clock skew between nodes. Set it before
   // add_node/restart, so no running Node sees its time jump.

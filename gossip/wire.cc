@@ -25,6 +25,18 @@ void put_endpoint(std::vector<std::uint8_t>& o, const Endpoint& e) {
   put16(o, e.port);
 }
 
+// A record: type(1), body_len(2) patched in by end_record once known, body.
+std::size_t begin_record(std::vector<std::uint8_t>& o, Type type) {
+  put8(o, static_cast<std::uint8_t>(type));
+  put16(o, 0);
+  return o.size();
+}
+void end_record(std::vector<std::uint8_t>& o, std::size_t body_start) {
+  const std::size_t len = o.size() - body_start;  // < 64 KiB: records are packet-sized
+  o[body_start - 2] = static_cast<std::uint8_t>(len >> 8);
+  o[body_start - 1] = static_cast<std::uint8_t>(len);
+}
+
 // Bounds-checked reader: any overrun sets `bad` and yields zeros.
 struct Reader {
   const std::uint8_t* p;
@@ -157,7 +169,7 @@ Evidence canonical(const Evidence& e) {
 }
 
 void encode_member(const Member& m, std::vector<std::uint8_t>& o) {
-  put8(o, static_cast<std::uint8_t>(Type::kMember));
+  const std::size_t body = begin_record(o, Type::kMember);
   put64(o, m.node_id);
   put64(o, m.incarnation);
   put8(o, static_cast<std::uint8_t>(m.state));
@@ -168,15 +180,17 @@ void encode_member(const Member& m, std::vector<std::uint8_t>& o) {
   put64(o, m.policy);
   put8(o, m.protocol_min);
   put8(o, m.protocol_max);
+  end_record(o, body);
 }
 
 void encode_revocation(const Revocation& r, std::vector<std::uint8_t>& o) {
-  put8(o, static_cast<std::uint8_t>(Type::kRevoke));
+  const std::size_t body = begin_record(o, Type::kRevoke);
   put_revocation_body(o, r);
+  end_record(o, body);
 }
 
 void encode_sighting(const SightingReport& s, std::vector<std::uint8_t>& o) {
-  put8(o, static_cast<std::uint8_t>(Type::kSighting));
+  const std::size_t body = begin_record(o, Type::kSighting);
   put16(o, s.token.key_id);
   put64(o, s.token.session);
   put32(o, s.token_expires);
@@ -186,40 +200,46 @@ void encode_sighting(const SightingReport& s, std::vector<std::uint8_t>& o) {
   put8(o, s.shared_network ? 1 : 0);
   put32(o, s.client_hash);
   put64(o, s.time_ms);
+  end_record(o, body);
 }
 
 void encode(const Message& m, std::vector<std::uint8_t>& o) {
   struct Visitor {
     std::vector<std::uint8_t>& o;
     void operator()(const Ping& p) {
-      put8(o, static_cast<std::uint8_t>(Type::kPing));
+      const std::size_t body = begin_record(o, Type::kPing);
       put32(o, p.seq);
       put64(o, p.target);
+      end_record(o, body);
     }
     void operator()(const PingReq& p) {
-      put8(o, static_cast<std::uint8_t>(Type::kPingReq));
+      const std::size_t body = begin_record(o, Type::kPingReq);
       put32(o, p.seq);
       put64(o, p.target);
       put_endpoint(o, p.target_ep);
+      end_record(o, body);
     }
     void operator()(const Ack& a) {
-      put8(o, static_cast<std::uint8_t>(Type::kAck));
+      const std::size_t body = begin_record(o, Type::kAck);
       put32(o, a.seq);
+      end_record(o, body);
     }
     void operator()(const Member& m) { encode_member(m, o); }
     void operator()(const Revocation& r) { encode_revocation(r, o); }
     void operator()(const SightingReport& s) { encode_sighting(s, o); }
     void operator()(const PpRoot& r) {
-      put8(o, static_cast<std::uint8_t>(Type::kPpRoot));
+      const std::size_t body = begin_record(o, Type::kPpRoot);
       put8(o, r.reply ? 1 : 0);
       put64(o, r.member_hash);
       put32(o, r.count);
       for (auto g : r.groups) put64(o, g);
+      end_record(o, body);
     }
     void operator()(const PpGroup& g) {
-      put8(o, static_cast<std::uint8_t>(Type::kPpGroup));
+      const std::size_t body = begin_record(o, Type::kPpGroup);
       put8(o, g.group);
       for (auto b : g.buckets) put64(o, b);
+      end_record(o, body);
     }
   };
   std::visit(Visitor{o}, m.v);
@@ -231,11 +251,19 @@ std::size_t encoded_size(const Message& m) {
   return tmp.size();
 }
 
-std::optional<std::vector<Message>> decode_payload(const std::uint8_t* data, std::size_t size) {
-  Reader r{data, size};
-  std::vector<Message> out;
-  while (r.n > 0 && !r.bad) {
-    auto type = static_cast<Type>(r.u8());
+std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size) {
+  Reader whole{data, size};
+  Payload payload;
+  std::vector<Message>& out = payload.messages;
+  while (whole.n > 0) {
+    auto type = static_cast<Type>(whole.u8());
+    const std::size_t len = whole.u16();
+    if (!whole.take(len)) return std::nullopt;  // truncated
+    // The body alone: fields a newer version appended after the ones this
+    // build knows are left unread.
+    Reader r{whole.p, len};
+    whole.p += len;
+    whole.n -= len;
     switch (type) {
       case Type::kPing: {
         Ping p;
@@ -265,10 +293,10 @@ std::optional<std::vector<Message>> decode_payload(const std::uint8_t* data, std
         m.state = r.u8();
         if (m.state > kDead) r.bad = true;
         m.endpoint = r.endpoint();
-        std::size_t len = r.u8();
-        if (len > kMaxName || !r.take(len)) { r.bad = true; break; }
-        m.name.assign(reinterpret_cast<const char*>(r.p), len);
-        r.p += len; r.n -= len;
+        const std::size_t name_len = r.u8();
+        if (name_len > kMaxName || !r.take(name_len)) { r.bad = true; break; }
+        m.name.assign(reinterpret_cast<const char*>(r.p), name_len);
+        r.p += name_len; r.n -= name_len;
         m.policy = r.u64();
         m.protocol_min = r.u8();
         m.protocol_max = r.u8();
@@ -333,11 +361,11 @@ std::optional<std::vector<Message>> decode_payload(const std::uint8_t* data, std
         break;
       }
       default:
-        r.bad = true;
+        ++payload.skipped;  // a newer version's record type
     }
+    if (r.bad) return std::nullopt;
   }
-  if (r.bad) return std::nullopt;
-  return out;
+  return payload;
 }
 
 std::array<std::uint8_t, 4> label_tag(std::string_view label) {
@@ -381,11 +409,16 @@ std::vector<std::uint8_t> seal(const Key& key, std::string_view label, const Hea
   return pkt;
 }
 
-OpenResult open(const Key& key, std::string_view label, const std::uint8_t* data,
-                std::size_t size, Header& h, std::vector<std::uint8_t>& payload) {
-  if (size < kOverhead || data[0] != kVersion) return OpenResult::kMalformed;
+OpenResult open(const std::vector<Key>& keys, std::string_view label, const std::uint8_t* data,
+                std::size_t size, Header& h, std::vector<std::uint8_t>& payload,
+                std::size_t* key_index) {
+  if (size < kOverhead) return OpenResult::kMalformed;
   auto tag = label_tag(label);
-  if (std::memcmp(data + 1, tag.data(), tag.size()) != 0) return OpenResult::kLabel;
+  const bool our_label = std::memcmp(data + 1, tag.data(), tag.size()) == 0;
+  // Every version so far starts version(1) label_tag(4): our label after
+  // another version byte is a member running another version, not noise.
+  if (data[0] != kVersion) return our_label ? OpenResult::kOtherVersion : OpenResult::kMalformed;
+  if (!our_label) return OpenResult::kLabel;
   Reader r{data + 5, 24};
   h.sender = r.u64();
   h.counter = r.u64();
@@ -393,13 +426,17 @@ OpenResult open(const Key& key, std::string_view label, const std::uint8_t* data
   const std::uint8_t* nonce = data + 29;
   auto ad = associated(data, label);
   payload.resize(size - kOverhead);
-  unsigned long long plen = 0;
-  if (crypto_aead_xchacha20poly1305_ietf_decrypt(payload.data(), &plen, nullptr,
-                                                 data + kHeaderSize, size - kHeaderSize,
-                                                 ad.data(), ad.size(), nonce, key.data()) != 0)
-    return OpenResult::kAuth;
-  payload.resize(plen);
-  return OpenResult::kOk;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    unsigned long long plen = 0;
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(payload.data(), &plen, nullptr,
+                                                   data + kHeaderSize, size - kHeaderSize,
+                                                   ad.data(), ad.size(), nonce, keys[i].data()) == 0) {
+      payload.resize(plen);
+      if (key_index != nullptr) *key_index = i;
+      return OpenResult::kOk;
+    }
+  }
+  return OpenResult::kAuth;
 }
 
 }  // namespace uritoken::gossip::wire

@@ -15,16 +15,25 @@
 
 namespace uritoken::gossip::wire {
 
-constexpr std::uint8_t kVersion = 1;
-// The protocol versions this build speaks, announced in its MEMBER record
-// so that operators (and, later, rolling upgrades) can see who speaks what.
-constexpr std::uint8_t kProtocolMin = 1, kProtocolMax = 1;
+// The envelope's version byte. It changes only if the envelope or the record
+// framing does, which no rolling upgrade can cross: packets of another
+// version are dropped as DropKind::kVersion. Version 1 had unframed records.
+constexpr std::uint8_t kVersion = 2;
+// The protocol versions this build speaks, announced in its MEMBER record.
+// A version adds record types or appends fields to records; a node skips
+// record types it does not know and ignores bytes after the fields it knows,
+// so nodes of neighbouring versions talk during a rolling upgrade (the
+// procedure: README, "Rolling upgrades"). A record that a member must
+// understand may only be sent to members whose protocol_max reaches it.
+constexpr std::uint8_t kProtocolMin = 2, kProtocolMax = 2;
 // version(1) label_tag(4) sender(8) counter(8) time_ms(8) nonce(24)
 constexpr std::size_t kHeaderSize = 1 + 4 + 8 + 8 + 8 + 24;
 constexpr std::size_t kTagSize = 16;
 constexpr std::size_t kOverhead = kHeaderSize + kTagSize;
 constexpr std::size_t kMaxName = 64;
 
+// Record types. Append only: a number once used is never reused or changed,
+// and new types get the next number (older nodes skip them).
 enum class Type : std::uint8_t {
   kPing = 1, kPingReq = 2, kAck = 3, kMember = 4, kRevoke = 5, kSighting = 6,
   kPpRoot = 7, kPpGroup = 8,
@@ -48,7 +57,8 @@ struct Message {
   std::variant<Ping, PingReq, Ack, Member, Revocation, SightingReport, PpRoot, PpGroup> v;
 };
 
-// Appends one record (type byte + body).
+// Appends one record: type(1) body_len(2) body. Bodies are the fields below
+// in order; a later protocol version may append fields to a body.
 void encode(const Message& m, std::vector<std::uint8_t>& out);
 void encode_member(const Member& m, std::vector<std::uint8_t>& out);
 void encode_revocation(const Revocation& r, std::vector<std::uint8_t>& out);
@@ -70,16 +80,24 @@ Evidence canonical(const Evidence& e);
 constexpr std::size_t kMaxEvidenceSize = 1 + Evidence::kMaxNetworks * (1 + 1 + 16) + 4 + 4 +
                                          (1 + Evidence::kMaxOperator) + (1 + Evidence::kMaxUser) +
                                          (1 + Evidence::kMaxComment);
-// REVOKE: type(1) and the fixed body, then ext_len(2) and the evidence.
-constexpr std::size_t kRevocationFixedSize = 1 + 2 + 8 + 4 + 8 + 1 + 8 + 1 + 1;
+// Each record: type(1) and body_len(2) before its body.
+constexpr std::size_t kRecordHeaderSize = 3;
+// REVOKE: the record header and the fixed body, then ext_len(2) and the evidence.
+constexpr std::size_t kRevocationFixedSize = kRecordHeaderSize + 2 + 8 + 4 + 8 + 1 + 8 + 1 + 1;
 constexpr std::size_t kMaxRevocationSize = kRevocationFixedSize + 2 + kMaxEvidenceSize;
-// 389 bytes: at least two of the largest fit in a default 1,200-byte packet
+// 391 bytes: at least two of the largest fit in a default 1,200-byte packet
 // (push-pull streams and piggybacking never have to split an entry).
 static_assert(kOverhead + 2 * kMaxRevocationSize <= 1200, "evidence too large for a packet");
 
-// Decodes a whole plaintext payload; nullopt if any record is truncated,
-// unknown or invalid (the packet is then dropped as malformed).
-std::optional<std::vector<Message>> decode_payload(const std::uint8_t* data, std::size_t size);
+// A decoded plaintext payload: the records this build knows, in order, and
+// how many it skipped because their type is newer than this build.
+struct Payload {
+  std::vector<Message> messages;
+  std::uint32_t skipped = 0;
+};
+// Decodes a whole plaintext payload; nullopt if any record is truncated or
+// a known record is invalid (the packet is then dropped as malformed).
+std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size);
 
 struct Header {
   std::uint64_t sender = 0;
@@ -95,8 +113,15 @@ std::array<std::uint8_t, 4> label_tag(std::string_view label);
 std::vector<std::uint8_t> seal(const Key& key, std::string_view label, const Header& h,
                                const std::uint8_t* payload, std::size_t size);
 
-enum class OpenResult { kOk, kMalformed, kLabel, kAuth };
-OpenResult open(const Key& key, std::string_view label, const std::uint8_t* data,
-                std::size_t size, Header& h, std::vector<std::uint8_t>& payload);
+enum class OpenResult { kOk, kMalformed, kOtherVersion, kLabel, kAuth };
+// Opens a packet with the first of `keys` that authenticates it (several
+// during a cluster-key rotation); `*key_index` says which.
+OpenResult open(const std::vector<Key>& keys, std::string_view label, const std::uint8_t* data,
+                std::size_t size, Header& h, std::vector<std::uint8_t>& payload,
+                std::size_t* key_index = nullptr);
+inline OpenResult open(const Key& key, std::string_view label, const std::uint8_t* data,
+                       std::size_t size, Header& h, std::vector<std::uint8_t>& payload) {
+  return open(std::vector<Key>{key}, label, data, size, h, payload);
+}
 
 }  // namespace uritoken::gossip::wire

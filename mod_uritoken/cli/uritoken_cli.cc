@@ -52,7 +52,7 @@ constexpr const char* kUsage =
     "                [--not-before UNIX] [--scope PATH] [--ip CIDR] [--key-id N] [--url URL]\n"
     "  uritoken inspect TOKEN\n"
     "  uritoken verify --key-file F TOKEN [--path PATH] [--ip ADDR] [--now UNIX]\n"
-    "  uritoken cluster-keygen\n"
+    "  uritoken cluster-keygen     (a line for UriTokenClusterKeyFile; several lines rotate keys)\n"
     "  uritoken blocked [--json] [--key-file F [--client ID]] [--socket PATH]\n"
     "  uritoken revoke (--session HEX --key-id N [--expires UNIX] | --url URL | TOKEN)\n"
     "                  [--comment TEXT] [--socket PATH]\n"

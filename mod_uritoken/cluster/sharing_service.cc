@@ -308,6 +308,9 @@ std::vector<control::Record> SharingService::status() const {
   counter("gossip_dropped_stale", st.dropped_stale);
   counter("gossip_dropped_oversized", st.dropped_oversized);
   counter("gossip_dropped_before_start", st.dropped_before_start);
+  counter("gossip_dropped_version", st.dropped_version);
+  counter("gossip_records_skipped", st.records_skipped);
+  counter("gossip_packets_other_key", st.packets_other_key);
   counter("revocations_learned", st.revocations_learned);
   counter("sightings_sent", st.sightings_sent);
   counter("sightings_owned", st.sightings_owned);

@@ -158,21 +158,60 @@ std::optional<KeyRing> KeyRing::load_file(const std::string& path, std::string* 
   return ring;
 }
 
-std::optional<ClusterKey> load_cluster_key_file(const std::string& path, std::string* error) {
+std::optional<std::vector<ClusterKey>> parse_cluster_keys(std::string_view text, std::string* error) {
+  std::vector<ClusterKey> keys;
+  const auto fail = [&](const std::string& why) -> std::optional<std::vector<ClusterKey>> {
+    for (ClusterKey& k : keys) sodium_memzero(k.data(), k.size());
+    *error = why;
+    return std::nullopt;
+  };
+  std::size_t line_no = 0;
+  for (std::size_t at = 0; at <= text.size();) {
+    std::size_t eol = text.find('\n', at);
+    if (eol == std::string_view::npos) eol = text.size();
+    std::string_view line = text.substr(at, eol - at);
+    at = eol + 1;
+    ++line_no;
+    const std::size_t first = line.find_first_not_of(" \t\r");
+    if (first == std::string_view::npos || line[first] == '#') continue;
+    const std::size_t last = line.find_last_not_of(" \t\r");
+    line = line.substr(first, last - first + 1);
+    ClusterKey key{};
+    std::size_t len = 0;
+    const char* stop = nullptr;
+    if (line.size() != 2 * key.size() ||
+        sodium_hex2bin(key.data(), key.size(), line.data(), line.size(), nullptr, &len, &stop) != 0 ||
+        len != key.size()) {
+      sodium_memzero(key.data(), key.size());
+      return fail("line " + std::to_string(line_no) +
+                  ": a cluster key is 64 hex digits (32 bytes) on a line of its own; make one with "
+                  "'uritoken cluster-keygen'");
+    }
+    for (const ClusterKey& k : keys) {
+      if (sodium_memcmp(k.data(), key.data(), key.size()) == 0) {
+        sodium_memzero(key.data(), key.size());
+        return fail("line " + std::to_string(line_no) + ": this key is listed twice");
+      }
+    }
+    if (keys.size() == kMaxClusterKeys) {
+      sodium_memzero(key.data(), key.size());
+      return fail("more than " + std::to_string(kMaxClusterKeys) +
+                  " keys: a rotation needs two (the first seals, every one opens); remove retired keys");
+    }
+    keys.push_back(key);
+    sodium_memzero(key.data(), key.size());
+  }
+  if (keys.empty()) return fail("no key: add one made with 'uritoken cluster-keygen'");
+  return keys;
+}
+
+std::optional<std::vector<ClusterKey>> load_cluster_keys_file(const std::string& path, std::string* error) {
   std::string text;
   if (!read_protected_file(path, &text, error)) return std::nullopt;
-  ClusterKey key{};
-  std::size_t len = 0;
-  const char* end = nullptr;
-  // 64 hex digits; surrounding white space (a trailing newline) is allowed.
-  const bool ok = sodium_hex2bin(key.data(), key.size(), text.c_str(), text.size(), " \t\r\n", &len, &end) == 0 &&
-                  len == key.size() && text.find_first_not_of(" \t\r\n", static_cast<std::size_t>(end - text.c_str())) == std::string::npos;
+  auto keys = parse_cluster_keys(text, error);
   sodium_memzero(text.data(), text.size());
-  if (!ok) {
-    *error = path + ": a cluster key is 64 hex digits (32 bytes); make one with 'uritoken cluster-keygen'";
-    return std::nullopt;
-  }
-  return key;
+  if (!keys) *error = path + ": " + *error;
+  return keys;
 }
 
 std::string generate_cluster_key_hex() {

@@ -92,7 +92,13 @@ bool read_protected_file(const std::string& path, std::string* text, std::string
 // The cluster's shared gossip key (XChaCha20-Poly1305): a protected file
 // holding 64 hex digits.
 using ClusterKey = std::array<std::uint8_t, 32>;
-std::optional<ClusterKey> load_cluster_key_file(const std::string& path, std::string* error);
+// UriTokenClusterKeyFile: one key per line (64 hex digits), blank lines and
+// '#' comments allowed, at most kMaxClusterKeys. The first key seals gossip
+// packets and every key opens them, so a key can be rotated in and out
+// without an outage (README, "Rotating the cluster key").
+constexpr std::size_t kMaxClusterKeys = 4;
+std::optional<std::vector<ClusterKey>> parse_cluster_keys(std::string_view text, std::string* error);
+std::optional<std::vector<ClusterKey>> load_cluster_keys_file(const std::string& path, std::string* error);
 std::string generate_cluster_key_hex();
 
 }  // namespace uritoken

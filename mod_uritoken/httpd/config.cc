@@ -204,9 +204,9 @@ const char* set_cluster_key_file(cmd_parms* cmd, void*, const char* arg) {
   const char* path = ap_server_root_relative(cmd->pool, arg);
   if (path == nullptr) return apr_psprintf(cmd->pool, "UriTokenClusterKeyFile: invalid path '%s'", arg);
   std::string why;
-  const auto key = load_cluster_key_file(path, &why);
-  if (!key) return apr_psprintf(cmd->pool, "UriTokenClusterKeyFile: %s", why.c_str());
-  c->cluster_key = *key;
+  auto keys = load_cluster_keys_file(path, &why);
+  if (!keys) return apr_psprintf(cmd->pool, "UriTokenClusterKeyFile: %s", why.c_str());
+  c->cluster_keys = std::move(*keys);
   c->cluster_key_file = path;
   return nullptr;
 }

@@ -29,7 +29,7 @@ struct ClusterConfig {
   std::string gossip_listen;              // UriTokenGossipListen host:port
   std::vector<std::string> peers;         // UriTokenGossipPeer host:port ...
   std::string cluster_key_file;           // UriTokenClusterKeyFile
-  ClusterKey cluster_key{};
+  std::vector<ClusterKey> cluster_keys;   // the first seals packets, every one opens them
   std::string cluster_name = "uritoken";  // UriTokenClusterName (bound into every packet)
   std::string node_name;                  // UriTokenNodeName (default: the listen address)
   unsigned max_networks = 3;              // UriTokenSharingNetworks
@@ -41,7 +41,9 @@ struct ClusterConfig {
   unsigned table_slots = 131072;          // UriTokenRevocationSlots
   unsigned tracked_sessions = 1000000;    // UriTokenTrackedSessions
   int revoked_status = 403;               // UriTokenRevokedStatus
-  ~ClusterConfig() { sodium_memzero(cluster_key.data(), cluster_key.size()); }
+  ~ClusterConfig() {
+    for (ClusterKey& k : cluster_keys) sodium_memzero(k.data(), k.size());
+  }
 };
 
 struct ServerConfig {

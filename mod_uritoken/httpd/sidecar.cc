@@ -65,12 +65,13 @@ class NoNetwork : public gossip::Transport {
 // The likely cause of each kind of dropped gossip packet, for the drop report.
 constexpr std::array<const char*, gossip::kDropKinds> kDropHints = {  // in gossip::DropKind order
     "larger than any gossip packet: not from a cluster member",
-    "not a gossip packet: a scan, another program, or a peer with an incompatible version",
+    "not a gossip packet: a scan or another program",
     "UriTokenClusterName differs",
     "wrong UriTokenClusterKeyFile, or forged",
     "the sender's clock is more than 30 s off, or replayed",
     "replayed, or the sender's clock is behind ours",
     "replayed, or duplicated by the network",
+    "the sender runs a mod_uritoken with another gossip wire version: upgrade it; rolling upgrades work from wire version 2 on",
 };
 
 // Dropped gossip packets are summed up in one line at most this often.
@@ -146,7 +147,10 @@ class Sidecar {
     const auto id = load_node_id(conf_.state_dir + "/node-id", &error);
     if (!id) return fail("UriTokenStateDir: " + error);
     gc.node_id = *id;
-    gc.cluster_key = conf_.cluster_key;
+    if (!conf_.cluster_keys.empty()) {  // the first seals, every one opens
+      gc.cluster_key = conf_.cluster_keys.front();
+      gc.other_keys.assign(conf_.cluster_keys.begin() + 1, conf_.cluster_keys.end());
+    }
     gc.cluster_label = conf_.cluster_name;
     gc.rehome_window_ms = conf_.window_seconds * 1000;
     gc.policy_digest = policy_of(conf_).digest();

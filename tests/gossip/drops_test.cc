@@ -86,7 +86,8 @@ TEST_F(GossipDrops, EachKindIsReportedPerSenderAndMatchesTheStats) {
   const auto* sa = sender(r, a);
   const auto* sb = sender(r, b);
   const auto* sc = sender(r, c);
-  EXPECT_EQ(sa->count[index(DropKind::kMalformed)], 2u);
+  EXPECT_EQ(sa->count[index(DropKind::kMalformed)], 1u);
+  EXPECT_EQ(sa->count[index(DropKind::kVersion)], 1u);
   EXPECT_EQ(sa->count[index(DropKind::kAuth)], 3u);
   EXPECT_EQ(sb->count[index(DropKind::kLabel)], 2u);
   EXPECT_EQ(sb->count[index(DropKind::kStale)], 1u);

@@ -114,12 +114,12 @@ TEST(GossipWire, EveryMessageTypeRoundTrips) {
     wire::encode(m, buf);
     alternatives.insert(m.v.index());
     types.insert(buf[0]);
-    bodies.emplace_back(buf.begin() + 1, buf.end());
+    bodies.emplace_back(buf.begin() + wire::kRecordHeaderSize, buf.end());
     EXPECT_EQ(buf.size(), wire::encoded_size(m));
     auto back = wire::decode_payload(buf.data(), buf.size());
     ASSERT_TRUE(back.has_value()) << "type index " << m.v.index();
-    ASSERT_EQ(back->size(), 1u);
-    EXPECT_TRUE(same(m, (*back)[0])) << "type index " << m.v.index();
+    ASSERT_EQ(back->messages.size(), 1u);
+    EXPECT_TRUE(same(m, back->messages[0])) << "type index " << m.v.index();
   }
   // All of them: every alternative of wire::Message, and the type bytes 1..N
   // with nothing after N that the decoder takes, so a record type added to
@@ -130,13 +130,17 @@ TEST(GossipWire, EveryMessageTypeRoundTrips) {
   for (int t = 1; t <= static_cast<int>(kAlternatives); ++t) expected_types.insert(t);
   EXPECT_EQ(types, expected_types);
   for (std::size_t n = 0; n <= 300; ++n) bodies.emplace_back(n, 0);
+  // Any other type is a newer version's record: skipped whatever its body.
   for (int t = 0; t < 256; ++t) {
     if (types.count(t)) continue;
     for (const auto& body : bodies) {
-      std::vector<std::uint8_t> rec{static_cast<std::uint8_t>(t)};
+      std::vector<std::uint8_t> rec{static_cast<std::uint8_t>(t), static_cast<std::uint8_t>(body.size() >> 8),
+                                    static_cast<std::uint8_t>(body.size())};
       rec.insert(rec.end(), body.begin(), body.end());
-      ASSERT_FALSE(wire::decode_payload(rec.data(), rec.size()))
-          << "record type " << t << " decodes but no message above covers it";
+      auto skipped = wire::decode_payload(rec.data(), rec.size());
+      ASSERT_TRUE(skipped) << "record type " << t;
+      ASSERT_TRUE(skipped->messages.empty()) << "record type " << t << " decodes but no message above covers it";
+      ASSERT_EQ(skipped->skipped, 1u);
     }
   }
   // Field by field for the structs that carry equality.
@@ -145,8 +149,8 @@ TEST(GossipWire, EveryMessageTypeRoundTrips) {
   wire::encode({sample_sighting(true)}, buf);
   auto back = wire::decode_payload(buf.data(), buf.size());
   ASSERT_TRUE(back);
-  EXPECT_EQ(std::get<Revocation>((*back)[0].v), sample_revocation());
-  EXPECT_EQ(std::get<SightingReport>((*back)[1].v), sample_sighting(true));
+  EXPECT_EQ(std::get<Revocation>(back->messages[0].v), sample_revocation());
+  EXPECT_EQ(std::get<SightingReport>(back->messages[1].v), sample_sighting(true));
 }
 
 TEST(GossipWire, ConcatenatedRecordsDecodeInOrder) {
@@ -155,8 +159,8 @@ TEST(GossipWire, ConcatenatedRecordsDecodeInOrder) {
   for (const auto& m : msgs) wire::encode(m, buf);
   auto back = wire::decode_payload(buf.data(), buf.size());
   ASSERT_TRUE(back);
-  ASSERT_EQ(back->size(), msgs.size());
-  for (std::size_t i = 0; i < msgs.size(); ++i) EXPECT_TRUE(same(msgs[i], (*back)[i])) << i;
+  ASSERT_EQ(back->messages.size(), msgs.size());
+  for (std::size_t i = 0; i < msgs.size(); ++i) EXPECT_TRUE(same(msgs[i], back->messages[i])) << i;
 }
 
 TEST(GossipWire, EveryTruncationIsRejected) {
@@ -171,16 +175,46 @@ TEST(GossipWire, EveryTruncationIsRejected) {
 TEST(GossipWire, InvalidFieldsAreRejected) {
   std::vector<std::uint8_t> buf;
   wire::encode({sample_revocation()}, buf);
-  buf[1 + 2 + 8 + 4 + 8] = 0x80;  // unknown flag bit
+  buf[wire::kRecordHeaderSize + 2 + 8 + 4 + 8] = 0x80;  // unknown flag bit
   EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
-  buf.assign({0x63});  // unknown type
+  buf.assign({0x63});  // a type without its length
   EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
   buf.clear();
   wire::PpGroup g;
   wire::encode({g}, buf);
-  buf[1] = RevocationSet::kGroups;  // group out of range
+  buf[wire::kRecordHeaderSize] = RevocationSet::kGroups;  // group out of range
   EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
   EXPECT_TRUE(wire::decode_payload(buf.data(), 0));  // an empty payload is valid
+}
+
+// What a newer protocol version adds, an older node reads past: record
+// types it does not know are skipped and counted, fields appended to a
+// record it knows are ignored, and everything else in the packet is used.
+TEST(GossipWire, NewerRecordsAndFieldsAreSkipped) {
+  std::vector<std::uint8_t> buf{200, 0, 5, 1, 2, 3, 4, 5};  // type 200, 5 bytes
+  wire::encode({sample_revocation()}, buf);
+  const std::size_t revoke_at = 8;
+  buf.insert(buf.end(), {0xde, 0xad, 0xbe});  // three bytes a newer REVOKE appends
+  const std::size_t body = buf.size() - revoke_at - wire::kRecordHeaderSize;
+  buf[revoke_at + 1] = static_cast<std::uint8_t>(body >> 8);
+  buf[revoke_at + 2] = static_cast<std::uint8_t>(body);
+  wire::encode({wire::Ack{7}}, buf);
+  buf.insert(buf.end(), {201, 0, 0});  // an empty one
+  auto back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->skipped, 2u);
+  ASSERT_EQ(back->messages.size(), 2u);
+  EXPECT_EQ(std::get<Revocation>(back->messages[0].v), sample_revocation());
+  EXPECT_EQ(std::get<wire::Ack>(back->messages[1].v).seq, 7u);
+  // A record longer than what is left is truncated, known type or not.
+  buf.assign({200, 0, 6, 1, 2, 3, 4, 5});
+  EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
+  // A known record too short for its fields is malformed, not skipped.
+  buf.clear();
+  wire::encode({wire::Ack{7}}, buf);
+  buf[2] = 3;
+  buf.pop_back();
+  EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
 }
 
 TEST(GossipWire, RevocationCarriesFullEvidence) {
@@ -193,8 +227,8 @@ TEST(GossipWire, RevocationCarriesFullEvidence) {
   wire::encode_revocation(revocation_with_evidence(), buf);
   auto back = wire::decode_payload(buf.data(), buf.size());
   ASSERT_TRUE(back);
-  ASSERT_EQ(back->size(), 1u);
-  const Revocation& got = std::get<Revocation>((*back)[0].v);
+  ASSERT_EQ(back->messages.size(), 1u);
+  const Revocation& got = std::get<Revocation>(back->messages[0].v);
   EXPECT_EQ(got, revocation_with_evidence());
   EXPECT_EQ(got.evidence.networks.size(), Evidence::kMaxNetworks);
   EXPECT_TRUE(got.evidence.networks[1].v6);
@@ -221,7 +255,7 @@ TEST(GossipWire, EvidenceOverItsLimitsIsCut) {
   EXPECT_LE(buf.size(), wire::kMaxRevocationSize);
   auto back = wire::decode_payload(buf.data(), buf.size());
   ASSERT_TRUE(back);
-  const Evidence& got = std::get<Revocation>((*back)[0].v).evidence;
+  const Evidence& got = std::get<Revocation>(back->messages[0].v).evidence;
   EXPECT_EQ(got.networks.size(), Evidence::kMaxNetworks);
   EXPECT_EQ(got.networks[0].prefix_len, 32);
   EXPECT_EQ(got.networks[1].prefix_len, 128);
@@ -260,6 +294,9 @@ std::vector<std::uint8_t> revoke_with_ext(const std::vector<std::uint8_t>& ext, 
   buf.push_back(static_cast<std::uint8_t>(ext_len >> 8));
   buf.push_back(static_cast<std::uint8_t>(ext_len));
   buf.insert(buf.end(), ext.begin(), ext.end());
+  const std::size_t body = buf.size() - wire::kRecordHeaderSize;  // the record frames what is there
+  buf[1] = static_cast<std::uint8_t>(body >> 8);
+  buf[2] = static_cast<std::uint8_t>(body);
   return buf;
 }
 std::vector<std::uint8_t> revoke_with_ext(const std::vector<std::uint8_t>& ext) {
@@ -358,7 +395,7 @@ class GossipReject : public ::testing::Test {
   std::uint64_t drops() const {
     const Stats& s = node->stats();
     return s.dropped_malformed + s.dropped_auth + s.dropped_replay + s.dropped_stale +
-           s.dropped_label + s.dropped_oversized + s.dropped_before_start;
+           s.dropped_label + s.dropped_oversized + s.dropped_before_start + s.dropped_version;
   }
 
   Config cfg;
@@ -437,6 +474,68 @@ TEST_F(GossipReject, ReplaysAreDroppedWithinAndBeyondTheWindow) {
   feed(packet(900, kNow, cfg.cluster_key, cfg.cluster_label));
   EXPECT_EQ(node->stats().dropped_replay, 3u);
   EXPECT_EQ(drops(), 3u);
+}
+
+TEST_F(GossipReject, NewerRecordTypesAreSkippedNotDropped) {
+  std::vector<std::uint8_t> payload{250, 0, 2, 9, 9};
+  wire::encode_revocation(sample_revocation(), payload);
+  auto p = wire::seal(cfg.cluster_key, cfg.cluster_label, wire::Header{2, 100, kNow}, payload.data(), payload.size());
+  feed(p);
+  EXPECT_EQ(drops(), 0u);
+  EXPECT_EQ(node->stats().records_skipped, 1u);
+  EXPECT_EQ(node->revocations().size(), 1u);
+}
+
+TEST_F(GossipReject, OtherWireVersionIsDroppedAsSuch) {
+  auto p = packet(100, kNow, cfg.cluster_key, cfg.cluster_label);
+  p[0] = 1;  // the unframed records of version 1
+  feed(p);
+  EXPECT_EQ(node->stats().dropped_version, 1u);
+  EXPECT_EQ(drops(), 1u);
+  const DropReport r = node->take_drop_report(kNow);
+  EXPECT_EQ(r.total(DropKind::kVersion), 1u);
+}
+
+// A cluster-key rotation: the first key seals, every key opens.
+TEST(GossipKeys, EveryKeyOpensTheFirstSeals) {
+  Config c;
+  c.node_id = 1;
+  c.self = *Endpoint::parse("127.0.0.1:7001");
+  wire::Key old_key{}, new_key{}, stranger{};
+  old_key.fill(1), new_key.fill(2), stranger.fill(3);
+  c.cluster_key = new_key;
+  c.other_keys = {old_key};
+  struct Capture : Transport {
+    std::vector<std::vector<std::uint8_t>> sent;
+    void send(const Endpoint&, const std::uint8_t* d, std::size_t n) override { sent.emplace_back(d, d + n); }
+  } transport;
+  NullListener listener;
+  Node node(c, transport, listener, kNow, 1);
+  node.start(kNow);
+  const Endpoint from = *Endpoint::parse("127.0.0.1:7002");
+  std::uint64_t counter = 100;
+  auto ping_with = [&](const wire::Key& key) {
+    std::vector<std::uint8_t> payload;
+    wire::encode({wire::Ping{5, 1}}, payload);
+    auto p = wire::seal(key, c.cluster_label, wire::Header{2, ++counter, kNow}, payload.data(), payload.size());
+    transport.sent.clear();
+    node.receive(from, p.data(), p.size(), kNow);
+  };
+  ping_with(old_key);
+  EXPECT_EQ(node.stats().dropped_auth, 0u);
+  EXPECT_EQ(node.stats().packets_other_key, 1u);
+  ASSERT_EQ(transport.sent.size(), 1u);  // the ACK, sealed with the first key only
+  wire::Header h;
+  std::vector<std::uint8_t> plain;
+  const auto& ack = transport.sent[0];
+  EXPECT_EQ(wire::open(new_key, c.cluster_label, ack.data(), ack.size(), h, plain), wire::OpenResult::kOk);
+  EXPECT_EQ(wire::open(old_key, c.cluster_label, ack.data(), ack.size(), h, plain), wire::OpenResult::kAuth);
+  ping_with(new_key);
+  EXPECT_EQ(node.stats().packets_other_key, 1u);
+  EXPECT_EQ(transport.sent.size(), 1u);
+  ping_with(stranger);
+  EXPECT_EQ(node.stats().dropped_auth, 1u);
+  EXPECT_TRUE(transport.sent.empty());
 }
 
 TEST_F(GossipReject, RevokeWithMalformedEvidenceIsDroppedAsMalformed) {

@@ -57,9 +57,8 @@ class Cluster {
     char dir[] = "/tmp/uritoken-cluster-XXXXXX";
     dir_ = mkdtemp(dir);
     chmod(dir_.c_str(), 0755);  // the sidecar runs as www-data when we are root
-    std::string key;
-    run_command(std::string(BUILD_DIR) + "/uritoken cluster-keygen", &key);
-    write_text(dir_ + "/cluster.key", key, 0600);
+    first_key_ = new_cluster_key();
+    for (int i = 0; i < nodes; ++i) write_text(key_file(i), first_key_ + "\n", 0600);
     for (int i = 0; i < nodes; ++i) gossip_ports_.push_back(gossip ? free_udp_port() : 0);
     for (int i = 0; i < nodes; ++i) {
       HttpdOptions o;
@@ -222,6 +221,23 @@ class Cluster {
     for (auto& n : nodes_) n->expect_log(pattern);
   }
 
+  // A fresh cluster key (64 hex digits), as 'uritoken cluster-keygen' prints it.
+  static std::string new_cluster_key() {
+    std::string key;
+    run_command(std::string(BUILD_DIR) + "/uritoken cluster-keygen", &key);
+    return key.substr(0, key.find_first_of("\r\n"));
+  }
+  const std::string& first_key() const { return first_key_; }
+  std::string key_file(int i) const { return dir_ + "/cluster" + std::to_string(i) + ".key"; }
+  // Rewrites node i's UriTokenClusterKeyFile (the first key seals) and
+  // reloads it by graceful restart.
+  bool set_cluster_keys(int i, const std::vector<std::string>& keys) {
+    std::string text;
+    for (const auto& k : keys) text += k + "\n";
+    write_text(key_file(i), text, 0600);
+    return node(i).graceful();
+  }
+
   // Switches node i to another UriTokenSharing mode by graceful restart.
   bool switch_mode(int i, const std::string& mode) {
     modes_[static_cast<std::size_t>(i)] = mode;
@@ -242,7 +258,7 @@ class Cluster {
       << "UriTokenSharing " << modes_[static_cast<std::size_t>(i)] << "\n"
       << "UriTokenStateDir " << state_dir(i) << "\n";
     if (gossip_ports_[static_cast<std::size_t>(i)] != 0) {
-      c << "UriTokenClusterKeyFile " << dir_ << "/cluster.key\n"
+      c << "UriTokenClusterKeyFile " << key_file(i) << "\n"
         << "UriTokenNodeName node" << (same_name_ ? 0 : i) << "\n"
         << "UriTokenGossipListen 127.0.0.1:" << gossip_ports_[static_cast<std::size_t>(i)] << "\n";
       for (std::size_t j = 0; j < gossip_ports_.size(); ++j) {
@@ -255,6 +271,7 @@ class Cluster {
   std::vector<std::string> modes_;
   bool same_name_ = false;
   std::string dir_;
+  std::string first_key_;
   std::vector<int> gossip_ports_;
   std::vector<std::unique_ptr<Httpd>> nodes_;
   std::string startup_output_;

@@ -745,3 +745,67 @@ TEST_F(ClusterTest, StatusPagePagesAndSortsManyBlockedTokens) {
 }
 
 }  // namespace
+
+namespace {
+// A counter from node i's sidecar (control socket `status`), or -1.
+long long sidecar_counter(Cluster& c, int i, const std::string& name) {
+  const std::string status = c.control(i, "status\n");
+  const std::string field = "counter\tname=" + name + "\tvalue=";
+  const auto at = status.find(field);
+  return at == std::string::npos ? -1 : std::atoll(status.c_str() + at + field.size());
+}
+}  // namespace
+
+// Rotating the cluster key without an outage (README, "Rotating the cluster
+// key"): add the new key second everywhere, then move it first, then remove
+// the old one, one graceful restart at a time. After every restart a token
+// shared then is refused on every node. Then a node left with only the old
+// key is shut out: its packets fail authentication and a revocation no
+// longer reaches it.
+TEST_F(ClusterTest, ClusterKeyRotatesWithoutAnOutage) {
+  cluster = std::make_unique<Cluster>(3);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: |UT00018: .* is (suspect|dead))");
+  const std::string old_key = cluster->first_key(), new_key = Cluster::new_cluster_key();
+  ASSERT_EQ(new_key.size(), 64u);
+  ASSERT_NE(new_key, old_key);
+  const std::vector<std::vector<std::string>> steps = {{old_key, new_key}, {new_key, old_key}, {new_key}};
+  for (std::size_t step = 0; step < steps.size(); ++step) {
+    for (int i = 0; i < cluster->size(); ++i) {
+      const std::size_t mark = cluster->node(i).error_log().size();
+      ASSERT_TRUE(cluster->set_cluster_keys(i, steps[step])) << "step " << step << " node " << i;
+      ASSERT_TRUE(cluster->sees_every_member(i, mark)) << "step " << step << " node " << i << "\n"
+                                                       << cluster->startup_output();
+      const std::string token = mint();
+      ASSERT_TRUE(cluster->served_everywhere(token));
+      cluster->share_widely(token);
+      const long ms = cluster->wait_refused_everywhere(token, 5000);
+      EXPECT_GE(ms, 0) << "step " << step << " node " << i;
+      // While the new key seals on node 0 but not yet on node 1, node 1
+      // opens node 0's packets with its second key, and counts them.
+      if (step == 1 && i == 0) {
+        EXPECT_GT(sidecar_counter(*cluster, 1, "gossip_packets_other_key"), 0);
+      }
+    }
+  }
+  // The old key is gone everywhere; node 2 goes back to it alone.
+  const long long auth_before = sidecar_counter(*cluster, 0, "gossip_dropped_auth");
+  ASSERT_GE(auth_before, 0);
+  ASSERT_TRUE(cluster->set_cluster_keys(2, {old_key}));
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  while (Clock::now() < deadline && sidecar_counter(*cluster, 0, "gossip_dropped_auth") <= auth_before) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  EXPECT_GT(sidecar_counter(*cluster, 0, "gossip_dropped_auth"), auth_before);
+  const std::string token = mint();
+  ASSERT_TRUE(cluster->served_everywhere(token));
+  std::string out;
+  ASSERT_EQ(run_command(std::string(BUILD_DIR) + "/uritoken revoke --socket " + cluster->state_dir(0) +
+                            "/control.sock --url 'https://media.example/_uk_" + token + "/media/clip/seg1.ts'",
+                        &out),
+            0)
+      << out;
+  for (int i = 0; i < 2; ++i) EXPECT_TRUE(wait_status(*cluster, i, token, 403)) << "node " << i;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(cluster->get(2, token, "198.51.100.7").status, 200) << "node 2, with only the old key, is shut out";
+}

@@ -88,3 +88,40 @@ TEST(KeyRing, ShippedExampleKeyFileParses) {
   EXPECT_EQ(ring->size(), 4u);
   EXPECT_EQ(ring->signing_key("shop-berlin", std::nullopt)->id, 12);
 }
+
+// UriTokenClusterKeyFile: several keys for a rotation, the first seals.
+TEST(ClusterKeys, OneKeyPerLineInOrderWithComments) {
+  const std::string a(64, 'a'), b = std::string(62, '0') + "1f";
+  std::string error;
+  auto keys = parse_cluster_keys("# new key first once every node has it\n" + b + "\n\n  " + a + " \r\n", &error);
+  ASSERT_TRUE(keys) << error;
+  ASSERT_EQ(keys->size(), 2u);
+  EXPECT_EQ((*keys)[0][31], 0x1f);
+  EXPECT_EQ((*keys)[0][0], 0x00);
+  EXPECT_EQ((*keys)[1][0], 0xaa);
+  // The file cluster-keygen writes: one key and a newline.
+  keys = parse_cluster_keys(a + "\n", &error);
+  ASSERT_TRUE(keys) << error;
+  EXPECT_EQ(keys->size(), 1u);
+}
+
+TEST(ClusterKeys, BadFilesNameTheLineAndTheFix) {
+  const std::string a(64, 'a');
+  std::string error;
+  EXPECT_FALSE(parse_cluster_keys("", &error));
+  EXPECT_NE(error.find("no key"), std::string::npos) << error;
+  EXPECT_FALSE(parse_cluster_keys("# only a comment\n", &error));
+  EXPECT_FALSE(parse_cluster_keys(a + "\nabcd\n", &error));
+  EXPECT_NE(error.find("line 2"), std::string::npos) << error;
+  EXPECT_NE(error.find("64 hex digits"), std::string::npos) << error;
+  EXPECT_FALSE(parse_cluster_keys(a + a + "\n", &error));  // two keys on one line
+  EXPECT_FALSE(parse_cluster_keys(a.substr(0, 63) + "g\n", &error));
+  EXPECT_FALSE(parse_cluster_keys(a + " " + a + "\n", &error));
+  EXPECT_FALSE(parse_cluster_keys(a + "\n" + a + "\n", &error));
+  EXPECT_NE(error.find("twice"), std::string::npos) << error;
+  std::string many;
+  for (char c : std::string("12345")) many += std::string(64, c) + "\n";
+  EXPECT_FALSE(parse_cluster_keys(many, &error));
+  EXPECT_NE(error.find("more than 4"), std::string::npos) << error;
+  EXPECT_TRUE(parse_cluster_keys(many.substr(0, 4 * 65), &error)) << error;
+}
