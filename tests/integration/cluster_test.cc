@@ -514,7 +514,7 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     EXPECT_NE(j.body.find("\"sidecar\":\"up\""), std::string::npos);
     EXPECT_EQ(j.body.find("\"last_contact_ms\":0"), std::string::npos) << "members were heard from: " << j.body;
     EXPECT_NE(j.body.find("\"last_contact_ms\":"), std::string::npos);
-    EXPECT_NE(j.body.find("\"protocol\":\"1\""), std::string::npos) << j.body;
+    EXPECT_NE(j.body.find("\"protocol\":\"2\""), std::string::npos) << j.body;
     EXPECT_EQ(j.body.find(shared), std::string::npos) << "never the token";
     const Response h = http_get(cluster->node(i).port(), "/uritoken-status");
     EXPECT_EQ(h.status, 200);
@@ -528,7 +528,7 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
       const std::string file = cluster->node(i).root() + "/metrics.txt";
       std::ofstream(file) << m.body;
       std::string out;
-      EXPECT_EQ(run_command("promtool check metrics < " + file, &out), 0) << out;
+      EXPECT_EQ(run_command("promtool check metrics < " + file, &out), 0) << out << m.body;
     }
   }
   // DNS rebinding: another Host gets 421, and no data.

@@ -137,6 +137,21 @@ Response http_raw(int port, const std::string& request) {
     r.headers[lower(line.substr(0, colon))] = v;
   }
   r.body = r.raw.substr(head_end + 4);
+  // A body of unknown length (e.g. the status page's metrics once they
+  // pass httpd's buffer) comes chunked, as any HTTP/1.1 client reads it.
+  if (lower(r.headers["transfer-encoding"]) == "chunked") {
+    std::string body;
+    std::size_t at = 0;
+    for (;;) {
+      const auto eol = r.body.find("\r\n", at);
+      if (eol == std::string::npos) break;
+      const std::size_t size = std::strtoul(r.body.substr(at, eol - at).c_str(), nullptr, 16);
+      if (size == 0 || eol + 2 + size > r.body.size()) break;
+      body.append(r.body, eol + 2, size);
+      at = eol + 2 + size + 2;
+    }
+    r.body = body;
+  }
   return r;
 }
 
