@@ -80,12 +80,15 @@ void SharingService::publish_all() {
   if (node_ != nullptr) node_->revocations().for_each([this](const gossip::Revocation& r) { publish(r); });
 }
 
-void SharingService::drain(std::uint64_t now_ms) {
+std::size_t SharingService::drain(std::uint64_t now_ms) {
   // Workers never wait for us; draining often keeps the ring short.
+  std::size_t total = 0;
   for (std::size_t n; (n = shared_.drain(batch_.data(), batch_.size())) > 0;) {
     for (std::size_t i = 0; i < n; ++i) report(batch_[i], now_ms);
+    total += n;
     if (n < batch_.size()) break;
   }
+  return total;
 }
 
 void SharingService::report(const Sighting& s, std::uint64_t now_ms) {
@@ -98,8 +101,10 @@ void SharingService::report(const Sighting& s, std::uint64_t now_ms) {
 
 void SharingService::housekeeping(std::uint64_t now_ms) {
   if (now_ms < next_housekeeping_) return;
-  // expire() walks the whole detector table: every few seconds is plenty.
-  detector_.expire(now_ms);
+  // The detector table is tens of MiB: a twelfth of it every 5 s, so a
+  // token idle past the window (10 minutes by default) is reclaimed within
+  // a minute more, for a twelfth of the cache traffic of a whole sweep.
+  detector_.expire_some(now_ms, detector_.capacity() / 12 + 1);
   shared_.sweep(static_cast<std::uint32_t>(now_ms / 1000));
   next_housekeeping_ = now_ms + kHousekeepingMs;
 }

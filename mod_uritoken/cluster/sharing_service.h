@@ -48,13 +48,16 @@ RevocationRecord table_record(const gossip::Revocation& winner);
 gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, bool shared_network);
 NetworkId network_of_report(const gossip::SightingReport& r);
 
-// A token seen again from the same network within a second is not
-// reported again: a player fetching a segment every few seconds, or a page
-// with fifty thumbnails, would otherwise send a sighting per request. Once
-// a second still repeats it often enough to survive a lost packet.
+// A token seen again from the same network within 5 s is not reported
+// again: a player fetching a segment every few seconds, or a page with fifty
+// thumbnails, would otherwise send a sighting per request. A repeat changes
+// no verdict: the detector keeps a network's last use to a tick of
+// window/120 (5 s by default), the proxy detector counts distinct sessions,
+// and the token's owners already know the network. Once every 5 s still
+// repeats it often enough to survive a lost packet.
 class RecentSightings {
  public:
-  static constexpr std::uint64_t kRepeatMs = 1000;
+  static constexpr std::uint64_t kRepeatMs = 5000;
   bool fresh(std::uint64_t key, std::uint64_t now_ms);
 
  private:
@@ -82,7 +85,7 @@ class SharingService : public gossip::Listener {
 
   // One turn of the sidecar loop: drains the ring into the node, flushes
   // the journal when due, and every few seconds expires old state.
-  void drain(std::uint64_t now_ms);
+  std::size_t drain(std::uint64_t now_ms);  // returns how many sightings it took
   void flush_journal(std::uint64_t now_ms);  // now_ms == 0: at once
   void housekeeping(std::uint64_t now_ms);
 

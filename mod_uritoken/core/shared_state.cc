@@ -13,9 +13,10 @@ namespace uritoken {
 namespace {
 
 constexpr std::uint64_t kMagic = 0x314b4f5455524955ull;  // "URITOKE1" little-endian
-constexpr std::uint32_t kVersion = 1;
+constexpr std::uint32_t kVersion = 2;  // 2: the repeat filter
 constexpr std::uint32_t kMinRing = 2, kMaxRing = 1u << 24;
 constexpr std::uint32_t kMinTable = 16, kMaxTable = 1u << 26;
+constexpr std::uint32_t kMinRepeat = 8, kMaxRepeat = 1u << 26;
 // Readers retry a slot that is being written this many times, then fail open.
 // A write is a handful of stores, so only a writer that died mid-write (or is
 // descheduled for a very long time) exhausts this.
@@ -62,7 +63,7 @@ struct Control {
     std::uint32_t version = 0;
     std::uint32_t ring_slots = 0;
     std::uint32_t table_slots = 0;
-    std::uint32_t reserved = 0;
+    std::uint32_t repeat_slots = 0;
     std::uint64_t total_bytes = 0;
   } header;
   struct alignas(64) Producers {
@@ -130,7 +131,8 @@ std::size_t ring_offset() { return sizeof(shm::Control); }
 std::size_t shared_state_bytes(const SharedStateLayout& layout) {
   const std::size_t ring = round_pow2(layout.ring_slots, kMinRing, kMaxRing);
   const std::size_t table = round_pow2(layout.table_slots, kMinTable, kMaxTable);
-  return sizeof(shm::Control) + ring * 64 + table * 32;
+  const std::size_t repeat = round_pow2(layout.repeat_slots, kMinRepeat, kMaxRepeat);
+  return sizeof(shm::Control) + ring * 64 + table * 32 + repeat * 8;
 }
 
 SharedState::SharedState(void* base) {
@@ -140,6 +142,8 @@ SharedState::SharedState(void* base) {
   table_mask_ = ctl_->header.table_slots - 1;
   ring_ = reinterpret_cast<RingSlot*>(bytes + ring_offset());
   table_ = reinterpret_cast<TableSlot*>(bytes + ring_offset() + (ring_mask_ + 1) * sizeof(RingSlot));
+  repeat_mask_ = ctl_->header.repeat_slots - 1;
+  repeat_ = reinterpret_cast<std::atomic<std::uint64_t>*>(reinterpret_cast<unsigned char*>(table_) + (table_mask_ + 1) * sizeof(TableSlot));
 }
 
 std::optional<SharedState> SharedState::format(void* base, std::size_t bytes, const SharedStateLayout& layout) {
@@ -148,15 +152,18 @@ std::optional<SharedState> SharedState::format(void* base, std::size_t bytes, co
   if (bytes < need) return std::nullopt;
   const std::uint32_t ring = round_pow2(layout.ring_slots, kMinRing, kMaxRing);
   const std::uint32_t table = round_pow2(layout.table_slots, kMinTable, kMaxTable);
+  const std::uint32_t repeat = round_pow2(layout.repeat_slots, kMinRepeat, kMaxRepeat);
   auto* ctl = new (base) Control();
   ctl->header.version = kVersion;
   ctl->header.ring_slots = ring;
   ctl->header.table_slots = table;
+  ctl->header.repeat_slots = repeat;
   ctl->header.total_bytes = need;
   auto* p = static_cast<unsigned char*>(base) + ring_offset();
   auto* ring_slots = new (p) RingSlot[ring];
   for (std::uint32_t i = 0; i < ring; ++i) ring_slots[i].seq.store(i, std::memory_order_relaxed);
   new (p + std::size_t{ring} * sizeof(RingSlot)) TableSlot[table];
+  new (p + std::size_t{ring} * sizeof(RingSlot) + std::size_t{table} * sizeof(TableSlot)) U64[repeat];
   // Magic last: a region is either recognisably complete or not attachable.
   ctl->header.magic.store(kMagic, std::memory_order_release);
   return SharedState(base);
@@ -168,12 +175,14 @@ std::optional<SharedState> SharedState::attach(void* base, std::size_t bytes) {
   auto* ctl = static_cast<Control*>(base);
   if (ctl->header.magic.load(std::memory_order_acquire) != kMagic) return std::nullopt;
   if (ctl->header.version != kVersion) return std::nullopt;
-  const std::uint32_t ring = ctl->header.ring_slots, table = ctl->header.table_slots;
+  const std::uint32_t ring = ctl->header.ring_slots, table = ctl->header.table_slots,
+                      repeat = ctl->header.repeat_slots;
   // The stored counts must be exactly what format() would have produced.
-  if (round_pow2(ring, kMinRing, kMaxRing) != ring || round_pow2(table, kMinTable, kMaxTable) != table) {
+  if (round_pow2(ring, kMinRing, kMaxRing) != ring || round_pow2(table, kMinTable, kMaxTable) != table ||
+      round_pow2(repeat, kMinRepeat, kMaxRepeat) != repeat) {
     return std::nullopt;
   }
-  const std::size_t need = shared_state_bytes(SharedStateLayout{ring, table});
+  const std::size_t need = shared_state_bytes(SharedStateLayout{ring, table, repeat});
   if (ctl->header.total_bytes != need || bytes < need) return std::nullopt;
   return SharedState(base);
 }
@@ -201,6 +210,21 @@ bool SharedState::claim(std::uint64_t* out_pos) noexcept {
       pos = enqueue.load(std::memory_order_relaxed);
     }
   }
+}
+
+bool SharedState::is_repeat(const Sighting& s) noexcept {
+  std::uint64_t addr[2];
+  std::memcpy(addr, s.address.bytes, sizeof addr);
+  const std::uint64_t h = mix64(table_hash(s.key_id, s.session) ^ splitmix64(addr[0] ^ splitmix64(addr[1] + s.address.v6)));
+  constexpr std::uint64_t kTimeBits = 24, kTimeMask = (1ull << kTimeBits) - 1;
+  constexpr std::uint64_t kUnitShift = 8;  // 256 ms
+  constexpr std::uint64_t kRepeatUnits = (kRepeatMs + (1ull << kUnitShift) - 1) >> kUnitShift;
+  const std::uint64_t now = (s.time_ms >> kUnitShift) & kTimeMask;
+  std::atomic<std::uint64_t>& word = repeat_[h & repeat_mask_];
+  const std::uint64_t old = word.load(std::memory_order_relaxed);
+  if (old != 0 && (old >> kTimeBits) == (h >> kTimeBits) && ((now - old) & kTimeMask) < kRepeatUnits) return true;
+  word.store((h & ~kTimeMask) | now, std::memory_order_relaxed);
+  return false;
 }
 
 bool SharedState::record(const Sighting& s) noexcept {

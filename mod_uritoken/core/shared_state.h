@@ -4,6 +4,7 @@
 // shared memory, so every worker and the sidecar inherit the mapping):
 //
 //   [control block][ring: ring_slots x 64 bytes][table: table_slots x 32 bytes]
+//   [repeat filter: repeat_slots x 8 bytes]
 //   (a table slot: u64 seqlock version, session, meta, times)
 //
 // Workers (many processes x many threads) write sightings into the ring and
@@ -27,6 +28,7 @@
 // miss ends at an empty slot after a short walk.
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -56,10 +58,12 @@ struct RevocationRecord {
   RevocationState state = RevocationState::none;
 };
 
-// Both counts are rounded up to powers of two (ring 2..2^24, table 16..2^26).
+// Counts are rounded up to powers of two (ring 2..2^24, table 16..2^26,
+// repeat filter 8..2^26).
 struct SharedStateLayout {
   std::uint32_t ring_slots = 16384;
   std::uint32_t table_slots = 131072;
+  std::uint32_t repeat_slots = 65536;
 };
 
 struct SharedCounters {
@@ -98,6 +102,14 @@ class SharedState {
 
   // False when the ring is full (counted as dropped).
   bool record(const Sighting& s) noexcept;
+  // True if the same token was seen from the same address within the last
+  // kRepeatMs (about 5 s): the sighting adds nothing the sidecar does not
+  // know, so the worker skips record(). Otherwise notes it and returns
+  // false. A direct-mapped table of one relaxed atomic word per slot (40
+  // bits of hash, 24 bits of time): a collision or a race only costs a
+  // repeat in the ring, and a false "repeat" needs a 40-bit hash match.
+  bool is_repeat(const Sighting& s) noexcept;
+  static constexpr std::uint64_t kRepeatMs = 5000;
   // The state of a token. Entries past token_expires read as none. A slot
   // that stays mid-write for a long time (the sidecar died while writing it)
   // reads as none: we fail open, because refusing valid tokens is worse than
@@ -134,6 +146,7 @@ class SharedState {
   SharedCounters counters() const noexcept;
   std::size_t ring_slots() const noexcept { return ring_mask_ + 1; }
   std::size_t table_slots() const noexcept { return table_mask_ + 1; }
+  std::size_t repeat_slots() const noexcept { return repeat_mask_ + 1; }
 
  private:
   friend struct SharedStateTestPeer;
@@ -153,6 +166,8 @@ class SharedState {
   Control* ctl_ = nullptr;
   RingSlot* ring_ = nullptr;
   TableSlot* table_ = nullptr;
+  std::atomic<std::uint64_t>* repeat_ = nullptr;
+  std::size_t repeat_mask_ = 0;
   std::size_t ring_mask_ = 0;
   std::size_t table_mask_ = 0;
   // Sidecar-local: the ring position seen unpublished, and since when (steady ns).

@@ -123,6 +123,9 @@ class SharingDetector {              // runs on the nodes that own a token
   SharingVerdict verdict(std::uint16_t key_id, std::uint64_t session) const;
   void forget(std::uint16_t key_id, std::uint64_t session);   // e.g. after a manual pardon
   void expire(std::uint64_t now_ms);                          // drop tokens past expiry or idle beyond window
+  // The same for the next `slots` slots only, resuming where the last call
+  // stopped: the table is tens of MiB, so the sidecar sweeps it in slices.
+  void expire_some(std::uint64_t now_ms, std::size_t slots);
   // The token's non-shared networks in the window, as far as the bounded
   // network dictionary still knows them (see docs/sharing-rule.md).
   std::vector<NetworkId> networks_of(std::uint16_t key_id, std::uint64_t session) const;
@@ -139,6 +142,8 @@ class SharingDetector {              // runs on the nodes that own a token
   struct Slot;
   struct NameEntry;
   Slot* find(std::uint16_t key_id, std::uint64_t session) const;
+  static std::uint8_t tag_of(std::uint16_t key_id, std::uint64_t session);
+  void set_slot_tag(const Slot* s, std::uint8_t tag);
   Slot* bucket_of(std::uint16_t key_id, std::uint64_t session, int which) const;
   SharingVerdict score(const Slot& s) const;
   std::uint32_t newest_s(const Slot& s) const;
@@ -148,12 +153,14 @@ class SharingDetector {              // runs on the nodes that own a token
   SharingPolicy policy_;
   std::uint32_t tick_s_ = 5;         // time resolution of per-network last-seen times
   Slot* slots_ = nullptr;
+  std::uint8_t* tags_ = nullptr;     // per slot: 0 free, else 1..255 from the token's hash
   std::size_t slot_count_ = 0;
   std::size_t bucket_count_ = 0;
   NameEntry* names_ = nullptr;       // network hash -> NetworkId, direct-mapped
   std::size_t name_mask_ = 0;
   std::size_t tracked_ = 0;
   std::uint64_t evictions_ = 0;
+  std::size_t expire_cursor_ = 0;    // where expire_some resumes
 };
 
 }  // namespace uritoken

@@ -4,6 +4,7 @@
 
 #include "../cluster/sharing_service.h"
 
+#include <algorithm>
 #include <apr_shm.h>
 #include <apr_strings.h>
 #include <apr_thread_proc.h>
@@ -147,6 +148,8 @@ int start_cluster(apr_pool_t* pconf, apr_pool_t*, server_rec* s) {
   SharedStateLayout layout;
   layout.ring_slots = c->ring_slots;
   layout.table_slots = c->table_slots;
+  // One repeat-filter word (8 bytes) per four tracked sessions: 2 MiB by default.
+  layout.repeat_slots = std::max(8u, c->tracked_sessions / 4);
   const std::size_t bytes = shared_state_bytes(layout);
   apr_shm_t* shm = nullptr;
   // APR keeps a size header at the start of the segment, so its base is

@@ -347,7 +347,9 @@ int handle_post_read_request(request_rec* r) {
     seen.token_expires = v.claims.expires;
     seen.time_ms = static_cast<std::uint64_t>(apr_time_as_msec(r->request_time));
     if (client_addr) seen.address = *client_addr;
-    shared->record(seen);
+    // A player fetching segment after segment repeats the same sighting:
+    // skipped here, it costs neither a ring slot nor the sidecar's time.
+    if (!shared->is_repeat(seen)) shared->record(seen);
   }
 
   // "/_uk_TOKEN" is exactly the start of the raw path.

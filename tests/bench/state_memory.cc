@@ -49,6 +49,7 @@ int main() {
   SharedStateLayout layout;
   layout.ring_slots = 16384;
   layout.table_slots = 262144;  // 100,000 revocations at under 40% load
+  layout.repeat_slots = 1000000 / 4;  // as the module sizes it for UriTokenTrackedSessions
   const std::size_t shm_bytes = shared_state_bytes(layout);
   void* region = mmap(nullptr, shm_bytes, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
   if (region == MAP_FAILED) return 1;
@@ -103,9 +104,9 @@ int main() {
   }
   const double sidecar = resident_mib() - before;
   const double shm = static_cast<double>(shm_bytes) / (1024.0 * 1024.0);
-  std::printf("  shared memory %.1f MiB (ring %u slots, table %u slots), sidecar structures %.1f MiB "
+  std::printf("  shared memory %.1f MiB (ring %u slots, table %u slots, repeat filter %u slots), sidecar structures %.1f MiB "
               "(detector tracks %zu sessions, reports %.1f MiB; %zu revocations)\n",
-              shm, layout.ring_slots, layout.table_slots, sidecar, detector->tracked(),
+              shm, layout.ring_slots, layout.table_slots, layout.repeat_slots, sidecar, detector->tracked(),
               static_cast<double>(detector->memory_bytes()) / (1024.0 * 1024.0), node->revocations().size());
   std::printf("state MiB for 1M sessions: %.1f\n", shm + sidecar);
   return 0;

@@ -64,8 +64,8 @@ TEST(SharingService, OneNodeTurnsRingSightingsIntoARevocationInTableAndJournal) 
   for (int k = 0; k < 12; ++k) shm.state->record(sighting(10, "100.64." + std::to_string(k * 7) + ".9", now));
   shm.state->record(sighting(11, kFiveNetworks[0], now));
   shm.state->record(sighting(11, kFiveNetworks[1], now));
-  // The shared one: five networks, each seen three times (repeats within a
-  // second are not reported again).
+  // The shared one: five networks, each seen three times (repeats within
+  // RecentSightings::kRepeatMs are not reported again).
   for (int rep = 0; rep < 3; ++rep) {
     for (const auto& ip : kFiveNetworks) shm.state->record(sighting(12, ip, now));
   }
@@ -77,7 +77,7 @@ TEST(SharingService, OneNodeTurnsRingSightingsIntoARevocationInTableAndJournal) 
   EXPECT_EQ(shm.state->lookup(1, 12, now_s), RevocationState::revoked);
   EXPECT_EQ(shm.state->lookup(1, 11, now_s), RevocationState::none);
   EXPECT_EQ(shm.state->lookup(1, 10, now_s), RevocationState::none);
-  EXPECT_EQ(node.stats().sightings_owned, 12u + 2u + 5u) << "repeats within a second are dropped";
+  EXPECT_EQ(node.stats().sightings_owned, 12u + 2u + 5u) << "repeats within 5 s are dropped";
   EXPECT_EQ(log.count("UT00013: token revoked: key 1, session 000000000000000c"), 1u);
   const auto journal = gossip::Journal::load(sc.journal_path, &error);
   ASSERT_EQ(journal.size(), 1u);
@@ -92,7 +92,9 @@ TEST(SharingService, OneNodeTurnsRingSightingsIntoARevocationInTableAndJournal) 
   node.decide(pardon, now);
   EXPECT_EQ(shm.state->lookup(1, 12, static_cast<std::uint32_t>(now / 1000)), RevocationState::none);
   EXPECT_EQ(shm.state->lookup(1, 12, static_cast<std::uint32_t>(now / 1000)), RevocationState::none);
-  now += 2000;
+  // Used again from the same networks once repeats count again (a pardon
+  // does not reset the repeat filter: re-detection waits at most 5 s).
+  now += RecentSightings::kRepeatMs;
   for (const auto& ip : kFiveNetworks) shm.state->record(sighting(12, ip, now));
   service.drain(now);
   EXPECT_EQ(shm.state->lookup(1, 12, static_cast<std::uint32_t>(now / 1000)), RevocationState::revoked);

@@ -432,9 +432,10 @@ TEST(SharedStateTable, DeadWriterFailsOpenUntilRepaired) {
   const auto same = sessions_with_home(s, 1, 6, 2);
   ASSERT_TRUE(s.set_revocation(record(1, same[0], RevocationState::revoked)));
   ASSERT_TRUE(s.set_revocation(record(1, same[1], RevocationState::revoked)));
-  // Per the layout in shared_state.h: the table ends the region, 32-byte
-  // slots, seqlock version first. An odd version: a write began, never ended.
-  unsigned char* version = r.mem + r.bytes - 16 * 32 + 6 * 32;
+  // Per the layout in shared_state.h: the table comes before the repeat
+  // filter (8 bytes a slot) at the end of the region, 32-byte slots,
+  // seqlock version first. An odd version: a write began, never ended.
+  unsigned char* version = r.mem + r.bytes - s.repeat_slots() * 8 - 16 * 32 + 6 * 32;
   std::uint64_t v;
   std::memcpy(&v, version, 8);
   ASSERT_EQ(v % 2, 0u);
@@ -503,4 +504,36 @@ TEST(SharedStateRegion, FormatRefusesSmallOrMisalignedRegions) {
   EXPECT_TRUE(SharedState::format(r.mem, need, layout));
   EXPECT_EQ(need % 64, 0u);
   EXPECT_GE(need, 1024u * 64 + 4096u * 32);
+}
+
+// The workers' repeat filter: the same token from the same address within
+// about 5 s is a repeat; another address, another token or a later time is not.
+TEST(SharedStateRepeats, SameTokenSameAddressWithinFiveSecondsIsARepeat) {
+  Region r(shared_state_bytes({8, 16, 64}));
+  auto s = make_state(r, {8, 16, 64});
+  EXPECT_EQ(s.repeat_slots(), 64u);
+  const std::uint64_t t0 = 1'700'000'000'000ull;
+  const Sighting a = sighting(7, t0, "198.51.100.7");
+  EXPECT_FALSE(s.is_repeat(a));
+  EXPECT_TRUE(s.is_repeat(sighting(7, t0 + 10, "198.51.100.7")));
+  EXPECT_TRUE(s.is_repeat(sighting(7, t0 + 4000, "198.51.100.7")));
+  EXPECT_FALSE(s.is_repeat(sighting(7, t0 + 10, "198.51.100.8"))) << "another address";
+  EXPECT_FALSE(s.is_repeat(sighting(8, t0 + 10, "198.51.100.7"))) << "another token";
+  Sighting other_key = a;
+  other_key.key_id = static_cast<std::uint16_t>(a.key_id + 1);
+  EXPECT_FALSE(s.is_repeat(other_key)) << "another key id";
+  // Past the interval it is reported again, and the interval restarts then.
+  const std::uint64_t later = t0 + SharedState::kRepeatMs + 300;
+  EXPECT_FALSE(s.is_repeat(sighting(7, later, "198.51.100.7")));
+  EXPECT_TRUE(s.is_repeat(sighting(7, later + 1000, "198.51.100.7")));
+  // A clock that went back is not a repeat window of 49 days.
+  EXPECT_FALSE(s.is_repeat(sighting(7, later - 60'000, "198.51.100.7")));
+}
+
+TEST(SharedStateRepeats, ManyTokensInASmallFilterAreNeverLostOnlyRepeated) {
+  Region r(shared_state_bytes({8, 16, 8}));
+  auto s = make_state(r, {8, 16, 8});
+  const std::uint64_t t0 = 1'700'000'000'000ull;
+  // 1,000 tokens through 8 slots: each is new the first time it is seen.
+  for (std::uint64_t k = 0; k < 1000; ++k) EXPECT_FALSE(s.is_repeat(sighting(1000 + k, t0, "203.0.113.5"))) << k;
 }
