@@ -243,7 +243,7 @@ SharingDetector::SharingDetector(const SharingPolicy& policy) : policy_(policy) 
   bucket_count_ = (want + want / 12 + kBucket - 1) / kBucket;
   slot_count_ = bucket_count_ * kBucket;
   slots_ = new Slot[slot_count_]();
-  tags_ = new std::uint8_t[slot_count_]();
+  fingerprints_ = new std::uint8_t[slot_count_]();
   std::size_t names = 1024;
   while (names * 32 < want) names <<= 1;
   names_ = new NameEntry[names]();
@@ -252,7 +252,7 @@ SharingDetector::SharingDetector(const SharingPolicy& policy) : policy_(policy) 
 
 SharingDetector::~SharingDetector() {
   delete[] slots_;
-  delete[] tags_;
+  delete[] fingerprints_;
   delete[] names_;
 }
 
@@ -269,24 +269,24 @@ SharingDetector::Slot* SharingDetector::bucket_of(std::uint16_t key_id, std::uin
   return slots_ + (half * bucket_count_ >> 32) * kBucket;  // multiply-shift range reduction
 }
 
-// A bucket is 8 slots of 56 bytes, seven cache lines: the tags (one byte
+// A bucket is 8 slots of 56 bytes, seven cache lines: the fingerprints (one byte
 // per slot, eight buckets to a cache line) say which slots can hold the
-// token, so a lookup reads two tag words and, almost always, one slot
+// token, so a lookup reads two fingerprint words and, almost always, one slot
 // instead of up to fourteen lines (a quarter of the sidecar's time went
 // into such misses).
-std::uint8_t SharingDetector::tag_of(std::uint16_t key_id, std::uint64_t session) {
+std::uint8_t SharingDetector::fingerprint_of(std::uint16_t key_id, std::uint64_t session) {
   return static_cast<std::uint8_t>(1 + (token_hash(key_id, session) >> 8) % 255);  // 0 = free
 }
 
-void SharingDetector::set_slot_tag(const Slot* s, std::uint8_t tag) { tags_[s - slots_] = tag; }
+void SharingDetector::set_fingerprint(const Slot* s, std::uint8_t fingerprint) { fingerprints_[s - slots_] = fingerprint; }
 
 SharingDetector::Slot* SharingDetector::find(std::uint16_t key_id, std::uint64_t session) const {
-  const std::uint8_t tag = tag_of(key_id, session);
+  const std::uint8_t fp = fingerprint_of(key_id, session);
   for (int which = 0; which < 2; ++which) {
     Slot* b = bucket_of(key_id, session, which);
-    const std::uint8_t* t = tags_ + (b - slots_);
+    const std::uint8_t* t = fingerprints_ + (b - slots_);
     for (std::size_t i = 0; i < kBucket; ++i) {
-      if (t[i] == tag && b[i].session == session && b[i].key_id == key_id) return &b[i];
+      if (t[i] == fp && b[i].session == session && b[i].key_id == key_id) return &b[i];
     }
   }
   return nullptr;
@@ -379,9 +379,9 @@ SharingVerdict SharingDetector::observe(std::uint16_t key_id, std::uint64_t sess
     for (Slot* b : buckets) {
       std::size_t free_here = 0;
       Slot* first_free = nullptr;
-      const std::uint8_t* tags = tags_ + (b - slots_);
+      const std::uint8_t* fps = fingerprints_ + (b - slots_);
       for (std::size_t i = 0; i < kBucket; ++i) {
-        if (tags[i] != 0) continue;  // used
+        if (fps[i] != 0) continue;  // used
         ++free_here;
         if (first_free == nullptr) first_free = &b[i];
       }
@@ -404,7 +404,7 @@ SharingVerdict SharingDetector::observe(std::uint16_t key_id, std::uint64_t sess
     *victim = Slot();
     s = victim;
     s->flags = kUsed;
-    set_slot_tag(s, tag_of(key_id, session));
+    set_fingerprint(s, fingerprint_of(key_id, session));
     s->session = session;
     s->key_id = key_id;
     s->base_s = now_s > policy_.window_s ? now_s - policy_.window_s : 0;
@@ -468,7 +468,7 @@ SharingVerdict SharingDetector::verdict(std::uint16_t key_id, std::uint64_t sess
 void SharingDetector::forget(std::uint16_t key_id, std::uint64_t session) {
   if (Slot* s = find(key_id, session)) {
     *s = Slot();
-    set_slot_tag(s, 0);
+    set_fingerprint(s, 0);
     --tracked_;
   }
 }
@@ -482,9 +482,9 @@ void SharingDetector::expire_some(std::uint64_t now_ms, std::size_t slots) {
   const auto now_s = static_cast<std::uint32_t>(now_ms / 1000);
   for (std::size_t n = std::min(slots, slot_count_); n > 0; --n) {
     Slot& s = slots_[expire_cursor_];
-    if (tags_[expire_cursor_] != 0 && stale(s, now_s)) {  // free slots are not even read
+    if (fingerprints_[expire_cursor_] != 0 && stale(s, now_s)) {  // free slots are not even read
       s = Slot();
-      tags_[expire_cursor_] = 0;
+      fingerprints_[expire_cursor_] = 0;
       --tracked_;
     }
     if (++expire_cursor_ == slot_count_) expire_cursor_ = 0;

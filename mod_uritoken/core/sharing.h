@@ -142,8 +142,8 @@ class SharingDetector {              // runs on the nodes that own a token
   struct Slot;
   struct NameEntry;
   Slot* find(std::uint16_t key_id, std::uint64_t session) const;
-  static std::uint8_t tag_of(std::uint16_t key_id, std::uint64_t session);
-  void set_slot_tag(const Slot* s, std::uint8_t tag);
+  static std::uint8_t fingerprint_of(std::uint16_t key_id, std::uint64_t session);
+  void set_fingerprint(const Slot* s, std::uint8_t fingerprint);
   Slot* bucket_of(std::uint16_t key_id, std::uint64_t session, int which) const;
   SharingVerdict score(const Slot& s) const;
   std::uint32_t newest_s(const Slot& s) const;
@@ -153,7 +153,7 @@ class SharingDetector {              // runs on the nodes that own a token
   SharingPolicy policy_;
   std::uint32_t tick_s_ = 5;         // time resolution of per-network last-seen times
   Slot* slots_ = nullptr;
-  std::uint8_t* tags_ = nullptr;     // per slot: 0 free, else 1..255 from the token's hash
+  std::uint8_t* fingerprints_ = nullptr;     // per slot: 0 free, else 1..255 from the token's hash
   std::size_t slot_count_ = 0;
   std::size_t bucket_count_ = 0;
   NameEntry* names_ = nullptr;       // network hash -> NetworkId, direct-mapped
