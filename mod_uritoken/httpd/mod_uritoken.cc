@@ -294,8 +294,9 @@ int refuse_plain_http(request_rec* r, const ServerConfig* conf, PlainHttp mode, 
         }
       } else if (refusal_log_allowed(r, kPlainHttpNotRevokedKind, "plain-http")) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "UT00044: token refused (plain-http) but NOT revoked: client %s, key %u, session %s was "
-                      "received over plain HTTP, and the sidecar did not take the revocation: %s",
+                      "UT00044: token refused (plain-http), but its revocation is not confirmed: client %s, key "
+                      "%u, session %s was received over plain HTTP, and the sidecar did not confirm the "
+                      "revocation: %s",
                       client, key, session, why.c_str());
       }
       return HTTP_FORBIDDEN;

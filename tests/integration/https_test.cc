@@ -8,6 +8,7 @@
 // cluster nodes) and UriTokenReferrers (a client's referring hosts).
 #include <gtest/gtest.h>
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <ctime>
@@ -409,6 +410,40 @@ TEST(HttpsCluster, PlainHttpRevokeRevokesTheTokenOnEveryNode) {
   // The other token, never sent in clear to node 0, is still served.
   for (int i = 1; i < 3; ++i) EXPECT_EQ(c.get(i, other, "198.51.100.7").status, 200) << "node " << i;
   expect_nodes_clean(c, tokens);
+}
+
+// A sidecar that does not answer: the request is still refused, at most
+// the control call's second later, and the log says the revocation is not
+// confirmed.
+TEST(HttpsCluster, PlainHttpRevokeWithoutAnAnsweringSidecarStillRefuses) {
+  Cluster c(1, "Enforce", false);
+  const std::string mods = HTTPD_MODULES;
+  c.add_node_conf(0, "LoadModule socache_shmcb_module " + mods + "/mod_socache_shmcb.so\nLoadModule ssl_module " + mods +
+                         "/mod_ssl.so\nSSLSessionCache shmcb:" + c.state_dir(0) + "-ssl_scache(51200)\n"
+                         "UriTokenPlainHTTP Revoke\n");
+  ASSERT_TRUE(c.start_all()) << c.startup_output();
+  c.expect_log(R"(UT00044: token refused \(plain-http\), but its revocation is not confirmed)");
+  const std::string tok = c.mint();
+  pid_t sidecar = 0;
+  for (int i = 0; i < 100 && sidecar <= 0; ++i) {
+    sidecar = c.sidecar_pid(0);
+    if (sidecar <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_GT(sidecar, 0);
+  ASSERT_EQ(kill(sidecar, SIGSTOP), 0);
+  const std::size_t mark = c.node(0).error_log().size();
+  const auto t0 = Clock::now();
+  const int status = c.get(0, tok, "203.0.113.9").status;
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+  kill(sidecar, SIGCONT);
+  EXPECT_EQ(status, 403);
+  EXPECT_LT(ms, 3000);
+  EXPECT_NE(c.node(0).error_log().find("UT00044: token refused (plain-http), but its revocation is not confirmed: "
+                                       "client site42, key 1, session " + c.session_of(tok),
+                                       mark),
+            std::string::npos)
+      << c.node(0).error_log().substr(mark);
+  expect_nodes_clean(c, {tok});
 }
 
 // --- UriTokenReferrers ----------------------------------------------------------
