@@ -424,11 +424,12 @@ TEST(HttpsCluster, PlainHttpRevokeWithoutAnAnsweringSidecarStillRefuses) {
   ASSERT_TRUE(c.start_all()) << c.startup_output();
   c.expect_log(R"(UT00044: token refused \(plain-http\), but its revocation is not confirmed)");
   const std::string tok = c.mint();
-  pid_t sidecar = 0;
-  for (int i = 0; i < 100 && sidecar <= 0; ++i) {
-    sidecar = c.sidecar_pid(0);
-    if (sidecar <= 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  // The sidecar is up and answering; then it stops answering.
+  for (int i = 0; i < 250 && c.control(0, "status\n").rfind("ok", 0) != 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  ASSERT_EQ(c.control(0, "status\n").rfind("ok", 0), 0u) << "the sidecar never answered";
+  const pid_t sidecar = c.sidecar_pid(0);
   ASSERT_GT(sidecar, 0);
   ASSERT_EQ(kill(sidecar, SIGSTOP), 0);
   const std::size_t mark = c.node(0).error_log().size();
@@ -437,6 +438,7 @@ TEST(HttpsCluster, PlainHttpRevokeWithoutAnAnsweringSidecarStillRefuses) {
   const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
   kill(sidecar, SIGCONT);
   EXPECT_EQ(status, 403);
+  EXPECT_GE(ms, 900) << "the control call should have waited for its 1 s";
   EXPECT_LT(ms, 3000);
   EXPECT_NE(c.node(0).error_log().find("UT00044: token refused (plain-http), but its revocation is not confirmed: "
                                        "client site42, key 1, session " + c.session_of(tok),
