@@ -14,6 +14,7 @@ readme = open(f"{root}/README.md").read()
 
 def norm(v):
     v = v.strip().strip("`").rstrip(".;,")
+    v = re.sub(r"^\w+::", "", v)  # an enum value such as PlainHttp::allow
     if re.fullmatch(r"[0-9 *+]+", v):  # a constant expression such as 7 * 86400
         v = str(eval(v))
     v = {"On": "on", "Off": "off", "none": "none"}.get(v, v)
@@ -36,6 +37,8 @@ constants = {
     "UriTokenMaxTTL": "kDefaultMaxTtlSeconds",
     "UriTokenLogLimit": "kDefaultLogLimit",
     "UriTokenReferrerPolicy": "kDefaultReferrerPolicy",
+    "UriTokenPlainHTTP": "kDefaultPlainHttp",
+    "UriTokenReferrerMissing": "kDefaultReferrerMissing",
 }
 for name, const in constants.items():
     m = re.search(rf"{const} = ([^;]+);", config_h)

@@ -130,6 +130,74 @@ const char* set_referrer_policy(cmd_parms* cmd, void*, const char* arg) {
                       arg);
 }
 
+// A token received over a connection without TLS has crossed the network
+// in clear: Allow (serve it, the default: TLS may end at a proxy in
+// front), Refuse (403 plain-http) or Revoke (403, and revoke its session in
+// the cluster; check_config demands link sharing for that).
+const char* set_plain_http(cmd_parms* cmd, void*, const char* arg) {
+  PlainHttp mode;
+  if (strcasecmp(arg, "Allow") == 0) {
+    mode = PlainHttp::allow;
+  } else if (strcasecmp(arg, "Refuse") == 0) {
+    mode = PlainHttp::refuse;
+  } else if (strcasecmp(arg, "Revoke") == 0) {
+    mode = PlainHttp::revoke;
+  } else {
+    return apr_psprintf(cmd->pool,
+                        "UriTokenPlainHTTP: '%s' is not allowed; use Allow (the default: tokens are served over "
+                        "plain HTTP too), Refuse (403) or Revoke (403, and the token is revoked in the cluster)",
+                        arg);
+  }
+  server_config_of(cmd)->plain_http = static_cast<int>(mode);
+  return nullptr;
+}
+
+ReferrerConfig* referrers_of(cmd_parms* cmd);
+
+// UriTokenReferrers <client-id> host...: called once per host (ITERATE2).
+const char* add_referrer(cmd_parms* cmd, void*, const char* client, const char* host) {
+  if (!client_id_ok(client)) {
+    return apr_psprintf(cmd->pool,
+                        "UriTokenReferrers: '%s' is not a client id (1 to 32 of A-Z a-z 0-9 . _ -); use "
+                        "'UriTokenReferrers <client-id> host...', e.g. 'UriTokenReferrers shop-berlin "
+                        "shop-berlin.de *.shop-berlin.de'",
+                        client);
+  }
+  std::string error;
+  const auto pattern = parse_referrer_pattern(host, &error);
+  if (!pattern) return apr_psprintf(cmd->pool, "UriTokenReferrers: %s", error.c_str());
+  referrers_of(cmd)->lists[client].patterns.push_back(*pattern);
+  return nullptr;
+}
+
+// UriTokenReferrerMissing Allow|Refuse (every client with a list in this
+// server) or UriTokenReferrerMissing <client-id> Allow|Refuse.
+const char* set_referrer_missing(cmd_parms* cmd, void*, const char* first, const char* second) {
+  const char* value = second != nullptr ? second : first;
+  MissingReferrer mode;
+  if (strcasecmp(value, "Allow") == 0) {
+    mode = MissingReferrer::allow;
+  } else if (strcasecmp(value, "Refuse") == 0) {
+    mode = MissingReferrer::refuse;
+  } else {
+    return apr_psprintf(cmd->pool,
+                        "UriTokenReferrerMissing: '%s' is not allowed; use 'UriTokenReferrerMissing Allow|Refuse' "
+                        "(every client with a UriTokenReferrers list) or 'UriTokenReferrerMissing <client-id> "
+                        "Allow|Refuse'",
+                        value);
+  }
+  if (second == nullptr) {
+    server_config_of(cmd)->referrer_missing = static_cast<int>(mode);
+    return nullptr;
+  }
+  if (!client_id_ok(first)) {
+    return apr_psprintf(cmd->pool, "UriTokenReferrerMissing: '%s' is not a client id (1 to 32 of A-Z a-z 0-9 . _ -)",
+                        first);
+  }
+  referrers_of(cmd)->missing[first] = mode;
+  return nullptr;
+}
+
 // --- link sharing and the cluster (main server only) ---
 
 apr_status_t delete_cluster(void* data) {
@@ -307,6 +375,23 @@ namespace {
 ServerConfig* server_config_of(cmd_parms* cmd) {
   return static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &uritoken_module));
 }
+
+apr_status_t delete_referrers(void* data) {
+  delete static_cast<ReferrerConfig*>(data);
+  return APR_SUCCESS;
+}
+
+ReferrerConfig* new_referrers(apr_pool_t* p, const ReferrerConfig* copy) {
+  auto* r = copy != nullptr ? new ReferrerConfig(*copy) : new ReferrerConfig();
+  apr_pool_cleanup_register(p, r, delete_referrers, apr_pool_cleanup_null);
+  return r;
+}
+
+ReferrerConfig* referrers_of(cmd_parms* cmd) {
+  ServerConfig* conf = server_config_of(cmd);
+  if (conf->referrers == nullptr) conf->referrers = new_referrers(cmd->pool, nullptr);
+  return conf->referrers;
+}
 }  // namespace
 
 void* create_server_config(apr_pool_t* p, server_rec*) {
@@ -324,6 +409,17 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
   c->max_ttl_seconds = pick(add->max_ttl_seconds, base->max_ttl_seconds, kUnset);
   c->expired_status = pick(add->expired_status, base->expired_status, kUnset);
   c->referrer_policy = add->referrer_policy ? add->referrer_policy : base->referrer_policy;
+  c->plain_http = pick(add->plain_http, base->plain_http, kUnset);
+  c->referrer_missing = pick(add->referrer_missing, base->referrer_missing, kUnset);
+  if (base->referrers != nullptr || add->referrers != nullptr) {
+    // A copy of its own (check_config completes each server's lists); a
+    // client's list or setting in the virtual host replaces the main server's.
+    c->referrers = new_referrers(p, base->referrers);
+    if (add->referrers != nullptr) {
+      for (const auto& [client, list] : add->referrers->lists) c->referrers->lists[client] = list;
+      for (const auto& [client, mode] : add->referrers->missing) c->referrers->missing[client] = mode;
+    }
+  }
   c->cluster = add->cluster ? add->cluster : base->cluster;
   return c;
 }
@@ -383,6 +479,15 @@ const command_rec kDirectives[] = {
     AP_INIT_TAKE1("UriTokenReferrerPolicy", UT_FN(set_referrer_policy), nullptr, RSRC_CONF,
                   "Referrer-Policy sent with tokenized responses: no-referrer (default), same-origin, origin, "
                   "strict-origin, origin-when-cross-origin, strict-origin-when-cross-origin, or Off"),
+    AP_INIT_TAKE1("UriTokenPlainHTTP", UT_FN(set_plain_http), nullptr, RSRC_CONF,
+                  "tokens received over plain HTTP (no TLS): Allow (default), Refuse (403) or Revoke (403, and "
+                  "revoke the token in the cluster)"),
+    AP_INIT_ITERATE2("UriTokenReferrers", UT_FN(add_referrer), nullptr, RSRC_CONF,
+                     "<client-id> host... : hosts (exact, or *.example.com) whose pages may embed this client's "
+                     "tokenized media; a Referer naming another host is refused (no list, no check)"),
+    AP_INIT_TAKE12("UriTokenReferrerMissing", UT_FN(set_referrer_missing), nullptr, RSRC_CONF,
+                   "[client-id] Allow|Refuse: a request without a Referer, for clients with a UriTokenReferrers "
+                   "list (default Allow; media players send none)"),
     AP_INIT_TAKE1("UriTokenSharing", UT_FN(set_sharing), nullptr, RSRC_CONF,
                   "link-sharing detection: Off (default), Shadow (report verdicts only) or Enforce (revoke)"),
     AP_INIT_TAKE1("UriTokenStateDir", UT_FN(set_state_dir), nullptr, RSRC_CONF,

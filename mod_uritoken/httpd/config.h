@@ -9,11 +9,14 @@
 #include <http_config.h>
 #include <sodium.h>
 
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "../core/ipnet.h"
 #include "../core/keyring.h"
+#include "../core/referrer.h"
 
 namespace uritoken::httpd {
 
@@ -46,6 +49,19 @@ struct ClusterConfig {
   }
 };
 
+// What to do with a token that arrived over a connection without TLS.
+enum class PlainHttp { allow, refuse, revoke };
+// Whether a client with a referrer list accepts requests without a Referer.
+enum class MissingReferrer { allow, refuse };
+
+// UriTokenReferrers and UriTokenReferrerMissing of one server; each server
+// (virtual host) owns its own copy after merging, and check_config fills
+// in each list's refuse_missing from the per-client and server settings.
+struct ReferrerConfig {
+  std::map<std::string, ReferrerList, std::less<>> lists;      // UriTokenReferrers <client-id> host...
+  std::map<std::string, MissingReferrer, std::less<>> missing;  // UriTokenReferrerMissing <client-id> Allow|Refuse
+};
+
 struct ServerConfig {
   int engine = kUnset;                 // UriTokenEngine
   const char* key_file = nullptr;      // UriTokenKeyFile (resolved path)
@@ -55,6 +71,9 @@ struct ServerConfig {
   int expired_status = kUnset;         // UriTokenExpiredStatus
   int log_limit = kUnset;              // UriTokenLogLimit (main server)
   const char* referrer_policy = nullptr;  // UriTokenReferrerPolicy ("" = Off); unset: kDefaultReferrerPolicy
+  int plain_http = kUnset;             // UriTokenPlainHTTP (a PlainHttp); unset: kDefaultPlainHttp
+  int referrer_missing = kUnset;       // UriTokenReferrerMissing Allow|Refuse (a MissingReferrer, every client)
+  ReferrerConfig* referrers = nullptr; // UriTokenReferrers, UriTokenReferrerMissing <client-id>
   ClusterConfig* cluster = nullptr;    // main server's, shared by every vhost
 };
 
@@ -67,6 +86,8 @@ constexpr int kDefaultMaxTtlSeconds = 7 * 86400;
 constexpr int kDefaultExpiredStatus = HTTP_GONE;
 constexpr const char* kDefaultReferrerPolicy = "no-referrer";
 constexpr int kDefaultLogLimit = 10;
+constexpr PlainHttp kDefaultPlainHttp = PlainHttp::allow;
+constexpr MissingReferrer kDefaultReferrerMissing = MissingReferrer::allow;
 
 inline bool engine_on(const ServerConfig* c) { return c->engine == 1; }
 inline int clock_skew_seconds(const ServerConfig* c) {
@@ -85,6 +106,18 @@ inline const char* referrer_policy(const ServerConfig* c) {
   return c->referrer_policy == nullptr ? kDefaultReferrerPolicy : c->referrer_policy;
 }
 inline bool require_token(const DirConfig* c) { return c->require == 1; }
+inline PlainHttp plain_http(const ServerConfig* c) {
+  return c->plain_http == kUnset ? kDefaultPlainHttp : static_cast<PlainHttp>(c->plain_http);
+}
+inline MissingReferrer referrer_missing(const ServerConfig* c) {
+  return c->referrer_missing == kUnset ? kDefaultReferrerMissing : static_cast<MissingReferrer>(c->referrer_missing);
+}
+// The referrer list of `client` in this server, or nullptr (no check).
+inline const ReferrerList* referrer_list(const ServerConfig* c, std::string_view client) {
+  if (c->referrers == nullptr) return nullptr;
+  const auto it = c->referrers->lists.find(client);
+  return it == c->referrers->lists.end() ? nullptr : &it->second;
+}
 
 void* create_server_config(apr_pool_t* p, server_rec* s);
 void* merge_server_config(apr_pool_t* p, void* base, void* add);

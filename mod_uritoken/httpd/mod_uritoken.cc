@@ -8,6 +8,9 @@
 //       <Location>, Alias, mod_rewrite and the static file handler see the
 //       plain path. A token that is present but not valid is refused here,
 //       wherever it points: a forged or expired credential is never served.
+//       Then, for a valid token, two policies: one received over plain
+//       HTTP (UriTokenPlainHTTP) and one whose Referer names a host not on
+//       its client's list (UriTokenReferrers) are refused.
 //   access_checker     where `UriTokenRequire On`, refuse requests whose
 //       initial request carried no valid token.
 //   insert_error_filter
@@ -27,6 +30,8 @@
 #include <http_log.h>
 #include <http_protocol.h>
 #include <http_request.h>
+#include <http_ssl.h>
+#include <mod_ssl.h>
 #include <mod_status.h>
 #include <scoreboard.h>
 #include <util_filter.h>
@@ -39,7 +44,9 @@
 #include <exception>
 #include <string>
 
+#include "../core/control_client.h"
 #include "../core/log_limit.h"
+#include "../core/referrer.h"
 #include "../core/usage.h"
 #include "../core/redact.h"
 #include "../core/request_path.h"
@@ -189,6 +196,11 @@ enum RefusalKind : unsigned {
   kDirectoryOnlyKind,
   kEngineOffKind,
   kNoKeysKind,
+  kPlainHttpKind,
+  kPlainHttpRevokedKind,
+  kPlainHttpNotRevokedKind,
+  kBadReferrerKind,
+  kMissingReferrerKind,
 };
 
 LogLimit* g_log_limit = nullptr;  // this generation's, in shared memory (post_config)
@@ -217,6 +229,114 @@ bool refusal_log_allowed(request_rec* r, unsigned kind, const char* name) {
   return d.log;
 }
 
+// Whether the request's bytes crossed the network inside TLS: asks the
+// TLS module about the connection (ap_ssl_conn_is_ssl, mod_ssl's hook).
+// An HTTP/2 stream runs on a secondary connection whose master holds the
+// TLS session; mod_ssl answers for the secondary itself (tested with h2),
+// and asking the master too covers a TLS module that does not. Not
+// ap_http_scheme(r): that says "https" whenever the admin wrote
+// `ServerName https://...` (for a TLS-terminating proxy in front), which
+// says nothing about how this request crossed the network.
+bool connection_is_tls(conn_rec* c) {
+  for (; c != nullptr; c = c->master) {
+    if (ap_ssl_conn_is_ssl(c)) return true;
+  }
+  return false;
+}
+
+// Revokes the token's session on every node through this node's sidecar
+// (its control socket, as the status page does); false and `why` if the
+// sidecar did not take it. Blocks this worker for 1 s at most.
+bool revoke_in_cluster(request_rec* r, const ServerConfig* conf, const Claims& claims, const char* session,
+                       std::string* why) {
+  const ClusterConfig* c = conf->cluster;
+  if (c == nullptr || c->state_dir.empty()) {  // check_config refuses this
+    *why = "no UriTokenStateDir";
+    return false;
+  }
+  control::Record request;
+  request.kind = "revoke";
+  request.add("key", claims.key_id).add("session", session).add("expires", claims.expires);
+  request.add("user", "mod_uritoken");
+  std::string comment = "received over plain HTTP";
+  if (r->useragent_ip != nullptr) comment += std::string(" from ") + r->useragent_ip;
+  if (!c->node_name.empty()) comment += " at " + c->node_name;
+  request.add("comment", comment);
+  const control::CallResult result = control::call(c->state_dir + "/" + control::kSocketName, request);
+  if (!result.ok()) *why = result.message;
+  return result.ok();
+}
+
+// UriTokenPlainHTTP Refuse or Revoke, for a valid token that arrived over
+// a connection without TLS: it has crossed the network in clear, so it
+// must be taken as leaked.
+int refuse_plain_http(request_rec* r, const ServerConfig* conf, PlainHttp mode, const Claims& claims,
+                      const char* client, const char* session, RequestState* state) {
+  apr_table_setn(r->subprocess_env, "URITOKEN_STATUS", "invalid");  // replaces "valid"
+  apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "plain-http");
+  state->status = Status::invalid;  // refused: not billed
+  const auto key = static_cast<unsigned>(claims.key_id);
+  if (mode == PlainHttp::revoke) {
+    // Once the cluster has it (from an earlier request), the sidecar is not asked again.
+    const SharedState* shared = shared_state();
+    const bool revoked_already =
+        shared != nullptr && shared->lookup(claims.key_id, session_number(claims.session),
+                                            static_cast<std::uint32_t>(apr_time_sec(r->request_time))) !=
+                                 RevocationState::none;
+    if (!revoked_already) {
+      std::string why;
+      if (revoke_in_cluster(r, conf, claims, session, &why)) {
+        if (refusal_log_allowed(r, kPlainHttpRevokedKind, "plain-http")) {
+          ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                        "UT00043: token refused (plain-http) and revoked in the cluster: client %s, key %u, "
+                        "session %s was received over plain HTTP",
+                        client, key, session);
+        }
+      } else if (refusal_log_allowed(r, kPlainHttpNotRevokedKind, "plain-http")) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "UT00044: token refused (plain-http), but its revocation is not confirmed: client %s, key "
+                      "%u, session %s was received over plain HTTP, and the sidecar did not confirm the "
+                      "revocation: %s",
+                      client, key, session, why.c_str());
+      }
+      return HTTP_FORBIDDEN;
+    }
+  }
+  if (refusal_log_allowed(r, kPlainHttpKind, "plain-http")) {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "UT00042: token refused (plain-http): client %s, key %u, session %s was received over plain "
+                  "HTTP%s",
+                  client, key, session, mode == PlainHttp::revoke ? " (revoked in the cluster already)" : "");
+  }
+  return HTTP_FORBIDDEN;
+}
+
+// UriTokenReferrers: the Referer `raw_referer` (as received, before
+// redaction) must name a host on the client's list. The logged host is
+// redacted like everything else (a host holding "_uk_" would show it).
+int refuse_by_referrer(request_rec* r, ReferrerVerdict verdict, const std::string& host, const Claims& claims,
+                       const char* client, const char* session, RequestState* state) {
+  apr_table_setn(r->subprocess_env, "URITOKEN_STATUS", "invalid");  // replaces "valid"
+  apr_table_setn(r->subprocess_env, "URITOKEN_REASON", referrer_verdict_name(verdict));
+  state->status = Status::invalid;  // refused: not billed
+  const auto key = static_cast<unsigned>(claims.key_id);
+  if (verdict == ReferrerVerdict::missing_referrer) {
+    if (refusal_log_allowed(r, kMissingReferrerKind, "missing-referrer")) {
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                    "UT00046: token refused (missing-referrer): client %s, key %u, session %s: no Referer, and "
+                    "UriTokenReferrerMissing is Refuse for this client",
+                    client, key, session);
+    }
+  } else if (refusal_log_allowed(r, kBadReferrerKind, "bad-referrer")) {
+    const std::string shown = host.empty() ? "(none: the Referer is not an absolute URL)" : redact_tokens(host);
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "UT00045: token refused (bad-referrer): client %s, key %u, session %s, referring host %s is not "
+                  "in the client's UriTokenReferrers",
+                  client, key, session, shown.c_str());
+  }
+  return HTTP_FORBIDDEN;
+}
+
 int handle_post_read_request(request_rec* r) {
   if (r->prev != nullptr || r->main != nullptr) return DECLINED;  // verdict belongs to the initial request
   const ServerConfig* conf = server_config(r);
@@ -230,6 +350,8 @@ int handle_post_read_request(request_rec* r) {
   const char* raw_path = r->parsed_uri.path;
   const TokenSplit split = split_token_prefix(raw_path);
   const bool misplaced = !split.has_token && has_token_segment(raw_path);
+  // The Referer as received, for UriTokenReferrers only: it is never logged.
+  const char* const raw_referer = apr_table_get(r->headers_in, "Referer");
   // Before anything is logged about this request.
   redact_logged_text(r, split.has_token || misplaced);
   if (!split.has_token) {
@@ -317,6 +439,20 @@ int handle_post_read_request(request_rec* r) {
   }
 
   if (g_usage != nullptr) g_usage->key_used(v.claims.key_id, static_cast<std::uint32_t>(ctx.now));
+
+  // Policies on top of a valid token; the token itself was checked first.
+  if (const PlainHttp mode = plain_http(conf); mode != PlainHttp::allow && !connection_is_tls(r->connection)) {
+    return refuse_plain_http(r, conf, mode, v.claims, client, session, state);
+  }
+  if (const ReferrerList* referrers = referrer_list(conf, client)) {
+    std::string host;
+    const ReferrerVerdict verdict =
+        referrers->check(raw_referer != nullptr ? std::optional<std::string_view>(raw_referer) : std::nullopt,
+                         r->hostname != nullptr ? r->hostname : "", &host);
+    if (verdict != ReferrerVerdict::allowed) {
+      return refuse_by_referrer(r, verdict, host, v.claims, client, session, state);
+    }
+  }
 
   if (SharedState* shared = shared_state()) {
     // Link sharing: a revoked token is refused on every node; every other
@@ -540,14 +676,77 @@ void insert_filter_hook(request_rec* r) {
   });
 }
 
+// Whether any module can make a connection TLS (mod_ssl, or one that
+// offers mod_ssl's optional function).
+bool tls_module_loaded() {
+  APR_OPTIONAL_FN_TYPE(ssl_is_https)* is_https = APR_RETRIEVE_OPTIONAL_FN(ssl_is_https);
+  return ap_find_linked_module("mod_ssl.c") != nullptr || ap_find_linked_module("mod_gnutls.c") != nullptr ||
+         is_https != nullptr;
+}
+
+// UriTokenPlainHTTP that cannot work as written: a message naming the
+// directive and the fix, or "".
+std::string plain_http_problem(const ServerConfig* conf) {
+  const PlainHttp mode = plain_http(conf);
+  if (!engine_on(conf) || mode == PlainHttp::allow) return "";
+  const char* name = mode == PlainHttp::refuse ? "Refuse" : "Revoke";
+  if (!tls_module_loaded()) {
+    return std::string("UriTokenPlainHTTP ") + name +
+           ": no TLS module (mod_ssl) is loaded, so every token would arrive over plain HTTP and be refused; load "
+           "mod_ssl and serve tokens over HTTPS, or keep 'UriTokenPlainHTTP Allow' (e.g. where a proxy in front "
+           "terminates TLS)";
+  }
+  const ClusterConfig* c = conf->cluster;
+  if (mode == PlainHttp::revoke && (c == nullptr || c->mode == SharingMode::off)) {
+    return "UriTokenPlainHTTP Revoke revokes through link sharing, which is off: add 'UriTokenSharing Enforce' (or "
+           "Shadow) and 'UriTokenStateDir DIR', or use 'UriTokenPlainHTTP Refuse'";
+  }
+  return "";
+}
+
+// UriTokenReferrers and UriTokenReferrerMissing of one server: each list
+// must name a client of its key ring, each per-client setting a client
+// with a list. Completes each list's refuse_missing. Returns a message, or "".
+std::string settle_referrers(ServerConfig* conf) {
+  ReferrerConfig* rc = conf->referrers;
+  if (rc == nullptr) return "";
+  for (const auto& [client, mode] : rc->missing) {
+    if (rc->lists.count(client) == 0) {
+      return "UriTokenReferrerMissing: client '" + client +
+             "' has no UriTokenReferrers list here, so the setting would do nothing; add its list "
+             "('UriTokenReferrers " + client + " host...') or remove the line";
+    }
+  }
+  for (auto& [client, list] : rc->lists) {
+    if (engine_on(conf) && conf->keys != nullptr) {
+      bool known = false;
+      for (const auto& key : conf->keys->keys()) known = known || key->client == client;
+      if (!known) {
+        return "UriTokenReferrers: client '" + client + "' has no key in " + conf->key_file +
+               ", so its list would never apply; use a client id of the key file (its second field)";
+      }
+    }
+    const auto it = rc->missing.find(client);
+    list.refuse_missing = (it != rc->missing.end() ? it->second : referrer_missing(conf)) == MissingReferrer::refuse;
+  }
+  return "";
+}
+
 // Runs in `apachectl -t` too: every server with the engine on needs keys.
 int check_config(server_rec* s) {
   for (server_rec* vs = s; vs != nullptr; vs = vs->next) {
-    const auto* conf = static_cast<const ServerConfig*>(ap_get_module_config(vs->module_config, &uritoken_module));
+    auto* conf = static_cast<ServerConfig*>(ap_get_module_config(vs->module_config, &uritoken_module));
     if (engine_on(conf) && conf->keys == nullptr) {
       ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr,
                    "UT00009: UriTokenEngine On for %s:%u but no UriTokenKeyFile; add "
                    "'UriTokenKeyFile /path/to/keys' (make keys with 'uritoken keygen')",
+                   vs->server_hostname ? vs->server_hostname : "(default)", vs->port);
+      return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    std::string problem = plain_http_problem(conf);
+    if (problem.empty()) problem = settle_referrers(conf);
+    if (!problem.empty()) {
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr, "UT00047: %s (in %s:%u)", problem.c_str(),
                    vs->server_hostname ? vs->server_hostname : "(default)", vs->port);
       return HTTP_INTERNAL_SERVER_ERROR;
     }
@@ -643,6 +842,10 @@ void refusal_totals(const std::function<void(const char*, std::uint64_t)>& f) {
   f("misplaced-segment", g_log_limit->total(kMisplacedKind));
   f("revoked", g_log_limit->total(kRevokedKind));
   f("directory-only", g_log_limit->total(kDirectoryOnlyKind));
+  f("plain-http", g_log_limit->total(kPlainHttpKind) + g_log_limit->total(kPlainHttpRevokedKind) +
+                      g_log_limit->total(kPlainHttpNotRevokedKind));
+  f("bad-referrer", g_log_limit->total(kBadReferrerKind));
+  f("missing-referrer", g_log_limit->total(kMissingReferrerKind));
 }
 const unsigned char* csrf_key() { return g_csrf_key; }
 

@@ -238,6 +238,12 @@ class Cluster {
     return node(i).graceful();
   }
 
+  // More configuration for node i alone (before start_all, or then graceful()).
+  void add_node_conf(int i, const std::string& conf) {
+    extra_[i] += conf;
+    node(i).set_extra_conf(conf_for(i));
+  }
+
   // Switches node i to another UriTokenSharing mode by graceful restart.
   bool switch_mode(int i, const std::string& mode) {
     modes_[static_cast<std::size_t>(i)] = mode;
@@ -249,6 +255,7 @@ class Cluster {
  private:
   std::string conf_for(int i) const {
     std::ostringstream c;
+    if (const auto it = extra_.find(i); it != extra_.end()) c << it->second;
     c << "RemoteIPHeader X-Forwarded-For\n"
       << "RemoteIPInternalProxy 127.0.0.1\n"
       << "LogLevel warn uritoken:notice\n"
@@ -269,6 +276,7 @@ class Cluster {
   }
 
   std::vector<std::string> modes_;
+  std::map<int, std::string> extra_;  // add_node_conf
   bool same_name_ = false;
   std::string dir_;
   std::string first_key_;
