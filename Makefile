@@ -68,8 +68,10 @@ $(BUILD)/obj/%.o: %.cc
 $(MODULE): $(HTTPD_OBJS) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
 	$(CXX) $(LDFLAGS) -shared -o $@ $^ $(LIBS) -Wl,-z,relro,-z,now
 
-$(SHLIB): $(LIB_OBJS) $(CORE_OBJS)
-	$(CXX) $(LDFLAGS) -shared -Wl,-soname,liburitoken.so.$(SOVERSION) -o $@ $^ $(LIBS)
+# Exports exactly the C API (uritoken.map), nothing of libstdc++'s templates.
+$(SHLIB): $(LIB_OBJS) $(CORE_OBJS) mod_uritoken/lib/uritoken.map
+	$(CXX) $(LDFLAGS) -shared -Wl,-soname,liburitoken.so.$(SOVERSION) \
+		-Wl,--version-script=mod_uritoken/lib/uritoken.map -o $@ $(filter %.o,$^) $(LIBS)
 
 $(STLIB): $(LIB_OBJS) $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $^
