@@ -50,7 +50,19 @@ for p in "${packages[@]}"; do
   fi
 done
 pidfile=/var/run/apache2/apache2.pid
-if [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+apache_running() { [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; }
+# Stops Debian's apache2 (by its pidfile: never another httpd); 1 if it
+# still runs after 10 s. Called only once the precondition below has shown
+# that it was not running, so whatever runs then was started by this test,
+# by apache2ctl or by the packages' maintainer scripts (which restart
+# apache2 through invoke-rc.d where the init system and policy-rc.d let them).
+stop_apache() {
+  apache_running || return 0
+  apache2ctl stop >/dev/null 2>&1
+  for _ in $(seq 100); do apache_running || return 0; sleep 0.1; done
+  return 1
+}
+if apache_running; then
   fail "precondition: Debian's apache2 is running (pid $(cat "$pidfile")); stop it first (apache2ctl stop)"
 fi
 for tool in dpkg-buildpackage dh dh_apache2 apt-get apache2ctl a2enmod a2enconf curl cc pkg-config python3; do
@@ -64,13 +76,8 @@ started=0 installed=0 keys=/etc/apache2/uritoken/deb-test.keys
 cleanup() {
   trap - EXIT INT TERM
   if ((started)); then
-    apache2ctl stop >/dev/null 2>&1
-    for _ in $(seq 100); do [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null || break; sleep 0.1; done
-    if [[ -s $pidfile ]] && kill -0 "$(cat "$pidfile" 2>/dev/null)" 2>/dev/null; then
-      fail "apache2ctl stop: apache2 (pid $(cat "$pidfile")) still runs after 10 s"
-    else
-      pass "apache2ctl stop"
-    fi
+    if stop_apache; then pass "apache2ctl stop"; else
+      fail "apache2ctl stop: apache2 (pid $(cat "$pidfile")) still runs after 10 s"; fi
   fi
   if ((installed)); then
     rm -f "$keys"  # ours; so that the purge can remove /etc/apache2/uritoken
@@ -87,6 +94,7 @@ cleanup() {
     # a2enmod's bookkeeping outside /etc, should the purge have left it
     rm -f /var/lib/apache2/module/enabled_by_admin/uritoken /var/lib/apache2/module/enabled_by_maint/uritoken
   fi
+  if ! stop_apache; then fail "apache2 (pid $(cat "$pidfile")) started by the purge still runs after apache2ctl stop"; fi
   rm -rf /etc/apache2 && cp -a "$work/etc-apache2.orig" /etc/apache2
   if diff -r --no-dereference "$work/etc-apache2.orig" /etc/apache2 >/dev/null; then
     pass "/etc/apache2 restored as it was"
@@ -209,6 +217,7 @@ printf '# emptied by tests/package/deb_test.sh (restored when the test ends)\n' 
 check "a2dissite 000-default" a2dissite -q 000-default
 check "a2enconf uritoken-deb-test" a2enconf -q uritoken-deb-test
 check "apache2ctl -t with the token-required directory" apache2ctl -t
+stop_apache || fail "apache2 started by the postinst still runs after apache2ctl stop"
 errlog=/var/log/apache2/error.log
 errlog_start=$(stat -c %s "$errlog" 2>/dev/null || echo 0)  # only this run's lines count
 if apache2ctl start >"$work/start.log" 2>&1; then
