@@ -6,14 +6,14 @@
 #   make check-all    lint, check, sanitizers, fuzzing (scripts/test.sh runs
 #                     these steps plus the client minters)
 #   make bench        benchmarks (not in CI)
-#   make install      module via apxs, CLI and library to $(PREFIX)
+#   make install      module and a2enmod files, CLI, library, headers,
+#                     pkg-config file and man pages (PREFIX, DESTDIR, ...)
 
 -include config.mk
 ifeq ($(wildcard config.mk),)
 $(error config.mk missing: run ./configure (or scripts/setup.sh) first)
 endif
 
-PREFIX ?= /usr/local
 BUILD := build
 CXXSTD := -std=c++17
 WARN := -Wall -Wextra -Wshadow -Wno-missing-field-initializers
@@ -59,23 +59,25 @@ all: $(MODULE) $(CLI) $(SHLIB) $(STLIB)
 
 $(BUILD)/obj/mod_uritoken/httpd/%.o: mod_uritoken/httpd/%.cc
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS_BASE) $(HTTPD_CPPFLAGS) -MMD -MP -c $< -o $@
+	$(CXX) $(CXXFLAGS_BASE) $(HTTPD_CPPFLAGS) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/obj/%.o: %.cc
 	@mkdir -p $(dir $@)
-	$(CXX) $(CXXFLAGS_BASE) -MMD -MP -c $< -o $@
+	$(CXX) $(CXXFLAGS_BASE) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(MODULE): $(HTTPD_OBJS) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
-	$(CXX) -shared -o $@ $^ $(LIBS) -Wl,-z,relro,-z,now
+	$(CXX) $(LDFLAGS) -shared -o $@ $^ $(LIBS) -Wl,-z,relro,-z,now
 
-$(SHLIB): $(LIB_OBJS) $(CORE_OBJS)
-	$(CXX) -shared -Wl,-soname,liburitoken.so.0 -o $@ $^ $(LIBS)
+# Exports exactly the C API (uritoken.map), nothing of libstdc++'s templates.
+$(SHLIB): $(LIB_OBJS) $(CORE_OBJS) mod_uritoken/lib/uritoken.map
+	$(CXX) $(LDFLAGS) -shared -Wl,-soname,liburitoken.so.$(SOVERSION) \
+		-Wl,--version-script=mod_uritoken/lib/uritoken.map -o $@ $(filter %.o,$^) $(LIBS)
 
 $(STLIB): $(LIB_OBJS) $(CORE_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 $(CLI): $(call obj,mod_uritoken/cli/uritoken_cli.cc) $(CORE_OBJS)
-	$(CXX) -o $@ $^ $(LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 # Order-only: tests/unit/cli_control_test.cc runs the CLI binary.
 $(UNIT): $(UNIT_OBJS) $(LIB_OBJS) $(CORE_OBJS) | $(CLI)
@@ -211,14 +213,51 @@ demo: all
 demo-cluster: all
 	bash scripts/demo-cluster.sh
 
-install: all
-	$(APXS) -i -n uritoken $(MODULE)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include
-	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/uritoken
-	install -m 644 $(SHLIB) $(DESTDIR)$(PREFIX)/lib/liburitoken.so.0
-	ln -sf liburitoken.so.0 $(DESTDIR)$(PREFIX)/lib/liburitoken.so
-	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/liburitoken.a
-	install -m 644 mod_uritoken/lib/uritoken.h mod_uritoken/lib/uritoken.hpp $(DESTDIR)$(PREFIX)/include/
+# Installation. PREFIX (default /usr/local) holds the CLI, library, headers,
+# pkg-config file and man pages; LIBDIR may be a multiarch directory
+# (debian/rules passes /usr/lib/<triplet>). The module goes where apxs says
+# httpd's modules are, and uritoken.load/.conf to Debian's mods-available for
+# a2enmod; an existing uritoken.conf there is kept (it is the admin's).
+# DESTDIR stages everything under another root (packaging).
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+APACHE_MODULEDIR ?= $(APXS_LIBEXECDIR)
+APACHE_MODS_AVAILABLE ?= $(or $(APXS_SYSCONFDIR),/etc/apache2)/mods-available
+VERSION := $(or $(PACKAGE_VERSION),$(shell sed -n 's/^AC_INIT(\[mod_uritoken\], \[\([^]]*\)\]).*/\1/p' configure.ac))
+SOVERSION := 0
+
+$(BUILD)/uritoken.pc: mod_uritoken/lib/uritoken.pc.in config.mk
+	@mkdir -p $(BUILD)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|' \
+		-e 's|@VERSION@|$(VERSION)|' $< > $@
+$(BUILD)/uritoken.load: apache2/uritoken.load.in config.mk
+	@mkdir -p $(BUILD)
+	sed -e 's|@APACHE_MODULEDIR@|$(APACHE_MODULEDIR)|' $< > $@
+.PHONY: $(BUILD)/uritoken.pc $(BUILD)/uritoken.load  # their values come from the command line too
+
+install: all $(BUILD)/uritoken.pc $(BUILD)/uritoken.load
+	install -d $(DESTDIR)$(APACHE_MODULEDIR) $(DESTDIR)$(APACHE_MODS_AVAILABLE) $(DESTDIR)$(BINDIR) \
+		$(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR) \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+	install -m 644 $(MODULE) $(DESTDIR)$(APACHE_MODULEDIR)/mod_uritoken.so
+	install -m 644 $(BUILD)/uritoken.load $(DESTDIR)$(APACHE_MODS_AVAILABLE)/uritoken.load
+	@if [ -e $(DESTDIR)$(APACHE_MODS_AVAILABLE)/uritoken.conf ]; then \
+		echo "install: keeping $(DESTDIR)$(APACHE_MODS_AVAILABLE)/uritoken.conf (the new default is apache2/uritoken.conf)"; \
+	else echo "install -m 644 apache2/uritoken.conf $(DESTDIR)$(APACHE_MODS_AVAILABLE)/uritoken.conf"; \
+		install -m 644 apache2/uritoken.conf $(DESTDIR)$(APACHE_MODS_AVAILABLE)/uritoken.conf; fi
+	install -m 755 $(CLI) $(DESTDIR)$(BINDIR)/uritoken
+	install -m 644 $(SHLIB) $(DESTDIR)$(LIBDIR)/liburitoken.so.$(VERSION)
+	ln -sf liburitoken.so.$(VERSION) $(DESTDIR)$(LIBDIR)/liburitoken.so.$(SOVERSION)
+	ln -sf liburitoken.so.$(SOVERSION) $(DESTDIR)$(LIBDIR)/liburitoken.so
+	install -m 644 $(STLIB) $(DESTDIR)$(LIBDIR)/liburitoken.a
+	install -m 644 mod_uritoken/lib/uritoken.h mod_uritoken/lib/uritoken.hpp $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(BUILD)/uritoken.pc $(DESTDIR)$(PKGCONFIGDIR)/uritoken.pc
+	install -m 644 man/uritoken.1 $(DESTDIR)$(MANDIR)/man1/uritoken.1
+	install -m 644 man/mod_uritoken.8 $(DESTDIR)$(MANDIR)/man8/mod_uritoken.8
 
 clean:
 	rm -rf $(BUILD)

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
-"""make lint: every directive's default is written three times (the code,
-the directive's help text in `httpd -L`, the README's table); they must
-agree. Reads mod_uritoken/httpd/config.{h,cc} and README.md; prints each
+"""make lint: every directive's default is written four times (the code,
+the directive's help text in `httpd -L`, the README's table, the man page
+mod_uritoken(8)); they must agree, and the man page must describe exactly
+the directives the code has. The CLI's man page uritoken(1) must name every
+command and option of its usage text. Reads mod_uritoken/httpd/config.{h,cc},
+mod_uritoken/cli/uritoken_cli.cc, README.md and man/; prints each
 disagreement and exits 1 if there is one."""
 import re
 import sys
@@ -10,6 +13,9 @@ root = sys.argv[1] if len(sys.argv) > 1 else "."
 config_cc = open(f"{root}/mod_uritoken/httpd/config.cc").read()
 config_h = open(f"{root}/mod_uritoken/httpd/config.h").read()
 readme = open(f"{root}/README.md").read()
+man8 = open(f"{root}/man/mod_uritoken.8").read()
+man1 = open(f"{root}/man/uritoken.1").read()
+cli_cc = open(f"{root}/mod_uritoken/cli/uritoken_cli.cc").read()
 
 
 def norm(v):
@@ -70,16 +76,59 @@ for table in re.findall(r"((?:^\|.*\|\n)+)", readme, re.M):
             v = re.sub(r"\s*\(.*\)$", "", value.strip())
             readme_default[name] = norm(v)
 
+# 4. man/mod_uritoken.8: a ".SS UriTokenName ARGS" heading per directive and
+# its "Default: X." line (a parenthesised remark after X is ignored).
+man_default = {}
+man_directives = []
+for m in re.finditer(r"^\.SS (UriToken\w+)[^\n]*\n((?:(?!\.S[SH] ).*\n)*)", man8, re.M):
+    name, body = m.group(1), m.group(2)
+    man_directives.append(name)
+    d = re.search(r"^Default: (.*)$", body, re.M)
+    if d is None:
+        continue
+    v = re.sub(r"\s*\(.*\)$", "", d.group(1).strip().rstrip("."))
+    man_default[name] = norm(v)
+
 problems = []
+code_directives = re.findall(r'AP_INIT_\w+\("(UriToken\w+)"', config_cc)
+for name in sorted(set(code_directives) - set(man_directives)):
+    problems.append(f"{name}: no '.SS {name}' in man/mod_uritoken.8")
+for name in sorted(set(man_directives) - set(code_directives)):
+    problems.append(f"{name}: in man/mod_uritoken.8 but not a directive in config.cc")
+for name in sorted(set(man_directives)):
+    if man_directives.count(name) > 1:
+        problems.append(f"{name}: described more than once in man/mod_uritoken.8")
+    if name not in man_default:
+        problems.append(f"{name}: no 'Default:' line under it in man/mod_uritoken.8")
 for name in sorted(set(help_default) | set(code_default)):
-    seen = {k: d[name] for k, d in (("code", code_default), ("help", help_default), ("README", readme_default))
+    seen = {k: d[name] for k, d in (("code", code_default), ("help", help_default), ("README", readme_default),
+                                    ("man page", man_default))
             if name in d}
     if name not in readme_default:
         problems.append(f"{name}: not in the README's directive tables")
     if len(set(seen.values())) > 1:
         problems.append(f"{name}: defaults disagree: " + ", ".join(f"{k} {v!r}" for k, v in seen.items()))
+# 5. man/uritoken.1 against the CLI's usage text (kUsage): every command, and
+# every option of a command, appears in the man page (roff writes - as \-).
+usage = "".join(re.findall(r'"((?:[^"\\]|\\.)*)"', re.search(r"kUsage =(.*?);\n", cli_cc, re.S).group(1)))
+man1_text = man1.replace("\\-", "-").replace("\\fB", "").replace("\\fI", "").replace("\\fR", "")
+commands = re.findall(r"^  uritoken ([a-z-]+)", usage.replace("\\n", "\n"), re.M)
+options = sorted(set(re.findall(r"--[a-z][a-z-]*", usage)))
+if not commands or not options:
+    problems.append("could not read the commands and options of kUsage in mod_uritoken/cli/uritoken_cli.cc")
+for c in commands:
+    if not re.search(rf"^uritoken {re.escape(c)}\b", man1_text, re.M):
+        problems.append(f"uritoken {c}: not in the SYNOPSIS of man/uritoken.1")
+    if not re.search(rf"^\.TP\n\.B {re.escape(c)}\b", man1_text, re.M):
+        problems.append(f"uritoken {c}: no '.TP/.B {c}' entry under COMMANDS in man/uritoken.1")
+for o in options:
+    if not re.search(rf"^\.B[I]? {re.escape(o)}\b", man1_text, re.M):
+        problems.append(f"option {o}: not described ('.B {o}' or '.BI {o}') in man/uritoken.1")
+
 for p in problems:
     print("lint: " + p)
 if problems:
     sys.exit(1)
-print(f"lint: defaults of {len(readme_default)} directives agree in code, help and README")
+print(f"lint: defaults of {len(readme_default)} directives agree in code, help, README and man page; "
+      f"mod_uritoken(8) describes all {len(code_directives)} directives; "
+      f"uritoken(1) names all {len(commands)} commands and {len(options)} options")

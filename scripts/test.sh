@@ -4,7 +4,8 @@
 #   simulation), integration tests against real httpd (event and prefork,
 #   and clusters of real nodes), unit and gossip tests under ASan+UBSan,
 #   the token-parser and gossip-packet fuzzers for a bounded time each, and
-#   the PHP/Python/Node minters against the vectors.
+#   the PHP/Python/Node minters against the vectors, and (as root) the
+#   Debian packages built, installed into Debian's apache2 and purged.
 # Prints "tests: N passed, M failed, K skipped" at the end (naming the
 # skipped tests); exits non-zero on failure. N, M and K count distinct tests:
 # the ASan step re-runs tests already counted and is reported on its own
@@ -131,6 +132,22 @@ run_step clients bash clients/run_tests.sh
 read -r p q < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p += $1; q += $3 } END { print p + 0, q + 0 }' \
   "$logdir/clients.log")
 passed=$((passed + p)); failed=$((failed + q)); step_failed_tests[clients]=$q
+# The Debian packages (tests/package/deb_test.sh): built from a copy of the
+# tree, installed, tried in Debian's own apache2, purged. It installs
+# packages and edits /etc/apache2, so it runs as root only (as CI does) and
+# is named as skipped otherwise. Each of its PASS/FAIL lines is one test.
+if [[ $(id -u) -eq 0 ]]; then
+  run_step package bash tests/package/deb_test.sh
+  if read -r p q < <(awk '/^deb_test: [0-9]+ passed, [0-9]+ failed$/ { print $2, $4; found = 1 }
+                          END { if (!found) exit 1 }' "$logdir/package.log"); then
+    passed=$((passed + p)); failed=$((failed + q)); step_failed_tests[package]=$q
+  else
+    fail_step package "tests/package/deb_test.sh printed no 'deb_test: N passed, M failed' line"
+  fi
+else
+  skipped=$((skipped + 1))
+  skipped_names+=("package (tests/package/deb_test.sh needs root)")
+fi
 
 # A failed step with no failed test of its own counts as one failure.
 for s in "${failed_steps[@]}"; do
