@@ -13,7 +13,7 @@ namespace uritoken {
 namespace {
 
 constexpr std::uint64_t kMagic = 0x314b4f5455524955ull;  // "URITOKE1" little-endian
-constexpr std::uint32_t kVersion = 2;  // 2: the repeat filter
+constexpr std::uint32_t kVersion = 3;  // 2: the repeat filter; 3: the doorbell
 constexpr std::uint32_t kMinRing = 2, kMaxRing = 1u << 24;
 constexpr std::uint32_t kMinTable = 16, kMaxTable = 1u << 26;
 constexpr std::uint32_t kMinRepeat = 8, kMaxRepeat = 1u << 26;
@@ -74,6 +74,9 @@ struct Control {
     U64 publish_failed{0};
     U64 sidecar_restarts{0};           // by the parent, when it restarts a dead sidecar
   } rare;
+  struct alignas(64) Doorbell {        // the sidecar arms it before a long sleep, a worker takes it
+    U64 armed{0};
+  } doorbell;
   struct alignas(64) Sidecar {         // written by the sidecar only
     U64 dequeue_pos{0};
     U64 drained{0};
@@ -85,7 +88,7 @@ struct Control {
     U64 table_tombstones{0};
   } sidecar;
 };
-static_assert(sizeof(shm::Control) == 4 * 64, "control block layout");
+static_assert(sizeof(shm::Control) == 5 * 64, "control block layout");
 
 // The sighting is six relaxed atomic words, so a producer that stalls past
 // the consumer's patience (see drain) can at worst garble one sighting, never
@@ -225,6 +228,29 @@ bool SharedState::is_repeat(const Sighting& s) noexcept {
   if (old != 0 && (old >> kTimeBits) == (h >> kTimeBits) && ((now - old) & kTimeMask) < kRepeatUnits) return true;
   word.store((h & ~kTimeMask) | now, std::memory_order_relaxed);
   return false;
+}
+
+// The doorbell is Dekker's handshake: the sidecar stores `armed` and then
+// looks for a published sighting; a worker publishes and then looks at
+// `armed`. With a full fence between each side's store and load, at least
+// one of them sees the other's store, so a sighting is never left waiting
+// for the sidecar's long sleep to end.
+void SharedState::arm_doorbell() noexcept {
+  ctl_->doorbell.armed.store(1, std::memory_order_relaxed);
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+}
+
+void SharedState::disarm_doorbell() noexcept { ctl_->doorbell.armed.store(0, std::memory_order_relaxed); }
+
+bool SharedState::take_doorbell() noexcept {
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  U64& armed = ctl_->doorbell.armed;
+  return armed.load(std::memory_order_relaxed) != 0 && armed.exchange(0, std::memory_order_relaxed) != 0;
+}
+
+bool SharedState::ring_has_published() const noexcept {
+  const std::uint64_t pos = ctl_->sidecar.dequeue_pos.load(std::memory_order_relaxed);
+  return ring_[pos & ring_mask_].seq.load(std::memory_order_acquire) == pos + 1;
 }
 
 bool SharedState::record(const Sighting& s) noexcept {

@@ -110,6 +110,12 @@ class SharedState {
   // repeat in the ring, and a false "repeat" needs a 40-bit hash match.
   bool is_repeat(const Sighting& s) noexcept;
   static constexpr std::uint64_t kRepeatMs = 5000;
+  // After a record() that returned true: true if the sidecar asked to be
+  // woken (it sleeps long while the ring is empty) and this caller is the
+  // one to wake it (the glue then writes the sidecar's eventfd). One
+  // fence and one load of a line that is written only when the sidecar
+  // goes to sleep.
+  bool take_doorbell() noexcept;
   // The state of a token. Entries past token_expires read as none. A slot
   // that stays mid-write for a long time (the sidecar died while writing it)
   // reads as none: we fail open, because refusing valid tokens is worse than
@@ -123,6 +129,11 @@ class SharedState {
   // stays so for ring_stall_ms (the worker died between claim and publish),
   // it is skipped and counted, so one dead worker cannot stop the ring.
   std::size_t drain(Sighting* out, std::size_t max) noexcept;
+  // Before a long sleep: arm the doorbell, then check ring_has_published()
+  // (and disarm and not sleep if so); disarm on waking.
+  void arm_doorbell() noexcept;
+  void disarm_doorbell() noexcept;
+  bool ring_has_published() const noexcept;
   // Insert or update; state none = remove. False when the table is full (counted).
   bool set_revocation(const RevocationRecord& r) noexcept;
   // Reclaims entries past token_expires (now_s > token_expires).

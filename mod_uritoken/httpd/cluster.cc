@@ -14,6 +14,7 @@
 #include <ap_mpm.h>
 #include <unixd.h>
 
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -33,6 +34,13 @@ namespace {
 // This generation's state; set in the parent before any child is forked,
 // so every worker and the sidecar inherit it.
 std::optional<SharedState> g_shared;
+int g_doorbell = -1;  // eventfd: a worker wakes the idle sidecar (SharedState::take_doorbell)
+
+apr_status_t close_doorbell(void*) {
+  if (g_doorbell >= 0) close(g_doorbell);
+  g_doorbell = -1;
+  return APR_SUCCESS;
+}
 // What the sidecar restart (other-child callback) needs.
 apr_pool_t* g_pconf = nullptr;
 server_rec* g_server = nullptr;
@@ -80,7 +88,7 @@ void fork_sidecar(apr_proc_t* proc) {
     ap_log_error(APLOG_MARK, APLOG_CRIT, errno, g_server, "UT00025: cannot fork the sharing sidecar");
     return;
   }
-  if (pid == 0) run_sidecar(g_server, *g_conf, *g_shared);
+  if (pid == 0) run_sidecar(g_server, *g_conf, *g_shared, g_doorbell);
   proc->pid = pid;
   proc->in = proc->out = proc->err = nullptr;
   apr_pool_note_subprocess(g_pconf, proc, APR_KILL_AFTER_TIMEOUT);
@@ -117,6 +125,13 @@ std::string journal_path(const ClusterConfig& conf) { return conf.state_dir + "/
 std::string sidecar_pid_path(const ClusterConfig& conf) { return conf.state_dir + "/sidecar.pid"; }
 
 SharedState* shared_state() { return g_shared ? &*g_shared : nullptr; }
+
+void wake_sidecar() {
+  const std::uint64_t one = 1;
+  // Non-blocking; a full counter (never, at 2^64 - 2) or an error only
+  // leaves the sidecar to its next timer.
+  if (g_doorbell >= 0) (void)!write(g_doorbell, &one, sizeof one);
+}
 
 int check_cluster_config(server_rec* s) {
   const ClusterConfig* c = cluster_config(s);
@@ -169,6 +184,12 @@ int start_cluster(apr_pool_t* pconf, apr_pool_t*, server_rec* s) {
     return HTTP_INTERNAL_SERVER_ERROR;
   }
   if (!prepare_state_dir(pconf, s, *c)) return HTTP_INTERNAL_SERVER_ERROR;
+  g_doorbell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);  // inherited by fork: workers and sidecar
+  if (g_doorbell < 0) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, errno, s, "UT00050: cannot create the sidecar's eventfd (see errno)");
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
+  apr_pool_cleanup_register(pconf, nullptr, close_doorbell, apr_pool_cleanup_null);
 
   // Revocations in force are refused from the first request of the new
   // generation on, before the sidecar has even started.

@@ -26,9 +26,11 @@ int check_cluster_config(server_rec* s);
 
 // This generation's shared state in a worker, or nullptr when sharing is off.
 SharedState* shared_state();
+// Wakes this generation's sidecar from its idle sleep (after take_doorbell).
+void wake_sidecar();
 
 // The sidecar's main loop (sidecar.cc); never returns.
-[[noreturn]] void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared);
+[[noreturn]] void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared, int doorbell_fd);
 
 // Where the sidecar keeps its journal and pid file.
 std::string journal_path(const ClusterConfig& conf);

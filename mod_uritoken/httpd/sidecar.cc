@@ -75,9 +75,10 @@ constexpr std::array<const char*, gossip::kDropKinds> kDropHints = {  // in goss
 };
 
 // How often the sidecar drains the sightings ring (see wait_for_packets):
-// every kDrainEveryMs while sightings come, backing off to kIdleDrainMs
-// while the ring stays empty.
-constexpr std::uint64_t kDrainEveryMs = 10, kIdleDrainMs = 40;
+// every kDrainEveryMs while sightings come; once a drain finds none, it
+// sleeps until the first worker that records one rings the doorbell (or a
+// timer or packet is due, and at least every kIdleWakeMs).
+constexpr std::uint64_t kDrainEveryMs = 10, kIdleWakeMs = 1000;
 
 // Dropped gossip packets are summed up in one line at most this often.
 // URITOKEN_TEST_DROP_REPORT_MS shortens it for the integration tests only;
@@ -130,10 +131,11 @@ std::optional<std::uint64_t> load_node_id(const std::string& path, std::string* 
 // node id, the gossip socket, the loop that waits for packets and timers.
 class Sidecar {
  public:
-  Sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared)
+  Sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared, int doorbell_fd)
       : server_(s),
         conf_(conf),
         shared_(shared),
+        doorbell_fd_(doorbell_fd),
         service_(service_config(conf), shared,
                  [this](cluster::LogLevel level, const std::string& text) { log(level, text); }) {}
 
@@ -197,7 +199,7 @@ class Sidecar {
   void run() {
     while (!g_stop) {
       const std::uint64_t now = wall_ms();
-      drain_every_ = service_.drain(now) > 0 ? kDrainEveryMs : std::min(2 * drain_every_, kIdleDrainMs);
+      const bool busy = service_.drain(now) > 0;
       node_->tick(now);
       service_.flush_journal(now);
       shared_.set_sidecar_heartbeat(now);
@@ -213,7 +215,7 @@ class Sidecar {
         if (getppid() == 1) break;
         next_parent_check_ = now + 1000;
       }
-      wait_for_packets(now);
+      wait_for_packets(now, busy);
     }
     service_.flush_journal(0);
     report_drops(wall_ms());  // what the last interval saw, before a restart hides it
@@ -248,18 +250,35 @@ class Sidecar {
     if (!r.empty()) log(cluster::LogLevel::warn, "UT00021: gossip " + r.describe(kDropHints));
   }
 
-  void wait_for_packets(std::uint64_t now) {
-    // Wake for the next gossip timer, but at least every drain_every_ to
-    // drain the ring. Each wakeup costs a context switch whatever it finds
-    // (tens of microseconds on a busy VM), so the ring is drained in
-    // batches: every 10 ms under load adds at most 10 ms to a verdict (40
-    // for the first sighting after a quiet spell), whose targets are a
-    // median of 50 ms and a p99 of 200 ms.
+  // Wakes for the next gossip timer, a packet, a control request, and to
+  // drain the ring. Each wakeup costs a context switch whatever it finds
+  // (tens of microseconds on a busy VM), so while sightings come the ring is
+  // drained in batches every kDrainEveryMs (at most 10 ms added to a
+  // verdict); once it is empty the sidecar sleeps until a worker rings the
+  // doorbell for the next sighting, which then waits for nothing.
+  void wait_for_packets(std::uint64_t now, bool busy) {
+    std::uint64_t limit = kDrainEveryMs;
+    bool armed = false;
+    if (!busy && doorbell_fd_ >= 0) {
+      shared_.arm_doorbell();
+      if (shared_.ring_has_published()) {  // came in since the drain: no sleep
+        shared_.disarm_doorbell();
+        limit = 0;
+      } else {
+        armed = true;
+        limit = kIdleWakeMs;
+      }
+    }
     const std::uint64_t deadline = node_->next_deadline_ms();
-    const int timeout =
-        deadline <= now ? 0 : static_cast<int>(std::min<std::uint64_t>(deadline - now, drain_every_));
-    pollfd pfd[2] = {{udp_ ? udp_->fd() : -1, POLLIN, 0}, {control_fd_, POLLIN, 0}};
-    if (poll(pfd, 2, timeout) <= 0) return;
+    const int timeout = deadline <= now ? 0 : static_cast<int>(std::min<std::uint64_t>(deadline - now, limit));
+    pollfd pfd[3] = {{udp_ ? udp_->fd() : -1, POLLIN, 0}, {control_fd_, POLLIN, 0}, {doorbell_fd_, POLLIN, 0}};
+    const int ready = poll(pfd, 3, timeout);
+    if (armed) shared_.disarm_doorbell();
+    if (ready <= 0) return;
+    if (pfd[2].revents & POLLIN) {
+      std::uint64_t rings = 0;
+      (void)!read(doorbell_fd_, &rings, sizeof rings);  // resets the eventfd
+    }
     if (pfd[0].revents & POLLIN) {
       udp_->receive_all([this](const gossip::Endpoint& from, const std::uint8_t* data, std::size_t size) {
         node_->receive(from, data, size, wall_ms());
@@ -336,6 +355,7 @@ class Sidecar {
   server_rec* server_;
   const ClusterConfig& conf_;
   SharedState& shared_;
+  int doorbell_fd_ = -1;  // eventfd the workers write to wake us (wait_for_packets)
   cluster::SharingService service_;
   NoNetwork no_network_;
   std::unique_ptr<gossip::UdpTransport> udp_;
@@ -343,7 +363,6 @@ class Sidecar {
   int control_fd_ = -1;
   std::uint64_t drop_report_ms_ = 60000;
   std::uint64_t next_drop_report_ = 0;
-  std::uint64_t drain_every_ = kDrainEveryMs;  // backs off while the ring is empty
   std::uint64_t next_parent_check_ = 0;
 };
 
@@ -357,7 +376,7 @@ void write_pid_file(const ClusterConfig& conf) {
 
 }  // namespace
 
-void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared) {
+void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared, int doorbell_fd) {
   // Not a web server: leave the listening sockets to the workers.
   ap_close_listeners();
   // httpd's parent signal handlers and mask are not ours.
@@ -389,7 +408,7 @@ void run_sidecar(server_rec* s, const ClusterConfig& conf, SharedState& shared) 
   int code = 0;
   char what[256] = "";  // copied: e.what() dies with the exception
   try {
-    Sidecar sidecar(s, conf, shared);
+    Sidecar sidecar(s, conf, shared, doorbell_fd);
     if (sidecar.start()) {
       sidecar.run();
     } else {
