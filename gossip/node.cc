@@ -847,10 +847,10 @@ std::uint64_t Node::next_deadline_ms() const {
   if (probe_target_ && !probe_acked_ && !probe_indirect_sent_)
     d = std::min(d, probe_sent_ms_ + scaled(cfg_.probe_timeout_ms));
   if (!suspects_.empty()) d = std::min(d, suspects_.begin()->first);
-  // News waits for a live peer to tell (a node alone would otherwise wake
-  // every gossip interval for nothing); a new peer's MEMBER record or a
-  // packet wakes the owner of this Node anyway.
-  if ((!broadcasts_.empty() && !live_peers().empty()) || !streams_.empty()) d = std::min(d, next_gossip_);
+  // A node that knows no peer at all (a single server) has no one to tell
+  // its news and would otherwise wake every gossip interval for nothing;
+  // the first packet of a peer wakes the owner of this Node anyway.
+  if ((!broadcasts_.empty() && !peers_.empty()) || !streams_.empty()) d = std::min(d, next_gossip_);
   if (sighting_deadline_) d = std::min(d, sighting_deadline_);
   return d;
 }

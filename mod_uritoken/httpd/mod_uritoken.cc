@@ -469,8 +469,8 @@ int handle_post_read_request(request_rec* r) {
         apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "shared-link");
         if (refusal_log_allowed(r, kRevokedKind, "revoked")) {
           ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                        "UT00010: token refused (revoked): client %s, key %u, session %s was used from too many "
-                        "networks",
+                        "UT00010: token refused (revoked): client %s, key %u, session %s is revoked in the cluster "
+                        "(found shared, or revoked by an operator: the status page says which)",
                         client, static_cast<unsigned>(v.claims.key_id), session);
         }
         return conf->cluster->revoked_status;
