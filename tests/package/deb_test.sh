@@ -19,7 +19,9 @@
 # Prints "PASS: ..." / "FAIL: ..." lines and ends with
 # "deb_test: N passed, M failed"; exits 1 if a check failed.
 # Never touches an httpd it did not start: it refuses to run while Debian's
-# apache2 runs or while the packages are already installed.
+# apache2 runs (except under CI=true, where it stops it through the init
+# system and starts it again at the end: a fresh CI machine may start
+# apache2 when apt-get installs it) or while the packages are installed.
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 packages=(libapache2-mod-uritoken uritoken liburitoken0 liburitoken-dev)
@@ -62,8 +64,22 @@ stop_apache() {
   for _ in $(seq 100); do apache_running || return 0; sleep 0.1; done
   return 1
 }
+was_running=0
 if apache_running; then
-  fail "precondition: Debian's apache2 is running (pid $(cat "$pidfile")); stop it first (apache2ctl stop)"
+  if [[ ${CI:-} == true ]]; then
+    # A fresh CI machine whose init system started apache2 when apt-get
+    # installed it: stopped for the test through the init system, started
+    # again at the end.
+    invoke-rc.d apache2 stop >/dev/null 2>&1
+    if stop_apache; then
+      was_running=1
+      echo "note: Debian's apache2 was running (CI=true): stopped for the test, started again at the end"
+    else
+      fail "precondition: Debian's apache2 (pid $(cat "$pidfile")) still runs after invoke-rc.d apache2 stop"
+    fi
+  else
+    fail "precondition: Debian's apache2 is running (pid $(cat "$pidfile")); stop it first (apache2ctl stop)"
+  fi
 fi
 for tool in dpkg-buildpackage dh dh_apache2 apt-get apache2ctl a2enmod a2enconf curl cc pkg-config python3; do
   command -v "$tool" >/dev/null || fail "precondition: $tool missing (bash scripts/install-deps.sh installs it)"
@@ -96,6 +112,15 @@ cleanup() {
   fi
   if ! stop_apache; then fail "apache2 (pid $(cat "$pidfile")) started by the purge still runs after apache2ctl stop"; fi
   rm -rf /etc/apache2 && cp -a "$work/etc-apache2.orig" /etc/apache2
+  if ((was_running)); then
+    # invoke-rc.d exits 0 also when policy-rc.d denies the start
+    invoke-rc.d apache2 start >/dev/null 2>&1
+    for _ in $(seq 50); do apache_running && break; sleep 0.1; done
+    apache_running || apache2ctl start >/dev/null 2>&1
+    for _ in $(seq 50); do apache_running && break; sleep 0.1; done
+    if apache_running; then pass "Debian's apache2 runs again, as before the test"; else
+      fail "Debian's apache2 ran before the test and does not run after it"; fi
+  fi
   if diff -r --no-dereference "$work/etc-apache2.orig" /etc/apache2 >/dev/null; then
     pass "/etc/apache2 restored as it was"
   else
