@@ -34,12 +34,7 @@ class Hardening : public ::testing::Test {
  protected:
   void TearDown() override {
     if (!h) return;
-    EXPECT_EQ(h->crash_notice(), "") << "child crashed";
-    EXPECT_EQ(h->unexpected_log_lines(), "") << "warnings or errors no test asked for";
-    for (const auto& t : tokens_) {
-      EXPECT_EQ(h->error_log().find(t), std::string::npos) << "token in error log";
-      EXPECT_EQ(h->access_log().find(t), std::string::npos) << "token in access log";
-    }
+    expect_server_clean(*h, tokens_);
   }
   void make(HttpdOptions o) {
     h = std::make_unique<Httpd>(std::move(o));

@@ -8,6 +8,8 @@
 // AH00052, "exit signal") and for any token text.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <sys/types.h>
 
 #include <map>
@@ -105,5 +107,18 @@ extern const char* const kTestKeys;
 
 int free_port();
 int free_udp_port();
+
+// The checks every test's TearDown makes of its server: no child crashed,
+// no warning or error the test did not expect (since error-log byte
+// `log_from`), and none of `tokens` in the error or access log.
+// Inline: the cluster benchmark links this fixture without GoogleTest.
+inline void expect_server_clean(const Httpd& h, const std::vector<std::string>& tokens, std::size_t log_from = 0) {
+  EXPECT_EQ(h.crash_notice(), "") << "child crashed";
+  EXPECT_EQ(h.unexpected_log_lines(log_from), "") << "warnings or errors no test asked for";
+  for (const auto& t : tokens) {
+    EXPECT_EQ(h.error_log().find(t), std::string::npos) << "token in error log";
+    EXPECT_EQ(h.access_log().find(t), std::string::npos) << "token in access log";
+  }
+}
 
 }  // namespace uritoken::itest

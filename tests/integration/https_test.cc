@@ -96,12 +96,7 @@ class Https : public ::testing::Test {
  protected:
   void TearDown() override {
     if (!h) return;
-    EXPECT_EQ(h->crash_notice(), "") << "child crashed";
-    EXPECT_EQ(h->unexpected_log_lines(), "") << "warnings or errors no test asked for";
-    for (const auto& t : tokens_) {
-      EXPECT_EQ(h->error_log().find(t), std::string::npos) << "token in error log";
-      EXPECT_EQ(h->access_log().find(t), std::string::npos) << "token in access log";
-    }
+    expect_server_clean(*h, tokens_);
   }
   void start(const std::string& conf, const std::string& plain_vhost_conf = "") {
     ASSERT_EQ(pki().error, "");
@@ -468,12 +463,7 @@ class Referrers : public ::testing::Test {
     ASSERT_TRUE(h->start()) << h->startup_output();
   }
   void TearDown() override {
-    EXPECT_EQ(h->crash_notice(), "") << "child crashed";
-    EXPECT_EQ(h->unexpected_log_lines(), "") << "warnings or errors no test asked for";
-    for (const auto& t : tokens_) {
-      EXPECT_EQ(h->error_log().find(t), std::string::npos) << "token in error log";
-      EXPECT_EQ(h->access_log().find(t), std::string::npos) << "token in access log";
-    }
+    expect_server_clean(*h, tokens_);
   }
   std::string mint(const std::string& client, const std::string& lifetime = "--ttl 600") {
     tokens_.push_back(h->mint("--client " + client + " " + lifetime));

@@ -74,14 +74,9 @@ class Module : public ::testing::TestWithParam<std::string> {
     log_mark = h->error_log().size();
   }
   void TearDown() override {
-    EXPECT_EQ(h->crash_notice(), "") << "child crashed";
-    EXPECT_EQ(h->unexpected_log_lines(log_mark), "") << "warnings or errors no test asked for";
+    expect_server_clean(*h, tokens_, log_mark);
     // No token text may ever reach the error log.
     EXPECT_EQ(h->error_log().find("_uk_A"), std::string::npos);
-    for (const auto& t : tokens_) {
-      EXPECT_EQ(h->error_log().find(t), std::string::npos) << "token in error log";
-      EXPECT_EQ(h->access_log().find(t), std::string::npos) << "token in access log";
-    }
   }
   // Error log lines written since SetUp.
   std::string new_log() const { return h->error_log().substr(log_mark); }
