@@ -209,11 +209,10 @@ void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t s
   if (!decoded) return drop(from, DropKind::kMalformed);
   stats_.records_skipped += decoded->skipped;
   if (key_index != 0) ++stats_.packets_other_key;
-  const auto* msgs = &decoded->messages;
   if (auto it = peers_.find(h.sender); it != peers_.end()) it->second.m.last_heard_ms = now_ms;
   if (!started_ || left_) return;
   bool learned = false;
-  for (const auto& m : *msgs) handle(from, h.sender, m, now_ms, learned);
+  for (const auto& m : decoded->messages) handle(from, h.sender, m, now_ms, learned);
   // Forward news on first receipt, without waiting for the gossip timer.
   if (learned) gossip(cfg_.fanout, h.sender);
 }

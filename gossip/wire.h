@@ -119,9 +119,5 @@ enum class OpenResult { kOk, kMalformed, kOtherVersion, kLabel, kAuth };
 OpenResult open(const std::vector<Key>& keys, std::string_view label, const std::uint8_t* data,
                 std::size_t size, Header& h, std::vector<std::uint8_t>& payload,
                 std::size_t* key_index = nullptr);
-inline OpenResult open(const Key& key, std::string_view label, const std::uint8_t* data,
-                       std::size_t size, Header& h, std::vector<std::uint8_t>& payload) {
-  return open(std::vector<Key>{key}, label, data, size, h, payload);
-}
 
 }  // namespace uritoken::gossip::wire

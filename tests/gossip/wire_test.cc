@@ -366,14 +366,14 @@ TEST(GossipWire, SealOpenRoundTrip) {
   EXPECT_EQ(pkt.size(), payload.size() + wire::kOverhead);
   wire::Header out;
   std::vector<std::uint8_t> plain;
-  ASSERT_EQ(wire::open(key, "label", pkt.data(), pkt.size(), out, plain), wire::OpenResult::kOk);
+  ASSERT_EQ(wire::open({key}, "label", pkt.data(), pkt.size(), out, plain), wire::OpenResult::kOk);
   EXPECT_EQ(plain, payload);
   EXPECT_EQ(out.sender, 9u);
   EXPECT_EQ(out.counter, 10u);
   EXPECT_EQ(out.time_ms, kNow);
   // The clear header is authenticated: changing the sender breaks the tag.
   pkt[5] ^= 1;
-  EXPECT_EQ(wire::open(key, "label", pkt.data(), pkt.size(), out, plain), wire::OpenResult::kAuth);
+  EXPECT_EQ(wire::open({key}, "label", pkt.data(), pkt.size(), out, plain), wire::OpenResult::kAuth);
 }
 
 class GossipReject : public ::testing::Test {
@@ -528,8 +528,8 @@ TEST(GossipKeys, EveryKeyOpensTheFirstSeals) {
   wire::Header h;
   std::vector<std::uint8_t> plain;
   const auto& ack = transport.sent[0];
-  EXPECT_EQ(wire::open(new_key, c.cluster_label, ack.data(), ack.size(), h, plain), wire::OpenResult::kOk);
-  EXPECT_EQ(wire::open(old_key, c.cluster_label, ack.data(), ack.size(), h, plain), wire::OpenResult::kAuth);
+  EXPECT_EQ(wire::open({new_key}, c.cluster_label, ack.data(), ack.size(), h, plain), wire::OpenResult::kOk);
+  EXPECT_EQ(wire::open({old_key}, c.cluster_label, ack.data(), ack.size(), h, plain), wire::OpenResult::kAuth);
   ping_with(new_key);
   EXPECT_EQ(node.stats().packets_other_key, 1u);
   EXPECT_EQ(transport.sent.size(), 1u);
