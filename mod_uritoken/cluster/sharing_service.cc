@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "../core/token_id.h"
 
 namespace uritoken::cluster {
 
@@ -38,13 +37,6 @@ NetworkId network_of_report(const gossip::SightingReport& r) {
   net.v6 = r.network[0] == 6;
   std::memcpy(net.bytes, r.network + 1, net.v6 ? 16 : 4);
   return net;
-}
-
-bool RecentSightings::fresh(std::uint64_t key, std::uint64_t now_ms) {
-  Slot& slot = slots_[key & (slots_.size() - 1)];
-  if (slot.key == key && now_ms - slot.time < kRepeatMs) return false;
-  slot = Slot{key, now_ms};
-  return true;
 }
 
 SharingService::SharingService(ServiceConfig config, SharedState& shared, LogSink log)
@@ -84,7 +76,15 @@ std::size_t SharingService::drain(std::uint64_t now_ms) {
   // Workers never wait for us; draining often keeps the ring short.
   std::size_t total = 0;
   for (std::size_t n; (n = shared_.drain(batch_.data(), batch_.size())) > 0;) {
-    for (std::size_t i = 0; i < n; ++i) report(batch_[i], now_ms);
+    // In runs of kPrefetchRun, so the lines fetched for a run are still in
+    // L1 when its sightings are reported. A sighting owned elsewhere
+    // wastes its prefetches, which cost no wait.
+    for (std::size_t run = 0; run < n; run += kPrefetchRun) {
+      const std::size_t end = std::min(n, run + kPrefetchRun);
+      for (std::size_t i = run; i < end; ++i) detector_.prefetch_fingerprints(batch_[i].key_id, batch_[i].session);
+      for (std::size_t i = run; i < end; ++i) detector_.prefetch_slot(batch_[i].key_id, batch_[i].session);
+      for (std::size_t i = run; i < end; ++i) report(batch_[i], now_ms);
+    }
     total += n;
     if (n < batch_.size()) break;
   }
@@ -92,8 +92,9 @@ std::size_t SharingService::drain(std::uint64_t now_ms) {
 }
 
 void SharingService::report(const Sighting& s, std::uint64_t now_ms) {
+  // Repeats (same token and network within 5 s) were skipped by the
+  // workers (SharedState::check_repeat): each drained sighting says something.
   const NetworkId net = classifier_.network_of(s.address);
-  if (!recent_.fresh(TokenId{s.key_id, s.session}.hash() ^ net.hash(), now_ms)) return;
   bool shared_network = classifier_.in_shared_range(s.address);
   shared_network = classifier_.observe(net, s.session, s.client_hash, now_ms) || shared_network;
   if (node_ != nullptr) node_->report_sighting(to_report(s, net, shared_network), now_ms);

@@ -48,25 +48,6 @@ RevocationRecord table_record(const gossip::Revocation& winner);
 gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, bool shared_network);
 NetworkId network_of_report(const gossip::SightingReport& r);
 
-// A token seen again from the same network within 5 s is not reported
-// again: a player fetching a segment every few seconds, or a page with fifty
-// thumbnails, would otherwise send a sighting per request. A repeat changes
-// no verdict: the detector keeps a network's last use to a tick of
-// window/120 (5 s by default), the proxy detector counts distinct sessions,
-// and the token's owners already know the network. Once every 5 s still
-// repeats it often enough to survive a lost packet.
-class RecentSightings {
- public:
-  static constexpr std::uint64_t kRepeatMs = 5000;
-  bool fresh(std::uint64_t key, std::uint64_t now_ms);
-
- private:
-  struct Slot {
-    std::uint64_t key = 0, time = 0;
-  };
-  std::vector<Slot> slots_ = std::vector<Slot>(1 << 16);  // 1 MiB; a collision only costs a repeat
-};
-
 class SharingService : public gossip::Listener {
  public:
   SharingService(ServiceConfig config, SharedState& shared, LogSink log);
@@ -113,13 +94,13 @@ class SharingService : public gossip::Listener {
   static constexpr std::uint64_t kFreshDecisionMs = 60000;
   static constexpr std::uint64_t kJournalFlushMs = 20;
   static constexpr std::uint64_t kHousekeepingMs = 5000;
+  static constexpr std::size_t kPrefetchRun = 16;  // sightings whose detector lookups overlap
 
   ServiceConfig config_;
   SharedState& shared_;
   LogSink log_;
   NetworkClassifier classifier_;
   SharingDetector detector_;
-  RecentSightings recent_;
   gossip::Node* node_ = nullptr;
   gossip::Journal journal_;
   bool journal_open_ = false;

@@ -40,6 +40,19 @@ IpAddress mask_ip(const IpAddress& addr, unsigned length) {
   return out;
 }
 
+IpAddress unmapped_ip(const IpAddress& addr) {
+  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (!addr.v6 || std::memcmp(addr.bytes, kMapped, sizeof kMapped) != 0) return addr;
+  IpAddress out;
+  std::memcpy(out.bytes, addr.bytes + 12, 4);
+  return out;
+}
+
+IpAddress sharing_network(const IpAddress& addr) {
+  const IpAddress a = unmapped_ip(addr);
+  return mask_ip(a, a.v6 ? kSharingPrefixV6 : kSharingPrefixV4);
+}
+
 std::optional<IpPrefix> parse_ip_prefix(std::string_view text) {
   const auto slash = text.find('/');
   auto addr = parse_ip_address(text.substr(0, slash));

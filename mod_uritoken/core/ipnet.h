@@ -34,6 +34,16 @@ std::optional<IpPrefix> parse_ip_prefix(std::string_view text);
 // `addr` with every bit past `length` cleared.
 IpAddress mask_ip(const IpAddress& addr, unsigned length);
 
+// ::ffff:a.b.c.d as the IPv4 address it carries, any other address as it
+// is (for addresses that did not come through parse_ip_address).
+IpAddress unmapped_ip(const IpAddress& addr);
+
+// The client networks that link sharing counts: /24 for IPv4 (mapped or
+// not), /48 for IPv6. SharingPolicy's defaults, and the key of the
+// workers' repeat filter (SharedState::check_repeat).
+constexpr unsigned kSharingPrefixV4 = 24, kSharingPrefixV6 = 48;
+IpAddress sharing_network(const IpAddress& addr);
+
 std::string format_ip_prefix(const IpPrefix& p);
 
 }  // namespace uritoken

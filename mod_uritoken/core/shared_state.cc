@@ -13,10 +13,12 @@ namespace uritoken {
 namespace {
 
 constexpr std::uint64_t kMagic = 0x314b4f5455524955ull;  // "URITOKE1" little-endian
-constexpr std::uint32_t kVersion = 3;  // 2: the repeat filter; 3: the doorbell
+constexpr std::uint32_t kVersion = 4;  // 2: the repeat filter; 3: the doorbell; 4: news flag, 8-way filter
 constexpr std::uint32_t kMinRing = 2, kMaxRing = 1u << 24;
 constexpr std::uint32_t kMinTable = 16, kMaxTable = 1u << 26;
 constexpr std::uint32_t kMinRepeat = 8, kMaxRepeat = 1u << 26;
+constexpr std::size_t kRepeatWays = 8;  // repeat-filter words per bucket: one cache line
+static_assert(kMinRepeat % kRepeatWays == 0, "whole buckets");
 // Readers retry a slot that is being written this many times, then fail open.
 // A write is a handful of stores, so only a writer that died mid-write (or is
 // descheduled for a very long time) exhausts this.
@@ -77,6 +79,9 @@ struct Control {
   struct alignas(64) Doorbell {        // the sidecar arms it before a long sleep, a worker takes it
     U64 armed{0};
   } doorbell;
+  struct alignas(64) News {            // set by workers that record news, cleared by the sidecar's drain
+    U64 pending{0};
+  } news;
   struct alignas(64) Sidecar {         // written by the sidecar only
     U64 dequeue_pos{0};
     U64 drained{0};
@@ -88,7 +93,7 @@ struct Control {
     U64 table_tombstones{0};
   } sidecar;
 };
-static_assert(sizeof(shm::Control) == 5 * 64, "control block layout");
+static_assert(sizeof(shm::Control) == 6 * 64, "control block layout");
 
 // The sighting is six relaxed atomic words, so a producer that stalls past
 // the consumer's patience (see drain) can at worst garble one sighting, never
@@ -215,26 +220,60 @@ bool SharedState::claim(std::uint64_t* out_pos) noexcept {
   }
 }
 
-bool SharedState::is_repeat(const Sighting& s) noexcept {
+SharedState::Seen SharedState::check_repeat(const Sighting& s) noexcept {
+  const IpAddress net = sharing_network(s.address);
   std::uint64_t addr[2];
-  std::memcpy(addr, s.address.bytes, sizeof addr);
-  const std::uint64_t h = mix64(table_hash(s.key_id, s.session) ^ splitmix64(addr[0] ^ splitmix64(addr[1] + s.address.v6)));
+  std::memcpy(addr, net.bytes, sizeof addr);
+  const std::uint64_t h = mix64(table_hash(s.key_id, s.session) ^ splitmix64(addr[0] ^ splitmix64(addr[1] + net.v6)));
   constexpr std::uint64_t kTimeBits = 24, kTimeMask = (1ull << kTimeBits) - 1;
   constexpr std::uint64_t kUnitShift = 8;  // 256 ms
   constexpr std::uint64_t kRepeatUnits = (kRepeatMs + (1ull << kUnitShift) - 1) >> kUnitShift;
   const std::uint64_t now = (s.time_ms >> kUnitShift) & kTimeMask;
-  std::atomic<std::uint64_t>& word = repeat_[h & repeat_mask_];
-  const std::uint64_t old = word.load(std::memory_order_relaxed);
-  if (old != 0 && (old >> kTimeBits) == (h >> kTimeBits) && ((now - old) & kTimeMask) < kRepeatUnits) return true;
-  word.store((h & ~kTimeMask) | now, std::memory_order_relaxed);
-  return false;
+  const std::uint64_t hash_bits = h & ~kTimeMask;
+  // Eight ways, one cache line: with one word per slot, 4% of 10,000 busy
+  // tokens (in 262,144 slots) evicted each other at every sighting and
+  // turned refreshes into news. The oldest (or an empty) word makes room.
+  std::atomic<std::uint64_t>* bucket = repeat_ + (h & repeat_mask_ & ~std::uint64_t{kRepeatWays - 1});
+  std::size_t victim = 0;
+  std::uint64_t victim_age = 0;
+  for (std::size_t i = 0; i < kRepeatWays; ++i) {
+    const std::uint64_t word = bucket[i].load(std::memory_order_relaxed);
+    if (word != 0 && (word & ~kTimeMask) == hash_bits) {
+      if (((now - word) & kTimeMask) < kRepeatUnits) return Seen::repeat;
+      bucket[i].store(hash_bits | now, std::memory_order_relaxed);
+      return Seen::refresh;
+    }
+    const std::uint64_t age = word == 0 ? kTimeMask + 1 : (now - word) & kTimeMask;
+    if (age > victim_age) {
+      victim = i;
+      victim_age = age;
+    }
+  }
+  bucket[victim].store(hash_bits | now, std::memory_order_relaxed);
+  return Seen::news;
+}
+
+bool SharedState::report(const Sighting& s) noexcept {
+  const Seen seen = check_repeat(s);
+  if (seen == Seen::repeat) return false;
+  std::uint64_t pos;
+  if (!claim(&pos) || !publish(pos, s)) return false;
+  // A ring a quarter full is drained now whatever it holds, long before it
+  // could overflow while the sidecar waits to batch refreshes. (The
+  // sidecar may already have drained past pos: signed.)
+  const std::uint64_t dequeued = ctl_->sidecar.dequeue_pos.load(std::memory_order_relaxed);
+  const auto waiting = static_cast<std::int64_t>(pos - dequeued);
+  if (seen == Seen::refresh && waiting < static_cast<std::int64_t>((ring_mask_ + 1) / 4)) return false;
+  // Release: a sidecar that reads the flag also reads the sighting.
+  ctl_->news.pending.store(1, std::memory_order_release);
+  return take_doorbell();
 }
 
 // The doorbell is Dekker's handshake: the sidecar stores `armed` and then
-// looks for a published sighting; a worker publishes and then looks at
+// looks at the news flag; a worker stores the flag and then looks at
 // `armed`. With a full fence between each side's store and load, at least
-// one of them sees the other's store, so a sighting is never left waiting
-// for the sidecar's long sleep to end.
+// one of them sees the other's store, so news is never left waiting for
+// the sidecar's long sleep to end.
 void SharedState::arm_doorbell() noexcept {
   ctl_->doorbell.armed.store(1, std::memory_order_relaxed);
   std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -248,10 +287,9 @@ bool SharedState::take_doorbell() noexcept {
   return armed.load(std::memory_order_relaxed) != 0 && armed.exchange(0, std::memory_order_relaxed) != 0;
 }
 
-bool SharedState::ring_has_published() const noexcept {
-  const std::uint64_t pos = ctl_->sidecar.dequeue_pos.load(std::memory_order_relaxed);
-  return ring_[pos & ring_mask_].seq.load(std::memory_order_acquire) == pos + 1;
-}
+bool SharedState::news_pending() const noexcept { return ctl_->news.pending.load(std::memory_order_acquire) != 0; }
+
+bool SharedState::take_news() noexcept { return ctl_->news.pending.exchange(0, std::memory_order_acquire) != 0; }
 
 bool SharedState::record(const Sighting& s) noexcept {
   std::uint64_t pos;
@@ -441,6 +479,12 @@ bool SharedState::set_revocation(const RevocationRecord& r) noexcept {
 
 void SharedState::sweep(std::uint32_t now_s) noexcept {
   auto& sc = ctl_->sidecar;
+  // An empty table (the usual case) is not read at all: it is megabytes
+  // that the sidecar would pull through the cache every few seconds.
+  if (sc.table_used.load(std::memory_order_relaxed) == 0 &&
+      sc.table_tombstones.load(std::memory_order_relaxed) == 0) {
+    return;
+  }
   for (std::size_t i = 0; i <= table_mask_; ++i) {
     SlotView v;
     read_slot(i, &v);
@@ -451,6 +495,7 @@ void SharedState::sweep(std::uint32_t now_s) noexcept {
     reclaim_tombstones_before(i);
   }
   // A tombstone whose successor became empty later in the pass (wrap-around).
+  if (sc.table_tombstones.load(std::memory_order_relaxed) == 0) return;
   for (std::size_t i = table_mask_ + 1; i-- > 0;) {
     SlotView v;
     read_slot(i, &v);

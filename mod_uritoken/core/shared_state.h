@@ -102,20 +102,38 @@ class SharedState {
 
   // False when the ring is full (counted as dropped).
   bool record(const Sighting& s) noexcept;
-  // True if the same token was seen from the same address within the last
-  // kRepeatMs (about 5 s): the sighting adds nothing the sidecar does not
-  // know, so the worker skips record(). Otherwise notes it and returns
-  // false. A direct-mapped table of one relaxed atomic word per slot (40
-  // bits of hash, 24 bits of time): a collision or a race only costs a
-  // repeat in the ring, and a false "repeat" needs a 40-bit hash match.
-  bool is_repeat(const Sighting& s) noexcept;
+  // The worker's whole part in a request's sighting: check_repeat(), then
+  // record() a refresh or news. True if the caller must wake the sidecar
+  // now (write its eventfd): the sighting is news, or the ring is a
+  // quarter full, and the sidecar sleeps armed for it. A refresh waits for
+  // the sidecar's next batch (at most about a second).
+  bool report(const Sighting& s) noexcept;
+
+  // What a sighting is to the repeat filter, which keys on the token and
+  // the client network the sharing rule counts (sharing_network(): /24,
+  // /48):
+  //   repeat   seen from that network within kRepeatMs (about 5 s): skip it.
+  //            A player fetching a segment every few seconds, or a page of
+  //            fifty thumbnails, would otherwise send a sighting per
+  //            request. A repeat changes no verdict: the detector keeps a
+  //            network's last use to a tick of window/120 (5 s by
+  //            default), the proxy detector counts distinct sessions, and
+  //            the token's owners already know the network.
+  //   refresh  seen from that network before, longer ago: it only moves
+  //            the network's last use on (and, every 5 s, makes up for a
+  //            lost gossip packet), so it can wait for a batch.
+  //   news     the first from that network as far as the filter remembers
+  //            (its slot held another token or none): it may make the token
+  //            shared, so the sidecar is woken for it.
+  // A table of relaxed atomic words (40 bits of hash, 24 bits of time) in
+  // buckets of eight, one cache line: an eviction or a race only turns a
+  // repeat into a refresh or a refresh into news, and a false "repeat"
+  // needs a 40-bit hash match. The only repeat filter: the sidecar reports
+  // every sighting the ring holds (a second filter there cost it a cache
+  // miss each).
+  enum class Seen { repeat, refresh, news };
+  Seen check_repeat(const Sighting& s) noexcept;
   static constexpr std::uint64_t kRepeatMs = 5000;
-  // After a record() that returned true: true if the sidecar asked to be
-  // woken (it sleeps long while the ring is empty) and this caller is the
-  // one to wake it (the glue then writes the sidecar's eventfd). One
-  // fence and one load of a line that is written only when the sidecar
-  // goes to sleep.
-  bool take_doorbell() noexcept;
   // The state of a token. Entries past token_expires read as none. A slot
   // that stays mid-write for a long time (the sidecar died while writing it)
   // reads as none: we fail open, because refusing valid tokens is worse than
@@ -129,11 +147,14 @@ class SharedState {
   // stays so for ring_stall_ms (the worker died between claim and publish),
   // it is skipped and counted, so one dead worker cannot stop the ring.
   std::size_t drain(Sighting* out, std::size_t max) noexcept;
-  // Before a long sleep: arm the doorbell, then check ring_has_published()
-  // (and disarm and not sleep if so); disarm on waking.
+  // Before each drain: clears the news flag, true if it was set. News
+  // recorded from then on sets it again.
+  bool take_news() noexcept;
+  // Before a long sleep: arm the doorbell, then check news_pending() (and
+  // disarm and not sleep if so); disarm on waking.
   void arm_doorbell() noexcept;
   void disarm_doorbell() noexcept;
-  bool ring_has_published() const noexcept;
+  bool news_pending() const noexcept;
   // Insert or update; state none = remove. False when the table is full (counted).
   bool set_revocation(const RevocationRecord& r) noexcept;
   // Reclaims entries past token_expires (now_s > token_expires).
@@ -169,6 +190,11 @@ class SharedState {
   SharedState(void* base);
   bool claim(std::uint64_t* pos) noexcept;
   bool publish(std::uint64_t pos, const Sighting& s) noexcept;
+  // In report(), after news was flagged: true if the sidecar asked to be
+  // woken (it sleeps while there is no news) and this caller is the one to
+  // wake it. One fence and one load of a line that is written only when
+  // the sidecar goes to sleep.
+  bool take_doorbell() noexcept;
   static std::uint64_t home_hash(std::uint16_t key_id, std::uint64_t session) noexcept;
   bool read_slot(std::size_t i, SlotView* out) const noexcept;
   void write_slot(std::size_t i, const SlotView& v) noexcept;

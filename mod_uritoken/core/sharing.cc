@@ -15,16 +15,6 @@ namespace {
 
 std::uint64_t token_hash(std::uint16_t key_id, std::uint64_t session) { return TokenId{key_id, session}.hash(); }
 
-// ::ffff:a.b.c.d as the IPv4 address it carries (ipnet.h's rule), for
-// addresses that did not come through parse_ip_address.
-IpAddress canonical(const IpAddress& a) {
-  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (!a.v6 || std::memcmp(a.bytes, kMapped, sizeof kMapped) != 0) return a;
-  IpAddress out;
-  std::memcpy(out.bytes, a.bytes + 12, 4);
-  return out;
-}
-
 bool in_prefix(const IpAddress& a, const IpPrefix& p) {
   if (a.v6 != p.addr.v6) return false;
   const IpAddress m = mask_ip(a, p.length);
@@ -90,7 +80,7 @@ NetworkClassifier::NetworkClassifier(const SharingPolicy& policy) : policy_(poli
 }
 
 NetworkId NetworkClassifier::network_of(const IpAddress& addr) const {
-  const IpAddress a = canonical(addr);
+  const IpAddress a = unmapped_ip(addr);
   const unsigned len = a.v6 ? policy_.ipv6_prefix : policy_.ipv4_prefix;
   const IpAddress m = mask_ip(a, len);
   NetworkId n;
@@ -101,7 +91,7 @@ NetworkId NetworkClassifier::network_of(const IpAddress& addr) const {
 }
 
 bool NetworkClassifier::in_shared_range(const IpAddress& addr) const {
-  const IpAddress a = canonical(addr);
+  const IpAddress a = unmapped_ip(addr);
   for (const auto& p : ranges_) {
     if (in_prefix(a, p)) return true;
   }
@@ -242,23 +232,24 @@ SharingDetector::SharingDetector(const SharingPolicy& policy) : policy_(policy) 
   const std::size_t want = std::max<std::size_t>(policy_.max_sessions, 1);
   bucket_count_ = (want + want / 12 + kBucket - 1) / kBucket;
   slot_count_ = bucket_count_ * kBucket;
-  slots_ = new Slot[slot_count_]();
-  fingerprints_ = new std::uint8_t[slot_count_]();
   std::size_t names = 1024;
   while (names * 32 < want) names <<= 1;
-  names_ = new NameEntry[names]();
   name_mask_ = names - 1;
+  // All three tables in one zeroed mapping on huge pages (table_memory.h):
+  // the slots, then the fingerprints, then the network names. All-zero
+  // bytes are free slots and empty entries.
+  static_assert(sizeof(Slot) % alignof(NameEntry) == 0, "names follow the slots' alignment");
+  const std::size_t fingerprint_bytes = (slot_count_ + 63) / 64 * 64;
+  memory_ = std::make_unique<TableMemory>(slot_count_ * sizeof(Slot) + fingerprint_bytes + names * sizeof(NameEntry));
+  auto* base = static_cast<unsigned char*>(memory_->data());
+  slots_ = reinterpret_cast<Slot*>(base);
+  fingerprints_ = base + slot_count_ * sizeof(Slot);
+  names_ = reinterpret_cast<NameEntry*>(fingerprints_ + fingerprint_bytes);
 }
 
-SharingDetector::~SharingDetector() {
-  delete[] slots_;
-  delete[] fingerprints_;
-  delete[] names_;
-}
+SharingDetector::~SharingDetector() = default;
 
-std::size_t SharingDetector::memory_bytes() const {
-  return sizeof *this + slot_count_ * (sizeof(Slot) + 1) + (name_mask_ + 1) * sizeof(NameEntry);
-}
+std::size_t SharingDetector::memory_bytes() const { return sizeof *this + memory_->size(); }
 
 // Two candidate buckets per token (the two halves of its hash): a newcomer
 // takes a free slot in either, which keeps buckets from overflowing until
@@ -290,6 +281,26 @@ SharingDetector::Slot* SharingDetector::find(std::uint16_t key_id, std::uint64_t
     }
   }
   return nullptr;
+}
+
+void SharingDetector::prefetch_fingerprints(std::uint16_t key_id, std::uint64_t session) const {
+  for (int which = 0; which < 2; ++which) __builtin_prefetch(fingerprints_ + (bucket_of(key_id, session, which) - slots_));
+}
+
+void SharingDetector::prefetch_slot(std::uint16_t key_id, std::uint64_t session) const {
+  const std::uint8_t fp = fingerprint_of(key_id, session);
+  for (int which = 0; which < 2; ++which) {
+    const Slot* b = bucket_of(key_id, session, which);
+    const std::uint8_t* t = fingerprints_ + (b - slots_);
+    for (std::size_t i = 0; i < kBucket; ++i) {
+      if (t[i] != fp) continue;
+      // A slot of 56 bytes spans two cache lines more often than not.
+      const char* slot = reinterpret_cast<const char*>(&b[i]);
+      __builtin_prefetch(slot, 1);
+      __builtin_prefetch(slot + sizeof(Slot) - 1, 1);
+      return;
+    }
+  }
 }
 
 std::uint32_t SharingDetector::newest_s(const Slot& s) const {

@@ -19,11 +19,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "ipnet.h"
+#include "table_memory.h"
 
 namespace uritoken {
 
@@ -46,7 +48,9 @@ struct SharingPolicy {
   std::uint32_t window_s = 600;      // sightings older than this are forgotten
   std::uint32_t concurrent_s = 120;  // two networks used within this time of each other count as concurrent
   double sequential_weight = 0.5;    // weight of a network whose use does not overlap another's (handover)
-  unsigned ipv4_prefix = 24, ipv6_prefix = 48;
+  // The workers' repeat filter keys on these defaults (ipnet.h): a finer
+  // prefix here would need it to key on that too.
+  unsigned ipv4_prefix = kSharingPrefixV4, ipv6_prefix = kSharingPrefixV6;
   std::vector<IpPrefix> shared_ranges;   // configured proxy ranges
   bool default_shared_ranges = true;     // also the ranges of default_shared_ranges() below
   unsigned proxy_sessions = 50;      // a network seen with at least this many distinct sessions ...
@@ -119,6 +123,12 @@ class SharingDetector {              // runs on the nodes that own a token
   // network as a proxy/CGNAT/shared range.
   SharingVerdict observe(std::uint16_t key_id, std::uint64_t session, std::uint32_t token_expires,
                          const NetworkId& network, bool shared_network, std::uint64_t time_ms);
+  // For a batch of sightings: observe() waits for two cache misses (the
+  // token's fingerprint word, then its slot). prefetch_fingerprints() for
+  // every token of the batch, then prefetch_slot() for every one, then
+  // observe() them: the batch's misses overlap instead of adding up.
+  void prefetch_fingerprints(std::uint16_t key_id, std::uint64_t session) const;
+  void prefetch_slot(std::uint16_t key_id, std::uint64_t session) const;
   // The current verdict without a new sighting (all zero for an untracked token).
   SharingVerdict verdict(std::uint16_t key_id, std::uint64_t session) const;
   void forget(std::uint16_t key_id, std::uint64_t session);   // e.g. after a manual pardon
@@ -152,6 +162,7 @@ class SharingDetector {              // runs on the nodes that own a token
 
   SharingPolicy policy_;
   std::uint32_t tick_s_ = 5;         // time resolution of per-network last-seen times
+  std::unique_ptr<TableMemory> memory_;      // holds the three tables below
   Slot* slots_ = nullptr;
   std::uint8_t* fingerprints_ = nullptr;     // per slot: 0 free, else 1..255 from the token's hash
   std::size_t slot_count_ = 0;

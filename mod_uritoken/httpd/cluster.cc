@@ -34,7 +34,7 @@ namespace {
 // This generation's state; set in the parent before any child is forked,
 // so every worker and the sidecar inherit it.
 std::optional<SharedState> g_shared;
-int g_doorbell = -1;  // eventfd: a worker wakes the idle sidecar (SharedState::take_doorbell)
+int g_doorbell = -1;  // eventfd: a worker wakes the sleeping sidecar for news (SharedState::report)
 
 apr_status_t close_doorbell(void*) {
   if (g_doorbell >= 0) close(g_doorbell);

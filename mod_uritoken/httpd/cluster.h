@@ -26,7 +26,7 @@ int check_cluster_config(server_rec* s);
 
 // This generation's shared state in a worker, or nullptr when sharing is off.
 SharedState* shared_state();
-// Wakes this generation's sidecar from its idle sleep (after take_doorbell).
+// Wakes this generation's sidecar from its sleep (when SharedState::report says so).
 void wake_sidecar();
 
 // The sidecar's main loop (sidecar.cc); never returns.

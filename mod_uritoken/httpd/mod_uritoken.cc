@@ -485,7 +485,7 @@ int handle_post_read_request(request_rec* r) {
     if (client_addr) seen.address = *client_addr;
     // A player fetching segment after segment repeats the same sighting:
     // skipped here, it costs neither a ring slot nor the sidecar's time.
-    if (!shared->is_repeat(seen) && shared->record(seen) && shared->take_doorbell()) wake_sidecar();
+    if (shared->report(seen)) wake_sidecar();
   }
 
   // "/_uk_TOKEN" is exactly the start of the raw path.

@@ -74,11 +74,11 @@ constexpr std::array<const char*, gossip::kDropKinds> kDropHints = {  // in goss
     "the sender runs a mod_uritoken with another gossip wire version: upgrade it; rolling upgrades work from wire version 2 on",
 };
 
-// How often the sidecar drains the sightings ring (see wait_for_packets):
-// every kDrainEveryMs while sightings come; once a drain finds none, it
-// sleeps until the first worker that records one rings the doorbell (or a
-// timer or packet is due, and at least every kIdleWakeMs).
-constexpr std::uint64_t kDrainEveryMs = 10, kIdleWakeMs = 1000;
+// When the sidecar drains the sightings ring (see wait_for_packets): news
+// (a token seen from a network for the first time) wakes it at once, but
+// not sooner than kNewsGapMs after the last drain that found news;
+// refreshes wait for a batch, at most kBatchWaitMs.
+constexpr std::uint64_t kNewsGapMs = 10, kBatchWaitMs = 1000;
 
 // Dropped gossip packets are summed up in one line at most this often.
 // URITOKEN_TEST_DROP_REPORT_MS shortens it for the integration tests only;
@@ -199,7 +199,9 @@ class Sidecar {
   void run() {
     while (!g_stop) {
       const std::uint64_t now = wall_ms();
-      const bool busy = service_.drain(now) > 0;
+      // Cleared before the drain: news recorded from now on sets it again.
+      if (shared_.take_news()) next_news_drain_ = now + kNewsGapMs;
+      service_.drain(now);
       node_->tick(now);
       service_.flush_journal(now);
       shared_.set_sidecar_heartbeat(now);
@@ -215,7 +217,7 @@ class Sidecar {
         if (getppid() == 1) break;
         next_parent_check_ = now + 1000;
       }
-      wait_for_packets(now, busy);
+      wait_for_packets(now);
     }
     service_.flush_journal(0);
     report_drops(wall_ms());  // what the last interval saw, before a restart hides it
@@ -252,21 +254,26 @@ class Sidecar {
 
   // Wakes for the next gossip timer, a packet, a control request, and to
   // drain the ring. Each wakeup costs a context switch whatever it finds
-  // (tens of microseconds on a busy VM), so while sightings come the ring is
-  // drained in batches every kDrainEveryMs (at most 10 ms added to a
-  // verdict); once it is empty the sidecar sleeps until a worker rings the
-  // doorbell for the next sighting, which then waits for nothing.
-  void wait_for_packets(std::uint64_t now, bool busy) {
-    std::uint64_t limit = kDrainEveryMs;
+  // (tens of microseconds on a busy VM), and under load most sightings are
+  // refreshes of what the sidecar knows: the sidecar sleeps with the
+  // doorbell armed, a worker that records news (or finds the ring a quarter
+  // full) rings it, and refreshes are drained in one batch at least every
+  // kBatchWaitMs. A flood of news (a crowd of new viewers) is drained every
+  // kNewsGapMs, so news waits at most that long for a verdict.
+  void wait_for_packets(std::uint64_t now) {
+    std::uint64_t limit = kBatchWaitMs;
     bool armed = false;
-    if (!busy && doorbell_fd_ >= 0) {
+    if (now < next_news_drain_) {
+      limit = next_news_drain_ - now;  // the doorbell stays unarmed until then
+    } else if (doorbell_fd_ < 0) {
+      limit = kNewsGapMs;  // no eventfd (see cluster.cc): look for news that often
+    } else {
       shared_.arm_doorbell();
-      if (shared_.ring_has_published()) {  // came in since the drain: no sleep
+      if (shared_.news_pending()) {  // recorded since the drain: no sleep
         shared_.disarm_doorbell();
         limit = 0;
       } else {
         armed = true;
-        limit = kIdleWakeMs;
       }
     }
     const std::uint64_t deadline = node_->next_deadline_ms();
@@ -364,6 +371,7 @@ class Sidecar {
   std::uint64_t drop_report_ms_ = 60000;
   std::uint64_t next_drop_report_ = 0;
   std::uint64_t next_parent_check_ = 0;
+  std::uint64_t next_news_drain_ = 0;  // the doorbell is armed again from then on
 };
 
 void write_pid_file(const ClusterConfig& conf) {

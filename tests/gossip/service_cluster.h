@@ -121,7 +121,7 @@ class ServiceCluster {
   // Workers of node i saw `ip` use the token; the sidecar drains its ring.
   void use(std::size_t i, std::uint64_t session, const std::string& ip) {
     if (!sim->up(i)) return;
-    states[i]->state->record(sighting(session, ip, sim->now()));
+    states[i]->state->report(sighting(session, ip, sim->now()));  // as a worker does
     services[i]->drain(sim->now());
     sim->poke(i);
   }

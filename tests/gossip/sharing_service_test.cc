@@ -59,15 +59,17 @@ TEST(SharingService, OneNodeTurnsRingSightingsIntoARevocationInTableAndJournal) 
   ASSERT_TRUE(service.open_journal(node.revocations(), &error)) << error;
   node.start(now);
 
+  // What a worker does with each request's sighting (mod_uritoken.cc).
+  auto worker_sees = [&](const Sighting& s) { shm.state->report(s); };
   // A token behind carrier NAT from many addresses, and one used from two
   // networks: neither is shared.
-  for (int k = 0; k < 12; ++k) shm.state->record(sighting(10, "100.64." + std::to_string(k * 7) + ".9", now));
-  shm.state->record(sighting(11, kFiveNetworks[0], now));
-  shm.state->record(sighting(11, kFiveNetworks[1], now));
+  for (int k = 0; k < 12; ++k) worker_sees(sighting(10, "100.64." + std::to_string(k * 7) + ".9", now));
+  worker_sees(sighting(11, kFiveNetworks[0], now));
+  worker_sees(sighting(11, kFiveNetworks[1], now));
   // The shared one: five networks, each seen three times (repeats within
-  // RecentSightings::kRepeatMs are not reported again).
+  // SharedState::kRepeatMs are not reported again).
   for (int rep = 0; rep < 3; ++rep) {
-    for (const auto& ip : kFiveNetworks) shm.state->record(sighting(12, ip, now));
+    for (const auto& ip : kFiveNetworks) worker_sees(sighting(12, ip, now));
   }
   service.drain(now);
   node.tick(now);
@@ -94,8 +96,8 @@ TEST(SharingService, OneNodeTurnsRingSightingsIntoARevocationInTableAndJournal) 
   EXPECT_EQ(shm.state->lookup(1, 12, static_cast<std::uint32_t>(now / 1000)), RevocationState::none);
   // Used again from the same networks once repeats count again (a pardon
   // does not reset the repeat filter: re-detection waits at most 5 s).
-  now += RecentSightings::kRepeatMs;
-  for (const auto& ip : kFiveNetworks) shm.state->record(sighting(12, ip, now));
+  now += SharedState::kRepeatMs;
+  for (const auto& ip : kFiveNetworks) worker_sees(sighting(12, ip, now));
   service.drain(now);
   EXPECT_EQ(shm.state->lookup(1, 12, static_cast<std::uint32_t>(now / 1000)), RevocationState::revoked);
   unlink(sc.journal_path.c_str());

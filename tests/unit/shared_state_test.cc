@@ -1,5 +1,6 @@
 // Shared memory region: sightings ring and revocation table.
 #include "../../mod_uritoken/core/shared_state.h"
+#include "../../mod_uritoken/core/sharing.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>
@@ -507,27 +508,63 @@ TEST(SharedStateRegion, FormatRefusesSmallOrMisalignedRegions) {
 }
 
 // The workers' repeat filter: the same token from the same address within
-// about 5 s is a repeat; another address, another token or a later time is not.
+// about 5 s is a repeat; another network or token is news, the same one
+// later a refresh.
+using Seen = SharedState::Seen;
+
 TEST(SharedStateRepeats, SameTokenSameAddressWithinFiveSecondsIsARepeat) {
   Region r(shared_state_bytes({8, 16, 64}));
   auto s = make_state(r, {8, 16, 64});
   EXPECT_EQ(s.repeat_slots(), 64u);
   const std::uint64_t t0 = 1'700'000'000'000ull;
   const Sighting a = sighting(7, t0, "198.51.100.7");
-  EXPECT_FALSE(s.is_repeat(a));
-  EXPECT_TRUE(s.is_repeat(sighting(7, t0 + 10, "198.51.100.7")));
-  EXPECT_TRUE(s.is_repeat(sighting(7, t0 + 4000, "198.51.100.7")));
-  EXPECT_FALSE(s.is_repeat(sighting(7, t0 + 10, "198.51.100.8"))) << "another address";
-  EXPECT_FALSE(s.is_repeat(sighting(8, t0 + 10, "198.51.100.7"))) << "another token";
+  EXPECT_EQ(s.check_repeat(a), Seen::news);
+  EXPECT_EQ(s.check_repeat(sighting(7, t0 + 10, "198.51.100.7")), Seen::repeat);
+  EXPECT_EQ(s.check_repeat(sighting(7, t0 + 4000, "198.51.100.7")), Seen::repeat);
+  EXPECT_EQ(s.check_repeat(sighting(7, t0 + 10, "198.51.101.7")), Seen::news) << "another network";
+  EXPECT_EQ(s.check_repeat(sighting(8, t0 + 10, "198.51.100.7")), Seen::news) << "another token";
   Sighting other_key = a;
   other_key.key_id = static_cast<std::uint16_t>(a.key_id + 1);
-  EXPECT_FALSE(s.is_repeat(other_key)) << "another key id";
+  EXPECT_EQ(s.check_repeat(other_key), Seen::news) << "another key id";
   // Past the interval it is reported again, and the interval restarts then.
   const std::uint64_t later = t0 + SharedState::kRepeatMs + 300;
-  EXPECT_FALSE(s.is_repeat(sighting(7, later, "198.51.100.7")));
-  EXPECT_TRUE(s.is_repeat(sighting(7, later + 1000, "198.51.100.7")));
+  EXPECT_EQ(s.check_repeat(sighting(7, later, "198.51.100.7")), Seen::refresh);
+  EXPECT_EQ(s.check_repeat(sighting(7, later + 1000, "198.51.100.7")), Seen::repeat);
   // A clock that went back is not a repeat window of 49 days.
-  EXPECT_FALSE(s.is_repeat(sighting(7, later - 60'000, "198.51.100.7")));
+  EXPECT_EQ(s.check_repeat(sighting(7, later - 60'000, "198.51.100.7")), Seen::refresh);
+}
+
+// The filter keys on the client network the sharing rule counts (/24,
+// /48), not the address: another host of the same network adds nothing.
+TEST(SharedStateRepeats, AnotherAddressOfTheSameNetworkIsARepeat) {
+  Region r(shared_state_bytes({8, 16, 64}));
+  auto s = make_state(r, {8, 16, 64});
+  const std::uint64_t t0 = 1'700'000'000'000ull;
+  EXPECT_EQ(s.check_repeat(sighting(7, t0, "198.51.100.7")), Seen::news);
+  EXPECT_EQ(s.check_repeat(sighting(7, t0 + 10, "198.51.100.200")), Seen::repeat) << "same /24";
+  // As a dual-stack listener reports an IPv4 client (parse_ip_address would unmap it).
+  Sighting mapped = sighting(7, t0 + 20, "::1");
+  const std::uint8_t mapped_bytes[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 198, 51, 100, 9};
+  std::memcpy(mapped.address.bytes, mapped_bytes, 16);
+  EXPECT_EQ(s.check_repeat(mapped), Seen::repeat) << "the same network, IPv4-mapped";
+  EXPECT_EQ(s.check_repeat(sighting(7, t0 + 30, "198.51.101.7")), Seen::news) << "the next /24";
+  EXPECT_EQ(s.check_repeat(sighting(7, t0 + 40, "2001:db8:1:2::1")), Seen::news);
+  EXPECT_EQ(s.check_repeat(sighting(7, t0 + 50, "2001:db8:1:ffff::9")), Seen::repeat) << "same /48";
+  EXPECT_EQ(s.check_repeat(sighting(7, t0 + 60, "2001:db8:2::1")), Seen::news) << "the next /48";
+  // The worker's network is the sharing rule's.
+  EXPECT_EQ(SharingPolicy().ipv4_prefix, kSharingPrefixV4);
+  EXPECT_EQ(SharingPolicy().ipv6_prefix, kSharingPrefixV6);
+}
+
+// Busy tokens that share a bucket do not evict each other: seen again
+// after the repeat interval, each is a refresh, not news (with one word per
+// slot, 24 tokens in 64 slots collided and woke the sidecar for nothing).
+TEST(SharedStateRepeats, TokensSharingABucketStayRefreshes) {
+  Region r(shared_state_bytes({8, 16, 64}));
+  auto s = make_state(r, {8, 16, 64});
+  const std::uint64_t t0 = 1'700'000'000'000ull, later = t0 + SharedState::kRepeatMs + 300;
+  for (std::uint64_t k = 0; k < 24; ++k) EXPECT_EQ(s.check_repeat(sighting(500 + k, t0, "203.0.113.5")), Seen::news) << k;
+  for (std::uint64_t k = 0; k < 24; ++k) EXPECT_EQ(s.check_repeat(sighting(500 + k, later, "203.0.113.5")), Seen::refresh) << k;
 }
 
 TEST(SharedStateRepeats, ManyTokensInASmallFilterAreNeverLostOnlyRepeated) {
@@ -535,42 +572,56 @@ TEST(SharedStateRepeats, ManyTokensInASmallFilterAreNeverLostOnlyRepeated) {
   auto s = make_state(r, {8, 16, 8});
   const std::uint64_t t0 = 1'700'000'000'000ull;
   // 1,000 tokens through 8 slots: each is new the first time it is seen.
-  for (std::uint64_t k = 0; k < 1000; ++k) EXPECT_FALSE(s.is_repeat(sighting(1000 + k, t0, "203.0.113.5"))) << k;
+  for (std::uint64_t k = 0; k < 1000; ++k) EXPECT_EQ(s.check_repeat(sighting(1000 + k, t0, "203.0.113.5")), Seen::news) << k;
 }
 
-// The doorbell: a worker wakes a sleeping sidecar once, and only when asked.
-TEST(SharedStateDoorbell, OneWorkerTakesAnArmedDoorbell) {
-  Region r(shared_state_bytes({8, 16}));
-  auto s = make_state(r, {8, 16});
-  EXPECT_FALSE(s.take_doorbell()) << "not armed";
-  EXPECT_FALSE(s.ring_has_published());
+// The doorbell: a worker wakes a sleeping sidecar once, for news (or a
+// ring filling up) only, and only when asked.
+TEST(SharedStateDoorbell, NewsTakesAnArmedDoorbellRefreshesWait) {
+  Region r(shared_state_bytes({16, 16}));
+  auto s = make_state(r, {16, 16});
+  const std::uint64_t t0 = 1'700'000'000'000ull, later = t0 + SharedState::kRepeatMs + 300;
+  EXPECT_FALSE(s.take_news());
+  EXPECT_FALSE(s.report(sighting(1, t0, "192.0.2.1"))) << "news, but the sidecar is awake";
+  EXPECT_TRUE(s.news_pending());
+  EXPECT_TRUE(s.take_news());
+  EXPECT_FALSE(s.news_pending());
   s.arm_doorbell();
-  ASSERT_TRUE(s.record(sighting(1, 1, "192.0.2.1")));
-  EXPECT_TRUE(s.ring_has_published());
-  EXPECT_TRUE(s.take_doorbell());
-  EXPECT_FALSE(s.take_doorbell()) << "taken once";
+  EXPECT_FALSE(s.report(sighting(1, t0 + 10, "192.0.2.1"))) << "a repeat";
+  EXPECT_FALSE(s.report(sighting(1, later, "192.0.2.1"))) << "a refresh waits for the batch";
+  EXPECT_FALSE(s.news_pending());
+  EXPECT_TRUE(s.report(sighting(2, t0, "192.0.2.1"))) << "news rings";
+  EXPECT_TRUE(s.news_pending());
+  EXPECT_FALSE(s.report(sighting(3, t0, "192.0.2.1"))) << "taken once";
   s.arm_doorbell();
   s.disarm_doorbell();
-  EXPECT_FALSE(s.take_doorbell()) << "the sidecar woke by itself";
-  Sighting out[4];
-  ASSERT_EQ(s.drain(out, 4), 1u);
-  EXPECT_FALSE(s.ring_has_published());
+  EXPECT_FALSE(s.report(sighting(4, t0, "192.0.2.1"))) << "the sidecar woke by itself";
+  Sighting out[16];
+  EXPECT_TRUE(s.take_news());
+  ASSERT_EQ(s.drain(out, 16), 5u) << "everything but the repeat was recorded";
+  // Refreshes ring once the ring is a quarter full (4 of 16 slots waiting).
+  for (std::uint64_t k = 10; k < 15; ++k) s.report(sighting(k, t0, "192.0.2.1"));
+  s.take_news();
+  ASSERT_EQ(s.drain(out, 16), 5u);
+  s.arm_doorbell();
+  for (std::uint64_t k = 10; k < 14; ++k) EXPECT_FALSE(s.report(sighting(k, later, "192.0.2.1"))) << k;
+  EXPECT_TRUE(s.report(sighting(14, later, "192.0.2.1"))) << "the fifth refresh waiting";
+  EXPECT_EQ(s.counters().sightings_dropped, 0u);
 }
 
-// The handshake under threads: a producer records then tries the doorbell,
-// the consumer arms it, checks the ring and "sleeps" (spins on a flag the
-// producer sets when it took the doorbell). A sighting is never stranded:
-// every one is drained, and the consumer never sleeps on a non-empty ring
-// that no one will ring for.
-TEST(SharedStateDoorbell, NoSightingIsLeftBehindASleepingSidecar) {
-  Region r(shared_state_bytes({1024, 16}));
-  auto s = make_state(r, {1024, 16});
+// The handshake under threads: a producer reports news, the consumer takes
+// the news flag, drains, arms the doorbell, checks the flag and "sleeps"
+// (spins on a counter the producer bumps when it took the doorbell). News
+// is never stranded: every sighting is drained, and the consumer never
+// sleeps with news pending that no one will ring for.
+TEST(SharedStateDoorbell, NoNewsIsLeftBehindASleepingSidecar) {
   constexpr std::uint64_t kSightings = 20000;
+  Region r(shared_state_bytes({32768, 16, 65536}));  // the ring never fills
+  auto s = make_state(r, {32768, 16, 65536});
   std::atomic<std::uint64_t> rung{0};
   std::thread producer([&] {
     for (std::uint64_t i = 0; i < kSightings; ++i) {
-      while (!s.record(sighting(i, i, "198.51.100.1"))) std::this_thread::yield();
-      if (s.take_doorbell()) rung.fetch_add(1);
+      if (s.report(sighting(i, i, "198.51.100.1"))) rung.fetch_add(1);  // each a new token: news
       if (i % 64 == 0) std::this_thread::sleep_for(std::chrono::microseconds(50));
     }
   });
@@ -578,25 +629,25 @@ TEST(SharedStateDoorbell, NoSightingIsLeftBehindASleepingSidecar) {
   Sighting out[64];
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   while (drained < kSightings && std::chrono::steady_clock::now() < deadline) {
-    const std::size_t n = s.drain(out, 64);
-    drained += n;
-    if (n > 0) continue;
+    s.take_news();
+    std::size_t n;
+    while ((n = s.drain(out, 64)) > 0) drained += n;
     s.arm_doorbell();
-    if (s.ring_has_published()) {
+    if (s.news_pending()) {
       s.disarm_doorbell();
       continue;
     }
     ++sleeps;
     // Asleep until rung: if the handshake could lose a wakeup, this waits
-    // until the deadline with sightings in the ring.
+    // until the deadline with news in the ring.
     while (rung.load() == seen_rings && std::chrono::steady_clock::now() < deadline && drained < kSightings) {
-      if (s.ring_has_published() && rung.load() == seen_rings) {
-        // Published but nobody rang: only allowed while the producer has
-        // not yet reached take_doorbell for it; give it a moment.
+      if (s.news_pending() && rung.load() == seen_rings) {
+        // Flagged but nobody rang: only allowed while the producer has not
+        // yet reached take_doorbell for it; give it a moment.
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        if (rung.load() == seen_rings && s.ring_has_published()) {
+        if (rung.load() == seen_rings && s.news_pending()) {
           std::this_thread::sleep_for(std::chrono::milliseconds(500));  // a descheduled producer
-          if (rung.load() == seen_rings) ADD_FAILURE() << "a published sighting and no doorbell";
+          if (rung.load() == seen_rings) ADD_FAILURE() << "news pending and no doorbell";
           break;
         }
       }
@@ -607,6 +658,7 @@ TEST(SharedStateDoorbell, NoSightingIsLeftBehindASleepingSidecar) {
   }
   producer.join();
   EXPECT_EQ(drained, kSightings);
+  EXPECT_EQ(s.counters().sightings_dropped, 0u);
   EXPECT_GT(sleeps, 0u);
   EXPECT_GT(rung.load(), 0u);
 }
