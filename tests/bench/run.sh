@@ -16,6 +16,10 @@
 # httpd (event MPM, one child with a fixed thread pool so no process
 # churn), 10,000 distinct valid tokens rotated by wrk. Server CPU time is
 # the httpd processes' user+system time over each round (from /proc).
+# With two CPUs or more, httpd (with its sidecar) runs on CPU 1 and wrk on
+# CPU 0 (BENCH_PIN=0: anywhere): httpd then has one whole CPU in every
+# round, so requests per second measure its cost per request, not how the
+# scheduler happened to share two CPUs between client and server.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -53,7 +57,12 @@ MinSpareThreads 1
 MaxSpareThreads 32
 $( [[ -n "${BENCH_SHARING:-}" ]] && printf 'UriTokenSharing Enforce\nUriTokenStateDir %s/state\n' "$dir")"
 build/mint_many "$dir/keys" bench /bench/ 10000 > "$dir/tokens.txt"
-"$httpd" -f "$dir/httpd.conf" -k start
+pin_server=() pin_client=()
+if [[ ${BENCH_PIN:-1} == 1 && $(nproc) -ge 2 ]]; then
+  pin_server=(taskset -c 1) pin_client=(taskset -c 0)
+  echo "   (httpd on CPU 1, wrk on CPU 0)"
+fi
+"${pin_server[@]}" "$httpd" -f "$dir/httpd.conf" -k start
 for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/bench/1k.bin" && break; sleep 0.1; done
 tok=$(head -1 "$dir/tokens.txt")
 [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/_uk_$tok/bench/1k.bin") == 200 ]] || { echo "token refused"; exit 1; }
@@ -111,7 +120,7 @@ run_round() {  # mode
   before=$(cpu_ticks)
   side_before=$(sidecar_ns)
   out=$(URITOKEN_MODE=$mode URITOKEN_TOKENS="$dir/tokens.txt" \
-    wrk -t1 -c"$CONNS" -d"${SECONDS_PER_ROUND}s" -s "$dir/rotate.lua" "http://127.0.0.1:$port/")
+    "${pin_client[@]}" wrk -t1 -c"$CONNS" -d"${SECONDS_PER_ROUND}s" -s "$dir/rotate.lua" "http://127.0.0.1:$port/")
   after=$(cpu_ticks)
   side_after=$(sidecar_ns)
   n=$(echo "$out" | awk '/requests in/ {print $1}')
@@ -163,7 +172,7 @@ awk '{ c = substr($0, length($0)); print substr($0, 1, length($0) - 1) (c == "A"
 log_before=$(stat -c %s "$dir/error.log")
 before=$(cpu_ticks)
 out=$(URITOKEN_MODE=tokenized URITOKEN_TOKENS="$dir/forged.txt" \
-  wrk -t1 -c"$CONNS" -d"${SECONDS_PER_ROUND}s" -s "$dir/rotate.lua" "http://127.0.0.1:$port/")
+  "${pin_client[@]}" wrk -t1 -c"$CONNS" -d"${SECONDS_PER_ROUND}s" -s "$dir/rotate.lua" "http://127.0.0.1:$port/")
 after=$(cpu_ticks)
 log_after=$(stat -c %s "$dir/error.log")
 n=$(echo "$out" | awk '/requests in/ {print $1}')
