@@ -395,6 +395,7 @@ void Node::refute(std::uint64_t incarnation) {
 
 void Node::set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_t now_ms) {
   int old = p.m.state;
+  const std::uint64_t old_since = p.state_since;
   bool was_live = old == kAlive || old == kSuspect;
   if (old == kSuspect) suspects_.erase({p.suspect_deadline, p.m.node_id});
   p.m.state = state;
@@ -412,11 +413,14 @@ void Node::set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_
   }
   // A member back from a crash or partition has missed the revocations
   // decided meanwhile that were broadcast while we could not reach it, and
-  // so has one that was only suspected (a partition shorter than the
+  // so has one that was suspected for long (a partition shorter than the
   // suspicion timeout: the chaos test found it waiting for the periodic
   // push-pull): a few nodes (about three, wherever the cluster's size) sync
-  // with it at once. A sync of nodes that agree is two root packets.
-  if (back_from_dead || (old == kSuspect && state == kAlive)) {
+  // with it at once. Not after a short suspicion (a lost probe under heavy
+  // loss, hundreds a second in a large cluster): broadcasts last longer.
+  const bool long_suspected =
+      old == kSuspect && state == kAlive && now_ms - old_since >= 2 * cfg_.probe_interval_ms;
+  if (back_from_dead || long_suspected) {
     const std::size_t others = std::max<std::size_t>(live_peers().size(), 1);
     if (started_ && !left_ && rng_() % others < 3) {
       ++stats_.welcome_syncs;
