@@ -406,7 +406,7 @@ void Node::set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_
     suspects_.emplace(p.suspect_deadline, p.m.node_id);
   }
   enqueue_member(p.m);
-  const bool back_from_dead = was_live != (state != kDead) && state != kDead;
+  const bool back_from_dead = !was_live && state != kDead;
   if (was_live != (state != kDead)) {
     live_changed(p, state != kDead);
     if (back_from_dead) rehome_sightings(p.m.node_id, now_ms);

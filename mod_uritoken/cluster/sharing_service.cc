@@ -6,7 +6,6 @@
 #include <cstdio>
 #include <cstring>
 
-
 namespace uritoken::cluster {
 
 RevocationRecord table_record(const gossip::Revocation& winner) {

@@ -265,8 +265,6 @@ class Sidecar {
     bool armed = false;
     if (now < next_news_drain_) {
       limit = next_news_drain_ - now;  // the doorbell stays unarmed until then
-    } else if (doorbell_fd_ < 0) {
-      limit = kNewsGapMs;  // no eventfd (see cluster.cc): look for news that often
     } else {
       shared_.arm_doorbell();
       if (shared_.news_pending()) {  // recorded since the drain: no sleep
@@ -362,7 +360,7 @@ class Sidecar {
   server_rec* server_;
   const ClusterConfig& conf_;
   SharedState& shared_;
-  int doorbell_fd_ = -1;  // eventfd the workers write to wake us (wait_for_packets)
+  int doorbell_fd_ = -1;  // eventfd the workers write to wake us; start_cluster refuses to run without it
   cluster::SharingService service_;
   NoNetwork no_network_;
   std::unique_ptr<gossip::UdpTransport> udp_;
