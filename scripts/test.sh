@@ -153,6 +153,22 @@ fi
 for s in "${failed_steps[@]}"; do
   if ((${step_failed_tests[$s]:-0} == 0)); then failed=$((failed + 1)); fi
 done
+# CI shows only the end of this output: repeat each failed test's own
+# lines (from its RUN line to its FAILED line; at most 30 lines for each
+# of the first 10 failed tests of a step) there.
+for s in "${failed_steps[@]}"; do
+  [[ -f $logdir/$s.log ]] || continue
+  awk -v step="$s" '
+    /^\[ RUN      \] / { name = $4; n = 0; delete buf; next }
+    name != "" && /^\[  FAILED  \] / && $4 == name && ++shown <= 10 {
+      print "=== failure in " step ": " name
+      for (i = 1; i <= n && i <= 30; i++) print buf[i]
+      if (n > 30) print "... (" n - 30 " more lines in the step log above)"
+      name = ""; next
+    }
+    /^\[       OK \] |^\[  SKIPPED \] / { name = ""; next }
+    name != "" { buf[++n] = $0 }' "$logdir/$s.log"
+done
 rm -rf "$logdir"
 for problem in "${problems[@]}"; do echo "problem: $problem"; done
 if [[ -n $rerun_summary ]]; then echo "$rerun_summary"; fi

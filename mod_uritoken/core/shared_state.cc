@@ -161,6 +161,9 @@ std::optional<SharedState> SharedState::format(void* base, std::size_t bytes, co
   const std::uint32_t ring = round_pow2(layout.ring_slots, kMinRing, kMaxRing);
   const std::uint32_t table = round_pow2(layout.table_slots, kMinTable, kMaxTable);
   const std::uint32_t repeat = round_pow2(layout.repeat_slots, kMinRepeat, kMaxRepeat);
+  // Zero first: std::atomic's default constructor (C++17) leaves the value
+  // unset, and a repeat filter of leftover bytes calls news "repeat".
+  std::memset(base, 0, need);
   auto* ctl = new (base) Control();
   ctl->header.version = kVersion;
   ctl->header.ring_slots = ring;

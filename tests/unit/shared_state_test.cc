@@ -567,6 +567,20 @@ TEST(SharedStateRepeats, TokensSharingABucketStayRefreshes) {
   for (std::uint64_t k = 0; k < 24; ++k) EXPECT_EQ(s.check_repeat(sighting(500 + k, later, "203.0.113.5")), Seen::refresh) << k;
 }
 
+// A region formatted again (reused memory: a freed heap block, a reused
+// segment) forgets what its filter held. The gossip simulation's second
+// run of a seed once met its first run's filter in a reused heap block and
+// took every sighting for a repeat.
+TEST(SharedStateRepeats, FormatForgetsWhatTheRegionHeld) {
+  Region r(shared_state_bytes({8, 16, 64}));
+  const std::uint64_t t0 = 1'700'000'000'000ull;
+  auto first = make_state(r, {8, 16, 64});
+  EXPECT_EQ(first.check_repeat(sighting(7, t0, "198.51.100.7")), Seen::news);
+  auto second = make_state(r, {8, 16, 64});
+  EXPECT_EQ(second.check_repeat(sighting(7, t0 + 10, "198.51.100.7")), Seen::news);
+  EXPECT_FALSE(second.take_news()) << "nor its news flag";
+}
+
 TEST(SharedStateRepeats, ManyTokensInASmallFilterAreNeverLostOnlyRepeated) {
   Region r(shared_state_bytes({8, 16, 8}));
   auto s = make_state(r, {8, 16, 8});
