@@ -2,6 +2,8 @@
 # make bench: prints
 #   verify ns: X                          (raw path -> verdict, Google Benchmark)
 #   tokenized/plain ratio: R              (wrk requests/s, same httpd, same 1 KiB file)
+#   tokenized/plain ratio, median of adjacent rounds: M (blocks: ...)
+#                                         (each block's tokenized round against its neighbour)
 #   server cpu us/request: plain P tokenized T added A
 #   (both again against a plain request as long as the tokenized one:
 #    "..., same request length")
@@ -12,7 +14,8 @@
 #                                          then its CPU ms per second in tokenized and in plain rounds)
 # BENCH_SHARING=1 (make bench-cluster) runs only the throughput part, with
 # link-sharing on: revocation lookup and sightings ring in every request.
-# The throughput runs alternate plain and tokenized rounds against one
+# The throughput runs (after a warm-up round of each mode) alternate
+# BENCH_ROUNDS blocks of plain, padded and tokenized rounds against one
 # httpd (event MPM, one child with a fixed thread pool so no process
 # churn), 10,000 distinct valid tokens rotated by wrk. Server CPU time is
 # the httpd processes' user+system time over each round (from /proc).
@@ -26,7 +29,7 @@ repo=$(pwd)
 source scripts/lib.sh
 bash scripts/install-deps.sh --bench
 httpd=$(config_value HTTPD)
-ROUNDS=${BENCH_ROUNDS:-4}
+ROUNDS=${BENCH_ROUNDS:-6}
 SECONDS_PER_ROUND=${BENCH_SECONDS:-5}
 CONNS=${BENCH_CONNECTIONS:-16}
 
@@ -133,36 +136,62 @@ run_round() {  # mode
   [[ -n "${BENCH_SHARING:-}" ]] && printf '  sidecar %6.1f ms' "$(((side_after - side_before) / 100000))e-1"
   printf '\n'
 }
-run_round plain  # warm-up, not counted
-reqs[plain]=0; ticks[plain]=0; sidecar_plain=0
+# Warm-up, one round of each mode, not counted in the ratio: this VM's
+# first rounds after idle run up to 30% slower, and the first tokenized
+# round is when the sidecar first hears of each token. (Its sidecar time
+# and requests still count in the sidecar's figure below.)
+echo "   (warm-up)"
+run_round plain; run_round padded; run_round tokenized
+warm_tokenized=${reqs[tokenized]}
+reqs=([plain]=0 [padded]=0 [tokenized]=0) ticks=([plain]=0 [padded]=0 [tokenized]=0)
+sidecar_plain=0
+# Blocks alternate plain-tokenized-padded and the reverse, so a drift over
+# the run weighs on every mode alike. The tokenized round sits between the
+# other two, so each block also gives two ratios of adjacent rounds: this
+# VM's speed changes in steps (up to 30% from one round to the next), and
+# a step inside a block spoils that block's pair, not the median of them.
+block_ratios=()
 for r in $(seq "$ROUNDS"); do
-  if ((r % 2)); then run_round plain; run_round padded; run_round tokenized
-  else run_round tokenized; run_round padded; run_round plain; fi
+  before_plain=${reqs[plain]} before_padded=${reqs[padded]} before_tokenized=${reqs[tokenized]}
+  if ((r % 2)); then run_round plain; run_round tokenized; run_round padded
+  else run_round padded; run_round tokenized; run_round plain; fi
+  block_ratios+=("$((reqs[tokenized] - before_tokenized)),$((reqs[plain] - before_plain)),$((reqs[padded] - before_padded))")
 done
 python3 - "${reqs[plain]}" "${reqs[padded]}" "${reqs[tokenized]}" "${ticks[plain]}" "${ticks[padded]}" \
-  "${ticks[tokenized]}" "$hz" "$ROUNDS" "$SECONDS_PER_ROUND" <<'PY'
+  "${ticks[tokenized]}" "$hz" "$ROUNDS" "$SECONDS_PER_ROUND" "${block_ratios[@]}" <<'PY'
+import statistics
 import sys
-rp, rd, rt, tp, td, tt, hz, rounds, secs = map(int, sys.argv[1:])
+rp, rd, rt, tp, td, tt, hz, rounds, secs = map(int, sys.argv[1:10])
+blocks = [tuple(map(int, b.split(","))) for b in sys.argv[10:]]
+by_plain = [t / p for t, p, _ in blocks]
+by_padded = [t / d for t, _, d in blocks]
 dur = rounds * secs
 cp, cd, ct = (t / hz / r * 1e6 for t, r in ((tp, rp), (td, rd), (tt, rt)))
 print(f"  plain:     {rp/dur:10.0f} req/s, server cpu {cp:.2f} us/request")
 print(f"  padded:    {rd/dur:10.0f} req/s, server cpu {cd:.2f} us/request (plain, as long as a tokenized request)")
 print(f"  tokenized: {rt/dur:10.0f} req/s, server cpu {ct:.2f} us/request")
 print(f"tokenized/plain ratio: {rt/rp:.3f}")
+# Adjacent rounds, block by block: how far they scatter, and their median.
+print(f"tokenized/plain ratio, median of adjacent rounds: {statistics.median(by_plain):.3f}"
+      f" (blocks: {' '.join(f'{b:.3f}' for b in by_plain)})")
 print(f"server cpu us/request: plain {cp:.2f} tokenized {ct:.2f} added {ct-cp:.2f}")
 # The same two figures against a plain request of the same length, so that
 # wrk (which shares the two cores) does the same work per request in both.
 print(f"tokenized/plain ratio, same request length: {rt/rd:.3f}")
+print(f"tokenized/plain ratio, same request length, median of adjacent rounds: {statistics.median(by_padded):.3f}"
+      f" (blocks: {' '.join(f'{b:.3f}' for b in by_padded)})")
 print(f"server cpu us/request, same request length: plain {cd:.2f} tokenized {ct:.2f} added {ct-cd:.2f}")
 PY
 if [[ -n "${BENCH_SHARING:-}" ]]; then
   # The sidecar's share (issue target: at most 0.2 us per request).
+  # Over every tokenized round, the warm-up included (the first sighting
+  # of each of the 10,000 tokens is the sidecar's dearest work).
   python3 -c "import sys; ns, r = map(int, sys.argv[1:]); print(f'sidecar cpu us/request: {ns / 1000 / r:.3f}')" \
-    "$sidecar_tokenized" "${reqs[tokenized]}"
+    "$sidecar_tokenized" $((reqs[tokenized] + warm_tokenized))
   # Its CPU per second of tokenized and of plain rounds (plain requests
   # record no sighting: what the sidecar costs with nothing to do).
-  python3 -c "import sys; t, p, s = map(int, sys.argv[1:]); print(f'sidecar cpu ms/s: tokenized rounds {t / 1e6 / s:.2f}, plain rounds {p / 1e6 / s:.2f}')" \
-    "$sidecar_tokenized" "$sidecar_plain" $((ROUNDS * SECONDS_PER_ROUND))
+  python3 -c "import sys; t, p, st, sp = map(int, sys.argv[1:]); print(f'sidecar cpu ms/s: tokenized rounds {t / 1e6 / st:.2f}, plain rounds {p / 1e6 / sp:.2f}')" \
+    "$sidecar_tokenized" "$sidecar_plain" $(((ROUNDS + 1) * SECONDS_PER_ROUND)) $((ROUNDS * SECONDS_PER_ROUND))
 fi
 # The refusal path: forged tokens (last character changed), each refused
 # with 403 and, up to UriTokenLogLimit lines a second, logged.
