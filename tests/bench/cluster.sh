@@ -8,6 +8,7 @@
 #   cluster revocation ms: median M p99 P            (build/cluster_bench, 5 real httpd nodes)
 #   catch-up ms after restart: C / after partition: C
 #   tokenized/plain ratio: R                         (tests/bench/run.sh with sharing on)
+#   sharing on/off ratio: M                          (tests/bench/sharing_cost.sh: two servers, adjacent rounds)
 # Not part of CI: it takes a few minutes and wants a quiet machine.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -22,6 +23,7 @@ echo "== real cluster (5 httpd nodes on loopback)"
 build/cluster_bench
 echo "== request path with link-sharing on (ring write + revocation lookup per request)"
 BENCH_SHARING=1 bash tests/bench/run.sh
+bash tests/bench/sharing_cost.sh
 state=$(mktemp -d /tmp/uritoken-bench-state-XXXXXX); chmod 777 "$state"
 BENCH_EXTRA_CONF="UriTokenSharing Enforce
 UriTokenStateDir $state/state" bash tests/bench/instructions.sh
