@@ -70,33 +70,6 @@ for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$port/bench/1k.bi
 tok=$(head -1 "$dir/tokens.txt")
 [[ $(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/_uk_$tok/bench/1k.bin") == 200 ]] || { echo "token refused"; exit 1; }
 
-# Both modes go through the same Lua request() so that wrk spends the same
-# CPU per request in each (wrk shares this machine's two cores with httpd,
-# and a slower client changes how many requests httpd handles per wakeup).
-cat > "$dir/rotate.lua" <<'LUA'
-local paths = {}
-local i = 0
-function init(args)
-  local mode = os.getenv("URITOKEN_MODE")
-  for line in io.lines(os.getenv("URITOKEN_TOKENS")) do
-    if mode == "plain" then
-      paths[#paths + 1] = "/bench/1k.bin"
-    elseif mode == "padded" then
-      -- A plain request exactly as long as the tokenized one: the token
-      -- goes into a query string that httpd ignores for a static file.
-      paths[#paths + 1] = "/bench/1k.bin?" .. line .. "xxxxx"
-    else
-      paths[#paths + 1] = "/_uk_" .. line .. "/bench/1k.bin"
-    end
-  end
-end
-function request()
-  i = i + 1
-  if i > #paths then i = 1 end
-  return wrk.format("GET", paths[i])
-end
-LUA
-
 # Sum of user+system clock ticks of the parent (with reaped children) and live children.
 cpu_ticks() {
   local total=0 pid
@@ -123,7 +96,7 @@ run_round() {  # mode
   before=$(cpu_ticks)
   side_before=$(sidecar_ns)
   out=$(URITOKEN_MODE=$mode URITOKEN_TOKENS="$dir/tokens.txt" \
-    "${pin_client[@]}" wrk -t1 -c"$CONNS" -d"${SECONDS_PER_ROUND}s" -s "$dir/rotate.lua" "http://127.0.0.1:$port/")
+    "${pin_client[@]}" wrk -t1 -c"$CONNS" -d"${SECONDS_PER_ROUND}s" -s tests/bench/rotate.lua "http://127.0.0.1:$port/")
   after=$(cpu_ticks)
   side_after=$(sidecar_ns)
   n=$(echo "$out" | awk '/requests in/ {print $1}')
@@ -201,7 +174,7 @@ awk '{ c = substr($0, length($0)); print substr($0, 1, length($0) - 1) (c == "A"
 log_before=$(stat -c %s "$dir/error.log")
 before=$(cpu_ticks)
 out=$(URITOKEN_MODE=tokenized URITOKEN_TOKENS="$dir/forged.txt" \
-  "${pin_client[@]}" wrk -t1 -c"$CONNS" -d"${SECONDS_PER_ROUND}s" -s "$dir/rotate.lua" "http://127.0.0.1:$port/")
+  "${pin_client[@]}" wrk -t1 -c"$CONNS" -d"${SECONDS_PER_ROUND}s" -s tests/bench/rotate.lua "http://127.0.0.1:$port/")
 after=$(cpu_ticks)
 log_after=$(stat -c %s "$dir/error.log")
 n=$(echo "$out" | awk '/requests in/ {print $1}')

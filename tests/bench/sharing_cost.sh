@@ -60,22 +60,10 @@ $2"
 start_server off ""
 start_server on "UriTokenSharing Enforce
 UriTokenStateDir @DIR@/state"
-cat > "${dirs[0]}/rotate.lua" <<'LUA'
-local paths = {}
-local i = 0
-function init(args)
-  for line in io.lines(os.getenv("URITOKEN_TOKENS")) do paths[#paths + 1] = "/_uk_" .. line .. "/bench/1k.bin" end
-end
-function request()
-  i = i + 1
-  if i > #paths then i = 1 end
-  return wrk.format("GET", paths[i])
-end
-LUA
 round() {  # server -> requests served in one round
   local out
   out=$(URITOKEN_TOKENS="${dir_of[$1]}/tokens.txt" "${pin_client[@]}" wrk -t1 -c16 -d"${SECONDS_PER_ROUND}s" \
-    -s "${dirs[0]}/rotate.lua" "http://127.0.0.1:${port_of[$1]}/")
+    -s tests/bench/rotate.lua "http://127.0.0.1:${port_of[$1]}/")
   if echo "$out" | grep -q "Non-2xx"; then echo "$1: non-2xx responses" >&2; echo "$out" >&2; exit 1; fi
   echo "$out" | awk '/requests in/ {print $1}'
 }
