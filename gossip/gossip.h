@@ -309,6 +309,7 @@ class Node {
     Member m;
     std::uint64_t suspect_deadline = 0;  // when a suspect is declared dead
     std::uint64_t state_since = 0;
+    std::uint64_t alive_since = 0;  // last change to kAlive (see welcomes)
   };
   struct Broadcast {
     std::uint64_t key;       // node id or token hash: a newer one replaces it
@@ -345,9 +346,9 @@ class Node {
   void probe(std::uint64_t now_ms);
   void probe_timed_out(std::uint64_t now_ms);
   void probe_failed(std::uint64_t now_ms);
-  void apply_member(const Member& m, std::uint64_t now_ms);
+  void apply_member(const Member& m, std::uint64_t now_ms, const Endpoint& from, std::uint64_t sender);
   void set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_t now_ms);
-  void refute(std::uint64_t incarnation);
+  void refute(std::uint64_t incarnation, std::uint64_t now_ms, const Endpoint& told_by, std::uint64_t teller);
   void tell_if_suspected(std::uint64_t id, std::vector<std::uint8_t>& payload);
   void enqueue_member(const Member& m);
   void enqueue(std::uint64_t key, bool is_member, std::vector<std::uint8_t> record);
@@ -376,6 +377,8 @@ class Node {
   void queue_sighting(std::uint64_t owner, const std::vector<std::uint8_t>& record, std::uint64_t now_ms);
   void remember_sighting(const SightingReport& s);
   void rehome_sightings(std::uint64_t member, std::uint64_t now_ms);
+  bool welcomes(std::uint64_t member, std::uint64_t incarnation, std::uint64_t now_ms);
+  void tell_suspects();
   void reconnect_dead(std::uint64_t now_ms);
 
   Config cfg_;
@@ -385,6 +388,8 @@ class Node {
   RevocationSet set_;
   Stats stats_;
   bool ready_ = false;
+  std::uint64_t next_refute_sync_ = 0;  // see refute()
+  std::size_t early_welcomes_ = 0;      // see welcomes()
   bool started_ = false;
   bool left_ = false;
   std::uint64_t now_ = 0;

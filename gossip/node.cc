@@ -15,6 +15,10 @@ constexpr std::uint64_t kExpireEveryMs = 1000;
 // While not ready, push-pull this often, but not while a transfer is flowing.
 constexpr std::uint64_t kJoinRetryMs = 500;
 constexpr std::uint64_t kTransferQuietMs = 200;
+constexpr std::size_t kWelcomers = 3;        // members that sync with one back from dead
+constexpr std::uint64_t kSettleWelcomers = 4;  // probe intervals alive before a member welcomes
+constexpr std::size_t kMaxToldSuspects = 4;     // suspects told of it each probe interval
+constexpr std::uint64_t kRestartJump = 1000;    // incarnation jump that means a restart (see set_state)
 
 }  // namespace
 
@@ -279,7 +283,7 @@ void Node::handle(const Endpoint& from, std::uint64_t sender, const wire::Messag
       send_packet(to, payload, true);
     }
   } else if (auto* mem = std::get_if<Member>(&m.v)) {
-    apply_member(*mem, now_ms);
+    apply_member(*mem, now_ms, from, sender);
   } else if (auto* rev = std::get_if<Revocation>(&m.v)) {
     last_revocation_rx_ = now_ms;
     if (rev->token_expires < now_ms / 1000) return;
@@ -386,55 +390,95 @@ void Node::enqueue_member(const Member& m) {
   enqueue(m.node_id, true, std::move(record));
 }
 
-void Node::refute(std::uint64_t incarnation) {
+void Node::refute(std::uint64_t incarnation, std::uint64_t now_ms, const Endpoint& told_by, std::uint64_t teller) {
   incarnation_ = std::max(incarnation_, incarnation) + 1;
   ++stats_.refutations;
   adjust_health(+1);
   enqueue_member(self_member());
+  // The teller took us for suspect or dead (or passes on who did), so we
+  // may have been cut off from its side (a partition shorter than the
+  // suspicion timeout, heavy loss) and missed revocations broadcast there.
+  // Its side's welcome waits for a long suspicion, which a slow detection
+  // shortens (the chaos benchmark: 3 s cut off, suspected for the last
+  // 0.3 s): sync with the teller now, not at the next periodic push-pull
+  // (with a random member, it was once our partition mate). At most once
+  // a push-pull interval.
+  if (!started_ || left_ || now_ms < next_refute_sync_ || teller == cfg_.node_id) return;
+  next_refute_sync_ = now_ms + cfg_.pushpull_interval_ms;
+  ++stats_.pushpull_started;
+  send_root(told_by, teller, false);
 }
 
 void Node::set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_t now_ms) {
   int old = p.m.state;
   const std::uint64_t old_since = p.state_since;
   bool was_live = old == kAlive || old == kSuspect;
+  // A node's incarnation starts at its start time in ms and a refutation
+  // adds one: a jump of more than kRestartJump is a restart, which lost
+  // what the node held in memory (its detector windows, or all of it
+  // without a journal) even if we never saw it dead.
+  const bool restarted = was_live && state == kAlive && incarnation > p.m.incarnation + kRestartJump;
   if (old == kSuspect) suspects_.erase({p.suspect_deadline, p.m.node_id});
   p.m.state = state;
   p.m.incarnation = incarnation;
   p.state_since = now_ms;
+  if (state == kAlive && old != kAlive) p.alive_since = now_ms;
   if (state == kSuspect) {
     p.suspect_deadline = now_ms + suspicion_timeout();
     suspects_.emplace(p.suspect_deadline, p.m.node_id);
   }
   enqueue_member(p.m);
   const bool back_from_dead = !was_live && state != kDead;
-  if (was_live != (state != kDead)) {
-    live_changed(p, state != kDead);
-    if (back_from_dead) rehome_sightings(p.m.node_id, now_ms);
-  }
-  // A member back from a crash or partition has missed the revocations
-  // decided meanwhile that were broadcast while we could not reach it, and
-  // so has one that was suspected for long (a partition shorter than the
+  if (was_live != (state != kDead)) live_changed(p, state != kDead);
+  if (back_from_dead || restarted) rehome_sightings(p.m.node_id, now_ms);
+  // A member back from a crash or partition (or restarted) has missed the
+  // revocations decided meanwhile that were broadcast while we could not
+  // reach it, and so has one that was suspected for long (a partition shorter than the
   // suspicion timeout: the chaos test found it waiting for the periodic
-  // push-pull): a few nodes (about three, wherever the cluster's size) sync
+  // push-pull): a few nodes (kWelcomers, wherever the cluster's size) sync
   // with it at once. Not after a short suspicion (a lost probe under heavy
   // loss, hundreds a second in a large cluster): broadcasts last longer.
   const bool long_suspected =
       old == kSuspect && state == kAlive && now_ms - old_since >= 2 * cfg_.probe_interval_ms;
-  if (back_from_dead || long_suspected) {
-    const std::size_t others = std::max<std::size_t>(live_peers().size(), 1);
-    if (started_ && !left_ && rng_() % others < 3) {
-      ++stats_.welcome_syncs;
-      send_root(p.m.endpoint, p.m.node_id, false);
-    }
+  if ((back_from_dead || restarted || long_suspected) && started_ && !left_ && welcomes(p.m.node_id, p.m.incarnation, now_ms)) {
+    ++stats_.welcome_syncs;
+    send_root(p.m.endpoint, p.m.node_id, false);
   }
   if (old != state) listener_.member_changed(p.m.node_id, state);
 }
 
-void Node::apply_member(const Member& m, std::uint64_t now_ms) {
+// Whether this node is one of the kWelcomers members that rendezvous
+// hashing on (member, incarnation) picks to sync with a member back from
+// dead, restarted, or back from a long suspicion. Only settled members
+// (alive for kSettleWelcomers probe intervals, so seen alive throughout by
+// the nodes that still hold what the returning one missed) are candidates:
+// when a partition heals, members of the returning side that came back a
+// moment earlier have missed the same revocations, and never welcome their
+// own side. Nodes that agree on who is settled pick the same ones, so
+// about kWelcomers syncs happen, and never none by chance: a coin flip on
+// each node left a restarted node without any once in 32 times with six
+// peers (the chaos benchmark), waiting for the periodic push-pull.
+// A node that has just started is the one being welcomed: every member it
+// learns of looks new to it, so it syncs with the first kWelcomers only.
+bool Node::welcomes(std::uint64_t member, std::uint64_t incarnation, std::uint64_t now_ms) {
+  const std::uint64_t settle_ms = kSettleWelcomers * cfg_.probe_interval_ms;
+  if (now_ms - born_ms_ < settle_ms) return early_welcomes_ < kWelcomers && ++early_welcomes_ > 0;
+  const std::uint64_t h = mix64(member ^ mix64(incarnation));
+  const std::uint64_t mine = mix64(h ^ mix64(cfg_.node_id));
+  std::size_t ahead = 0;
+  for (const Peer* c : live_) {
+    if (c->m.node_id == member || c->m.state != kAlive || now_ms - c->alive_since < settle_ms) continue;
+    if (mix64(h ^ mix64(c->m.node_id)) <= mine) continue;
+    if (++ahead >= kWelcomers) return false;
+  }
+  return true;
+}
+
+void Node::apply_member(const Member& m, std::uint64_t now_ms, const Endpoint& from, std::uint64_t sender) {
   if (m.node_id == cfg_.node_id) {
     if (left_) return;
     if (m.incarnation > incarnation_ || (m.state != kAlive && m.incarnation >= incarnation_))
-      refute(m.incarnation);
+      refute(m.incarnation, now_ms, from, sender);
     return;
   }
   auto it = peers_.find(m.node_id);
@@ -473,6 +517,23 @@ void Node::apply_member(const Member& m, std::uint64_t now_ms) {
 void Node::tell_if_suspected(std::uint64_t id, std::vector<std::uint8_t>& payload) {
   auto it = peers_.find(id);
   if (it != peers_.end() && it->second.m.state != kAlive) wire::encode_member(it->second.m, payload);
+}
+
+// Every probe interval, the members we suspect longest hear of it, not
+// only the one we happen to probe: a member cut off by a partition that
+// heals before it is declared dead otherwise refutes (and syncs, see
+// refute()) only when a probe reaches it, and probes slow down (Lifeguard)
+// on both sides of a partition: 1.3 s after the heal in the chaos benchmark.
+void Node::tell_suspects() {
+  std::size_t told = 0;
+  for (const auto& [deadline, id] : suspects_) {
+    if (told++ == kMaxToldSuspects) break;
+    std::vector<std::uint8_t> payload;
+    tell_if_suspected(id, payload);
+    // No broadcasts on board: they would spend transmissions on a member
+    // that may well be unreachable.
+    send_packet(peers_.at(id).m.endpoint, payload, false);
+  }
 }
 
 void Node::probe(std::uint64_t now_ms) {
@@ -839,6 +900,7 @@ void Node::tick(std::uint64_t now_ms) {
   if (sighting_deadline_ && now_ms >= sighting_deadline_) flush_sightings();
   if (now_ms >= next_reconnect_) {  // the probe timer wakes us at least this often
     reconnect_dead(now_ms);
+    tell_suspects();
     next_reconnect_ = now_ms + cfg_.probe_interval_ms;
   }
   if (now_ms >= next_expire_) {

@@ -241,11 +241,14 @@ inline ChaosResult run_chaos(std::uint64_t seed, int phases, std::uint64_t phase
     for (std::size_t i : crashed) c.restart(i);
     const std::uint64_t healed = c.sim->now();
     std::map<std::uint64_t, std::uint64_t> refused_at;  // session -> ms after heal
-    while (c.sim->now() < healed + 1000) {
+    auto note_refused = [&] {
       for (const Token& t : tokens) {
         if (t.control || refused_at.count(t.session)) continue;
         if (c.revoked_count(t.session) == c.up_count()) refused_at[t.session] = c.sim->now() - healed;
       }
+    };
+    while (c.sim->now() < healed + 1000) {
+      note_refused();
       for (const Token& t : tokens) {
         for (const auto& ip : t.networks) {
           if (rng() % 10 == 0) c.use(pick_up(), t.session, ip);
@@ -253,6 +256,7 @@ inline ChaosResult run_chaos(std::uint64_t seed, int phases, std::uint64_t phase
       }
       c.sim->run_for(10);
     }
+    note_refused();  // at 1000 ms: still in time
     for (const Token& t : tokens) {
       if (t.control) {
         if (c.revoked_count(t.session) > 0) {
