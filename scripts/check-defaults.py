@@ -3,9 +3,11 @@
 the directive's help text in `httpd -L`, the README's table, the man page
 mod_uritoken(8)); they must agree, and the man page must describe exactly
 the directives the code has. The CLI's man page uritoken(1) must name every
-command and option of its usage text. Reads mod_uritoken/httpd/config.{h,cc},
-mod_uritoken/cli/uritoken_cli.cc, README.md and man/; prints each
-disagreement and exits 1 if there is one."""
+command and option of its usage text. The release version is written in
+configure.ac (AC_INIT), debian/changelog and both man pages' .TH lines:
+they must agree. Reads mod_uritoken/httpd/config.{h,cc},
+mod_uritoken/cli/uritoken_cli.cc, README.md, man/, configure.ac and
+debian/changelog; prints each disagreement and exits 1 if there is one."""
 import re
 import sys
 
@@ -125,10 +127,24 @@ for o in options:
     if not re.search(rf"^\.B[I]? {re.escape(o)}\b", man1_text, re.M):
         problems.append(f"option {o}: not described ('.B {o}' or '.BI {o}') in man/uritoken.1")
 
+# One release version, four places: bump them together.
+versions = {}
+m = re.search(r"^AC_INIT\(\[mod_uritoken\], \[([^\]]+)\]", open(f"{root}/configure.ac").read(), re.M)
+versions["configure.ac AC_INIT"] = m.group(1) if m else None
+m = re.match(r"\S+ \(([^)]+)\)", open(f"{root}/debian/changelog").read())
+versions["debian/changelog"] = m.group(1) if m else None
+for page in ("mod_uritoken.8", "uritoken.1"):
+    m = re.search(r'^\.TH .*"mod_uritoken ([^"]+)"', open(f"{root}/man/{page}").read(), re.M)
+    versions[f"man/{page} .TH"] = m.group(1) if m else None
+if None in versions.values() or len(set(versions.values())) != 1:
+    problems.append("release version differs (or is missing): " +
+                    ", ".join(f"{k} {v!r}" for k, v in versions.items()))
+
 for p in problems:
     print("lint: " + p)
 if problems:
     sys.exit(1)
 print(f"lint: defaults of {len(readme_default)} directives agree in code, help, README and man page; "
       f"mod_uritoken(8) describes all {len(code_directives)} directives; "
-      f"uritoken(1) names all {len(commands)} commands and {len(options)} options")
+      f"uritoken(1) names all {len(commands)} commands and {len(options)} options; "
+      f"version {versions['configure.ac AC_INIT']} in configure.ac, debian/changelog and both man pages")
