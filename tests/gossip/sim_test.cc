@@ -273,7 +273,7 @@ TEST(GossipSim, NodeCutOffBrieflyCatchesUpAtTheHeal) {
     s->set_group(3, 0);
     const std::uint64_t healed = s->now();
     ASSERT_TRUE(s->run_until_true([&] { return s->node(3)->revocations().size() == 10; }, 5000));
-    EXPECT_LE(s->now() - healed, 600u) << "seed " << seed;
+    EXPECT_LE(s->now() - healed, 400u) << "seed " << seed;
   }
 }
 
