@@ -433,14 +433,16 @@ void Node::set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_
   if (back_from_dead || restarted) rehome_sightings(p.m.node_id, now_ms);
   // A member back from a crash or partition (or restarted) has missed the
   // revocations decided meanwhile that were broadcast while we could not
-  // reach it, and so has one that was suspected for long (a partition shorter than the
-  // suspicion timeout: the chaos test found it waiting for the periodic
-  // push-pull): a few nodes (kWelcomers, wherever the cluster's size) sync
-  // with it at once. Not after a short suspicion (a lost probe under heavy
-  // loss, hundreds a second in a large cluster): broadcasts last longer.
+  // reach it, and so has one that was suspected for long (a partition
+  // shorter than the suspicion timeout: the chaos test found it waiting for
+  // the periodic push-pull): a few nodes (kWelcomers, wherever the
+  // cluster's size) sync with it at once. Not after a short suspicion (a
+  // lost probe under heavy loss, hundreds a second in a large cluster):
+  // broadcasts last longer.
   const bool long_suspected =
       old == kSuspect && state == kAlive && now_ms - old_since >= 2 * cfg_.probe_interval_ms;
-  if ((back_from_dead || restarted || long_suspected) && started_ && !left_ && welcomes(p.m.node_id, p.m.incarnation, now_ms)) {
+  const bool returning = back_from_dead || restarted || long_suspected;
+  if (returning && started_ && !left_ && welcomes(p.m.node_id, p.m.incarnation, now_ms)) {
     ++stats_.welcome_syncs;
     send_root(p.m.endpoint, p.m.node_id, false);
   }
@@ -462,7 +464,11 @@ void Node::set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_
 // learns of looks new to it, so it syncs with the first kWelcomers only.
 bool Node::welcomes(std::uint64_t member, std::uint64_t incarnation, std::uint64_t now_ms) {
   const std::uint64_t settle_ms = kSettleWelcomers * cfg_.probe_interval_ms;
-  if (now_ms - born_ms_ < settle_ms) return early_welcomes_ < kWelcomers && ++early_welcomes_ > 0;
+  if (now_ms - born_ms_ < settle_ms) {
+    if (early_welcomes_ >= kWelcomers) return false;
+    ++early_welcomes_;
+    return true;
+  }
   const std::uint64_t h = mix64(member ^ mix64(incarnation));
   const std::uint64_t mine = mix64(h ^ mix64(cfg_.node_id));
   std::size_t ahead = 0;

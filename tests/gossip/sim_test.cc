@@ -252,7 +252,8 @@ TEST(GossipSim, RestartBeforeBeingDeclaredDeadIsWelcomedAtOnce) {
     s->restart(0, journal);
     const std::uint64_t restarted = s->now();
     ASSERT_TRUE(s->run_until_true([&] { return s->node(0)->revocations().size() == 10; }, 5000))
-        << "seed " << seed << ": node 0 holds " << s->node(0)->revocations().size() << ", node 1 " << s->node(1)->revocations().size();
+        << "seed " << seed << ": node 0 holds " << s->node(0)->revocations().size() << ", node 1 "
+        << s->node(1)->revocations().size();
     EXPECT_LE(s->now() - restarted, 1000u) << "seed " << seed;
   }
 }
