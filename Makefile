@@ -22,7 +22,7 @@ WARN += -Werror
 endif
 OPT ?= -O2 -g
 CXXFLAGS_BASE := $(CXXSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden \
-	-fstack-protector-strong -D_FORTIFY_SOURCE=2 $(SODIUM_CFLAGS) $(OPENSSL_CFLAGS)
+	-fstack-protector-strong -D_FORTIFY_SOURCE=2 $(SODIUM_CFLAGS) $(OPENSSL_CFLAGS) $(LOC_CFLAGS)
 HTTPD_CPPFLAGS := -I$(APXS_INCLUDEDIR) -I$(APR_INCLUDEDIR) $(if $(APU_INCLUDEDIR),-I$(APU_INCLUDEDIR)) $(APXS_CPPFLAGS)
 LIBS := $(SODIUM_LIBS) $(OPENSSL_LIBS)
 GTEST_LIBS := -lgtest -lgtest_main -pthread
@@ -54,7 +54,7 @@ UNIT := $(BUILD)/unit_tests
 INTEG := $(BUILD)/integration_tests
 GOSSIP_TESTS := $(BUILD)/gossip_tests
 
-.PHONY: vectors all check check-unit check-gossip check-integration check-all check-asan fuzz fuzz-gossip lint bench bench-cluster install demo demo-cluster clean
+.PHONY: vectors all check check-unit check-gossip check-integration check-all check-asan fuzz fuzz-gossip fuzz-ranges lint bench bench-cluster install demo demo-cluster clean
 all: $(MODULE) $(CLI) $(SHLIB) $(STLIB)
 
 $(BUILD)/obj/mod_uritoken/httpd/%.o: mod_uritoken/httpd/%.cc
@@ -66,7 +66,7 @@ $(BUILD)/obj/%.o: %.cc
 	$(CXX) $(CXXFLAGS_BASE) $(CPPFLAGS) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
 $(MODULE): $(HTTPD_OBJS) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
-	$(CXX) $(LDFLAGS) -shared -o $@ $^ $(LIBS) -Wl,-z,relro,-z,now
+	$(CXX) $(LDFLAGS) -shared -o $@ $^ $(LIBS) $(LOC_LIBS) -Wl,-z,relro,-z,now
 
 # Exports exactly the C API (uritoken.map), nothing of libstdc++'s templates.
 $(SHLIB): $(LIB_OBJS) $(CORE_OBJS) mod_uritoken/lib/uritoken.map
@@ -90,7 +90,7 @@ $(INTEG): $(INTEG_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
 # Gossip library tests: codec, CRDT, membership, and the deterministic
 # simulation of many nodes in one process.
 $(GOSSIP_TESTS): $(GOSSIP_TEST_OBJS) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
-	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
+	$(CXX) -o $@ $^ $(LIBS) $(LOC_LIBS) $(GTEST_LIBS)
 
 $(INTEG_OBJS): CXXFLAGS_BASE += -DHTTPD_BIN='"$(HTTPD)"' -DHTTPD_MODULES='"$(APXS_LIBEXECDIR)"' \
 	-DSOURCE_DIR='"$(CURDIR)"' -DBUILD_DIR='"$(CURDIR)/$(BUILD)"'
@@ -127,6 +127,16 @@ fuzz-gossip: $(BUILD)/fuzz_gossip
 	mkdir -p $(BUILD)/fuzz-gossip-corpus
 	cp tests/fuzz/gossip-seeds/* $(BUILD)/fuzz-gossip-corpus/ 2>/dev/null || true
 	$(BUILD)/fuzz_gossip -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz-gossip-corpus
+
+# The shared-range file parser (UriTokenSharedNetworkFile), likewise.
+fuzz-ranges: $(BUILD)/fuzz_ranges
+	mkdir -p $(BUILD)/fuzz-ranges-corpus
+	cp tests/fuzz/ranges-seeds/* $(BUILD)/fuzz-ranges-corpus/ 2>/dev/null || true
+	$(BUILD)/fuzz_ranges -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz-ranges-corpus
+
+$(BUILD)/fuzz_ranges: tests/fuzz/fuzz_ranges.cc mod_uritoken/cluster/shared_ranges.cc mod_uritoken/core/ipnet.cc
+	@mkdir -p $(BUILD)
+	$(FUZZ_CXX) $(CXXSTD) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^
 
 $(BUILD)/fuzz_gossip: tests/fuzz/fuzz_gossip.cc $(GOSSIP_SRCS) $(CORE_SRCS)
 	@mkdir -p $(BUILD)
@@ -176,7 +186,7 @@ lint:
 		echo "lint: gossip/wire.cc must open packets with crypto_aead_xchacha20poly1305_ietf_decrypt, which checks the MAC"; exit 1; fi
 	@echo "lint: MACs are compared in constant time only (equal_constant_time, libsodium AEAD)"
 
-check-all: lint check check-asan fuzz
+check-all: lint check check-asan fuzz fuzz-ranges
 
 $(BUILD)/verify_bench: $(call obj,tests/bench/verify_bench.cc) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS) -lbenchmark -pthread
@@ -202,7 +212,7 @@ $(BUILD)/cluster_bench: $(CLUSTER_BENCH_OBJS)
 # Cluster benchmarks: the 1,000-node simulation, per-node memory, and a
 # real 5-node loopback cluster. Not part of CI.
 $(BUILD)/chaos_bench: $(call obj,tests/bench/chaos_bench.cc) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
-	$(CXX) -o $@ $^ $(LIBS)
+	$(CXX) -o $@ $^ $(LIBS) $(LOC_LIBS)
 
 bench-cluster: all $(BUILD)/gossip_sim_bench $(BUILD)/state_memory $(BUILD)/cluster_bench $(BUILD)/chaos_bench
 	bash tests/bench/cluster.sh

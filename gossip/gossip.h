@@ -58,14 +58,31 @@ struct Evidence {
     std::uint8_t bytes[16] = {};  // masked address
     bool operator==(const Network& o) const;
   };
+  // Where the networks were (docs/sharing-rule.md): an autonomous system
+  // or an enclosing network, with what it weighed in the verdict. Kept
+  // small (REVOKE records spread faster the more fit a packet): a node
+  // names the AS and each network's country from its own database.
+  struct Place {
+    static constexpr std::uint8_t kAs = 1;  // kind: id is an AS number (else a network hash)
+    std::uint8_t kind = 0;
+    std::uint32_t id = 0;
+    std::uint8_t networks = 0;    // distinct networks inside it
+    bool concurrent = false;      // used within the concurrency time of another place
+    std::uint8_t weight_x10 = 0;  // its weight in the score, in tenths
+    bool operator==(const Place& o) const;
+  };
+  static constexpr std::size_t kMaxPlaces = 4;
   std::vector<Network> networks;  // automatic: the client networks the owner saw
   std::uint32_t first_seen_s = 0, last_seen_s = 0;
+  std::vector<Place> places;          // automatic: where those networks are
+  std::uint16_t score_x100 = 0;       // the verdict's score, in hundredths ...
+  std::uint8_t limit = 0;             // ... against this limit (max_places)
   std::string operator_address;   // manual: who revoked or pardoned (client address)
   std::string user;               // manual: r->user, when authenticated
   std::string comment;            // manual: free text
   bool empty() const {
     return networks.empty() && first_seen_s == 0 && last_seen_s == 0 && operator_address.empty() && user.empty() &&
-           comment.empty();
+           comment.empty() && places.empty();
   }
   bool operator==(const Evidence& o) const;
 };
@@ -135,6 +152,11 @@ struct SightingReport {
   bool shared_network = false;
   std::uint32_t client_hash = 0;
   std::uint64_t time_ms = 0;
+  // Protocol 3: the network's place as the observing node's location
+  // database (or fallback) saw it; place_kind 0 from older nodes.
+  std::uint8_t place_kind = 0;
+  std::uint32_t place_id = 0;
+  char country[2] = {0, 0};
   bool operator==(const SightingReport& o) const;
 };
 

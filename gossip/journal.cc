@@ -55,6 +55,11 @@ std::string Journal::format(const Revocation& r) {
     wire::encode_evidence(r.evidence, ev);
     line.insert(line.size() - 1, " ev=" + base64url_encode(ev.data(), ev.size()));
   }
+  if (!r.evidence.places.empty()) {  // where: ` pl=` + base64url of wire::encode_places
+    std::vector<std::uint8_t> pl;
+    wire::encode_places(r.evidence, pl);
+    line.insert(line.size() - 1, " pl=" + base64url_encode(pl.data(), pl.size()));
+  }
   return line;
 }
 
@@ -72,12 +77,22 @@ bool Journal::parse(const std::string& line, Revocation& r) {
   // Optional evidence, strictly decoded: a torn or altered ev= is malformed.
   Evidence evidence;
   std::string_view rest = std::string_view(line).substr(static_cast<std::size_t>(used));
+  constexpr std::string_view kEv = " ev=", kPl = " pl=";
+  std::string_view places;
+  if (const std::size_t at = rest.find(kPl); at != std::string_view::npos) {
+    places = rest.substr(at + kPl.size());
+    rest = rest.substr(0, at);
+  }
   if (!rest.empty()) {
-    constexpr std::string_view kEv = " ev=";
     if (rest.substr(0, kEv.size()) != kEv) return false;
     std::uint8_t bytes[wire::kMaxEvidenceSize];
     long len = base64url_decode(bytes, sizeof bytes, rest.substr(kEv.size()));
     if (len <= 0 || !wire::decode_evidence(bytes, static_cast<std::size_t>(len), evidence)) return false;
+  }
+  if (!places.empty()) {
+    std::uint8_t bytes[wire::kMaxPlacesSize];
+    long len = base64url_decode(bytes, sizeof bytes, places);
+    if (len <= 0 || !wire::decode_places(bytes, static_cast<std::size_t>(len), evidence)) return false;
   }
   if (key > 0xffff || reason > 0xff || networks > 0xff || (shadow != 0 && shadow != 1))
     return false;

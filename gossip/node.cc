@@ -116,7 +116,7 @@ void Node::piggyback(std::vector<std::uint8_t>& payload, std::size_t room) {
   // membership news, FIFO within a level. Under churn the queue holds up to
   // one entry per member, so no full scan: stop when no record can fit any
   // more or after a few that did not.
-  // MEMBER, IPv4, no name (a REVOKE without evidence is as long)
+  // MEMBER, IPv4, no name (a REVOKE without evidence is 2 bytes longer)
   constexpr std::size_t kSmallestRecord = wire::kRecordHeaderSize + 8 + 8 + 1 + 1 + 4 + 2 + 1 + 8 + 2;
   constexpr unsigned kMaxSkips = 16;
   const unsigned limit[2] = {retransmit_limit(false), retransmit_limit(true)};

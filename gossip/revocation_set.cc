@@ -48,9 +48,15 @@ bool Evidence::Network::operator==(const Network& o) const {
   return v6 == o.v6 && prefix_len == o.prefix_len && std::memcmp(bytes, o.bytes, sizeof bytes) == 0;
 }
 
+bool Evidence::Place::operator==(const Place& o) const {
+  return kind == o.kind && id == o.id && networks == o.networks && concurrent == o.concurrent &&
+         weight_x10 == o.weight_x10;
+}
+
 bool Evidence::operator==(const Evidence& o) const {
   return networks == o.networks && first_seen_s == o.first_seen_s && last_seen_s == o.last_seen_s &&
-         operator_address == o.operator_address && user == o.user && comment == o.comment;
+         operator_address == o.operator_address && user == o.user && comment == o.comment && places == o.places &&
+         score_x100 == o.score_x100 && limit == o.limit;
 }
 
 bool Revocation::operator==(const Revocation& o) const {
@@ -126,7 +132,7 @@ std::size_t RevocationSet::memory_bytes() const {
     for (const auto& r : b) {
       const Evidence& e = r.evidence;
       n += e.networks.capacity() * sizeof(Evidence::Network) + heap(e.operator_address) + heap(e.user) +
-           heap(e.comment);
+           heap(e.comment) + e.places.capacity() * sizeof(Evidence::Place);
     }
   }
   return n;
@@ -136,7 +142,8 @@ bool SightingReport::operator==(const SightingReport& o) const {
   return token == o.token && token_expires == o.token_expires &&
          std::memcmp(network, o.network, sizeof network) == 0 &&
          shared_network == o.shared_network && client_hash == o.client_hash &&
-         time_ms == o.time_ms;
+         time_ms == o.time_ms && place_kind == o.place_kind && place_id == o.place_id &&
+         std::memcmp(country, o.country, 2) == 0;
 }
 
 std::optional<Endpoint> Endpoint::parse(std::string_view text) {

@@ -112,6 +112,14 @@ void put_revocation_body(std::vector<std::uint8_t>& o, const Revocation& r) {
   std::size_t len = o.size() - at - 2;
   o[at] = static_cast<std::uint8_t>(len >> 8);
   o[at + 1] = static_cast<std::uint8_t>(len);
+  // Protocol 3: places_len(2) and the places (none: length 0), read past
+  // by older nodes; a later version appends after them.
+  at = o.size();
+  put16(o, 0);
+  encode_places(r.evidence, o);
+  len = o.size() - at - 2;
+  o[at] = static_cast<std::uint8_t>(len >> 8);
+  o[at + 1] = static_cast<std::uint8_t>(len);
 }
 
 std::size_t network_len(std::uint8_t family) { return family == 4 ? 4 : family == 6 ? 16 : 0; }
@@ -160,11 +168,53 @@ bool decode_evidence(const std::uint8_t* data, std::size_t size, Evidence& e) {
   return !r.bad && r.n == 0 && !e.empty();
 }
 
+void encode_places(const Evidence& e, std::vector<std::uint8_t>& o) {
+  if (e.places.empty()) return;
+  const std::size_t n = std::min(e.places.size(), Evidence::kMaxPlaces);
+  put8(o, static_cast<std::uint8_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    const Evidence::Place& p = e.places[i];
+    put8(o, p.kind);
+    put32(o, p.id);
+    put8(o, p.networks);
+    put8(o, p.concurrent ? 1 : 0);
+    put8(o, p.weight_x10);
+  }
+  put16(o, e.score_x100);
+  put8(o, e.limit);
+}
+
+bool decode_places(const std::uint8_t* data, std::size_t size, Evidence& e) {
+  Reader r{data, size};
+  e.places.clear();
+  e.score_x100 = 0;
+  e.limit = 0;
+  if (size == 0) return true;
+  const std::size_t n = r.u8();
+  if (n == 0 || n > Evidence::kMaxPlaces) return false;
+  e.places.resize(n);
+  for (auto& p : e.places) {
+    p.kind = r.u8();
+    p.id = r.u32();
+    p.networks = r.u8();
+    const std::uint8_t flags = r.u8();
+    if (flags > 1 || p.kind > 1) return false;
+    p.concurrent = flags == 1;
+    p.weight_x10 = r.u8();
+  }
+  e.score_x100 = r.u16();
+  e.limit = r.u8();
+  return !r.bad && r.n == 0;
+}
+
 Evidence canonical(const Evidence& e) {
   std::vector<std::uint8_t> bytes;
   encode_evidence(e, bytes);
   Evidence out;
   decode_evidence(bytes.data(), bytes.size(), out);  // cannot fail: the encoder writes valid bytes
+  bytes.clear();
+  encode_places(e, bytes);
+  decode_places(bytes.data(), bytes.size(), out);
   return out;
 }
 
@@ -200,6 +250,10 @@ void encode_sighting(const SightingReport& s, std::vector<std::uint8_t>& o) {
   put8(o, s.shared_network ? 1 : 0);
   put32(o, s.client_hash);
   put64(o, s.time_ms);
+  put8(o, s.place_kind);  // protocol 3
+  put32(o, s.place_id);
+  o.push_back(static_cast<std::uint8_t>(s.country[0]));
+  o.push_back(static_cast<std::uint8_t>(s.country[1]));
   end_record(o, body);
 }
 
@@ -321,6 +375,12 @@ std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size
         if (!r.take(ext)) break;
         if (!decode_evidence(r.p, ext, v.evidence)) { r.bad = true; break; }
         r.p += ext; r.n -= ext;
+        if (r.n >= 2) {  // protocol 3: the places
+          const std::size_t places = r.u16();
+          if (!r.take(places)) break;
+          if (!decode_places(r.p, places, v.evidence)) { r.bad = true; break; }
+          r.p += places; r.n -= places;
+        }
         out.push_back({v});
         break;
       }
@@ -338,6 +398,15 @@ std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size
         s.shared_network = flags;
         s.client_hash = r.u32();
         s.time_ms = r.u64();
+        if (r.n >= 7) {  // protocol 3: the place
+          s.place_kind = r.u8();
+          s.place_id = r.u32();
+          std::uint8_t cc[2];
+          r.bytes(cc, 2);
+          s.country[0] = static_cast<char>(cc[0]);
+          s.country[1] = static_cast<char>(cc[1]);
+          if (s.place_kind > 3) r.bad = true;
+        }
         out.push_back({s});
         break;
       }

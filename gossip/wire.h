@@ -25,7 +25,7 @@ constexpr std::uint8_t kVersion = 2;
 // so nodes of neighbouring versions talk during a rolling upgrade (the
 // procedure: README, "Rolling upgrades"). A record that a member must
 // understand may only be sent to members whose protocol_max reaches it.
-constexpr std::uint8_t kProtocolMin = 2, kProtocolMax = 2;
+constexpr std::uint8_t kProtocolMin = 2, kProtocolMax = 3;
 // version(1) label_tag(4) sender(8) counter(8) time_ms(8) nonce(24)
 constexpr std::size_t kHeaderSize = 1 + 4 + 8 + 8 + 8 + 24;
 constexpr std::size_t kTagSize = 16;
@@ -75,6 +75,14 @@ void encode_evidence(const Evidence& e, std::vector<std::uint8_t>& out);
 // Strict: false unless `size` bytes are exactly one valid encoding (a
 // non-empty encoding of empty evidence is not one).
 bool decode_evidence(const std::uint8_t* data, std::size_t size, Evidence& e);
+// The places of the evidence (protocol 3), kept apart so that a node of
+// protocol 2 still reads the rest: appended to the REVOKE body after the
+// evidence as places_len(2) bytes, and in the journal as pl=. No places is
+// no bytes; otherwise n(1) n x [kind(1) id(4) networks(1) flags(1:
+// concurrent) weight_x10(1)], score_x100(2), limit(1).
+void encode_places(const Evidence& e, std::vector<std::uint8_t>& out);
+bool decode_places(const std::uint8_t* data, std::size_t size, Evidence& e);  // strict, like decode_evidence
+constexpr std::size_t kMaxPlacesSize = 1 + Evidence::kMaxPlaces * 8 + 2 + 1;
 // What peers see after the round trip (the deciding node stores this too).
 Evidence canonical(const Evidence& e);
 constexpr std::size_t kMaxEvidenceSize = 1 + Evidence::kMaxNetworks * (1 + 1 + 16) + 4 + 4 +
@@ -84,8 +92,8 @@ constexpr std::size_t kMaxEvidenceSize = 1 + Evidence::kMaxNetworks * (1 + 1 + 1
 constexpr std::size_t kRecordHeaderSize = 3;
 // REVOKE: the record header and the fixed body, then ext_len(2) and the evidence.
 constexpr std::size_t kRevocationFixedSize = kRecordHeaderSize + 2 + 8 + 4 + 8 + 1 + 8 + 1 + 1;
-constexpr std::size_t kMaxRevocationSize = kRevocationFixedSize + 2 + kMaxEvidenceSize;
-// 391 bytes: at least two of the largest fit in a default 1,200-byte packet
+constexpr std::size_t kMaxRevocationSize = kRevocationFixedSize + 2 + kMaxEvidenceSize + 2 + kMaxPlacesSize;
+// 430 bytes: at least two of the largest fit in a default 1,200-byte packet
 // (push-pull streams and piggybacking never have to split an entry).
 static_assert(kOverhead + 2 * kMaxRevocationSize <= 1200, "evidence too large for a packet");
 

@@ -3,7 +3,8 @@
 #   lint, unit tests, gossip tests (codec, CRDT, deterministic cluster
 #   simulation), integration tests against real httpd (event and prefork,
 #   and clusters of real nodes), unit and gossip tests under ASan+UBSan,
-#   the token-parser and gossip-packet fuzzers for a bounded time each, and
+#   the token-parser, gossip-packet and range-file fuzzers for a bounded
+#   time each, and
 #   the PHP/Python/Node minters against the vectors, and (as root) the
 #   Debian packages built, installed into Debian's apache2 and purged.
 # Prints "tests: N passed, M failed, K skipped" at the end (naming the
@@ -127,6 +128,7 @@ run_gtest_step integration yes build/integration_tests make check-integration
 run_gtest_step asan no "build/asan/unit_tests build/asan/gossip_tests" make check-asan
 run_step fuzz make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 run_step fuzz-gossip make fuzz-gossip FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+run_step fuzz-ranges make fuzz-ranges FUZZ_SECONDS="${FUZZ_RANGES_SECONDS:-20}"
 run_step clients bash clients/run_tests.sh
 # The client test scripts end each language with "N passed, M failed".
 read -r p q < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p += $1; q += $3 } END { print p + 0, q + 0 }' \

@@ -18,7 +18,7 @@ RevocationRecord table_record(const gossip::Revocation& winner) {
   return rec;
 }
 
-gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, bool shared_network) {
+gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, const Place& place, bool shared_network) {
   gossip::SightingReport r;
   r.token.key_id = s.key_id;
   r.token.session = s.session;
@@ -28,7 +28,18 @@ gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, bool s
   r.shared_network = shared_network;
   r.client_hash = s.client_hash;
   r.time_ms = s.time_ms;
+  r.place_kind = static_cast<std::uint8_t>(place.kind);
+  r.place_id = place.id;
+  std::memcpy(r.country, place.country, 2);
   return r;
+}
+
+Place place_of_report(const gossip::SightingReport& r) {
+  Place p;
+  p.kind = r.place_kind <= 3 ? static_cast<PlaceKind>(r.place_kind) : PlaceKind::none;
+  p.id = r.place_id;
+  std::memcpy(p.country, r.country, 2);
+  return p;  // kind none (an older node): the detector takes the fallback
 }
 
 NetworkId network_of_report(const gossip::SightingReport& r) {
@@ -48,6 +59,7 @@ SharingService::SharingService(ServiceConfig config, SharedState& shared, LogSin
       shared_(shared),
       log_(std::move(log)),
       classifier_(config_.policy),
+      places_(config_.location),
       detector_(config_.policy) {}
 
 std::vector<gossip::Revocation> SharingService::load_journal(std::string* error) const {
@@ -94,9 +106,10 @@ void SharingService::report(const Sighting& s, std::uint64_t now_ms) {
   // Repeats (same token and network within 5 s) were skipped by the
   // workers (SharedState::check_repeat): each drained sighting says something.
   const NetworkId net = classifier_.network_of(s.address);
-  bool shared_network = classifier_.in_shared_range(s.address);
+  const PlaceResolver::Answer where = places_.resolve(s.address, net);
+  bool shared_network = classifier_.in_shared_range(s.address) || where.shared;
   shared_network = classifier_.observe(net, s.session, s.client_hash, now_ms) || shared_network;
-  if (node_ != nullptr) node_->report_sighting(to_report(s, net, shared_network), now_ms);
+  if (node_ != nullptr) node_->report_sighting(to_report(s, net, where.place, shared_network), now_ms);
 }
 
 void SharingService::housekeeping(std::uint64_t now_ms) {
@@ -155,7 +168,6 @@ void SharingService::revocation_changed(const gossip::Revocation& winner) {
   publish(winner);
   unjournaled_.push_back(winner);
   ++(winner.pardon ? pardons_applied_ : revocations_applied_);
-  if (winner.pardon) detector_.forget(winner.token.key_id, winner.token.session);
   if (!winner.pardon && was_revoked) return;
   // Fresh decisions are logged one by one; a catch-up of old entries from
   // peers (thousands at once) is summed up in one line.
@@ -222,6 +234,50 @@ std::string format_evidence_network(const gossip::Evidence::Network& n) {
   return format_network(id);
 }
 
+std::string two_digits(unsigned v) {
+  char buf[4];
+  std::snprintf(buf, sizeof buf, "%02u", v % 100);
+  return buf;
+}
+
+// "AS7922 COMCAST-7922|2|c|10;net 5f3a09c1|1|s|5": per place its name
+// (the AS name from this node's database), networks inside, concurrent (c)
+// or sequential (s), weight in tenths. One field, so the control
+// protocol's records stay flat (docs/control-protocol.md).
+std::string format_places(const gossip::Evidence& e, const LocationDatabase* db) {
+  std::string out;
+  for (const gossip::Evidence::Place& p : e.places) {
+    if (!out.empty()) out += ";";
+    Place place;
+    place.kind = p.kind == gossip::Evidence::Place::kAs ? PlaceKind::as : PlaceKind::fallback;
+    place.id = p.id;
+    std::string name = format_place(place);
+    if (db != nullptr && place.kind == PlaceKind::as) {
+      std::string as = db->as_name(p.id);
+      for (char& c : as)
+        if (c == '|' || c == ';' || static_cast<unsigned char>(c) < 0x20) c = ' ';
+      if (!as.empty()) name += " " + as.substr(0, 40);
+    }
+    out += name + "|" + std::to_string(p.networks) + "|" + (p.concurrent ? "c" : "s") + "|" +
+           std::to_string(p.weight_x10);
+  }
+  return out;
+}
+
+// Each evidence network's place and country as this node's database sees
+// them: "AS7922 US" (empty without a database).
+std::string network_location(const gossip::Evidence::Network& n, const LocationDatabase* db) {
+  if (db == nullptr) return "";
+  IpAddress a;
+  a.v6 = n.v6;
+  std::memcpy(a.bytes, n.bytes, a.v6 ? 16 : 4);
+  const Location loc = db->lookup(a);
+  if (!loc.found) return "";
+  std::string out = loc.asn != 0 ? "AS" + std::to_string(loc.asn) : "";
+  if (loc.country[0] != 0) out += (out.empty() ? "" : " ") + std::string(loc.country, 2);
+  return out;
+}
+
 const char* state_name(int state) {
   return state == gossip::kAlive ? "alive" : state == gossip::kSuspect ? "suspect" : "dead";
 }
@@ -271,10 +327,20 @@ std::vector<control::Record> SharingService::status() const {
     rec.add("since_ms", r.stamp_ms).add("reason", r.reason == 2 ? "manual" : "auto");
     rec.add("origin", member_name(r.origin)).add("networks", r.networks);
     std::string nets;
-    for (const auto& n : r.evidence.networks) nets += (nets.empty() ? "" : ",") + format_evidence_network(n);
+    std::string where;
+    for (const auto& n : r.evidence.networks) {
+      nets += (nets.empty() ? "" : ",") + format_evidence_network(n);
+      where += (where.empty() ? "" : ",") + network_location(n, places_.database());
+    }
     if (!nets.empty()) rec.add("nets", nets);
+    if (!nets.empty() && places_.database() != nullptr) rec.add("nets_where", where);
     if (r.evidence.first_seen_s != 0) rec.add("first", r.evidence.first_seen_s);
     if (r.evidence.last_seen_s != 0) rec.add("last", r.evidence.last_seen_s);
+    if (!r.evidence.places.empty()) {
+      rec.add("places", format_places(r.evidence, places_.database()));
+      rec.add("score", std::to_string(r.evidence.score_x100 / 100) + "." + two_digits(r.evidence.score_x100 % 100));
+      rec.add("limit", r.evidence.limit);
+    }
     if (!r.evidence.operator_address.empty()) rec.add("operator", r.evidence.operator_address);
     if (!r.evidence.user.empty()) rec.add("user", r.evidence.user);
     if (!r.evidence.comment.empty()) rec.add("comment", r.evidence.comment);
@@ -333,6 +399,8 @@ std::vector<control::Record> SharingService::status() const {
   counter("journal_writes", journal_writes_);
   counter("revocations_applied", revocations_applied_);
   counter("pardons_applied", pardons_applied_);
+  counter("pardons_held", pardons_held_);
+  counter("location_lookups", places_.lookups());
   counter("sidecar_restarts", sc.sidecar_restarts);
   return out;
 }
@@ -373,11 +441,15 @@ std::vector<control::Record> SharingService::manual(const control::Record& reque
 
 void SharingService::owned_sighting(const gossip::SightingReport& r) {
   if (node_ == nullptr) return;
-  const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires,
-                                             network_of_report(r), r.shared_network, r.time_ms);
-  // Judge again after a pardon (which cleared the detector's history), but
-  // do not re-decide a revocation already in force.
-  if (!v.shared || node_->revocations().in_force(r.token, static_cast<std::uint32_t>(r.time_ms / 1000))) return;
+  const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires, network_of_report(r),
+                                             place_of_report(r), r.shared_network, r.time_ms);
+  if (!v.shared) return;
+  // A verdict in force is not decided again, and a pardon holds for the
+  // token's life: only an operator (or the client site) revokes it again.
+  if (const gossip::Revocation* known = node_->revocations().find(r.token); known != nullptr) {
+    if (known->pardon) ++pardons_held_;
+    return;
+  }
   gossip::Revocation rev;
   rev.token = r.token;
   rev.token_expires = r.token_expires;
@@ -386,21 +458,43 @@ void SharingService::owned_sighting(const gossip::SightingReport& r) {
   rev.origin = node_->config().node_id;
   rev.reason = 1;
   rev.networks = static_cast<std::uint8_t>(std::min(v.networks, 255u));
-  // The evidence every node's status page shows: the networks seen.
-  for (const NetworkId& net : detector_.networks_of(r.token.key_id, r.token.session)) {
-    if (rev.evidence.networks.size() == gossip::Evidence::kMaxNetworks) break;
-    gossip::Evidence::Network n;
-    n.v6 = net.v6;
-    n.prefix_len = net.prefix_len != 0 ? net.prefix_len
-                                        : static_cast<std::uint8_t>(net.v6 ? config_.policy.ipv6_prefix
-                                                                           : config_.policy.ipv4_prefix);
-    std::memcpy(n.bytes, net.bytes, sizeof n.bytes);
-    rev.evidence.networks.push_back(n);
-  }
-  const auto [first_s, last_s] = detector_.seen_span(r.token.key_id, r.token.session);
-  rev.evidence.first_seen_s = first_s;
-  rev.evidence.last_seen_s = std::max(last_s, static_cast<std::uint32_t>(r.time_ms / 1000));
+  add_place_evidence(r, v, rev);
   node_->decide(rev, rev.stamp_ms);
+}
+
+// The evidence every node's status page shows: the networks, the places
+// they are in and what each weighed, and the score against the limit.
+void SharingService::add_place_evidence(const gossip::SightingReport& r, const SharingVerdict& v,
+                                        gossip::Revocation& rev) const {
+  const auto places = detector_.places_of(r.token.key_id, r.token.session);
+  std::uint32_t first_s = 0, last_s = static_cast<std::uint32_t>(r.time_ms / 1000);
+  for (const PlaceEvidence& p : places) {
+    first_s = first_s == 0 ? p.last_s : std::min(first_s, p.last_s);
+    if (rev.evidence.places.size() == gossip::Evidence::kMaxPlaces) continue;
+    gossip::Evidence::Place e;
+    e.kind = p.place.kind == PlaceKind::as ? gossip::Evidence::Place::kAs : 0;
+    e.id = p.place.id;
+    e.networks = static_cast<std::uint8_t>(std::min(p.networks, 255u));
+    e.concurrent = p.concurrent;
+    e.weight_x10 = static_cast<std::uint8_t>(std::min(255.0, p.weight * 10 + 0.5));
+    rev.evidence.places.push_back(e);
+  }
+  rev.evidence.score_x100 = static_cast<std::uint16_t>(std::min(65535.0, v.score * 100 + 0.5));
+  rev.evidence.limit = static_cast<std::uint8_t>(std::min(255u, config_.policy.max_places));
+  for (const NetworkEvidence& n : detector_.networks_of(r.token.key_id, r.token.session)) {
+    first_s = first_s == 0 ? n.first_s : std::min(first_s, n.first_s);
+    last_s = std::max(last_s, n.last_s);
+    if (rev.evidence.networks.size() == gossip::Evidence::kMaxNetworks) continue;
+    gossip::Evidence::Network net;
+    net.v6 = n.network.v6;
+    net.prefix_len = n.network.prefix_len != 0 ? n.network.prefix_len
+                                               : static_cast<std::uint8_t>(n.network.v6 ? config_.policy.ipv6_prefix
+                                                                                        : config_.policy.ipv4_prefix);
+    std::memcpy(net.bytes, n.network.bytes, sizeof net.bytes);
+    rev.evidence.networks.push_back(net);
+  }
+  rev.evidence.first_seen_s = first_s;
+  rev.evidence.last_seen_s = last_s;
 }
 
 }  // namespace uritoken::cluster

@@ -6,6 +6,7 @@
 //
 //   worker ring --drain()--> de-duplicate (same token, network, second)
 //       -> classify the address (network, shared range, detected proxy)
+//       -> its place (location database, once per network; location.h)
 //       -> gossip::Node::report_sighting (routes to the token's owners)
 //   owner: owned_sighting() -> SharingDetector -> verdict -> Node::decide
 //   any node: revocation_changed() -> shared-memory table (publish)
@@ -27,6 +28,7 @@
 #include "../core/control.h"
 #include "../core/shared_state.h"
 #include "../core/sharing.h"
+#include "location.h"
 
 namespace uritoken::cluster {
 
@@ -37,6 +39,7 @@ struct ServiceConfig {
   SharingPolicy policy;
   bool shadow = false;       // this node's UriTokenSharing is Shadow (wording of its log lines only)
   std::string journal_path;  // "" keeps no journal (tests)
+  std::shared_ptr<const LocationDatabase> location;  // nullptr: the fallback places
 };
 
 // The table entry workers see for a token's winning CRDT entry. A verdict
@@ -45,8 +48,9 @@ struct ServiceConfig {
 RevocationRecord table_record(const gossip::Revocation& winner);
 
 // What a worker's sighting becomes on the wire.
-gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, bool shared_network);
+gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, const Place& place, bool shared_network);
 NetworkId network_of_report(const gossip::SightingReport& r);
+Place place_of_report(const gossip::SightingReport& r);
 
 class SharingService : public gossip::Listener {
  public:
@@ -79,6 +83,7 @@ class SharingService : public gossip::Listener {
   std::function<std::uint64_t()> clock;
 
   const SharingDetector& detector() const { return detector_; }
+  const PlaceResolver& places() const { return places_; }
 
   // The control socket's requests (docs/control-protocol.md): status,
   // revoke, pardon. Returns the response records (first "ok" or "error").
@@ -86,6 +91,7 @@ class SharingService : public gossip::Listener {
 
  private:
   void report(const Sighting& s, std::uint64_t now_ms);
+  void add_place_evidence(const gossip::SightingReport& r, const SharingVerdict& v, gossip::Revocation& rev) const;
   void publish(const gossip::Revocation& r);
   std::string member_name(std::uint64_t node_id) const;
   std::vector<control::Record> status() const;
@@ -100,6 +106,7 @@ class SharingService : public gossip::Listener {
   SharedState& shared_;
   LogSink log_;
   NetworkClassifier classifier_;
+  PlaceResolver places_;
   SharingDetector detector_;
   gossip::Node* node_ = nullptr;
   gossip::Journal journal_;
@@ -110,6 +117,7 @@ class SharingService : public gossip::Listener {
   std::size_t caught_up_ = 0;
   std::uint64_t journal_writes_ = 0;
   std::uint64_t revocations_applied_ = 0, pardons_applied_ = 0;  // changes of the table's verdicts
+  std::uint64_t pardons_held_ = 0;  // verdicts not reached again because a pardon holds
   std::set<std::uint64_t> warned_same_name_;
   std::set<std::uint64_t> warned_policy_;
   std::vector<Sighting> batch_ = std::vector<Sighting>(1024);

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 namespace uritoken {
@@ -193,37 +194,81 @@ std::size_t NetworkClassifier::memory_bytes() const {
   return sizeof *this + proxies_.capacity() * sizeof(ProxyEntry) + ranges_.capacity() * sizeof(IpPrefix);
 }
 
+// ---------------------------------------------------------------- Places
+
+std::uint32_t network_place_id(bool v6, const std::uint8_t* bytes, unsigned prefix_len) {
+  IpAddress a;
+  a.v6 = v6;
+  std::memcpy(a.bytes, bytes, v6 ? 16 : 4);
+  const IpAddress m = mask_ip(a, prefix_len);
+  std::uint64_t w[2];
+  std::memcpy(w, m.bytes, sizeof w);
+  const auto h = static_cast<std::uint32_t>(splitmix64(w[0] ^ splitmix64(w[1] ^ (prefix_len << 1 | (v6 ? 1u : 0u)))));
+  return h == 0 ? 1 : h;
+}
+
+Place fallback_place(const NetworkId& net) {
+  Place p;
+  p.kind = PlaceKind::fallback;
+  p.id = network_place_id(net.v6, net.bytes, net.v6 ? kFallbackPlaceV6 : kFallbackPlaceV4);
+  return p;
+}
+
+std::string format_place(const Place& p) {
+  if (p.kind == PlaceKind::as) return "AS" + std::to_string(p.id);
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "net %08x", static_cast<unsigned>(p.id));
+  return buf;
+}
+
 // ---------------------------------------------------------------- SharingDetector
 
 namespace {
-constexpr int kNets = 7;               // networks remembered per token
+constexpr int kPlaces = 4;             // places remembered per token
 constexpr std::size_t kBucket = 8;     // slots per bucket: a token lives in one bucket
-constexpr std::uint8_t kUsed = 1, kSharedSeen = 2;
-constexpr std::uint8_t kSharedBit = 0x80;  // in Slot::concurrent: the shared group
+constexpr std::uint8_t kUsed = 1, kSharedSeen = 2, kSharedConcurrent = 4;
+// Slot::place_flags
+constexpr std::uint8_t kPlaceAs = 1, kPlaceConcurrent = 2, kPlaceV4 = 4, kPlaceV6 = 8, kPlacePaired = 16;
+// Dual stack is paired (fallback places) when the other family was used
+// within this many ticks (10 s by default): Happy Eyeballs switches
+// within one connection attempt, a player's next segment follows within
+// seconds.
+constexpr unsigned kPairTicks = 2;
+constexpr std::size_t kLogWays = 8;
 }  // namespace
 
-// 56 bytes per tracked token. Times are 8-bit ticks of tick_s_ seconds after
-// base_s, rebased as the token's use moves on; networks are 32-bit hashes
-// (two networks of one token colliding merge into one: an under-count).
+// 64 bytes per tracked token, one cache line. Times are 8-bit ticks of
+// tick_s_ seconds after base_s, rebased as the token's use moves on. A
+// place's networks are 8-bit maps per family (bit = 3 bits of the network's
+// hash): distinct networks by popcount, collisions under-count.
 struct SharingDetector::Slot {
   std::uint64_t session;
   std::uint32_t expires;
   std::uint32_t base_s;
-  std::uint32_t net[kNets];      // 0 = none
+  std::uint32_t place_id[kPlaces];   // 0 = none
   std::uint16_t key_id;
-  std::uint8_t tick[kNets];
-  std::uint8_t shared_tick;      // last use of any shared network
-  std::uint8_t concurrent;       // bit i: net[i] was used near another network's use; bit 7: shared group
+  std::uint16_t alias[kPlaces];      // the paired family's place id (low 16 bits | 1)
+  std::uint8_t tick[kPlaces];        // last use of each place
+  std::uint8_t nets4[kPlaces], nets6[kPlaces];
+  std::uint8_t place_flags[kPlaces];
+  std::uint8_t shared_tick;          // last use of any shared network
   std::uint8_t flags;
+  std::uint8_t reserved[4];
 };
 
-struct SharingDetector::NameEntry {
-  std::uint32_t hash;
-  NetworkId id;
+// The network log: per bucket of tokens, the networks they were last seen
+// from, for the evidence of a verdict (the slot keeps only counts).
+struct SharingDetector::LogEntry {
+  std::uint32_t owner;               // token hash, low 32 bits | 1; 0 = free
+  std::uint32_t first_s, last_s;
+  std::uint32_t place_id;
+  NetworkId network;
+  std::uint8_t place_kind;
+  char country[2];
 };
 
 SharingDetector::SharingDetector(const SharingPolicy& policy) : policy_(policy) {
-  static_assert(sizeof(Slot) == 56, "per-token state must stay compact");
+  static_assert(sizeof(Slot) == 64, "per-token state must stay one cache line");
   if (policy_.window_s == 0) policy_.window_s = 1;
   // 255 ticks must span the window with room to spare before a rebase.
   tick_s_ = std::max<std::uint32_t>(1, (policy_.window_s + 119) / 120);
@@ -232,19 +277,18 @@ SharingDetector::SharingDetector(const SharingPolicy& policy) : policy_(policy) 
   const std::size_t want = std::max<std::size_t>(policy_.max_sessions, 1);
   bucket_count_ = (want + want / 12 + kBucket - 1) / kBucket;
   slot_count_ = bucket_count_ * kBucket;
-  std::size_t names = 1024;
-  while (names * 32 < want) names <<= 1;
-  name_mask_ = names - 1;
+  log_buckets_ = std::max<std::size_t>(64, want / 128);
   // All three tables in one zeroed mapping on huge pages (table_memory.h):
-  // the slots, then the fingerprints, then the network names. All-zero
+  // the slots, then the fingerprints, then the network log. All-zero
   // bytes are free slots and empty entries.
-  static_assert(sizeof(Slot) % alignof(NameEntry) == 0, "names follow the slots' alignment");
+  static_assert(sizeof(Slot) % alignof(LogEntry) == 0, "the log follows the slots' alignment");
   const std::size_t fingerprint_bytes = (slot_count_ + 63) / 64 * 64;
-  memory_ = std::make_unique<TableMemory>(slot_count_ * sizeof(Slot) + fingerprint_bytes + names * sizeof(NameEntry));
+  memory_ = std::make_unique<TableMemory>(slot_count_ * sizeof(Slot) + fingerprint_bytes +
+                                          log_buckets_ * kLogWays * sizeof(LogEntry));
   auto* base = static_cast<unsigned char*>(memory_->data());
   slots_ = reinterpret_cast<Slot*>(base);
   fingerprints_ = base + slot_count_ * sizeof(Slot);
-  names_ = reinterpret_cast<NameEntry*>(fingerprints_ + fingerprint_bytes);
+  log_ = reinterpret_cast<LogEntry*>(fingerprints_ + fingerprint_bytes);
 }
 
 SharingDetector::~SharingDetector() = default;
@@ -260,11 +304,10 @@ SharingDetector::Slot* SharingDetector::bucket_of(std::uint16_t key_id, std::uin
   return slots_ + (half * bucket_count_ >> 32) * kBucket;  // multiply-shift range reduction
 }
 
-// A bucket is 8 slots of 56 bytes, seven cache lines: the fingerprints (one byte
+// A bucket is 8 slots of one cache line each: the fingerprints (one byte
 // per slot, eight buckets to a cache line) say which slots can hold the
-// token, so a lookup reads two fingerprint words and, almost always, one slot
-// instead of up to fourteen lines (a quarter of the sidecar's time went
-// into such misses).
+// token, so a lookup reads two fingerprint words and, almost always, one
+// slot instead of up to sixteen lines.
 std::uint8_t SharingDetector::fingerprint_of(std::uint16_t key_id, std::uint64_t session) {
   return static_cast<std::uint8_t>(1 + (token_hash(key_id, session) >> 8) % 255);  // 0 = free
 }
@@ -294,10 +337,7 @@ void SharingDetector::prefetch_slot(std::uint16_t key_id, std::uint64_t session)
     const std::uint8_t* t = fingerprints_ + (b - slots_);
     for (std::size_t i = 0; i < kBucket; ++i) {
       if (t[i] != fp) continue;
-      // A slot of 56 bytes spans two cache lines more often than not.
-      const char* slot = reinterpret_cast<const char*>(&b[i]);
-      __builtin_prefetch(slot, 1);
-      __builtin_prefetch(slot + sizeof(Slot) - 1, 1);
+      __builtin_prefetch(&b[i], 1);  // one line: slots are 64 bytes, table page-aligned
       return;
     }
   }
@@ -305,8 +345,8 @@ void SharingDetector::prefetch_slot(std::uint16_t key_id, std::uint64_t session)
 
 std::uint32_t SharingDetector::newest_s(const Slot& s) const {
   unsigned t = 0;
-  for (int i = 0; i < kNets; ++i)
-    if (s.net[i] != 0) t = std::max<unsigned>(t, s.tick[i]);
+  for (int i = 0; i < kPlaces; ++i)
+    if (s.place_id[i] != 0) t = std::max<unsigned>(t, s.tick[i]);
   if (s.flags & kSharedSeen) t = std::max<unsigned>(t, s.shared_tick);
   return s.base_s + t * tick_s_;
 }
@@ -322,63 +362,122 @@ void SharingDetector::rebase(Slot& s, std::uint32_t now_s) const {
   if (target <= s.base_s) return;
   const std::uint32_t shift = (target - s.base_s) / tick_s_;
   s.base_s += shift * tick_s_;
-  for (int i = 0; i < kNets; ++i) {
-    if (s.net[i] == 0) continue;
+  for (int i = 0; i < kPlaces; ++i) {
+    if (s.place_id[i] == 0) continue;
     if (s.tick[i] < shift) {
-      s.net[i] = 0;
-      s.concurrent &= static_cast<std::uint8_t>(~(1u << i));
+      s.place_id[i] = 0;
+      s.alias[i] = 0;
+      s.nets4[i] = s.nets6[i] = 0;
+      s.place_flags[i] = 0;
     } else {
       s.tick[i] = static_cast<std::uint8_t>(s.tick[i] - shift);
     }
   }
   if (s.flags & kSharedSeen) {
     if (s.shared_tick < shift) {
-      s.flags &= static_cast<std::uint8_t>(~kSharedSeen);
-      s.concurrent &= static_cast<std::uint8_t>(~kSharedBit);
+      s.flags &= static_cast<std::uint8_t>(~(kSharedSeen | kSharedConcurrent));
     } else {
       s.shared_tick = static_cast<std::uint8_t>(s.shared_tick - shift);
     }
   }
 }
 
+namespace {
+unsigned popcount8(std::uint8_t x) { return static_cast<unsigned>(__builtin_popcount(x)); }
+std::uint16_t alias_of(std::uint32_t id) { return static_cast<std::uint16_t>(id | 1); }
+}  // namespace
+
 SharingVerdict SharingDetector::score(const Slot& s) const {
   // "Now" is the token's newest use, so the verdict does not depend on when
   // (or in which order) the sightings arrived.
   unsigned newest = 0;
-  for (int i = 0; i < kNets; ++i)
-    if (s.net[i] != 0) newest = std::max<unsigned>(newest, s.tick[i]);
+  for (int i = 0; i < kPlaces; ++i)
+    if (s.place_id[i] != 0) newest = std::max<unsigned>(newest, s.tick[i]);
   if (s.flags & kSharedSeen) newest = std::max<unsigned>(newest, s.shared_tick);
   auto live = [&](unsigned tick) { return (newest - tick) * tick_s_ <= policy_.window_s; };
 
-  unsigned live_count = 0;
-  for (int i = 0; i < kNets; ++i) live_count += s.net[i] != 0 && live(s.tick[i]);
-  const bool shared_live = (s.flags & kSharedSeen) && live(s.shared_tick);
-  const unsigned total = live_count + (shared_live ? 1 : 0);
-
-  // A network is concurrent if it met another one and something else is
-  // still in the window (otherwise it is a lone network: weight 1 anyway).
-  double private_score = 0;
-  for (int i = 0; i < kNets; ++i) {
-    if (s.net[i] == 0 || !live(s.tick[i])) continue;
-    const bool concurrent = (s.concurrent & (1u << i)) && total > 1;
-    private_score += concurrent || total == 1 ? 1.0 : policy_.sequential_weight;
-  }
-  double shared_score = 0;
-  if (shared_live) {
-    const bool concurrent = (s.concurrent & kSharedBit) && total > 1;
-    shared_score = concurrent || total == 1 ? 1.0 : policy_.sequential_weight;
-  }
   SharingVerdict v;
-  v.networks = total;
-  v.score = private_score + shared_score;
-  // Shared networks may tip a token over the line but never carry it: the
-  // private networks alone must reach max_networks.
-  v.shared = private_score + kEpsilon >= policy_.max_networks && v.score > policy_.max_networks + kEpsilon;
+  for (int i = 0; i < kPlaces; ++i) {
+    if (s.place_id[i] == 0 || !live(s.tick[i])) continue;
+    ++v.places;
+    v.networks += std::max(1u, popcount8(s.nets4[i]) + popcount8(s.nets6[i]));
+  }
+  const bool shared_live = (s.flags & kSharedSeen) && live(s.shared_tick);
+  const unsigned total = v.places + (shared_live ? 1 : 0);
+  v.networks += shared_live ? 1 : 0;
+
+  // A place is concurrent if it met another one and something else is
+  // still in the window (otherwise it is a lone place: weight 1 anyway).
+  auto weight = [&](bool concurrent) { return concurrent || total == 1 ? 1.0 : policy_.sequential_weight; };
+  double places_score = 0, extra = 0;
+  for (int i = 0; i < kPlaces; ++i) {
+    if (s.place_id[i] == 0 || !live(s.tick[i])) continue;
+    places_score += weight((s.place_flags[i] & kPlaceConcurrent) && total > 1);
+    // A dual-stack pair is one network's worth: count per family.
+    const unsigned inside = std::max(popcount8(s.nets4[i]), popcount8(s.nets6[i]));
+    if (inside > 1) extra += std::min(policy_.place_extra_max, policy_.network_weight * (inside - 1));
+  }
+  const double shared_score = shared_live ? weight((s.flags & kSharedConcurrent) && total > 1) : 0;
+  v.score = places_score + extra + shared_score;
+  // The shared group and the networks inside places may tip a token over
+  // the line but never carry it: the places alone must reach max_places.
+  v.shared = places_score + kEpsilon >= policy_.max_places &&
+             v.score + kEpsilon >= policy_.max_places + kTipWeight;
   return v;
 }
 
+// The place entry of this sighting's place, or -1. Fallback and
+// database-network places are one family's: the other family's first
+// place seen within kPairTicks of it becomes its alias (dual stack).
+int SharingDetector::place_index(Slot& s, const Place& place, bool v6, unsigned tick) const {
+  const bool as = place.kind == PlaceKind::as;
+  for (int i = 0; i < kPlaces; ++i) {
+    if (s.place_id[i] == 0) continue;
+    const bool entry_as = s.place_flags[i] & kPlaceAs;
+    if (entry_as != as) continue;
+    if (s.place_id[i] == place.id) return i;
+    if (!as && (s.place_flags[i] & kPlacePaired) && s.alias[i] == alias_of(place.id)) return i;
+  }
+  if (as) return -1;
+  const std::uint8_t other = v6 ? kPlaceV4 : kPlaceV6, mine = v6 ? kPlaceV6 : kPlaceV4;
+  for (int i = 0; i < kPlaces; ++i) {
+    const std::uint8_t f = s.place_flags[i];
+    if (s.place_id[i] == 0 || (f & (kPlaceAs | kPlacePaired | mine)) || !(f & other)) continue;
+    const unsigned d = tick > s.tick[i] ? tick - s.tick[i] : s.tick[i] - tick;
+    if (d > kPairTicks) continue;
+    s.alias[i] = alias_of(place.id);
+    s.place_flags[i] |= kPlacePaired;
+    return i;
+  }
+  return -1;
+}
+
+void SharingDetector::log_network(std::uint64_t token_hash_value, const NetworkId& net, const Place& place,
+                                  std::uint32_t now_s) {
+  const auto owner = static_cast<std::uint32_t>(token_hash_value) | 1;
+  LogEntry* set = log_ + (token_hash_value >> 32) % log_buckets_ * kLogWays;
+  LogEntry* victim = &set[0];
+  for (std::size_t i = 0; i < kLogWays; ++i) {
+    LogEntry& e = set[i];
+    if (e.owner == owner && e.network == net) {
+      e.last_s = std::max(e.last_s, now_s);
+      e.first_s = std::min(e.first_s, now_s);
+      return;
+    }
+    if (e.owner == 0 || e.last_s < victim->last_s) victim = &e;
+    if (victim->owner == 0) break;
+  }
+  victim->owner = owner;
+  victim->first_s = victim->last_s = now_s;
+  victim->network = net;
+  victim->place_id = place.id;
+  victim->place_kind = static_cast<std::uint8_t>(place.kind);
+  std::memcpy(victim->country, place.country, 2);
+}
+
 SharingVerdict SharingDetector::observe(std::uint16_t key_id, std::uint64_t session, std::uint32_t token_expires,
-                                        const NetworkId& network, bool shared_network, std::uint64_t time_ms) {
+                                        const NetworkId& network, const Place& given_place, bool shared_network,
+                                        std::uint64_t time_ms) {
   const auto now_s = static_cast<std::uint32_t>(time_ms / 1000);
   Slot* s = find(key_id, session);
   if (s == nullptr) {
@@ -422,7 +521,8 @@ SharingVerdict SharingDetector::observe(std::uint16_t key_id, std::uint64_t sess
   }
   s->expires = token_expires;
 
-  if (now_s < s->base_s) return score(*s);  // older than anything kept: already forgotten
+  // Older than anything kept, or than the token's window: already forgotten.
+  if (now_s < s->base_s || now_s + policy_.window_s < newest_s(*s)) return score(*s);
   if ((now_s - s->base_s) / tick_s_ > 255) rebase(*s, now_s);
   const auto t = static_cast<std::uint8_t>((now_s - s->base_s) / tick_s_);
   auto near = [&](unsigned other) {
@@ -430,45 +530,58 @@ SharingVerdict SharingDetector::observe(std::uint16_t key_id, std::uint64_t sess
     return d * tick_s_ <= policy_.concurrent_s;
   };
 
-  const std::uint32_t h = static_cast<std::uint32_t>(network.hash()) | 1;  // never 0 (free)
-  int me = -1;  // index in net[], or -1 for the shared group
-  if (!shared_network) {
-    for (int i = 0; i < kNets; ++i)
-      if (s->net[i] == h) me = i;
-    if (me < 0) {
-      // A free entry, else the least recently used network's.
-      me = 0;
-      for (int i = 0; i < kNets; ++i) {
-        if (s->net[i] == 0) {
-          me = i;
-          break;
-        }
-        if (s->tick[i] < s->tick[me]) me = i;
-      }
-      s->net[me] = h;
-      s->tick[me] = t;
-      s->concurrent &= static_cast<std::uint8_t>(~(1u << me));
+  if (shared_network) {
+    // Concurrency with every place used within concurrent_s of this use.
+    for (int i = 0; i < kPlaces; ++i) {
+      if (s->place_id[i] == 0 || !near(s->tick[i])) continue;
+      s->place_flags[i] |= kPlaceConcurrent;
+      s->flags |= kSharedConcurrent;
     }
-    NameEntry& name = names_[h & name_mask_];
-    name.hash = h;
-    name.id = network;
-  }
-  // Concurrency with every other network (the shared group included) used
-  // within concurrent_s of this use.
-  const std::uint8_t my_bit = me < 0 ? kSharedBit : static_cast<std::uint8_t>(1u << me);
-  for (int i = 0; i < kNets; ++i) {
-    if (i == me || s->net[i] == 0 || !near(s->tick[i])) continue;
-    s->concurrent |= static_cast<std::uint8_t>(my_bit | (1u << i));
-  }
-  if (me >= 0 && (s->flags & kSharedSeen) && near(s->shared_tick)) s->concurrent |= my_bit | kSharedBit;
-
-  if (me < 0) {
     if (!(s->flags & kSharedSeen) || t > s->shared_tick) s->shared_tick = t;
     s->flags |= kSharedSeen;
-  } else if (t > s->tick[me]) {
-    s->tick[me] = t;
+    return score(*s);
   }
-  return score(*s);
+
+  const Place place = given_place.kind == PlaceKind::none || given_place.id == 0 ? fallback_place(network) : given_place;
+  int me = place_index(*s, place, network.v6, t);
+  if (me < 0) {
+    // A free entry, else the least recently used place's.
+    me = 0;
+    for (int i = 0; i < kPlaces; ++i) {
+      if (s->place_id[i] == 0) {
+        me = i;
+        break;
+      }
+      if (s->tick[i] < s->tick[me]) me = i;
+    }
+    s->place_id[me] = place.id;
+    s->alias[me] = 0;
+    s->tick[me] = t;
+    s->nets4[me] = s->nets6[me] = 0;
+    s->place_flags[me] = place.kind == PlaceKind::as ? kPlaceAs : 0;
+  }
+  s->place_flags[me] |= network.v6 ? kPlaceV6 : kPlaceV4;
+  const auto bit = static_cast<std::uint8_t>(1u << (network.hash() >> 61));
+  std::uint8_t& nets = network.v6 ? s->nets6[me] : s->nets4[me];
+  const bool new_network = !(nets & bit);
+  nets |= bit;
+  // Concurrency with every other place (the shared group included) used
+  // within concurrent_s of this use.
+  for (int i = 0; i < kPlaces; ++i) {
+    if (i == me || s->place_id[i] == 0 || !near(s->tick[i])) continue;
+    s->place_flags[i] |= kPlaceConcurrent;
+    s->place_flags[me] |= kPlaceConcurrent;
+  }
+  if ((s->flags & kSharedSeen) && near(s->shared_tick)) {
+    s->place_flags[me] |= kPlaceConcurrent;
+    s->flags |= kSharedConcurrent;
+  }
+  if (t > s->tick[me]) s->tick[me] = t;
+  const SharingVerdict v = score(*s);
+  // The log serves the evidence: a token's first sightings of each
+  // network, and every sighting once it has more than one place.
+  if (new_network || v.places > 1) log_network(token_hash(key_id, session), network, place, now_s);
+  return v;
 }
 
 SharingVerdict SharingDetector::verdict(std::uint16_t key_id, std::uint64_t session) const {
@@ -502,16 +615,54 @@ void SharingDetector::expire_some(std::uint64_t now_ms, std::size_t slots) {
   }
 }
 
-std::vector<NetworkId> SharingDetector::networks_of(std::uint16_t key_id, std::uint64_t session) const {
-  std::vector<NetworkId> out;
+std::vector<PlaceEvidence> SharingDetector::places_of(std::uint16_t key_id, std::uint64_t session) const {
+  std::vector<PlaceEvidence> out;
   const Slot* s = find(key_id, session);
   if (s == nullptr) return out;
   const std::uint32_t newest = newest_s(*s);
-  for (int i = 0; i < kNets; ++i) {
-    if (s->net[i] == 0 || newest - (s->base_s + s->tick[i] * tick_s_) > policy_.window_s) continue;
-    const NameEntry& name = names_[s->net[i] & name_mask_];
-    if (name.hash == s->net[i]) out.push_back(name.id);
+  const SharingVerdict v = score(*s);
+  const unsigned total = v.places + (((s->flags & kSharedSeen) && newest - (s->base_s + s->shared_tick * tick_s_) <=
+                                                                       policy_.window_s)
+                                         ? 1
+                                         : 0);
+  for (int i = 0; i < kPlaces; ++i) {
+    const std::uint32_t last = s->base_s + s->tick[i] * tick_s_;
+    if (s->place_id[i] == 0 || newest - last > policy_.window_s) continue;
+    PlaceEvidence e;
+    e.place.kind = (s->place_flags[i] & kPlaceAs) ? PlaceKind::as : PlaceKind::fallback;
+    e.place.id = s->place_id[i];
+    e.networks = std::max(1u, popcount8(s->nets4[i]) + popcount8(s->nets6[i]));
+    e.last_s = last;
+    e.concurrent = (s->place_flags[i] & kPlaceConcurrent) && total > 1;
+    e.weight = e.concurrent || total == 1 ? 1.0 : policy_.sequential_weight;
+    const unsigned inside = std::max(popcount8(s->nets4[i]), popcount8(s->nets6[i]));
+    if (inside > 1) e.weight += std::min(policy_.place_extra_max, policy_.network_weight * (inside - 1));
+    out.push_back(e);
   }
+  return out;
+}
+
+std::vector<NetworkEvidence> SharingDetector::networks_of(std::uint16_t key_id, std::uint64_t session) const {
+  std::vector<NetworkEvidence> out;
+  const Slot* s = find(key_id, session);
+  if (s == nullptr) return out;
+  const std::uint32_t newest = newest_s(*s);
+  const std::uint64_t h = token_hash(key_id, session);
+  const auto owner = static_cast<std::uint32_t>(h) | 1;
+  const LogEntry* set = log_ + (h >> 32) % log_buckets_ * kLogWays;
+  for (std::size_t i = 0; i < kLogWays; ++i) {
+    const LogEntry& e = set[i];
+    if (e.owner != owner || e.last_s + policy_.window_s < newest) continue;
+    NetworkEvidence n;
+    n.network = e.network;
+    n.place.kind = static_cast<PlaceKind>(e.place_kind);
+    n.place.id = e.place_id;
+    std::memcpy(n.place.country, e.country, 2);
+    n.first_s = e.first_s;
+    n.last_s = e.last_s;
+    out.push_back(n);
+  }
+  std::sort(out.begin(), out.end(), [](const NetworkEvidence& a, const NetworkEvidence& b) { return a.first_s < b.first_s; });
   return out;
 }
 
@@ -519,26 +670,28 @@ std::pair<std::uint32_t, std::uint32_t> SharingDetector::seen_span(std::uint16_t
                                                                     std::uint64_t session) const {
   const Slot* s = find(key_id, session);
   if (s == nullptr) return {0, 0};
-  const std::uint32_t newest = newest_s(*s);
   std::uint32_t first = 0, last = 0;
-  for (int i = 0; i < kNets; ++i) {
-    if (s->net[i] == 0) continue;
-    const std::uint32_t t = s->base_s + s->tick[i] * tick_s_;
-    if (newest - t > policy_.window_s) continue;
-    first = first == 0 ? t : std::min(first, t);
-    last = std::max(last, t);
+  for (const NetworkEvidence& n : networks_of(key_id, session)) {
+    first = first == 0 ? n.first_s : std::min(first, n.first_s);
+    last = std::max(last, n.last_s);
+  }
+  for (const PlaceEvidence& p : places_of(key_id, session)) {
+    first = first == 0 ? p.last_s : std::min(first, p.last_s);
+    last = std::max(last, p.last_s);
   }
   return {first, last};
 }
 
 std::uint64_t SharingPolicy::digest() const {
   // Order-independent over the shared ranges; every field through splitmix64.
-  std::uint64_t h = splitmix64(max_networks);
+  std::uint64_t h = splitmix64(max_places);
   h = splitmix64(h ^ window_s);
   h = splitmix64(h ^ concurrent_s);
   h = splitmix64(h ^ static_cast<std::uint64_t>(sequential_weight * 1000));
+  h = splitmix64(h ^ (static_cast<std::uint64_t>(network_weight * 1000) << 20 |
+                      static_cast<std::uint64_t>(place_extra_max * 1000)));
   h = splitmix64(h ^ (ipv4_prefix << 8 | ipv6_prefix));
-  h = splitmix64(h ^ (default_shared_ranges ? 1 : 2));
+  h = splitmix64(h ^ (default_shared_ranges ? 1 : 2) ^ (places_from_database ? 4 : 0));
   h = splitmix64(h ^ (std::uint64_t{proxy_sessions} << 32 | proxy_clients));
   std::uint64_t ranges = 0;
   for (const IpPrefix& p : shared_ranges) {

@@ -1,12 +1,18 @@
-// The link-sharing rule: when is one token used from too many networks?
+// The link-sharing rule: when is one token used from too many places?
 //
 // Full rule, defaults and reasons: docs/sharing-rule.md. In short: a token
-// (key_id + session) is shared when its weighted count of distinct client
-// networks within window_s exceeds max_networks. A network weighs 1 when it
-// was used within concurrent_s of another network's use, else
-// sequential_weight (a phone moving from Wi-Fi to mobile). All shared
-// networks (proxies, CGNAT, private ranges, detected proxies) together weigh
-// at most 1 and never make a token shared on their own.
+// (key_id + session) is shared when its weighted count of distinct *places*
+// within window_s reaches max_places and, with the rest of its evidence,
+// max_places + kTipWeight. A place is an autonomous system (from the
+// location database: a dual-stack home, a carrier's NAT pool, a proxy farm
+// are one place each) or, without one, an IPv4 /16 or IPv6 /32 with dual
+// stack paired. A place weighs 1 when it was used within concurrent_s of
+// another place's use, else sequential_weight (a phone moving from Wi-Fi to
+// mobile). Further networks inside a place add network_weight each, at most
+// place_extra_max per place; all shared networks (proxies, CGNAT, private
+// ranges, detected proxies, the database's anonymous proxies and satellite
+// providers) together weigh at most 1. Neither may carry a token over the
+// line on its own: the places alone must reach max_places.
 //
 // Two parts:
 //   NetworkClassifier  on the node that saw the request: address -> network,
@@ -43,18 +49,51 @@ struct NetworkId {
 
 std::string format_network(const NetworkId& n);  // "198.51.100.0/24"
 
+// Where a network is, as the sharing rule counts it. An autonomous system
+// covers both address families (a dual-stack home is one place); the other
+// kinds are one family's enclosing network, paired with the other family by
+// the detector when a token alternates between them within seconds.
+enum class PlaceKind : std::uint8_t {
+  none = 0,        // unknown (a sighting from an older node): the owner takes the fallback
+  as = 1,          // id = the AS number, from the location database
+  db_network = 2,  // the database knows no AS: id = hash of its enclosing network
+  fallback = 3,    // no database: id = hash of the IPv4 /16 or IPv6 /32
+};
+struct Place {
+  PlaceKind kind = PlaceKind::none;
+  std::uint32_t id = 0;       // never 0 for a known place
+  char country[2] = {0, 0};   // ISO 3166-1 alpha-2 from the database, {0,0} unknown
+  bool operator==(const Place& o) const { return kind == o.kind && id == o.id; }
+};
+// The documented fallback without a database: an IPv4 network's /16 (a
+// carrier's NAT pool, a proxy farm's /19 stay one place), an IPv6
+// network's /32 (a carrier's re-attach into another /48).
+constexpr unsigned kFallbackPlaceV4 = 16, kFallbackPlaceV6 = 32;
+Place fallback_place(const NetworkId& net);
+// A 32-bit non-zero id for an enclosing network (db_network, fallback).
+std::uint32_t network_place_id(bool v6, const std::uint8_t* bytes, unsigned prefix_len);
+std::string format_place(const Place& p);  // "AS7922", "net 5f3a09c1"
+
+// A token crosses the line at max_places + kTipWeight: half a place more
+// than the limit (a fourth place used after the others, the shared group,
+// further networks inside places), never a tenth of one.
+constexpr double kTipWeight = 0.5;
+
 struct SharingPolicy {
-  unsigned max_networks = 3;         // shared when the weighted count of networks exceeds this
+  unsigned max_places = 3;           // shared from max_places + kTipWeight, with max_places of them places
   std::uint32_t window_s = 600;      // sightings older than this are forgotten
   std::uint32_t concurrent_s = 120;  // two networks used within this time of each other count as concurrent
-  double sequential_weight = 0.5;    // weight of a network whose use does not overlap another's (handover)
+  double sequential_weight = 0.5;    // weight of a place whose use does not overlap another's (handover)
+  double network_weight = 0.1;       // each further network of one family inside a place ...
+  double place_extra_max = 0.3;      // ... up to this much per place
   // The workers' repeat filter keys on these defaults (ipnet.h): a finer
   // prefix here would need it to key on that too.
   unsigned ipv4_prefix = kSharingPrefixV4, ipv6_prefix = kSharingPrefixV6;
   std::vector<IpPrefix> shared_ranges;   // configured proxy ranges
   bool default_shared_ranges = true;     // also the ranges of default_shared_ranges() below
   unsigned proxy_sessions = 50;      // a network seen with at least this many distinct sessions ...
-  unsigned proxy_clients = 3;        // ... of at least this many distinct clients within window_s is a shared proxy
+  unsigned proxy_clients = 1;        // ... of at least this many distinct clients within window_s is a shared proxy
+  bool places_from_database = false;     // places are autonomous systems (else the fallback prefixes)
   std::size_t max_sessions = 1000000;    // bound on tracked tokens (memory is allocated up front for this)
   std::size_t proxy_networks = 8192;     // bound on networks the proxy detector follows
 
@@ -108,8 +147,24 @@ class NetworkClassifier {            // runs on the node that saw the request
 
 struct SharingVerdict {
   bool shared = false;
-  double score = 0;      // weighted count of networks in the window
+  double score = 0;      // weighted count in the window: places + networks inside them + shared group
+  unsigned places = 0;   // distinct private places in the window
   unsigned networks = 0; // distinct networks in the window (all shared ones count as one)
+};
+
+// One place of a token's evidence (SharingDetector::places_of).
+struct PlaceEvidence {
+  Place place;
+  unsigned networks = 0;      // distinct networks inside it (an estimate past a few)
+  std::uint32_t last_s = 0;   // its last use, unix s to the detector's tick
+  bool concurrent = false;    // used within concurrent_s of another place
+  double weight = 0;          // what it added to the score
+};
+// One network of a token's evidence (SharingDetector::networks_of).
+struct NetworkEvidence {
+  NetworkId network;
+  Place place;
+  std::uint32_t first_s = 0, last_s = 0;  // unix s
 };
 
 class SharingDetector {              // runs on the nodes that own a token
@@ -120,9 +175,14 @@ class SharingDetector {              // runs on the nodes that own a token
   SharingDetector& operator=(const SharingDetector&) = delete;
 
   // One sighting; `shared_network` = the observing node classified the
-  // network as a proxy/CGNAT/shared range.
+  // network as a proxy/CGNAT/shared range. A place of kind none counts as
+  // fallback_place(network).
   SharingVerdict observe(std::uint16_t key_id, std::uint64_t session, std::uint32_t token_expires,
-                         const NetworkId& network, bool shared_network, std::uint64_t time_ms);
+                         const NetworkId& network, const Place& place, bool shared_network, std::uint64_t time_ms);
+  SharingVerdict observe(std::uint16_t key_id, std::uint64_t session, std::uint32_t token_expires,
+                         const NetworkId& network, bool shared_network, std::uint64_t time_ms) {
+    return observe(key_id, session, token_expires, network, Place(), shared_network, time_ms);
+  }
   // For a batch of sightings: observe() waits for two cache misses (the
   // token's fingerprint word, then its slot). prefetch_fingerprints() for
   // every token of the batch, then prefetch_slot() for every one, then
@@ -136,9 +196,11 @@ class SharingDetector {              // runs on the nodes that own a token
   // The same for the next `slots` slots only, resuming where the last call
   // stopped: the table is tens of MiB, so the sidecar sweeps it in slices.
   void expire_some(std::uint64_t now_ms, std::size_t slots);
+  // The token's places in the window, with what each weighed.
+  std::vector<PlaceEvidence> places_of(std::uint16_t key_id, std::uint64_t session) const;
   // The token's non-shared networks in the window, as far as the bounded
-  // network dictionary still knows them (see docs/sharing-rule.md).
-  std::vector<NetworkId> networks_of(std::uint16_t key_id, std::uint64_t session) const;
+  // network log still holds them (see docs/sharing-rule.md).
+  std::vector<NetworkEvidence> networks_of(std::uint16_t key_id, std::uint64_t session) const;
   // The earliest and the latest of the last uses of the token's networks in
   // the window (unix s, to the detector's tick of window/120 s; {0, 0} if
   // unknown): the "first and last seen" of a verdict's evidence.
@@ -150,7 +212,7 @@ class SharingDetector {              // runs on the nodes that own a token
 
  private:
   struct Slot;
-  struct NameEntry;
+  struct LogEntry;
   Slot* find(std::uint16_t key_id, std::uint64_t session) const;
   static std::uint8_t fingerprint_of(std::uint16_t key_id, std::uint64_t session);
   void set_fingerprint(const Slot* s, std::uint8_t fingerprint);
@@ -159,6 +221,8 @@ class SharingDetector {              // runs on the nodes that own a token
   std::uint32_t newest_s(const Slot& s) const;
   bool stale(const Slot& s, std::uint32_t now_s) const;
   void rebase(Slot& s, std::uint32_t now_s) const;
+  int place_index(Slot& s, const Place& place, bool v6, unsigned tick) const;
+  void log_network(std::uint64_t token_hash, const NetworkId& net, const Place& place, std::uint32_t now_s);
 
   SharingPolicy policy_;
   std::uint32_t tick_s_ = 5;         // time resolution of per-network last-seen times
@@ -167,8 +231,8 @@ class SharingDetector {              // runs on the nodes that own a token
   std::uint8_t* fingerprints_ = nullptr;     // per slot: 0 free, else 1..255 from the token's hash
   std::size_t slot_count_ = 0;
   std::size_t bucket_count_ = 0;
-  NameEntry* names_ = nullptr;       // network hash -> NetworkId, direct-mapped
-  std::size_t name_mask_ = 0;
+  LogEntry* log_ = nullptr;          // recent networks of tokens, in buckets by token
+  std::size_t log_buckets_ = 0;
   std::size_t tracked_ = 0;
   std::uint64_t evictions_ = 0;
   std::size_t expire_cursor_ = 0;    // where expire_some resumes

@@ -19,8 +19,16 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <cerrno>
+#include <ctime>
+#include <fstream>
 #include <optional>
+#include <sstream>
 #include <string>
+
+#include "../cluster/shared_ranges.h"
 
 #include "../../gossip/journal.h"
 
@@ -119,6 +127,109 @@ bool prepare_state_dir(apr_pool_t* p, server_rec* s, const ClusterConfig& c) {
   return true;
 }
 
+// A data file's last good copy in the state directory: what a graceful
+// restart falls back to when the file has meanwhile gone bad (a running
+// server must not stop, nor forget its places, over a botched update).
+std::string last_good_path(const ClusterConfig& c, const std::string& path) {
+  std::string name = path;
+  for (char& ch : name)
+    if (ch == '/') ch = '_';
+  return c.state_dir + "/last-good" + name;
+}
+
+bool read_file(const std::string& path, std::string* text, std::string* error) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *error = "cannot read " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::stringstream ss;
+  ss << in.rdbuf();
+  *text = ss.str();
+  return true;
+}
+
+// Copies `path` to its last-good place unless the copy is already the same
+// size and not older. Written to a temporary file and renamed.
+void keep_last_good(server_rec* s, const ClusterConfig& c, const std::string& path) {
+  if (c.state_dir.empty()) return;
+  const std::string copy = last_good_path(c, path);
+  struct stat from {}, to {};
+  if (stat(path.c_str(), &from) != 0) return;
+  if (stat(copy.c_str(), &to) == 0 && to.st_size == from.st_size && to.st_mtime >= from.st_mtime) return;
+  if (apr_dir_make_recursive(c.state_dir.c_str(), APR_FPROT_OS_DEFAULT, s->process->pool) != APR_SUCCESS) return;
+  const std::string tmp = copy + ".tmp";
+  std::ifstream in(path, std::ios::binary);
+  std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+  out << in.rdbuf();
+  out.close();
+  if (!in || !out || std::rename(tmp.c_str(), copy.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "UT00053: cannot keep a last good copy of %s in %s",
+                 path.c_str(), c.state_dir.c_str());
+  }
+}
+
+bool restarting() { return ap_state_query(AP_SQ_CONFIG_GEN) > 0; }
+
+// The location database and the shared-range files, read at -t and at
+// every (re)start. At a restart a bad file falls back to its last good
+// copy; at a first start or -t it stops httpd with a message that names
+// the directive, the file and the fix.
+bool load_data_files(server_rec* s, ClusterConfig& c) {
+  std::string path = c.location_path;
+  if (path.empty() && !c.location_off && access(cluster::kDebianLocationDatabase, F_OK) == 0) {
+    path = cluster::kDebianLocationDatabase;
+  }
+  c.location.reset();
+  if (!path.empty()) {
+    std::string error;
+    std::shared_ptr<const cluster::LocationDatabase> db = cluster::LocationDatabase::open(path, &error);
+    if (!db && restarting()) {
+      std::string ignored;
+      db = cluster::LocationDatabase::open(last_good_path(c, path), &ignored);
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
+                   "UT00052: UriTokenLocationDatabase: %s; %s until it is fixed (e.g. 'location update')",
+                   error.c_str(), db ? "keeping the last good copy" : "no last good copy: places fall back to prefixes");
+    } else if (!db) {
+      ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr,
+                   "UT00051: UriTokenLocationDatabase: %s; refresh it with 'location update' (Debian's location "
+                   "package), point UriTokenLocationDatabase at a good copy, or set UriTokenLocationDatabase Off",
+                   error.c_str());
+      return false;
+    }
+    c.location = db;
+  }
+  c.shared_file_ranges.clear();
+  for (const std::string& file : c.shared_network_files) {
+    std::string text, error;
+    SharedRangesResult parsed;
+    if (read_file(file, &text, &error)) {
+      parsed = parse_shared_ranges(text);
+      if (!parsed.ok()) error = file + " line " + std::to_string(parsed.error_line) + ": " + parsed.error;
+    }
+    if (error.empty()) {
+      c.shared_file_ranges.insert(c.shared_file_ranges.end(), parsed.ranges.begin(), parsed.ranges.end());
+      continue;
+    }
+    if (restarting()) {
+      std::string good, ignored;
+      const bool have = read_file(last_good_path(c, file), &good, &ignored) && parse_shared_ranges(good).ok();
+      if (have) {
+        const auto ranges = parse_shared_ranges(good).ranges;
+        c.shared_file_ranges.insert(c.shared_file_ranges.end(), ranges.begin(), ranges.end());
+      }
+      ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "UT00056: UriTokenSharedNetworkFile: %s; %s until it is fixed",
+                   error.c_str(), have ? "keeping the last good copy" : "no last good copy: ignoring the file");
+      continue;
+    }
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr,
+                 "UT00055: UriTokenSharedNetworkFile: %s; fix the file or remove the directive", error.c_str());
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 std::string journal_path(const ClusterConfig& conf) { return conf.state_dir + "/revocations.journal"; }
@@ -151,6 +262,7 @@ int check_cluster_config(server_rec* s) {
     ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr, "UT00032: %s", problem);
     return HTTP_INTERNAL_SERVER_ERROR;
   }
+  if (sharing_on(c) && !load_data_files(s, *const_cast<ClusterConfig*>(c))) return HTTP_INTERNAL_SERVER_ERROR;
   return OK;
 }
 
@@ -207,6 +319,18 @@ int start_cluster(apr_pool_t* pconf, apr_pool_t*, server_rec* s) {
                "UT00011: link-sharing %s: %lu revocations loaded from the journal, %lu bytes of shared memory",
                c->mode == SharingMode::enforce ? "enforced" : "in shadow mode", static_cast<unsigned long>(loaded),
                static_cast<unsigned long>(bytes));
+  if (c->location) {
+    const std::time_t now = std::time(nullptr), built = c->location->created_at();
+    const std::string age = cluster::describe_age(built, now);
+    if (now - built > std::time_t{cluster::kLocationStaleDays} * 86400) {
+      ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                   "UT00054: location database %s is %s: autonomous systems change hands and ranges move; refresh "
+                   "it with 'location update' (Debian's location package; its timer does it daily)",
+                   c->location->path().c_str(), age.c_str());
+    }
+    keep_last_good(s, *c, c->location->path());
+  }
+  for (const std::string& file : c->shared_network_files) keep_last_good(s, *c, file);
 
   g_pconf = pconf;
   g_server = s;

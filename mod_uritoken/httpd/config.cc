@@ -315,7 +315,9 @@ const char* set_cluster_number(cmd_parms* cmd, void*, const char* arg) {
   ClusterConfig* c = cluster_of(cmd, &error);
   if (c == nullptr) return error;
   const std::string name = cmd->directive->directive;
-  if (name == "UriTokenSharingNetworks") return set_count(cmd, arg, 1, 64, &c->max_networks, "a number of networks");
+  if (name == "UriTokenSharingPlaces" || name == "UriTokenSharingNetworks") {
+    return set_count(cmd, arg, 1, 64, &c->max_places, "a number of places");
+  }
   if (name == "UriTokenSharingWindow") return set_count(cmd, arg, 10, 86400, &c->window_seconds, "a number of seconds");
   if (name == "UriTokenSharingConcurrency") {
     return set_count(cmd, arg, 0, 86400, &c->concurrent_seconds, "a number of seconds");
@@ -337,6 +339,32 @@ const char* add_shared_network(cmd_parms* cmd, void*, const char* arg) {
     return apr_psprintf(cmd->pool, "UriTokenSharedNetwork: '%s' is not an address or CIDR prefix (e.g. 203.0.113.0/24)", arg);
   }
   c->shared_networks.push_back(*prefix);
+  return nullptr;
+}
+
+const char* add_shared_network_file(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  const char* path = ap_server_root_relative(cmd->pool, arg);
+  if (path == nullptr) return apr_psprintf(cmd->pool, "UriTokenSharedNetworkFile: invalid path '%s'", arg);
+  c->shared_network_files.emplace_back(path);  // read by check_cluster_config, at -t and every restart
+  return nullptr;
+}
+
+const char* set_location_database(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  if (strcasecmp(arg, "off") == 0) {
+    c->location_off = true;
+    c->location_path.clear();
+    return nullptr;
+  }
+  const char* path = ap_server_root_relative(cmd->pool, arg);
+  if (path == nullptr) return apr_psprintf(cmd->pool, "UriTokenLocationDatabase: invalid path '%s'", arg);
+  c->location_off = false;
+  c->location_path = path;  // opened by check_cluster_config
   return nullptr;
 }
 
@@ -502,8 +530,16 @@ const command_rec kDirectives[] = {
                   "label bound into every gossip packet; clusters with different names ignore each other"),
     AP_INIT_TAKE1("UriTokenNodeName", UT_FN(set_node_name), nullptr, RSRC_CONF,
                   "this node's name on the status page and in logs (default: the gossip address)"),
+    AP_INIT_TAKE1("UriTokenSharingPlaces", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+                  "a token used from more than this many places (autonomous systems) at once is shared (default 3)"),
     AP_INIT_TAKE1("UriTokenSharingNetworks", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
-                  "a token used from more than this many client networks at once is shared (default 3)"),
+                  "former name of UriTokenSharingPlaces, same meaning (default 3)"),
+    AP_INIT_TAKE1("UriTokenLocationDatabase", UT_FN(set_location_database), nullptr, RSRC_CONF,
+                  "PATH of the libloc location database that turns addresses into places, or Off (default: "
+                  "/usr/share/libloc-location/location.db when it exists; refresh with 'location update')"),
+    AP_INIT_ITERATE("UriTokenSharedNetworkFile", UT_FN(add_shared_network_file), nullptr, RSRC_CONF,
+                    "files of shared ranges, one CIDR a line or a CSV with the range first (e.g. Apple's "
+                    "iCloud Private Relay egress list); re-read at every graceful restart"),
     AP_INIT_TAKE1("UriTokenSharingWindow", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
                   "seconds of sightings the sharing rule looks at (default 600)"),
     AP_INIT_TAKE1("UriTokenSharingConcurrency", UT_FN(set_cluster_number), nullptr, RSRC_CONF,

@@ -17,6 +17,9 @@
 #include "../core/ipnet.h"
 #include "../core/keyring.h"
 #include "../core/referrer.h"
+#include "../cluster/location.h"
+
+#include <memory>
 
 namespace uritoken::httpd {
 
@@ -35,10 +38,15 @@ struct ClusterConfig {
   std::vector<ClusterKey> cluster_keys;   // the first seals packets, every one opens them
   std::string cluster_name = "uritoken";  // UriTokenClusterName (bound into every packet)
   std::string node_name;                  // UriTokenNodeName (default: the listen address)
-  unsigned max_networks = 3;              // UriTokenSharingNetworks
+  unsigned max_places = 3;                // UriTokenSharingPlaces (also read as UriTokenSharingNetworks)
   unsigned window_seconds = 600;          // UriTokenSharingWindow
   unsigned concurrent_seconds = 120;      // UriTokenSharingConcurrency
   std::vector<IpPrefix> shared_networks;  // UriTokenSharedNetwork CIDR ...
+  std::vector<std::string> shared_network_files;  // UriTokenSharedNetworkFile PATH ...
+  std::vector<IpPrefix> shared_file_ranges;        // ... as loaded by check_cluster_config
+  std::string location_path;              // UriTokenLocationDatabase PATH; "" unset (Debian's if present)
+  bool location_off = false;              // set by "UriTokenLocationDatabase Off"
+  std::shared_ptr<const cluster::LocationDatabase> location;  // loaded by check_cluster_config
   bool default_shared_networks = true;    // UriTokenSharedNetworkDefaults On|Off
   unsigned ring_slots = 16384;            // UriTokenSightingsSlots
   unsigned table_slots = 131072;          // UriTokenRevocationSlots

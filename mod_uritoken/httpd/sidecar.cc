@@ -93,10 +93,12 @@ std::uint64_t drop_report_interval_ms() {
 
 SharingPolicy policy_of(const ClusterConfig& c) {
   SharingPolicy p;
-  p.max_networks = c.max_networks;
+  p.max_places = c.max_places;
   p.window_s = c.window_seconds;
   p.concurrent_s = c.concurrent_seconds;
   p.shared_ranges = c.shared_networks;
+  p.shared_ranges.insert(p.shared_ranges.end(), c.shared_file_ranges.begin(), c.shared_file_ranges.end());
+  p.places_from_database = c.location != nullptr;
   p.default_shared_ranges = c.default_shared_networks;
   p.max_sessions = c.tracked_sessions;
   return p;
@@ -230,6 +232,7 @@ class Sidecar {
     sc.policy = policy_of(c);
     sc.shadow = c.mode == SharingMode::shadow;
     sc.journal_path = journal_path(c);
+    sc.location = c.location;
     return sc;
   }
 

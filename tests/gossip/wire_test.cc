@@ -44,6 +44,17 @@ Evidence full_evidence() {
   e.operator_address = std::string(Evidence::kMaxOperator, 'o');
   e.user = std::string(Evidence::kMaxUser, 'u');
   e.comment = std::string(Evidence::kMaxComment, 'c');
+  for (std::size_t i = 0; i < Evidence::kMaxPlaces; ++i) {
+    Evidence::Place p;
+    p.kind = i % 2 ? Evidence::Place::kAs : 0;
+    p.id = 64500 + static_cast<std::uint32_t>(i);
+    p.networks = static_cast<std::uint8_t>(i + 1);
+    p.concurrent = i != 2;
+    p.weight_x10 = static_cast<std::uint8_t>(10 + i);
+    e.places.push_back(p);
+  }
+  e.score_x100 = 430;
+  e.limit = 3;
   return e;
 }
 
@@ -62,7 +73,31 @@ SightingReport sample_sighting(bool v6) {
   s.shared_network = true;
   s.client_hash = 0xdeadbeef;
   s.time_ms = kNow - 3;
+  if (v6) {  // protocol 3: where the observing node placed it
+    s.place_kind = 1;
+    s.place_id = 64501;
+    s.country[0] = 'D';
+    s.country[1] = 'E';
+  }
   return s;
+}
+
+// A protocol 2 node's SIGHTING (no place) decodes with place_kind 0, which
+// the owner turns into the fallback place; a place kind past 3 is malformed.
+TEST(GossipWire, SightingWithoutPlaceIsFromAnOlderNode) {
+  std::vector<std::uint8_t> buf;
+  wire::encode({sample_sighting(false)}, buf);
+  buf.resize(buf.size() - 7);
+  buf[2] = static_cast<std::uint8_t>(buf.size() - wire::kRecordHeaderSize);
+  auto back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(std::get<SightingReport>(back->messages[0].v).place_kind, 0);
+  EXPECT_EQ(std::get<SightingReport>(back->messages[0].v), sample_sighting(false));
+  buf.clear();
+  SightingReport bad = sample_sighting(true);
+  bad.place_kind = 4;
+  wire::encode({bad}, buf);
+  EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
 }
 
 std::vector<wire::Message> all_messages() {
@@ -221,6 +256,7 @@ TEST(GossipWire, RevocationCarriesFullEvidence) {
   std::vector<std::uint8_t> buf;
   Revocation biggest = revocation_with_evidence();
   for (auto& n : biggest.evidence.networks) n.v6 = true;
+  ASSERT_EQ(biggest.evidence.places.size(), Evidence::kMaxPlaces);
   wire::encode_revocation(biggest, buf);
   EXPECT_EQ(buf.size(), wire::kMaxRevocationSize);  // every limit reached
   buf.clear();
@@ -233,11 +269,19 @@ TEST(GossipWire, RevocationCarriesFullEvidence) {
   EXPECT_EQ(got.evidence.networks.size(), Evidence::kMaxNetworks);
   EXPECT_TRUE(got.evidence.networks[1].v6);
   EXPECT_EQ(got.evidence.networks[1].prefix_len, 48);
-  // No evidence: the fixed body and ext_len 0.
+  EXPECT_EQ(got.evidence.places.size(), Evidence::kMaxPlaces);
+  // No evidence: the fixed body, ext_len 0 and places_len 0.
   buf.clear();
   wire::encode_revocation(sample_revocation(), buf);
-  ASSERT_EQ(buf.size(), wire::kRevocationFixedSize + 2);
+  ASSERT_EQ(buf.size(), wire::kRevocationFixedSize + 4);
   EXPECT_EQ(buf[wire::kRevocationFixedSize] << 8 | buf[wire::kRevocationFixedSize + 1], 0);
+  EXPECT_EQ(buf[wire::kRevocationFixedSize + 2] << 8 | buf[wire::kRevocationFixedSize + 3], 0);
+  // A protocol 2 record (no places_len) still decodes, to no places.
+  buf.resize(wire::kRevocationFixedSize + 2);
+  buf[2] = static_cast<std::uint8_t>(buf.size() - wire::kRecordHeaderSize);
+  back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(std::get<Revocation>(back->messages[0].v), sample_revocation());
 }
 
 TEST(GossipWire, EvidenceOverItsLimitsIsCut) {

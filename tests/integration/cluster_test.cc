@@ -514,7 +514,7 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     EXPECT_NE(j.body.find("\"sidecar\":\"up\""), std::string::npos);
     EXPECT_EQ(j.body.find("\"last_contact_ms\":0"), std::string::npos) << "members were heard from: " << j.body;
     EXPECT_NE(j.body.find("\"last_contact_ms\":"), std::string::npos);
-    EXPECT_NE(j.body.find("\"protocol\":\"2\""), std::string::npos) << j.body;
+    EXPECT_NE(j.body.find("\"protocol\":\"2-3\""), std::string::npos) << j.body;
     EXPECT_EQ(j.body.find(shared), std::string::npos) << "never the token";
     const Response h = http_get(cluster->node(i).port(), "/uritoken-status");
     EXPECT_EQ(h.status, 200);
