@@ -54,7 +54,7 @@ UNIT := $(BUILD)/unit_tests
 INTEG := $(BUILD)/integration_tests
 GOSSIP_TESTS := $(BUILD)/gossip_tests
 
-.PHONY: vectors all check check-unit check-gossip check-integration check-all check-asan fuzz fuzz-gossip fuzz-ranges lint bench bench-cluster install demo demo-cluster clean
+.PHONY: vectors all check check-unit check-gossip check-integration check-all check-asan fuzz fuzz-gossip fuzz-ranges lint bench bench-cluster bench-sharing install demo demo-cluster clean
 all: $(MODULE) $(CLI) $(SHLIB) $(STLIB)
 
 $(BUILD)/obj/mod_uritoken/httpd/%.o: mod_uritoken/httpd/%.cc
@@ -213,6 +213,15 @@ $(BUILD)/cluster_bench: $(CLUSTER_BENCH_OBJS)
 # real 5-node loopback cluster. Not part of CI.
 $(BUILD)/chaos_bench: $(call obj,tests/bench/chaos_bench.cc) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS) $(LOC_LIBS)
+
+# The sharing rule against a seeded model of real viewers' addresses
+# (docs/sharing-rule.md): false revocations per honest behaviour and
+# detection per sharing pattern, with and without the location database.
+$(BUILD)/sharing_bench: $(call obj,tests/bench/sharing_bench.cc) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS) $(LOC_LIBS)
+
+bench-sharing: $(BUILD)/sharing_bench
+	$(BUILD)/sharing_bench $(SHARING_SESSIONS)
 
 bench-cluster: all $(BUILD)/gossip_sim_bench $(BUILD)/state_memory $(BUILD)/cluster_bench $(BUILD)/chaos_bench
 	bash tests/bench/cluster.sh

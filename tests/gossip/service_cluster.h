@@ -74,7 +74,9 @@ inline const std::vector<std::string> kFiveNetworks = {"198.51.100.7", "203.0.11
 class ServiceCluster {
  public:
   ServiceCluster(std::size_t n, std::uint64_t seed, double loss = 0.0,
-                 std::function<void(std::size_t, gossip::Config&)> configure = {}) {
+                 std::function<void(std::size_t, gossip::Config&)> configure = {},
+                 std::function<void(ServiceConfig&)> configure_service = {})
+      : configure_service_(std::move(configure_service)) {
     Simulation::Options o;
     o.seed = seed;
     o.loss = loss;
@@ -105,6 +107,7 @@ class ServiceCluster {
   void make_service(std::size_t i) {
     ServiceConfig sc;
     sc.policy.max_sessions = 10000;  // the detector preallocates its table
+    if (configure_service_) configure_service_(sc);
     services[i] = std::make_unique<SharingService>(sc, *states[i]->state, logs[i]->sink());
     services[i]->clock = [this] { return sim->now(); };
   }
@@ -147,6 +150,9 @@ class ServiceCluster {
   std::vector<std::vector<gossip::Revocation>> journals;
   std::vector<std::unique_ptr<SharingService>> services;
   std::ostringstream trace;
+
+ private:
+  std::function<void(ServiceConfig&)> configure_service_;
 };
 
 inline bool all_alive(ServiceCluster& c) {

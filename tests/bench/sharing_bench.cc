@@ -1,0 +1,455 @@
+// make bench-sharing: a seeded model of how honest viewers' and sharers'
+// addresses behave, replayed through the real decision path (three
+// simulated nodes, each a cluster::SharingService over its own shared
+// state and the workers' repeat filter, gossiping in virtual time), with
+// the location database and with the fallback places. Prints, per honest
+// behaviour, how many sessions were revoked (the target is none), and per
+// sharing pattern how many were revoked on every node and how soon after
+// the third stranger's first request.
+//
+// The addresses are real public networks of real autonomous systems, taken
+// from the database itself (Debian's libloc-database); nothing is sent
+// anywhere: the simulation is in memory. Arguments: [sessions per
+// behaviour (20)] [seed (1)] [database path].
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+extern "C" {
+#include <libloc/as-list.h>
+#include <libloc/database.h>
+#include <libloc/libloc.h>
+#include <libloc/network.h>
+}
+#include <arpa/inet.h>
+
+#include "../gossip/service_cluster.h"
+
+using namespace uritoken;
+using namespace uritoken::cluster;
+using namespace uritoken::cluster::simtest;
+
+namespace {
+
+constexpr std::uint64_t kSec = 1000, kMin = 60 * kSec;
+
+// Public networks of one AS, from the database: IPv4 /24s and IPv6 /48s
+// picked inside its announced prefixes.
+struct AsNets {
+  std::uint32_t asn = 0;
+  std::string name;
+  std::vector<std::pair<std::uint32_t, unsigned>> v4;    // prefix base, length
+  std::vector<std::pair<std::array<std::uint8_t, 16>, unsigned>> v6;
+};
+
+AsNets load_as(loc_ctx* ctx, loc_database* db, std::uint32_t asn, const char* label) {
+  AsNets out;
+  out.asn = asn;
+  out.name = label;
+  loc_database_enumerator* e = nullptr;
+  loc_as_list* list = nullptr;
+  loc_as* as = nullptr;
+  loc_as_list_new(ctx, &list);
+  loc_as_new(ctx, &as, asn);
+  loc_as_list_append(list, as);
+  loc_database_enumerator_new(&e, db, LOC_DB_ENUMERATE_NETWORKS, 0);
+  loc_database_enumerator_set_asns(e, list);
+  loc_network* n = nullptr;
+  while (loc_database_enumerator_next_network(e, &n) == 0 && n != nullptr) {
+    const in6_addr* a = loc_network_get_first_address(n);
+    const unsigned prefix = loc_network_prefix(n);
+    if (loc_network_address_family(n) == AF_INET && out.v4.size() < 64 && prefix - 96 <= 22) {
+      std::uint32_t v;
+      std::memcpy(&v, a->s6_addr + 12, 4);
+      out.v4.push_back({ntohl(v), prefix - 96});
+    } else if (loc_network_address_family(n) == AF_INET6 && out.v6.size() < 32 && prefix <= 40) {
+      std::array<std::uint8_t, 16> b;
+      std::memcpy(b.data(), a->s6_addr, 16);
+      out.v6.push_back({b, prefix});
+    }
+    loc_network_unref(n);
+    n = nullptr;
+  }
+  loc_database_enumerator_unref(e);
+  loc_as_unref(as);
+  loc_as_list_unref(list);
+  return out;
+}
+
+// The k-th /24 (IPv4) or /48 (IPv6) network of an AS, host `h` in it.
+std::string v4_in(const AsNets& as, std::size_t k, unsigned h = 7) {
+  const auto& [base, len] = as.v4[k % as.v4.size()];
+  const std::uint32_t span = len >= 24 ? 1 : 1u << (24 - len);
+  const std::uint32_t a = base + ((k / as.v4.size()) % span) * 256 + (h % 250) + 1;
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
+  return buf;
+}
+std::string v6_in(const AsNets& as, std::size_t k, unsigned h = 7) {
+  auto [b, len] = as.v6[k % as.v6.size()];
+  const unsigned spare = 48 - len;  // /48s inside the prefix
+  const std::uint32_t idx = static_cast<std::uint32_t>((k / as.v6.size()) % (1u << std::min(spare, 16u)));
+  // bits len..47 take idx
+  for (unsigned bit = 0; bit < std::min(spare, 16u); ++bit) {
+    const unsigned pos = 47 - bit;
+    if (idx & (1u << bit)) b[pos / 8] |= static_cast<std::uint8_t>(0x80 >> (pos % 8));
+  }
+  b[15] = static_cast<std::uint8_t>(h);
+  char buf[INET6_ADDRSTRLEN];
+  inet_ntop(AF_INET6, b.data(), buf, sizeof buf);
+  return buf;
+}
+
+struct Event {
+  std::uint64_t t;
+  std::uint64_t session;
+  std::string ip;
+};
+
+struct World {
+  std::map<std::string, AsNets> as;  // by role
+  std::vector<const AsNets*> strangers;  // residential and mobile ASes worldwide
+};
+
+// One honest behaviour or sharing pattern: appends its events, starting at
+// t0, for `session`; returns the time of the third stranger's first
+// request (sharing) or 0.
+using Script = std::function<std::uint64_t(const World&, std::mt19937_64&, std::uint64_t session, std::uint64_t t0,
+                                           std::vector<Event>&)>;
+
+// A player: a segment every 6 s from `ip_of(i)` for `minutes`.
+void play(std::vector<Event>& ev, std::uint64_t s, std::uint64_t from, std::uint64_t minutes,
+          const std::function<std::string(std::size_t)>& ip_of) {
+  for (std::size_t i = 0; i * 6 * kSec < minutes * kMin; ++i) ev.push_back({from + i * 6 * kSec, s, ip_of(i)});
+}
+// Happy Eyeballs at home: IPv6 on most connections, IPv4 on 1 in 50.
+std::function<std::string(std::size_t)> dual_stack(const AsNets& as, std::size_t home, std::mt19937_64& rng) {
+  const std::uint64_t seed = rng();
+  return [&as, home, seed](std::size_t i) {
+    return (splitmix64(seed + i) % 50 == 0) ? v4_in(as, home) : v6_in(as, home);
+  };
+}
+
+struct Behaviour {
+  const char* name;
+  bool sharing;
+  Script script;
+};
+
+std::vector<Behaviour> behaviours() {
+  std::vector<Behaviour> b;
+  auto home_of = [](std::mt19937_64& rng) { return static_cast<std::size_t>(rng() % 1000); };
+  b.push_back({"dual-stack desktop", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 play(ev, s, t0, 30, dual_stack(w.as.at("cable"), home_of(rng), rng));
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"family of four devices", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t home = home_of(rng);
+                 for (int d = 0; d < 4; ++d) play(ev, s, t0 + d * 1700, 20, dual_stack(w.as.at("cable"), home, rng));
+                 // one of them is a phone that leaves for mobile data after 10 minutes
+                 const std::size_t cell = home_of(rng);
+                 play(ev, s, t0 + 10 * kMin, 10, [&, cell](std::size_t i) { return v6_in(w.as.at("mobile"), cell + i / 40); });
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"wifi to cellular, IPv4 only", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t home = home_of(rng), pool = home_of(rng);
+                 play(ev, s, t0, 8, [&, home](std::size_t) { return v4_in(w.as.at("incumbent"), home); });
+                 play(ev, s, t0 + 8 * kMin, 12, [&, pool](std::size_t i) { return v4_in(w.as.at("mobile"), pool + i % 3, static_cast<unsigned>(i)); });
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"wifi to cellular, dual stack", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t home = home_of(rng), cell = home_of(rng);
+                 play(ev, s, t0, 8, dual_stack(w.as.at("cable"), home, rng));
+                 play(ev, s, t0 + 8 * kMin + 2 * kSec, 12, dual_stack(w.as.at("mobile"), cell, rng));
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"wifi to cellular, IPv6-only + 464XLAT", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t home = home_of(rng), cell = home_of(rng);
+                 play(ev, s, t0, 8, dual_stack(w.as.at("cable"), home, rng));
+                 // IPv6 natively, IPv4 literals through the carrier's NAT64 pool
+                 play(ev, s, t0 + 8 * kMin, 12, [&, cell](std::size_t i) {
+                   return i % 9 == 4 ? v4_in(w.as.at("mobile"), cell + i % 4, static_cast<unsigned>(i)) : v6_in(w.as.at("mobile"), cell);
+                 });
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"commute with a pause", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t home = home_of(rng), cell = home_of(rng);
+                 play(ev, s, t0, 6, dual_stack(w.as.at("cable"), home, rng));
+                 play(ev, s, t0 + 11 * kMin, 15, dual_stack(w.as.at("mobile"), cell, rng));
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"cellular re-attach", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t cell = home_of(rng);
+                 // a new /48 every 2 minutes while the old one is still in the window
+                 play(ev, s, t0, 20, [&, cell](std::size_t i) { return v6_in(w.as.at("mobile"), cell + i / 20); });
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"carrier NAT, new address per connection", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t pool = home_of(rng);
+                 play(ev, s, t0, 20, [&, pool](std::size_t i) { return v4_in(w.as.at("mobile"), pool + i % 8, static_cast<unsigned>(i * 37)); });
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"iCloud Private Relay", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t home = home_of(rng);
+                 // the phone's Safari through the relay (its egress rotates), the TV at home without it
+                 play(ev, s, t0, 20, [&](std::size_t i) { return v4_in(w.as.at("relay"), i % 16, static_cast<unsigned>(i)); });
+                 play(ev, s, t0 + 3 * kSec, 20, dual_stack(w.as.at("cable"), home, rng));
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"WARP", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t k = home_of(rng);
+                 play(ev, s, t0, 20, [&, k](std::size_t i) { return i % 3 ? v6_in(w.as.at("warp"), k + i % 4) : v4_in(w.as.at("warp"), k + i % 5); });
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"AOL-style farm, new /24 per request", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t k = home_of(rng);
+                 play(ev, s, t0, 20, [&, k](std::size_t i) { return v4_in(w.as.at("farm"), k + i, static_cast<unsigned>(i)); });
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"office proxy pool + own phone", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t k = home_of(rng), cell = home_of(rng);
+                 play(ev, s, t0, 20, [&, k](std::size_t i) { return v4_in(w.as.at("office"), k + i % 4, static_cast<unsigned>(i)); });
+                 play(ev, s, t0 + 5 * kMin, 5, dual_stack(w.as.at("mobile"), cell, rng));
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"campus or hotel NAT", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t k = home_of(rng);
+                 // one address for the whole campus: this viewer, and 80 others' sessions
+                 play(ev, s, t0, 20, [&, k](std::size_t) { return v4_in(w.as.at("campus"), k, 9); });
+                 for (std::uint64_t o = 0; o < 80; ++o) ev.push_back({t0 + o * 7 * kSec, (s << 8) + o, v4_in(w.as.at("campus"), k, 9)});
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"Starlink, fixed", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t k = home_of(rng);
+                 play(ev, s, t0, 20, [&, k](std::size_t i) { return i % 4 ? v6_in(w.as.at("satellite"), k) : v4_in(w.as.at("satellite"), k); });
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"Starlink, roaming", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t k = home_of(rng);
+                 // a new point of presence (address and /48) every 3 minutes
+                 play(ev, s, t0, 20, [&, k](std::size_t i) { return i % 4 ? v6_in(w.as.at("satellite"), k + i / 30) : v4_in(w.as.at("satellite"), k + i / 30); });
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"casting from phone to TV", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t home = home_of(rng), cell = home_of(rng);
+                 play(ev, s, t0, 20, dual_stack(w.as.at("cable"), home, rng));        // the TV
+                 play(ev, s, t0 + 2 * kSec, 20, dual_stack(w.as.at("mobile"), cell, rng));  // the phone on cellular
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"dual-WAN home", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t a = home_of(rng), c = home_of(rng);
+                 play(ev, s, t0, 20, [&, a, c](std::size_t i) {
+                   return i % 2 ? (i % 4 == 1 ? v4_in(w.as.at("cable"), a) : v6_in(w.as.at("cable"), a))
+                                : (i % 4 == 0 ? v4_in(w.as.at("incumbent"), c) : v6_in(w.as.at("incumbent"), c));
+                 });
+                 return std::uint64_t{0};
+               }});
+  // Sharing. The owner watches at home; strangers arrive over minutes, each
+  // from a random residential or mobile AS, and load a few segments.
+  auto forum = [](std::size_t strangers, std::uint64_t over_ms) {
+    return [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+      const std::size_t home = rng() % 1000;
+      play(ev, s, t0, 15, dual_stack(w.as.at("cable"), home, rng));
+      std::vector<std::uint64_t> firsts;
+      for (std::size_t k = 0; k < strangers; ++k) {
+        const AsNets& as = *w.strangers[rng() % w.strangers.size()];
+        const std::uint64_t first = t0 + 60 * kSec + rng() % over_ms;
+        const std::size_t net = rng() % 5000;
+        const bool v6 = rng() % 2 && !as.v6.empty();
+        const std::size_t segs = 1 + rng() % 5;
+        for (std::size_t i = 0; i < segs; ++i) ev.push_back({first + i * 6 * kSec, s, v6 ? v6_in(as, net) : v4_in(as, net)});
+        firsts.push_back(first);
+      }
+      std::sort(firsts.begin(), firsts.end());
+      return firsts.size() >= 3 ? firsts[2] : std::uint64_t{0};
+    };
+  };
+  b.push_back({"forum post, 10 strangers in 5 min", true, forum(10, 5 * kMin)});
+  b.push_back({"forum post, 100 strangers in 10 min", true, forum(100, 10 * kMin)});
+  b.push_back({"forum post, 1000 strangers in 10 min", true, forum(1000, 10 * kMin)});
+  b.push_back({"one friend", true, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 play(ev, s, t0, 20, dual_stack(w.as.at("cable"), rng() % 1000, rng));
+                 play(ev, s, t0 + 3 * kMin, 15, dual_stack(w.as.at("incumbent"), rng() % 1000, rng));
+                 return std::uint64_t{0};
+               }});
+  b.push_back({"slow leak, a stranger every 3 min", true, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 play(ev, s, t0, 40, dual_stack(w.as.at("cable"), rng() % 1000, rng));
+                 std::uint64_t third = 0;
+                 for (int k = 0; k < 12; ++k) {
+                   const AsNets& as = *w.strangers[rng() % w.strangers.size()];
+                   const std::size_t net = rng() % 5000;
+                   const std::uint64_t first = t0 + (2 + 3 * k) * kMin;
+                   if (k == 2) third = first;
+                   play(ev, s, first, 1, [&as, net](std::size_t) { return v4_in(as, net); });
+                 }
+                 return third;
+               }});
+  b.push_back({"re-streamer via rotating residential proxies", true, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::uint64_t seed = rng();
+                 play(ev, s, t0, 10, [&w, seed](std::size_t i) {
+                   const AsNets& as = *w.strangers[splitmix64(seed + i) % w.strangers.size()];
+                   return v4_in(as, splitmix64(seed ^ i) % 5000);
+                 });
+                 return t0 + 12 * kSec;
+               }});
+  b.push_back({"bulk scraper, 20x a player, one hosting network", true, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t k = rng() % 1000;
+                 for (std::size_t i = 0; i < 20 * 10 * 10; ++i) ev.push_back({t0 + i * 300, s, v4_in(w.as.at("hosting"), k)});
+                 return std::uint64_t{0};
+               }});
+  return b;
+}
+
+struct Outcome {
+  std::size_t sessions = 0, revoked = 0, everywhere = 0;
+  std::vector<double> latency_s;  // after the third stranger, revoked on every node
+};
+
+Outcome run(const Behaviour& b, const World& w, std::size_t sessions, std::uint64_t seed,
+            std::shared_ptr<const LocationDatabase> db, const std::vector<IpPrefix>& relay_ranges) {
+  ServiceCluster c(3, seed, 0.0, {}, [&](ServiceConfig& sc) {
+    sc.location = db;
+    sc.policy.shared_ranges = relay_ranges;  // Apple's egress list, as UriTokenSharedNetworkFile loads it
+    sc.policy.places_from_database = db != nullptr;
+  });
+  c.sim->run_until_true([&] { return all_alive(c); }, 20000);
+  std::mt19937_64 rng(seed * 7919 + 17);
+  std::vector<Event> ev;
+  std::map<std::uint64_t, std::uint64_t> third;  // session -> third stranger's first request
+  const std::uint64_t t0 = c.sim->now() + kSec;
+  for (std::size_t k = 0; k < sessions; ++k) {
+    const std::uint64_t s = 1000 + k;
+    const std::uint64_t start = t0 + (rng() % 120) * kSec;
+    third[s] = b.script(w, rng, s, start, ev);
+  }
+  std::stable_sort(ev.begin(), ev.end(), [](const Event& a, const Event& z) { return a.t < z.t; });
+  std::map<std::uint64_t, std::uint64_t> revoked_at;
+  std::size_t next = 0;
+  auto check = [&] {
+    for (std::size_t k = 0; k < sessions; ++k) {
+      const std::uint64_t s = 1000 + k;
+      if (revoked_at.count(s) == 0 && c.revoked_count(s) == c.up_count()) revoked_at[s] = c.sim->now();
+    }
+  };
+  std::uint64_t last_check = 0;
+  while (next < ev.size()) {
+    const std::uint64_t t = ev[next].t;
+    if (t > c.sim->now()) c.sim->run_for(t - c.sim->now());
+    for (; next < ev.size() && ev[next].t <= c.sim->now(); ++next) {
+      c.use(splitmix64(ev[next].t ^ ev[next].session) % 3, ev[next].session, ev[next].ip);
+    }
+    if (c.sim->now() - last_check >= 500) {
+      check();
+      last_check = c.sim->now();
+    }
+  }
+  c.sim->run_for(2000);
+  check();
+  Outcome o;
+  o.sessions = sessions;
+  for (std::size_t k = 0; k < sessions; ++k) {
+    const std::uint64_t s = 1000 + k;
+    if (c.revoked_count(s) > 0) ++o.revoked;
+    const auto it = revoked_at.find(s);
+    if (it == revoked_at.end()) continue;
+    ++o.everywhere;
+    if (third[s] != 0) o.latency_s.push_back(it->second > third[s] ? (it->second - third[s]) / 1000.0 : 0.0);
+  }
+  return o;
+}
+
+double percentile(std::vector<double> v, double p) {
+  if (v.empty()) return -1;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * (v.size() - 1) + 0.5))];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::size_t sessions = argc > 1 ? std::strtoul(argv[1], nullptr, 10) : 20;
+  const std::uint64_t seed = argc > 2 ? std::strtoull(argv[2], nullptr, 10) : 1;
+  const std::string path = argc > 3 ? argv[3] : kDebianLocationDatabase;
+  std::string error;
+  std::shared_ptr<const LocationDatabase> db = LocationDatabase::open(path, &error);
+  if (!db) {
+    std::fprintf(stderr, "bench-sharing: %s (install libloc-database)\n", error.c_str());
+    return 2;
+  }
+  loc_ctx* ctx = nullptr;
+  loc_new(&ctx);
+  FILE* f = std::fopen(path.c_str(), "r");
+  loc_database* raw = nullptr;
+  if (f == nullptr || loc_database_new(ctx, &raw, f) != 0) return 2;
+  std::fclose(f);
+  World w;
+  const struct { const char* role; std::uint32_t asn; const char* label; } roles[] = {
+      {"cable", 7922, "Comcast (US cable)"},       {"incumbent", 3320, "Deutsche Telekom (DE)"},
+      {"mobile", 21928, "T-Mobile US"},             {"relay", 36183, "Akamai (iCloud Private Relay egress)"},
+      {"warp", 13335, "Cloudflare (WARP)"},          {"farm", 1668, "AOL"},
+      {"office", 22616, "Zscaler (office proxy)"},  {"campus", 88, "Princeton (campus)"},
+      {"satellite", 14593, "SpaceX Starlink"},       {"hosting", 24940, "Hetzner (hosting)"},
+  };
+  for (const auto& r : roles) {
+    w.as[r.role] = load_as(ctx, raw, r.asn, r.label);
+    if (w.as[r.role].v4.empty() || (w.as[r.role].v6.empty() && std::strcmp(r.role, "farm") && std::strcmp(r.role, "relay") && std::strcmp(r.role, "campus") && std::strcmp(r.role, "office"))) {
+      std::fprintf(stderr, "bench-sharing: AS%u (%s) has no networks in %s\n", r.asn, r.label, path.c_str());
+    }
+    if (w.as[r.role].v6.empty()) w.as[r.role].v6 = w.as["cable"].v6;  // unused for IPv4-only roles
+  }
+  static std::vector<AsNets> strangers;
+  for (std::uint32_t asn : {7922u, 7018u, 701u, 20115u, 22773u, 3320u, 3215u, 2856u, 3352u, 12322u, 5089u, 1136u,
+                            21928u, 20057u, 6167u, 3209u, 12430u, 15557u, 4713u, 4766u, 9829u, 7552u, 8452u, 812u}) {
+    AsNets a = load_as(ctx, raw, asn, "stranger");
+    if (!a.v4.empty()) strangers.push_back(a);
+  }
+  for (const AsNets& a : strangers) w.strangers.push_back(&a);
+  // Private Relay egress as an admin loads Apple's list (here: the relay
+  // AS's prefixes, as the list would give them).
+  std::vector<IpPrefix> relay;
+  for (const auto& [base, len] : w.as["relay"].v4) {
+    IpPrefix p;
+    p.addr.bytes[0] = base >> 24, p.addr.bytes[1] = (base >> 16) & 255, p.addr.bytes[2] = (base >> 8) & 255;
+    p.addr.bytes[3] = base & 255;
+    p.length = len;
+    relay.push_back(p);
+  }
+  std::printf("bench-sharing: %zu sessions per behaviour, seed %llu, 3 simulated nodes, database %s (%s), "
+              "%zu stranger ASes\n\n",
+              sessions, static_cast<unsigned long long>(seed), path.c_str(),
+              describe_age(db->created_at(), std::time(nullptr)).c_str(), w.strangers.size());
+  std::printf("%-48s %14s %14s\n", "honest behaviour", "revoked (db)", "revoked (fb)");
+  std::size_t false_db = 0, false_fb = 0;
+  const auto all = behaviours();
+  std::vector<std::string> sharing_rows;
+  for (const Behaviour& b : all) {
+    const Outcome with = run(b, w, sessions, seed, db, relay);
+    const Outcome without = run(b, w, sessions, seed, nullptr, relay);
+    if (!b.sharing) {
+      false_db += with.revoked;
+      false_fb += without.revoked;
+      std::printf("%-48s %8zu of %-3zu %8zu of %-3zu\n", b.name, with.revoked, with.sessions, without.revoked,
+                  without.sessions);
+      continue;
+    }
+    char row[256];
+    std::snprintf(row, sizeof row, "%-48s %5zu/%-3zu  p50 %5.1f  p99 %5.1f    %5zu/%-3zu  p50 %5.1f  p99 %5.1f",
+                  b.name, with.everywhere, with.sessions, percentile(with.latency_s, 0.5),
+                  percentile(with.latency_s, 0.99), without.everywhere, without.sessions,
+                  percentile(without.latency_s, 0.5), percentile(without.latency_s, 0.99));
+    sharing_rows.push_back(row);
+  }
+  std::printf("%-48s %8zu of %-3zu %8zu of %-3zu\n\n", "false revocations, all honest behaviours", false_db,
+              sessions * (all.size() - 7), false_fb, sessions * (all.size() - 7));
+  std::printf("%-48s %-31s %s\n", "sharing pattern", "revoked everywhere (db), s", "(fallback), s");
+  for (const auto& r : sharing_rows) std::printf("%s\n", r.c_str());
+  std::printf("\n(latency: seconds from the third stranger's first request to revoked on all 3 nodes; -1: none)\n");
+  loc_database_unref(raw);
+  loc_unref(ctx);
+  return 0;
+}
