@@ -305,6 +305,63 @@ std::size_t encoded_size(const Message& m) {
   return tmp.size();
 }
 
+namespace {
+
+// REVOKE's body: the fixed fields, the evidence extension and (protocol 3)
+// the places; false (and r.bad) if malformed.
+bool decode_revocation_body(Reader& r, Revocation& v) {
+  v.token.key_id = r.u16();
+  v.token.session = r.u64();
+  v.token_expires = r.u32();
+  v.stamp_ms = r.u64();
+  const std::uint8_t flags = r.u8();
+  if (flags & ~3u) r.bad = true;
+  v.pardon = flags & 1;
+  v.shadow = flags & 2;
+  v.origin = r.u64();
+  v.reason = r.u8();
+  v.networks = r.u8();
+  const std::size_t ext = r.u16();
+  if (!r.take(ext)) return false;
+  if (!decode_evidence(r.p, ext, v.evidence)) return !(r.bad = true);
+  r.p += ext; r.n -= ext;
+  if (r.n >= 2) {  // protocol 3: the places
+    const std::size_t places = r.u16();
+    if (!r.take(places)) return false;
+    if (!decode_places(r.p, places, v.evidence)) return !(r.bad = true);
+    r.p += places; r.n -= places;
+  }
+  return !r.bad;
+}
+
+SightingReport decode_sighting_body(Reader& r) {
+  SightingReport s;
+  s.token.key_id = r.u16();
+  s.token.session = r.u64();
+  s.token_expires = r.u32();
+  const std::uint8_t fam = r.u8();
+  if (fam != 0 && fam != 4 && fam != 6) r.bad = true;
+  s.network[0] = fam;
+  r.bytes(s.network + 1, network_len(fam));
+  const std::uint8_t flags = r.u8();
+  if (flags > 1) r.bad = true;
+  s.shared_network = flags;
+  s.client_hash = r.u32();
+  s.time_ms = r.u64();
+  if (r.n >= 7) {  // protocol 3: the place
+    s.place_kind = r.u8();
+    s.place_id = r.u32();
+    std::uint8_t cc[2] = {0, 0};
+    r.bytes(cc, 2);
+    s.country[0] = static_cast<char>(cc[0]);
+    s.country[1] = static_cast<char>(cc[1]);
+    if (s.place_kind > 3) r.bad = true;
+  }
+  return s;
+}
+
+}  // namespace
+
 std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size) {
   Reader whole{data, size};
   Payload payload;
@@ -360,56 +417,12 @@ std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size
       }
       case Type::kRevoke: {
         Revocation v;
-        v.token.key_id = r.u16();
-        v.token.session = r.u64();
-        v.token_expires = r.u32();
-        v.stamp_ms = r.u64();
-        std::uint8_t flags = r.u8();
-        if (flags & ~3u) r.bad = true;
-        v.pardon = flags & 1;
-        v.shadow = flags & 2;
-        v.origin = r.u64();
-        v.reason = r.u8();
-        v.networks = r.u8();
-        std::size_t ext = r.u16();
-        if (!r.take(ext)) break;
-        if (!decode_evidence(r.p, ext, v.evidence)) { r.bad = true; break; }
-        r.p += ext; r.n -= ext;
-        if (r.n >= 2) {  // protocol 3: the places
-          const std::size_t places = r.u16();
-          if (!r.take(places)) break;
-          if (!decode_places(r.p, places, v.evidence)) { r.bad = true; break; }
-          r.p += places; r.n -= places;
-        }
-        out.push_back({v});
+        if (decode_revocation_body(r, v)) out.push_back({v});
         break;
       }
-      case Type::kSighting: {
-        SightingReport s;
-        s.token.key_id = r.u16();
-        s.token.session = r.u64();
-        s.token_expires = r.u32();
-        std::uint8_t fam = r.u8();
-        if (fam != 0 && fam != 4 && fam != 6) r.bad = true;
-        s.network[0] = fam;
-        r.bytes(s.network + 1, network_len(fam));
-        std::uint8_t flags = r.u8();
-        if (flags > 1) r.bad = true;
-        s.shared_network = flags;
-        s.client_hash = r.u32();
-        s.time_ms = r.u64();
-        if (r.n >= 7) {  // protocol 3: the place
-          s.place_kind = r.u8();
-          s.place_id = r.u32();
-          std::uint8_t cc[2];
-          r.bytes(cc, 2);
-          s.country[0] = static_cast<char>(cc[0]);
-          s.country[1] = static_cast<char>(cc[1]);
-          if (s.place_kind > 3) r.bad = true;
-        }
-        out.push_back({s});
+      case Type::kSighting:
+        out.push_back({decode_sighting_body(r)});
         break;
-      }
       case Type::kPpRoot: {
         PpRoot p;
         std::uint8_t flags = r.u8();

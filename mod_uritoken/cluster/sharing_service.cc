@@ -292,6 +292,35 @@ std::vector<control::Record> SharingService::handle(const control::Record& reque
   return {error_record("unknown request '" + request.kind + "': use status, revoke or pardon")};
 }
 
+// One blocked or pardoned token for the status page, the CLI and the
+// Prometheus output, with its evidence.
+control::Record SharingService::verdict_record(const gossip::Revocation& r) const {
+  control::Record rec;
+  rec.kind = r.pardon ? "pardoned" : "blocked";
+  rec.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("expires", r.token_expires);
+  rec.add("since_ms", r.stamp_ms).add("reason", r.reason == 2 ? "manual" : "auto");
+  rec.add("origin", member_name(r.origin)).add("networks", r.networks);
+  std::string nets;
+  std::string where;
+  for (const auto& n : r.evidence.networks) {
+    nets += (nets.empty() ? "" : ",") + format_evidence_network(n);
+    where += (where.empty() ? "" : ",") + network_location(n, places_.database());
+  }
+  if (!nets.empty()) rec.add("nets", nets);
+  if (!nets.empty() && places_.database() != nullptr) rec.add("nets_where", where);
+  if (r.evidence.first_seen_s != 0) rec.add("first", r.evidence.first_seen_s);
+  if (r.evidence.last_seen_s != 0) rec.add("last", r.evidence.last_seen_s);
+  if (!r.evidence.places.empty()) {
+    rec.add("places", format_places(r.evidence, places_.database()));
+    rec.add("score", std::to_string(r.evidence.score_x100 / 100) + "." + two_digits(r.evidence.score_x100 % 100));
+    rec.add("limit", r.evidence.limit);
+  }
+  if (!r.evidence.operator_address.empty()) rec.add("operator", r.evidence.operator_address);
+  if (!r.evidence.user.empty()) rec.add("user", r.evidence.user);
+  if (!r.evidence.comment.empty()) rec.add("comment", r.evidence.comment);
+  return rec;
+}
+
 std::vector<control::Record> SharingService::status() const {
   std::vector<control::Record> out;
   control::Record ok;
@@ -321,30 +350,7 @@ std::vector<control::Record> SharingService::status() const {
   const auto now_s = static_cast<std::uint32_t>(clock() / 1000);
   node_->revocations().for_each([&](const gossip::Revocation& r) {
     if (r.token_expires < now_s) return;
-    control::Record rec;
-    rec.kind = r.pardon ? "pardoned" : "blocked";
-    rec.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("expires", r.token_expires);
-    rec.add("since_ms", r.stamp_ms).add("reason", r.reason == 2 ? "manual" : "auto");
-    rec.add("origin", member_name(r.origin)).add("networks", r.networks);
-    std::string nets;
-    std::string where;
-    for (const auto& n : r.evidence.networks) {
-      nets += (nets.empty() ? "" : ",") + format_evidence_network(n);
-      where += (where.empty() ? "" : ",") + network_location(n, places_.database());
-    }
-    if (!nets.empty()) rec.add("nets", nets);
-    if (!nets.empty() && places_.database() != nullptr) rec.add("nets_where", where);
-    if (r.evidence.first_seen_s != 0) rec.add("first", r.evidence.first_seen_s);
-    if (r.evidence.last_seen_s != 0) rec.add("last", r.evidence.last_seen_s);
-    if (!r.evidence.places.empty()) {
-      rec.add("places", format_places(r.evidence, places_.database()));
-      rec.add("score", std::to_string(r.evidence.score_x100 / 100) + "." + two_digits(r.evidence.score_x100 % 100));
-      rec.add("limit", r.evidence.limit);
-    }
-    if (!r.evidence.operator_address.empty()) rec.add("operator", r.evidence.operator_address);
-    if (!r.evidence.user.empty()) rec.add("user", r.evidence.user);
-    if (!r.evidence.comment.empty()) rec.add("comment", r.evidence.comment);
-    out.push_back(rec);
+    out.push_back(verdict_record(r));
   });
   for (NetworkId net : classifier_.detected_proxy_networks(clock(), 1000)) {
     if (net.prefix_len == 0) net.prefix_len = static_cast<std::uint8_t>(net.v6 ? config_.policy.ipv6_prefix
@@ -466,11 +472,8 @@ void SharingService::owned_sighting(const gossip::SightingReport& r) {
 // they are in and what each weighed, and the score against the limit.
 void SharingService::add_place_evidence(const gossip::SightingReport& r, const SharingVerdict& v,
                                         gossip::Revocation& rev) const {
-  const auto places = detector_.places_of(r.token.key_id, r.token.session);
-  std::uint32_t first_s = 0, last_s = static_cast<std::uint32_t>(r.time_ms / 1000);
-  for (const PlaceEvidence& p : places) {
-    first_s = first_s == 0 ? p.last_s : std::min(first_s, p.last_s);
-    if (rev.evidence.places.size() == gossip::Evidence::kMaxPlaces) continue;
+  for (const PlaceEvidence& p : detector_.places_of(r.token.key_id, r.token.session)) {
+    if (rev.evidence.places.size() == gossip::Evidence::kMaxPlaces) break;
     gossip::Evidence::Place e;
     e.kind = p.place.kind == PlaceKind::as ? gossip::Evidence::Place::kAs : 0;
     e.id = p.place.id;
@@ -482,9 +485,7 @@ void SharingService::add_place_evidence(const gossip::SightingReport& r, const S
   rev.evidence.score_x100 = static_cast<std::uint16_t>(std::min(65535.0, v.score * 100 + 0.5));
   rev.evidence.limit = static_cast<std::uint8_t>(std::min(255u, config_.policy.max_places));
   for (const NetworkEvidence& n : detector_.networks_of(r.token.key_id, r.token.session)) {
-    first_s = first_s == 0 ? n.first_s : std::min(first_s, n.first_s);
-    last_s = std::max(last_s, n.last_s);
-    if (rev.evidence.networks.size() == gossip::Evidence::kMaxNetworks) continue;
+    if (rev.evidence.networks.size() == gossip::Evidence::kMaxNetworks) break;
     gossip::Evidence::Network net;
     net.v6 = n.network.v6;
     net.prefix_len = n.network.prefix_len != 0 ? n.network.prefix_len
@@ -493,8 +494,9 @@ void SharingService::add_place_evidence(const gossip::SightingReport& r, const S
     std::memcpy(net.bytes, n.network.bytes, sizeof net.bytes);
     rev.evidence.networks.push_back(net);
   }
+  const auto [first_s, last_s] = detector_.seen_span(r.token.key_id, r.token.session);
   rev.evidence.first_seen_s = first_s;
-  rev.evidence.last_seen_s = last_s;
+  rev.evidence.last_seen_s = std::max(last_s, static_cast<std::uint32_t>(r.time_ms / 1000));
 }
 
 }  // namespace uritoken::cluster

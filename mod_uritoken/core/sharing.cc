@@ -235,6 +235,8 @@ constexpr std::uint8_t kPlaceAs = 1, kPlaceConcurrent = 2, kPlaceV4 = 4, kPlaceV
 // seconds.
 constexpr unsigned kPairTicks = 2;
 constexpr std::size_t kLogWays = 8;
+unsigned popcount8(std::uint8_t x) { return static_cast<unsigned>(__builtin_popcount(x)); }
+std::uint16_t alias_of(std::uint32_t id) { return static_cast<std::uint16_t>(id | 1); }
 }  // namespace
 
 // 64 bytes per tracked token, one cache line. Times are 8-bit ticks of
@@ -382,10 +384,19 @@ void SharingDetector::rebase(Slot& s, std::uint32_t now_s) const {
   }
 }
 
-namespace {
-unsigned popcount8(std::uint8_t x) { return static_cast<unsigned>(__builtin_popcount(x)); }
-std::uint16_t alias_of(std::uint32_t id) { return static_cast<std::uint16_t>(id | 1); }
-}  // namespace
+// A place (or the shared group) weighs 1 when it met another within
+// concurrent_s and something else is still in the window, or when it is
+// alone; otherwise (a handover) sequential_weight.
+double SharingDetector::presence_weight(bool concurrent, unsigned live_total) const {
+  return (concurrent && live_total > 1) || live_total == 1 ? 1.0 : policy_.sequential_weight;
+}
+
+// Further networks inside place i; a dual-stack pair is one network's
+// worth, so they are counted per family.
+double SharingDetector::inside_weight(const Slot& s, int i) const {
+  const unsigned inside = std::max(popcount8(s.nets4[i]), popcount8(s.nets6[i]));
+  return inside > 1 ? std::min(policy_.place_extra_max, policy_.network_weight * (inside - 1)) : 0.0;
+}
 
 SharingVerdict SharingDetector::score(const Slot& s) const {
   // "Now" is the token's newest use, so the verdict does not depend on when
@@ -406,18 +417,13 @@ SharingVerdict SharingDetector::score(const Slot& s) const {
   const unsigned total = v.places + (shared_live ? 1 : 0);
   v.networks += shared_live ? 1 : 0;
 
-  // A place is concurrent if it met another one and something else is
-  // still in the window (otherwise it is a lone place: weight 1 anyway).
-  auto weight = [&](bool concurrent) { return concurrent || total == 1 ? 1.0 : policy_.sequential_weight; };
   double places_score = 0, extra = 0;
   for (int i = 0; i < kPlaces; ++i) {
     if (s.place_id[i] == 0 || !live(s.tick[i])) continue;
-    places_score += weight((s.place_flags[i] & kPlaceConcurrent) && total > 1);
-    // A dual-stack pair is one network's worth: count per family.
-    const unsigned inside = std::max(popcount8(s.nets4[i]), popcount8(s.nets6[i]));
-    if (inside > 1) extra += std::min(policy_.place_extra_max, policy_.network_weight * (inside - 1));
+    places_score += presence_weight((s.place_flags[i] & kPlaceConcurrent) != 0, total);
+    extra += inside_weight(s, i);
   }
-  const double shared_score = shared_live ? weight((s.flags & kSharedConcurrent) && total > 1) : 0;
+  const double shared_score = shared_live ? presence_weight((s.flags & kSharedConcurrent) != 0, total) : 0;
   v.score = places_score + extra + shared_score;
   // The shared group and the networks inside places may tip a token over
   // the line but never carry it: the places alone must reach max_places.
@@ -475,50 +481,52 @@ void SharingDetector::log_network(std::uint64_t token_hash_value, const NetworkI
   std::memcpy(victim->country, place.country, 2);
 }
 
+// A slot for a token not tracked yet: a free slot in the emptier of its two
+// buckets, else a stale one, else the one used least recently (counted).
+SharingDetector::Slot* SharingDetector::claim(std::uint16_t key_id, std::uint64_t session, std::uint32_t now_s) {
+  Slot* const buckets[2] = {bucket_of(key_id, session, 0), bucket_of(key_id, session, 1)};
+  Slot* victim = nullptr;
+  std::size_t most_free = 0;
+  for (Slot* b : buckets) {
+    std::size_t free_here = 0;
+    Slot* first_free = nullptr;
+    const std::uint8_t* fps = fingerprints_ + (b - slots_);
+    for (std::size_t i = 0; i < kBucket; ++i) {
+      if (fps[i] != 0) continue;  // used
+      ++free_here;
+      if (first_free == nullptr) first_free = &b[i];
+    }
+    if (free_here > most_free) {
+      most_free = free_here;
+      victim = first_free;
+    }
+  }
+  for (Slot* b : buckets)
+    for (std::size_t i = 0; i < kBucket && victim == nullptr; ++i)
+      if (stale(b[i], now_s)) victim = &b[i];
+  if (victim == nullptr) {
+    victim = buckets[0];
+    for (Slot* b : buckets)
+      for (std::size_t i = 0; i < kBucket; ++i)
+        if (newest_s(b[i]) < newest_s(*victim)) victim = &b[i];
+    ++evictions_;
+  }
+  if (!(victim->flags & kUsed)) ++tracked_;
+  *victim = Slot();
+  victim->flags = kUsed;
+  set_fingerprint(victim, fingerprint_of(key_id, session));
+  victim->session = session;
+  victim->key_id = key_id;
+  victim->base_s = now_s > policy_.window_s ? now_s - policy_.window_s : 0;
+  return victim;
+}
+
 SharingVerdict SharingDetector::observe(std::uint16_t key_id, std::uint64_t session, std::uint32_t token_expires,
                                         const NetworkId& network, const Place& given_place, bool shared_network,
                                         std::uint64_t time_ms) {
   const auto now_s = static_cast<std::uint32_t>(time_ms / 1000);
   Slot* s = find(key_id, session);
-  if (s == nullptr) {
-    Slot* const buckets[2] = {bucket_of(key_id, session, 0), bucket_of(key_id, session, 1)};
-    // A free slot in the emptier bucket, else a stale one, else the one used
-    // least recently.
-    Slot* victim = nullptr;
-    std::size_t most_free = 0;
-    for (Slot* b : buckets) {
-      std::size_t free_here = 0;
-      Slot* first_free = nullptr;
-      const std::uint8_t* fps = fingerprints_ + (b - slots_);
-      for (std::size_t i = 0; i < kBucket; ++i) {
-        if (fps[i] != 0) continue;  // used
-        ++free_here;
-        if (first_free == nullptr) first_free = &b[i];
-      }
-      if (free_here > most_free) {
-        most_free = free_here;
-        victim = first_free;
-      }
-    }
-    for (Slot* b : buckets)
-      for (std::size_t i = 0; i < kBucket && victim == nullptr; ++i)
-        if (stale(b[i], now_s)) victim = &b[i];
-    if (victim == nullptr) {
-      victim = buckets[0];
-      for (Slot* b : buckets)
-        for (std::size_t i = 0; i < kBucket; ++i)
-          if (newest_s(b[i]) < newest_s(*victim)) victim = &b[i];
-      ++evictions_;
-    }
-    if (!(victim->flags & kUsed)) ++tracked_;
-    *victim = Slot();
-    s = victim;
-    s->flags = kUsed;
-    set_fingerprint(s, fingerprint_of(key_id, session));
-    s->session = session;
-    s->key_id = key_id;
-    s->base_s = now_s > policy_.window_s ? now_s - policy_.window_s : 0;
-  }
+  if (s == nullptr) s = claim(key_id, session, now_s);
   s->expires = token_expires;
 
   // Older than anything kept, or than the token's window: already forgotten.
@@ -620,11 +628,8 @@ std::vector<PlaceEvidence> SharingDetector::places_of(std::uint16_t key_id, std:
   const Slot* s = find(key_id, session);
   if (s == nullptr) return out;
   const std::uint32_t newest = newest_s(*s);
-  const SharingVerdict v = score(*s);
-  const unsigned total = v.places + (((s->flags & kSharedSeen) && newest - (s->base_s + s->shared_tick * tick_s_) <=
-                                                                       policy_.window_s)
-                                         ? 1
-                                         : 0);
+  const bool shared_live = (s->flags & kSharedSeen) && newest - (s->base_s + s->shared_tick * tick_s_) <= policy_.window_s;
+  const unsigned total = score(*s).places + (shared_live ? 1 : 0);
   for (int i = 0; i < kPlaces; ++i) {
     const std::uint32_t last = s->base_s + s->tick[i] * tick_s_;
     if (s->place_id[i] == 0 || newest - last > policy_.window_s) continue;
@@ -634,9 +639,7 @@ std::vector<PlaceEvidence> SharingDetector::places_of(std::uint16_t key_id, std:
     e.networks = std::max(1u, popcount8(s->nets4[i]) + popcount8(s->nets6[i]));
     e.last_s = last;
     e.concurrent = (s->place_flags[i] & kPlaceConcurrent) && total > 1;
-    e.weight = e.concurrent || total == 1 ? 1.0 : policy_.sequential_weight;
-    const unsigned inside = std::max(popcount8(s->nets4[i]), popcount8(s->nets6[i]));
-    if (inside > 1) e.weight += std::min(policy_.place_extra_max, policy_.network_weight * (inside - 1));
+    e.weight = presence_weight(e.concurrent, total) + inside_weight(*s, i);
     out.push_back(e);
   }
   return out;

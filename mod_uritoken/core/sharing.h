@@ -217,7 +217,10 @@ class SharingDetector {              // runs on the nodes that own a token
   static std::uint8_t fingerprint_of(std::uint16_t key_id, std::uint64_t session);
   void set_fingerprint(const Slot* s, std::uint8_t fingerprint);
   Slot* bucket_of(std::uint16_t key_id, std::uint64_t session, int which) const;
+  Slot* claim(std::uint16_t key_id, std::uint64_t session, std::uint32_t now_s);
   SharingVerdict score(const Slot& s) const;
+  double presence_weight(bool concurrent, unsigned live_total) const;
+  double inside_weight(const Slot& s, int place) const;
   std::uint32_t newest_s(const Slot& s) const;
   bool stale(const Slot& s, std::uint32_t now_s) const;
   void rebase(Slot& s, std::uint32_t now_s) const;

@@ -149,15 +149,15 @@ bool read_file(const std::string& path, std::string* text, std::string* error) {
   return true;
 }
 
-// Copies `path` to its last-good place unless the copy is already the same
-// size and not older. Written to a temporary file and renamed.
+// Copies `path` to its last-good place (the state directory exists:
+// prepare_state_dir made it) unless the copy is already the same size and
+// not older. Written to a temporary file and renamed.
 void keep_last_good(server_rec* s, const ClusterConfig& c, const std::string& path) {
   if (c.state_dir.empty()) return;
   const std::string copy = last_good_path(c, path);
   struct stat from {}, to {};
   if (stat(path.c_str(), &from) != 0) return;
   if (stat(copy.c_str(), &to) == 0 && to.st_size == from.st_size && to.st_mtime >= from.st_mtime) return;
-  if (apr_dir_make_recursive(c.state_dir.c_str(), APR_FPROT_OS_DEFAULT, s->process->pool) != APR_SUCCESS) return;
   const std::string tmp = copy + ".tmp";
   std::ifstream in(path, std::ios::binary);
   std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
@@ -245,7 +245,8 @@ void wake_sidecar() {
 }
 
 int check_cluster_config(server_rec* s) {
-  const ClusterConfig* c = cluster_config(s);
+  // Not const: the data files are loaded into it here, at -t and every start.
+  ClusterConfig* c = static_cast<const ServerConfig*>(ap_get_module_config(s->module_config, &uritoken_module))->cluster;
   if (c == nullptr) return OK;
   const char* problem = nullptr;
   if (sharing_on(c) && c->state_dir.empty()) {
@@ -262,7 +263,7 @@ int check_cluster_config(server_rec* s) {
     ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr, "UT00032: %s", problem);
     return HTTP_INTERNAL_SERVER_ERROR;
   }
-  if (sharing_on(c) && !load_data_files(s, *const_cast<ClusterConfig*>(c))) return HTTP_INTERNAL_SERVER_ERROR;
+  if (sharing_on(c) && !load_data_files(s, *c)) return HTTP_INTERNAL_SERVER_ERROR;
   return OK;
 }
 
