@@ -62,12 +62,13 @@ AsNets load_as(loc_ctx* ctx, loc_database* db, std::uint32_t asn, const char* la
   loc_network* n = nullptr;
   while (loc_database_enumerator_next_network(e, &n) == 0 && n != nullptr) {
     const in6_addr* a = loc_network_get_first_address(n);
-    const unsigned prefix = loc_network_prefix(n);
-    if (loc_network_address_family(n) == AF_INET && out.v4.size() < 64 && prefix - 96 <= 22) {
+    unsigned prefix = loc_network_prefix(n);
+    if (loc_network_address_family(n) == AF_INET && prefix >= 96) prefix -= 96;  // either convention
+    if (loc_network_address_family(n) == AF_INET && out.v4.size() < 64 && prefix <= 24) {
       std::uint32_t v;
       std::memcpy(&v, a->s6_addr + 12, 4);
-      out.v4.push_back({ntohl(v), prefix - 96});
-    } else if (loc_network_address_family(n) == AF_INET6 && out.v6.size() < 32 && prefix <= 40) {
+      out.v4.push_back({ntohl(v), prefix});
+    } else if (loc_network_address_family(n) == AF_INET6 && out.v6.size() < 32 && prefix <= 48) {
       std::array<std::uint8_t, 16> b;
       std::memcpy(b.data(), a->s6_addr, 16);
       out.v6.push_back({b, prefix});
@@ -81,25 +82,19 @@ AsNets load_as(loc_ctx* ctx, loc_database* db, std::uint32_t asn, const char* la
   return out;
 }
 
-// The k-th /24 (IPv4) or /48 (IPv6) network of an AS, host `h` in it.
+// The k-th /24 (IPv4) or /48 (IPv6) network of an AS, host `h` in it: the
+// first /24 or /48 of each of its prefixes (a more specific route inside a
+// prefix may belong to another AS, and every one used is checked).
 std::string v4_in(const AsNets& as, std::size_t k, unsigned h = 7) {
-  const auto& [base, len] = as.v4[k % as.v4.size()];
-  const std::uint32_t span = len >= 24 ? 1 : 1u << (24 - len);
-  const std::uint32_t a = base + ((k / as.v4.size()) % span) * 256 + (h % 250) + 1;
+  const std::uint32_t base = as.v4[k % as.v4.size()].first;
+  const std::uint32_t a = base + (h % 250) + 1;
   char buf[32];
   std::snprintf(buf, sizeof buf, "%u.%u.%u.%u", a >> 24, (a >> 16) & 255, (a >> 8) & 255, a & 255);
   return buf;
 }
 std::string v6_in(const AsNets& as, std::size_t k, unsigned h = 7) {
-  auto [b, len] = as.v6[k % as.v6.size()];
-  const unsigned spare = 48 - len;  // /48s inside the prefix
-  const std::uint32_t idx = static_cast<std::uint32_t>((k / as.v6.size()) % (1u << std::min(spare, 16u)));
-  // bits len..47 take idx
-  for (unsigned bit = 0; bit < std::min(spare, 16u); ++bit) {
-    const unsigned pos = 47 - bit;
-    if (idx & (1u << bit)) b[pos / 8] |= static_cast<std::uint8_t>(0x80 >> (pos % 8));
-  }
-  b[15] = static_cast<std::uint8_t>(h);
+  auto b = as.v6[k % as.v6.size()].first;
+  b[15] = static_cast<std::uint8_t>(h | 1);
   char buf[INET6_ADDRSTRLEN];
   inet_ntop(AF_INET6, b.data(), buf, sizeof buf);
   return buf;
@@ -391,21 +386,42 @@ int main(int argc, char** argv) {
   const struct { const char* role; std::uint32_t asn; const char* label; } roles[] = {
       {"cable", 7922, "Comcast (US cable)"},       {"incumbent", 3320, "Deutsche Telekom (DE)"},
       {"mobile", 21928, "T-Mobile US"},             {"relay", 36183, "Akamai (iCloud Private Relay egress)"},
-      {"warp", 13335, "Cloudflare (WARP)"},          {"farm", 1668, "AOL"},
+      {"warp", 13335, "Cloudflare (WARP)"},          {"farm", 701, "Verizon (an AOL-style proxy farm)"},
       {"office", 22616, "Zscaler (office proxy)"},  {"campus", 88, "Princeton (campus)"},
       {"satellite", 14593, "SpaceX Starlink"},       {"hosting", 24940, "Hetzner (hosting)"},
   };
+  // Only networks the database itself places in the AS (the enumerator's
+  // AS filter is not relied upon).
+  auto keep_own = [&](AsNets& a) {
+    auto mine = [&](const std::string& ip) { return db->lookup(*parse_ip_address(ip)).asn == a.asn; };
+    AsNets all = a;
+    a.v4.clear();
+    a.v6.clear();
+    for (std::size_t k = 0; k < all.v4.size(); ++k) {
+      AsNets one = all;
+      one.v4 = {all.v4[k]};
+      if (mine(v4_in(one, 0))) a.v4.push_back(all.v4[k]);
+    }
+    for (std::size_t k = 0; k < all.v6.size(); ++k) {
+      AsNets one = all;
+      one.v6 = {all.v6[k]};
+      if (mine(v6_in(one, 0))) a.v6.push_back(all.v6[k]);
+    }
+  };
   for (const auto& r : roles) {
     w.as[r.role] = load_as(ctx, raw, r.asn, r.label);
+    keep_own(w.as[r.role]);
     if (w.as[r.role].v4.empty() || (w.as[r.role].v6.empty() && std::strcmp(r.role, "farm") && std::strcmp(r.role, "relay") && std::strcmp(r.role, "campus") && std::strcmp(r.role, "office"))) {
       std::fprintf(stderr, "bench-sharing: AS%u (%s) has no networks in %s\n", r.asn, r.label, path.c_str());
     }
+    if (w.as[r.role].v4.empty()) return 2;  // every role needs IPv4 networks
     if (w.as[r.role].v6.empty()) w.as[r.role].v6 = w.as["cable"].v6;  // unused for IPv4-only roles
   }
   static std::vector<AsNets> strangers;
   for (std::uint32_t asn : {7922u, 7018u, 701u, 20115u, 22773u, 3320u, 3215u, 2856u, 3352u, 12322u, 5089u, 1136u,
                             21928u, 20057u, 6167u, 3209u, 12430u, 15557u, 4713u, 4766u, 9829u, 7552u, 8452u, 812u}) {
     AsNets a = load_as(ctx, raw, asn, "stranger");
+    keep_own(a);
     if (!a.v4.empty()) strangers.push_back(a);
   }
   for (const AsNets& a : strangers) w.strangers.push_back(&a);
@@ -418,6 +434,10 @@ int main(int argc, char** argv) {
     p.addr.bytes[3] = base & 255;
     p.length = len;
     relay.push_back(p);
+  }
+  for (const auto& [role, a] : w.as) {
+    std::printf("  %-10s AS%-6u %-40s %zu IPv4 and %zu IPv6 networks\n", role.c_str(), a.asn, a.name.c_str(),
+                a.v4.size(), a.v6.size());
   }
   std::printf("bench-sharing: %zu sessions per behaviour, seed %llu, 3 simulated nodes, database %s (%s), "
               "%zu stranger ASes\n\n",
