@@ -357,6 +357,8 @@ struct Listed {
   std::optional<std::uint64_t> key_id, since_ms, expires, network_count, first_seen, last_seen;
   std::optional<std::string> session, client, reason, decided_by, operator_address, user, comment;
   std::vector<std::string> networks;
+  std::vector<control::PlaceEvidence> places;  // empty: manual, or from a node before protocol 3
+  std::optional<std::string> score, limit;
 };
 
 Listed parse_listed(const control::Record& r, const KeyRing* keys) {
@@ -374,6 +376,9 @@ Listed parse_listed(const control::Record& r, const KeyRing* keys) {
   e.operator_address = r.get("operator");
   e.user = r.get("user");
   e.comment = r.get("comment");
+  e.places = control::parse_places(r.get("places").value_or(""));
+  e.score = r.get("score");
+  e.limit = r.get("limit");
   if (const auto nets = r.get("nets"); nets && !nets->empty()) {
     std::size_t at = 0;
     for (;;) {
@@ -442,6 +447,19 @@ std::string render_json(const control::Record* node, const std::vector<Listed>& 
         json_value(out, e.first_seen);
         out += ", \"last_seen\": ";
         json_value(out, e.last_seen);
+        out += ", \"places\": [";
+        for (std::size_t i = 0; i < e.places.size(); ++i) {
+          char weight[16];
+          std::snprintf(weight, sizeof weight, "%.1f", e.places[i].weight);
+          out += i > 0 ? ", {\"place\": " : "{\"place\": ";
+          json_string(out, e.places[i].name);
+          out += ", \"networks\": " + std::to_string(e.places[i].networks) +
+                 ", \"concurrent\": " + (e.places[i].concurrent ? "true" : "false") + ", \"weight\": " + weight + "}";
+        }
+        out += "], \"score\": ";
+        json_decimal(out, e.score.value_or(""));
+        out += ", \"limit\": ";
+        json_decimal(out, e.limit.value_or(""));
       }
       out += ", \"decided_by\": ";
       json_value(out, e.decided_by);
@@ -479,6 +497,14 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 }
 
 std::string evidence_text(const Listed& e) {
+  if (e.reason && *e.reason == "auto" && !e.places.empty()) {
+    std::string t = std::to_string(e.places.size()) + " places, score " + e.score.value_or("?");
+    for (std::size_t i = 0; i < e.places.size(); ++i) {
+      t += (i == 0 ? ": " : ", ") + e.places[i].name + " (" + (e.places[i].concurrent ? "concurrent" : "sequential") +
+           (e.places[i].networks > 1 ? ", " + std::to_string(e.places[i].networks) + " networks" : "") + ")";
+    }
+    return printable(t);
+  }
   if (e.reason && *e.reason == "auto") {
     std::string t = std::to_string(e.network_count.value_or(e.networks.size())) + " networks";
     for (std::size_t i = 0; i < e.networks.size(); ++i) t += (i == 0 ? ": " : ", ") + e.networks[i];

@@ -302,9 +302,11 @@ control::Record SharingService::verdict_record(const gossip::Revocation& r) cons
   rec.add("origin", member_name(r.origin)).add("networks", r.networks);
   std::string nets;
   std::string where;
-  for (const auto& n : r.evidence.networks) {
-    nets += (nets.empty() ? "" : ",") + format_evidence_network(n);
-    where += (where.empty() ? "" : ",") + network_location(n, places_.database());
+  for (std::size_t i = 0; i < r.evidence.networks.size(); ++i) {
+    const auto& n = r.evidence.networks[i];
+    // By position: an unknown location is an empty entry, never dropped.
+    nets += (i ? "," : "") + format_evidence_network(n);
+    where += (i ? "," : "") + network_location(n, places_.database());
   }
   if (!nets.empty()) rec.add("nets", nets);
   if (!nets.empty() && places_.database() != nullptr) rec.add("nets_where", where);

@@ -1,6 +1,7 @@
 // Control protocol records; see control.h.
 #include "control.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 
@@ -135,6 +136,37 @@ std::optional<std::vector<Record>> decode_all(std::string_view text) {
     out.push_back(std::move(*r));
   }
   return std::nullopt;  // no "end": truncated
+}
+
+std::vector<PlaceEvidence> parse_places(std::string_view field) {
+  std::vector<PlaceEvidence> out;
+  for (std::size_t at = 0; at < field.size();) {
+    const std::size_t end = std::min(field.find(';', at), field.size());
+    const std::string_view entry = field.substr(at, end - at);
+    at = end + 1;
+    std::string_view parts[4];
+    std::size_t n = 0, from = 0;
+    for (; n < 4; ++n) {
+      const std::size_t bar = entry.find('|', from);
+      parts[n] = entry.substr(from, bar == std::string_view::npos ? std::string_view::npos : bar - from);
+      if (bar == std::string_view::npos) break;
+      from = bar + 1;
+    }
+    if (n != 3 || parts[0].empty() || (parts[2] != "c" && parts[2] != "s")) continue;
+    unsigned networks = 0, weight_x10 = 0;
+    const auto number = [](std::string_view s, unsigned* v) {
+      if (s.empty() || s.size() > 4) return false;
+      *v = 0;
+      for (char c : s) {
+        if (c < '0' || c > '9') return false;
+        *v = *v * 10 + static_cast<unsigned>(c - '0');
+      }
+      return true;
+    };
+    if (!number(parts[1], &networks) || !number(parts[3], &weight_x10)) continue;
+    out.push_back({std::string(parts[0]), networks, parts[2] == "c", weight_x10 / 10.0});
+  }
+  return out;
 }
 
 }  // namespace uritoken::control

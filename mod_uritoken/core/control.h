@@ -43,6 +43,18 @@ std::optional<Record> decode(std::string_view line);
 std::string encode_all(const std::vector<Record>& records);
 std::optional<std::vector<Record>> decode_all(std::string_view text);
 
+// The `places` field of a `blocked` record (docs/control-protocol.md): the
+// places the deciding owner counted, as "NAME|NETWORKS|c or s|WEIGHTx10"
+// joined by ';'. One parser for the status page and the CLI; a malformed
+// entry is skipped, never guessed.
+struct PlaceEvidence {
+  std::string name;       // "AS7922 Comcast", "net 452923ca", "198.51.0.0/16"
+  unsigned networks = 0;  // networks of the token seen in this place
+  bool concurrent = false;
+  double weight = 0;  // what the place added to the score
+};
+std::vector<PlaceEvidence> parse_places(std::string_view field);
+
 std::string percent_encode(std::string_view s);
 std::optional<std::string> percent_decode(std::string_view s);
 

@@ -67,5 +67,23 @@ void json_string(std::string& out, std::string_view s) {
   out += '"';
 }
 
+void json_decimal(std::string& out, std::string_view s) {
+  bool dot = false, digits = false;
+  for (char c : s) {
+    if (c == '.' && !dot && digits) {
+      dot = true;
+    } else if (c >= '0' && c <= '9') {
+      digits = true;
+    } else {
+      out += "null";
+      return;
+    }
+  }
+  if (!digits || s.back() == '.') {
+    out += "null";
+    return;
+  }
+  out.append(s);
+}
 
 }  // namespace uritoken

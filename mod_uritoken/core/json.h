@@ -12,4 +12,8 @@ namespace uritoken {
 // output is always valid JSON whatever a peer or an operator wrote.
 void json_string(std::string& out, std::string_view s);
 
+// Appends `s` as a JSON number if it is a plain decimal ("3", "4.00"),
+// else null: a field gone missing or garbled never breaks the document.
+void json_decimal(std::string& out, std::string_view s);
+
 }  // namespace uritoken

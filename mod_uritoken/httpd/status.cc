@@ -33,6 +33,7 @@
 #include "../core/shared_state.h"
 #include "../core/ipnet.h"
 #include "../core/request_path.h"
+#include "../core/sharing.h"
 #include "../core/token.h"
 #include "cluster.h"
 #include "config.h"
@@ -177,6 +178,28 @@ View load(request_rec* r, const ServerConfig* conf) {
   return v;
 }
 
+// The places the deciding owner counted, as JSON members (empty for a
+// manual verdict or one from a node before protocol 3).
+std::string places_json(const Record& b) {
+  const std::string field_places = field(b, "places");
+  if (field_places.empty()) return "";
+  std::string out = ",\"places\":[";
+  const auto places = control::parse_places(field_places);
+  for (std::size_t i = 0; i < places.size(); ++i) {
+    char weight[16];
+    std::snprintf(weight, sizeof weight, "%.1f", places[i].weight);
+    out += std::string(i ? "," : "") + "{\"place\":" + json(places[i].name) +
+           ",\"networks\":" + std::to_string(places[i].networks) +
+           ",\"concurrent\":" + (places[i].concurrent ? "true" : "false") + ",\"weight\":" + weight + "}";
+  }
+  const std::string score = field(b, "score"), limit = field(b, "limit");
+  out += "],\"score\":";
+  json_decimal(out, score);
+  out += ",\"limit\":";
+  json_decimal(out, limit);
+  return out;
+}
+
 void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_set_content_type(r, "application/json");
   std::string out = "{\"sidecar\":" + std::string(v.sharing_off             ? "\"off\""
@@ -213,7 +236,7 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
              json(field(b, "session")) + ",\"client\":" + json(client_of(conf, field(b, "key"))) +
              ",\"since_ms\":" + field(b, "since_ms") + ",\"expires\":" + field(b, "expires") +
              ",\"reason\":" + json(field(b, "reason")) + ",\"network_count\":" + field(b, "networks") +
-             ",\"networks\":" + nets + ",\"first_seen\":" + (field(b, "first").empty() ? "0" : field(b, "first")) +
+             ",\"networks\":" + nets + places_json(b) + ",\"first_seen\":" + (field(b, "first").empty() ? "0" : field(b, "first")) +
              ",\"last_seen\":" + (field(b, "last").empty() ? "0" : field(b, "last")) +
              ",\"decided_by\":" + json(field(b, "origin")) +
              ",\"operator\":" + json(field(b, "operator")) + ",\"user\":" + json(field(b, "user")) +
@@ -277,9 +300,16 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
            std::string(v.sidecar_problem.empty() ? "1" : "0") + "\n";
   }
   if (!v.sharing_off && v.sidecar_problem.empty()) {
+    std::size_t manual = 0;
+    for (const Record& b : v.blocked) manual += field(b, "reason") == "manual" ? 1 : 0;
     out += "# HELP uritoken_blocked_tokens Tokens revoked in the cluster, as this node knows it.\n"
            "# TYPE uritoken_blocked_tokens gauge\nuritoken_blocked_tokens " +
            std::to_string(v.blocked.size()) + "\n";
+    out += "# HELP uritoken_verdicts Revocations in force by reason: shared (found shared by the places rule) or "
+           "manual (by an operator).\n# TYPE uritoken_verdicts gauge\nuritoken_verdicts{reason=\"shared\"} " +
+           std::to_string(v.blocked.size() - manual) + "\nuritoken_verdicts{reason=\"manual\"} " +
+           std::to_string(manual) + "\nuritoken_verdicts{reason=\"pardoned\"} " + std::to_string(v.pardoned.size()) +
+           "\n";
     std::map<std::string, int> states = {{"alive", 0}, {"suspect", 0}, {"dead", 0}};
     for (const Record& m : v.members) ++states[field(m, "state")];
     out += "# HELP uritoken_members Other cluster members by state.\n# TYPE uritoken_members gauge\n";
@@ -356,7 +386,7 @@ const char* const kStyle =
     ".grow{flex:1 1 24rem}.grow input{width:100%}"
     "details{margin:.25rem 0}summary{cursor:pointer;color:var(--muted)}"
     ".hint{font-size:.85em;color:var(--muted);margin:.25rem 0 0}"
-    "td.why{min-width:15rem}"
+    "td.why{min-width:15rem}ul.places{margin:.2rem 0;padding-left:1.1rem}"
     ".pardon{display:flex;gap:.4rem}.pardon input{width:10rem;font-size:.9rem;padding:.25rem .4rem}"
     ".pardon button{padding:.25rem .7rem}"
     ".cols{display:grid;grid-template-columns:repeat(auto-fit,minmax(22rem,1fr));gap:0 2.5rem}"
@@ -378,14 +408,43 @@ const char* const kStyle =
     ".pardon input{flex:1;width:auto}}";
 
 // Networks as the page shows them: each in code, with room to wrap.
-std::string network_list(const std::string& all) {
+// The networks of a verdict, each with where this node's location
+// database puts it ("AS7922 US"), when it knows.
+std::string network_list(const std::string& all, const std::string& where) {
   std::string out;
-  for (std::size_t at = 0; at < all.size();) {
+  for (std::size_t at = 0, wat = 0; at < all.size();) {
     const std::size_t end = std::min(all.find(',', at), all.size());
-    out += std::string(out.empty() ? "" : ", ") + "<code>" + html(all.substr(at, end - at)) + "</code>";
+    const std::size_t wend = std::min(where.find(',', wat), where.size());
+    const std::string place = wat < where.size() ? where.substr(wat, wend - wat) : "";
+    out += std::string(out.empty() ? "" : ", ") + "<code>" + html(all.substr(at, end - at)) + "</code>" +
+           (place.empty() ? "" : " <span class=\"muted\">" + html(place) + "</span>");
     at = end + 1;
+    wat = wend + 1;
   }
   return out;
+}
+
+// Why the owner found a token shared: its places, what each weighed, and
+// the score against the limit (docs/sharing-rule.md).
+std::string places_html(const Record& b) {
+  const auto places = control::parse_places(field(b, "places"));
+  std::string out = "<b>" + std::to_string(places.size()) + " places</b>, score " + html(field(b, "score"));
+  // The verdict's two bars (docs/sharing-rule.md): the places, and the
+  // whole score half a place above them.
+  if (const std::string limit = field(b, "limit"); !limit.empty()) {
+    char score_bar[32];
+    std::snprintf(score_bar, sizeof score_bar, "%.1f", std::strtod(limit.c_str(), nullptr) + kTipWeight);
+    out += " (shared at " + html(limit) + " places and score " + score_bar + ")";
+  }
+  out += ":<ul class=\"places\">";
+  for (const auto& p : places) {
+    char weight[16];
+    std::snprintf(weight, sizeof weight, "+%.1f", p.weight);
+    out += "<li>" + html(p.name) + " <span class=\"muted\">" + std::to_string(p.networks) +
+           (p.networks == 1 ? " network, " : " networks, ") + (p.concurrent ? "concurrent" : "sequential") + ", " +
+           weight + "</span></li>";
+  }
+  return out + "</ul>";
 }
 
 // A time in a table: date and time each kept whole, free to go on two
@@ -512,9 +571,14 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
       why = "manual";
       if (const std::string who = operator_of(b); !who.empty()) why += " by " + html(who);
       if (!field(b, "comment").empty()) why += ": " + html(field(b, "comment"));
+    } else if (!field(b, "places").empty()) {
+      why = places_html(b);
+      if (!field(b, "nets").empty()) why += "networks " + network_list(field(b, "nets"), field(b, "nets_where"));
     } else {
       why = html(field(b, "networks")) + " networks";
-      if (!field(b, "nets").empty()) why += ": " + network_list(field(b, "nets"));
+      if (!field(b, "nets").empty()) why += ": " + network_list(field(b, "nets"), field(b, "nets_where"));
+    }
+    if (field(b, "reason") != "manual") {
       if (!field(b, "first").empty()) {
         why += "; seen " + iso_time(std::strtoull(field(b, "first").c_str(), nullptr, 10)) + " to " +
                iso_time(std::strtoull(field(b, "last").c_str(), nullptr, 10));

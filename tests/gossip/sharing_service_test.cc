@@ -113,6 +113,66 @@ TEST(SharingService, OneNodeTurnsRingSightingsIntoARevocationInTableAndJournal) 
   rmdir(dir);
 }
 
+// With Debian's location database, a verdict names each network's place
+// and country by position: a network the database does not know is an
+// empty entry, so the others stay beside their own network.
+TEST(SharingService, VerdictNamesEachNetworksPlaceInItsOwnPosition) {
+  std::string error;
+  std::shared_ptr<const LocationDatabase> db = LocationDatabase::open(kDebianLocationDatabase, &error);
+  if (!db) GTEST_SKIP() << "no location database (apt-get install libloc-database): " << error;
+  HeapState shm;
+  Captured log;
+  ServiceConfig sc;
+  sc.policy.max_sessions = 10000;
+  sc.policy.places_from_database = true;
+  sc.location = db;
+  SharingService service(sc, *shm.state, log.sink());
+  std::uint64_t now = kT0;
+  service.clock = [&] { return now; };
+  NoNetwork net;
+  gossip::Node node(node_config(1), net, service, now, 7);
+  service.attach(&node);
+  node.start(now);
+  // Unknown to the database first (TEST-NET), then an AS, another unknown,
+  // a network with only a country, and a second AS.
+  const std::map<std::string, std::string> expected = {{"198.51.100.0/24", ""},
+                                                       {"45.33.12.0/24", "AS63949 US"},
+                                                       {"192.0.2.0/24", ""},
+                                                       {"203.0.113.0/24", "AU"},
+                                                       {"151.101.1.0/24", "AS54113 US"}};
+  for (const char* ip : {"198.51.100.7", "45.33.12.8", "192.0.2.33", "203.0.113.9", "151.101.1.5"}) {
+    shm.state->report(sighting(12, ip, now));
+  }
+  service.drain(now);
+  node.tick(now);
+  ASSERT_EQ(shm.state->lookup(1, 12, static_cast<std::uint32_t>(now / 1000)), RevocationState::revoked);
+  control::Record request;
+  request.kind = "status";
+  const auto records = service.handle(request);
+  const auto blocked = std::find_if(records.begin(), records.end(), [](const auto& r) { return r.kind == "blocked"; });
+  ASSERT_NE(blocked, records.end());
+  const auto split = [](const std::string& s) {
+    std::vector<std::string> out;
+    std::string item;
+    std::istringstream in(s);
+    while (std::getline(in, item, ',')) out.push_back(item);
+    if (!s.empty() && s.back() == ',') out.push_back("");
+    return out;
+  };
+  const auto nets = split(blocked->get("nets").value_or(""));
+  const auto where = split(blocked->get("nets_where").value_or(""));
+  ASSERT_EQ(nets.size(), where.size()) << blocked->get("nets").value_or("") << " / " << blocked->get("nets_where").value_or("");
+  ASSERT_GE(nets.size(), 4u);
+  for (std::size_t i = 0; i < nets.size(); ++i) {
+    ASSERT_TRUE(expected.count(nets[i])) << nets[i];
+    EXPECT_EQ(where[i], expected.at(nets[i])) << nets[i];
+  }
+  const auto places = control::parse_places(blocked->get("places").value_or(""));
+  ASSERT_GE(places.size(), 4u);
+  EXPECT_TRUE(std::any_of(places.begin(), places.end(), [](const auto& p) { return p.name == "AS63949 Linode, LLC"; }));
+  EXPECT_EQ(blocked->get("limit").value_or(""), "3");
+}
+
 // --- Many simulated nodes ----------------------------------------------------
 
 std::string run_spread(std::uint64_t seed, std::size_t* revoked_everywhere) {

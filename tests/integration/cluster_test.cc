@@ -530,6 +530,19 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     EXPECT_NE(j.body.find(".0/24\""), std::string::npos) << j.body;
     EXPECT_EQ(j.body.find("\"first_seen\":0,"), std::string::npos) << "first seen is known: " << j.body;
     EXPECT_EQ(j.body.find("\"last_seen\":0,"), std::string::npos) << "last seen is known: " << j.body;
+    // And the places it counted, from the Debian location database: the
+    // Linode address is its AS, each place concurrent; score and limit.
+    EXPECT_NE(j.body.find("{\"place\":\"AS63949 Linode, LLC\",\"networks\":1,\"concurrent\":true,\"weight\":1.0}"),
+              std::string::npos)
+        << j.body;
+    EXPECT_NE(j.body.find("\"limit\":3"), std::string::npos) << j.body;
+    EXPECT_NE(j.body.find("\"score\":4.00"), std::string::npos) << j.body;
+    {
+      const std::string file = cluster->node(i).root() + "/status.json";
+      std::ofstream(file) << j.body;
+      std::string out;
+      EXPECT_EQ(run_command("python3 -m json.tool " + file + " >/dev/null", &out), 0) << out << j.body;
+    }
     EXPECT_NE(j.body.find("\"sidecar\":\"up\""), std::string::npos);
     EXPECT_EQ(j.body.find("\"last_contact_ms\":0"), std::string::npos) << "members were heard from: " << j.body;
     EXPECT_NE(j.body.find("\"last_contact_ms\":"), std::string::npos);
@@ -539,8 +552,15 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     EXPECT_EQ(h.status, 200);
     EXPECT_NE(h.body.find(session), std::string::npos);
     EXPECT_NE(h.body.find("<table>"), std::string::npos);
+    EXPECT_NE(h.body.find(" places</b>, score 4.00 (shared at 3 places and score 3.5)"), std::string::npos) << h.body;
+    EXPECT_NE(h.body.find("<li>AS63949 Linode, LLC <span class=\"muted\">1 network, concurrent, +1.0</span></li>"),
+              std::string::npos)
+        << h.body;
+    EXPECT_NE(h.body.find("<code>45.33.12.0/24</code> <span class=\"muted\">AS63949 US</span>"), std::string::npos)
+        << h.body;
     const Response m = http_get(cluster->node(i).port(), "/uritoken-status?metrics");
     EXPECT_NE(m.body.find("uritoken_blocked_tokens 1\n"), std::string::npos) << m.body;
+    EXPECT_NE(m.body.find("uritoken_verdicts{reason=\"shared\"} 1\n"), std::string::npos) << m.body;
     EXPECT_NE(m.body.find("uritoken_members{state=\"alive\"} 2\n"), std::string::npos) << m.body;
     EXPECT_NE(m.body.find("uritoken_sidecar_up 1\n"), std::string::npos);
     {  // Prometheus' own referee (promtool, Debian's prometheus package)

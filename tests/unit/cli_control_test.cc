@@ -265,6 +265,9 @@ TEST_F(CliControl, BlockedListsTokensWithTheirClientsAndEvidence) {
                          "media-eu-1  by alice from 10.0.0.9: leaked?on forum, 100% ?[31mred \xc3\xa9t\xc3\xa9\n"))
       << r.out;
   EXPECT_TRUE(has(r.out, "89ab89ab89ab89ab  99   -            2027-01-15T05:16:40Z")) << "key 99 is in no key file";
+  EXPECT_TRUE(has(r.out, "media-eu-3  4 places, score 3.80: AS7922 Comcast (concurrent, 2 networks), net 452923ca "
+                         "(sequential), AS21928 T-Mobile (concurrent), AS3320 Telekom (concurrent)\n"))
+      << r.out;
   EXPECT_TRUE(has(r.out, "1 pardoned:\nSESSION           KEY  CLIENT      SINCE                 DECIDED BY  EVIDENCE\n"
                          "cdefcdefcdefcdef  13   other-site  2027-01-15T05:18:20Z  media-eu-2  by bob from local: "
                          "false positive \xff\n"))
@@ -303,7 +306,8 @@ TEST_F(CliControl, BlockedJsonHasTheDocumentedShape) {
 
   const std::vector<std::string> blocked_keys = {
       "key_id",        "session",    "client",    "since",      "since_ms", "expires",  "reason", "networks",
-      "network_count", "first_seen", "last_seen", "decided_by", "operator", "user",     "comment"};
+      "network_count", "first_seen", "last_seen", "places",     "score",    "limit",    "decided_by", "operator",
+      "user",          "comment"};
   const std::vector<std::string> pardoned_keys = {"key_id",     "session",  "client", "since",  "since_ms",
                                                   "decided_by", "operator", "user",   "comment"};
   const Json& blocked = j["blocked"];
@@ -340,6 +344,18 @@ TEST_F(CliControl, BlockedJsonHasTheDocumentedShape) {
   EXPECT_EQ(m["network_count"].n, 0);
   EXPECT_EQ(m["first_seen"].type, Json::null);
   EXPECT_EQ(blocked.a[2]["client"].type, Json::null) << "key 99 is in no key file";
+  EXPECT_TRUE(a["places"].a.empty()) << "an owner before protocol 3 sends no places";
+  EXPECT_EQ(a["score"].type, Json::null);
+  const Json& p = blocked.a[2];
+  ASSERT_EQ(p["places"].a.size(), 4u);
+  EXPECT_EQ(p["places"].a[0]["place"].s, "AS7922 Comcast");
+  EXPECT_EQ(p["places"].a[0]["networks"].n, 2);
+  EXPECT_TRUE(p["places"].a[0]["concurrent"].b);
+  EXPECT_EQ(p["places"].a[0]["weight"].n, 1.3);
+  EXPECT_FALSE(p["places"].a[1]["concurrent"].b);
+  EXPECT_EQ(p["places"].a[1]["weight"].n, 0.5);
+  EXPECT_EQ(p["score"].n, 3.8);
+  EXPECT_EQ(p["limit"].n, 3);
 
   const Json& pardoned = j["pardoned"];
   ASSERT_EQ(pardoned.a.size(), 1u);

@@ -1,6 +1,7 @@
 // Control protocol records (core/control.h): round trips with every byte
 // that needs escaping, and refusal of malformed lines and truncated responses.
 #include "../../mod_uritoken/core/control.h"
+#include "../../mod_uritoken/core/json.h"
 
 #include <gtest/gtest.h>
 
@@ -42,3 +43,33 @@ TEST(Control, MalformedLinesAndTruncatedResponsesAreRefused) {
 }
 
 }  // namespace
+
+TEST(Control, PlacesFieldParsesAndSkipsMalformedEntries) {
+  const auto places = parse_places("AS7922 Comcast, LLC|2|c|13;net 452923ca|1|s|5;bad|x|c|10;short|1|c;"
+                                   "odd|1|q|10;|1|c|10;extra|1|c|10|9;198.51.0.0/16|1|c|10");
+  ASSERT_EQ(places.size(), 3u);
+  EXPECT_EQ(places[0].name, "AS7922 Comcast, LLC");
+  EXPECT_EQ(places[0].networks, 2u);
+  EXPECT_TRUE(places[0].concurrent);
+  EXPECT_DOUBLE_EQ(places[0].weight, 1.3);
+  EXPECT_EQ(places[1].name, "net 452923ca");
+  EXPECT_FALSE(places[1].concurrent);
+  EXPECT_DOUBLE_EQ(places[1].weight, 0.5);
+  EXPECT_EQ(places[2].name, "198.51.0.0/16");
+  EXPECT_TRUE(parse_places("").empty());
+}
+
+// The status page and the CLI copy these record fields into JSON.
+TEST(Control, DecimalFieldsBecomeJsonNumbersOrNull) {
+  const auto as_json = [](const char* s) {
+    std::string out;
+    uritoken::json_decimal(out, s);
+    return out;
+  };
+  EXPECT_EQ(as_json("3"), "3");
+  EXPECT_EQ(as_json("4.00"), "4.00");
+  for (const char* bad : {"", ".5", "5.", "1.2.3", "-1", "1e5", "4,00", "null", "3 "}) EXPECT_EQ(as_json(bad), "null") << bad;
+  std::string s;
+  uritoken::json_string(s, "a\"b\\\n");
+  EXPECT_EQ(s, "\"a\\\"b\\\\\\n\"");
+}

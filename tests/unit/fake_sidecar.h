@@ -24,7 +24,8 @@
 namespace uritoken::testing {
 
 // The answer to `status`: two blocked tokens of key 12 (client shop-berlin
-// in the test key file), one of key 99 (in no key file), a pardon of key 13.
+// in the test key file), one of key 99 (in no key file, with the places
+// a protocol 3 owner sends), a pardon of key 13.
 // The manual entry's comment holds a tab, a percent sign, an escape byte
 // and UTF-8, the pardon's a byte that is not UTF-8, to check their way
 // through both renderings.
@@ -49,6 +50,8 @@ inline std::string status_answer() {
   rs[5].add("key", 99).add("session", "89ab89ab89ab89ab").add("expires", 1800000900);
   rs[5].add("since_ms", 1799990200000ULL).add("reason", "auto").add("origin", "media-eu-3");
   rs[5].add("networks", 4).add("nets", "192.0.2.0/24").add("first", 1799989100).add("last", 1799990100);
+  rs[5].add("places", "AS7922 Comcast|2|c|13;net 452923ca|1|s|5;AS21928 T-Mobile|1|c|10;AS3320 Telekom|1|c|10");
+  rs[5].add("score", "3.80").add("limit", 3);
   rs[6].kind = "pardoned";
   rs[6].add("key", 13).add("session", "cdefcdefcdefcdef").add("since_ms", 1799990300000ULL);
   rs[6].add("origin", "media-eu-2").add("operator", "local").add("user", "bob").add("comment", "false positive \xff");
