@@ -160,9 +160,11 @@ class Cluster {
   // True if node i refuses `token` because it is revoked: a 403 and, written
   // before that answer, the UT00010 line for the token's session. Any other
   // 403 (a bad token, a missing key ring) does not count.
-  bool refuses_as_revoked(int i, const std::string& token) {
+  // `from`: the client address of the probe, itself a sighting: pick one
+  // the token was already used from when the places matter.
+  bool refuses_as_revoked(int i, const std::string& token, const std::string& from = "198.51.100.7") {
     const std::size_t mark = node(i).error_log().size();
-    if (get(i, token, "198.51.100.7").status != 403) return false;
+    if (get(i, token, from).status != 403) return false;
     return node(i).error_log().find("UT00010: token refused (revoked): client site42, key 1, session " +
                                         session_of(token) + " ",
                                     mark) != std::string::npos;
@@ -170,13 +172,14 @@ class Cluster {
 
   // Waits until every node refuses `token` as revoked; returns the
   // milliseconds it took, or -1.
-  long wait_refused_everywhere(const std::string& token, int timeout_ms = 10000) {
+  long wait_refused_everywhere(const std::string& token, int timeout_ms = 10000,
+                               const std::string& from = "198.51.100.7") {
     const auto start = Clock::now();
     std::vector<bool> refused(nodes_.size(), false);
     while (Clock::now() - start < std::chrono::milliseconds(timeout_ms)) {
       bool all = true;
       for (int i = 0; i < size(); ++i) {
-        if (!refused[static_cast<std::size_t>(i)]) refused[static_cast<std::size_t>(i)] = refuses_as_revoked(i, token);
+        if (!refused[static_cast<std::size_t>(i)]) refused[static_cast<std::size_t>(i)] = refuses_as_revoked(i, token, from);
         all = all && refused[static_cast<std::size_t>(i)];
       }
       if (all) {

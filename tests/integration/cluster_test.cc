@@ -69,6 +69,45 @@ TEST_F(ClusterTest, TokenUsedFromFiveNetworksIsRefusedOnEveryNode) {
   }
 }
 
+// Places, with Debian's location database, as an admin installs it: a
+// dual-stack home (Comcast) whose phone moves to dual-stack cellular
+// (T-Mobile US, a new carrier-NAT address on the way) is five networks in
+// two places and stays served on every node, where the /24 rule revoked
+// it; a forum post read in four other ASes is revoked everywhere, and the
+// page names those ASes. Every address arrives as a client's would behind
+// a proxy: X-Forwarded-For, resolved by mod_remoteip.
+TEST_F(ClusterTest, DualStackHandoverIsServedAndAForumPostIsRevokedByPlaces) {
+  cluster = std::make_unique<Cluster>(3);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: )");
+  const std::string honest = mint(), shared = mint();
+  const std::vector<std::string> handover = {"2601:0:1234::7", "24.34.17.8",   "2601:0:1234::8",
+                                             "2607:fb90:1:2::5", "172.58.3.9", "172.59.200.4"};
+  for (std::size_t k = 0; k < handover.size(); ++k) {
+    EXPECT_EQ(cluster->get(static_cast<int>(k % 3), honest, handover[k]).status, 200) << handover[k];
+  }
+  const std::vector<std::string> forum = {"2601:0:5678::3", "2.0.5.8", "2a06:f0c0:1::7", "62.155.3.1", "81.2.69.33"};
+  for (std::size_t k = 0; k < forum.size(); ++k) cluster->get(static_cast<int>(k % 3), shared, forum[k]);
+  // Probed from the owner's home: the probe adds no place.
+  ASSERT_GE(cluster->wait_refused_everywhere(shared, 5000, forum[0]), 0) << cluster->node(0).error_log();
+  // A wrong verdict on the honest token would have spread by now (ms).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  for (int i = 0; i < 3; ++i) {
+    for (const auto& ip : handover) EXPECT_EQ(cluster->get(i, honest, ip, "seg2.ts").status, 200) << i << " " << ip;
+  }
+  // The evidence is what the owner held when it decided: four or five of
+  // the five places, each an AS of the database.
+  const Response j = http_get(cluster->node(1).port(), "/uritoken-status?json");
+  int named = 0;
+  for (const char* place : {"AS3215 Orange S.A.", "AS3352 TELEFONICA DE ESPANA S.A.U.", "AS3320 Deutsche Telekom AG",
+                            "AS20712 Andrews & Arnold Ltd", "AS7922 COMCAST-7922"}) {
+    named += j.body.find(std::string("{\"place\":\"") + place + "\"") != std::string::npos ? 1 : 0;
+  }
+  EXPECT_GE(named, 4) << j.body;
+  EXPECT_EQ(j.body.find("{\"place\":\"net "), std::string::npos) << "a place not from the database: " << j.body;
+  EXPECT_EQ(j.body.find(cluster->session_of(honest)), std::string::npos) << "the honest token is not listed: " << j.body;
+}
+
 TEST_F(ClusterTest, ProxyAndCarrierNatUsersAreNotRevoked) {
   cluster = std::make_unique<Cluster>(3);
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
