@@ -450,7 +450,7 @@ std::vector<control::Record> SharingService::manual(const control::Record& reque
 void SharingService::owned_sighting(const gossip::SightingReport& r) {
   if (node_ == nullptr) return;
   const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires, network_of_report(r),
-                                             place_of_report(r), r.shared_network, r.time_ms);
+                                             place_of_report(r), r.shared_network, r.time_ms, r.client_hash);
   if (!v.shared) return;
   // A verdict in force is not decided again, and a pardon holds for the
   // token's life: only an operator (or the client site) revokes it again.
@@ -485,7 +485,7 @@ void SharingService::add_place_evidence(const gossip::SightingReport& r, const S
     rev.evidence.places.push_back(e);
   }
   rev.evidence.score_x100 = static_cast<std::uint16_t>(std::min(65535.0, v.score * 100 + 0.5));
-  rev.evidence.limit = static_cast<std::uint8_t>(std::min(255u, config_.policy.max_places));
+  rev.evidence.limit = static_cast<std::uint8_t>(std::min(255u, v.limit));
   for (const NetworkEvidence& n : detector_.networks_of(r.token.key_id, r.token.session)) {
     if (rev.evidence.networks.size() == gossip::Evidence::kMaxNetworks) break;
     gossip::Evidence::Network net;

@@ -224,7 +224,7 @@ std::string format_place(const Place& p) {
 // ---------------------------------------------------------------- SharingDetector
 
 namespace {
-constexpr int kPlaces = 4;             // places remembered per token
+constexpr int kPlaces = static_cast<int>(kMaxTrackedPlaces);
 constexpr std::size_t kBucket = 8;     // slots per bucket: a token lives in one bucket
 constexpr std::uint8_t kUsed = 1, kSharedSeen = 2, kSharedConcurrent = 4;
 // Slot::place_flags
@@ -255,7 +255,8 @@ struct SharingDetector::Slot {
   std::uint8_t place_flags[kPlaces];
   std::uint8_t shared_tick;          // last use of any shared network
   std::uint8_t flags;
-  std::uint8_t reserved[4];
+  std::uint8_t limit;                // 1 + index in policy.client_limits, 0: the policy's own
+  std::uint8_t reserved[3];
 };
 
 // The network log: per bucket of tokens, the networks they were last seen
@@ -272,6 +273,12 @@ struct SharingDetector::LogEntry {
 SharingDetector::SharingDetector(const SharingPolicy& policy) : policy_(policy) {
   static_assert(sizeof(Slot) == 64, "per-token state must stay one cache line");
   if (policy_.window_s == 0) policy_.window_s = 1;
+  // A client's window can only be shorter: the slots forget at window_s.
+  if (policy_.client_limits.size() > kMaxClientLimits) policy_.client_limits.resize(kMaxClientLimits);
+  for (ClientSharingLimit& c : policy_.client_limits) {
+    c.window_s = std::clamp<std::uint32_t>(c.window_s, 1, policy_.window_s);
+    c.max_places = std::clamp(c.max_places, 1u, kMaxTrackedPlaces);
+  }
   // 255 ticks must span the window with room to spare before a rebase.
   tick_s_ = std::max<std::uint32_t>(1, (policy_.window_s + 119) / 120);
   // One slot in thirteen spare, so buckets rarely overflow before
@@ -405,9 +412,13 @@ SharingVerdict SharingDetector::score(const Slot& s) const {
   for (int i = 0; i < kPlaces; ++i)
     if (s.place_id[i] != 0) newest = std::max<unsigned>(newest, s.tick[i]);
   if (s.flags & kSharedSeen) newest = std::max<unsigned>(newest, s.shared_tick);
-  auto live = [&](unsigned tick) { return (newest - tick) * tick_s_ <= policy_.window_s; };
+  const ClientSharingLimit* own = s.limit != 0 ? &policy_.client_limits[s.limit - 1] : nullptr;
+  const unsigned max_places = own != nullptr ? own->max_places : policy_.max_places;
+  const std::uint32_t window_s = window_of(s);
+  auto live = [&](unsigned tick) { return (newest - tick) * tick_s_ <= window_s; };
 
   SharingVerdict v;
+  v.limit = max_places;
   for (int i = 0; i < kPlaces; ++i) {
     if (s.place_id[i] == 0 || !live(s.tick[i])) continue;
     ++v.places;
@@ -427,9 +438,25 @@ SharingVerdict SharingDetector::score(const Slot& s) const {
   v.score = places_score + extra + shared_score;
   // The shared group and the networks inside places may tip a token over
   // the line but never carry it: the places alone must reach max_places.
-  v.shared = places_score + kEpsilon >= policy_.max_places &&
-             v.score + kEpsilon >= policy_.max_places + kTipWeight;
+  v.shared = places_score + kEpsilon >= max_places && v.score + kEpsilon >= max_places + kTipWeight;
   return v;
+}
+
+std::uint32_t SharingDetector::window_of(const Slot& s) const {
+  return s.limit != 0 ? policy_.client_limits[s.limit - 1].window_s : policy_.window_s;
+}
+
+std::uint8_t SharingDetector::limit_index(std::uint32_t client_hash) const {
+  for (std::size_t i = 0; i < policy_.client_limits.size(); ++i) {
+    if (policy_.client_limits[i].client_hash == client_hash) return static_cast<std::uint8_t>(i + 1);
+  }
+  return 0;
+}
+
+std::uint32_t sharing_client_hash(std::string_view client) {
+  std::uint32_t h = 2166136261u;
+  for (const char c : client) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
+  return h;
 }
 
 // The place entry of this sighting's place, or -1. Fallback and
@@ -523,11 +550,12 @@ SharingDetector::Slot* SharingDetector::claim(std::uint16_t key_id, std::uint64_
 
 SharingVerdict SharingDetector::observe(std::uint16_t key_id, std::uint64_t session, std::uint32_t token_expires,
                                         const NetworkId& network, const Place& given_place, bool shared_network,
-                                        std::uint64_t time_ms) {
+                                        std::uint64_t time_ms, std::uint32_t client_hash) {
   const auto now_s = static_cast<std::uint32_t>(time_ms / 1000);
   Slot* s = find(key_id, session);
   if (s == nullptr) s = claim(key_id, session, now_s);
   s->expires = token_expires;
+  if (!policy_.client_limits.empty()) s->limit = limit_index(client_hash);
 
   // Older than anything kept, or than the token's window: already forgotten.
   if (now_s < s->base_s || now_s + policy_.window_s < newest_s(*s)) return score(*s);
@@ -628,11 +656,12 @@ std::vector<PlaceEvidence> SharingDetector::places_of(std::uint16_t key_id, std:
   const Slot* s = find(key_id, session);
   if (s == nullptr) return out;
   const std::uint32_t newest = newest_s(*s);
-  const bool shared_live = (s->flags & kSharedSeen) && newest - (s->base_s + s->shared_tick * tick_s_) <= policy_.window_s;
+  const std::uint32_t window_s = window_of(*s);
+  const bool shared_live = (s->flags & kSharedSeen) && newest - (s->base_s + s->shared_tick * tick_s_) <= window_s;
   const unsigned total = score(*s).places + (shared_live ? 1 : 0);
   for (int i = 0; i < kPlaces; ++i) {
     const std::uint32_t last = s->base_s + s->tick[i] * tick_s_;
-    if (s->place_id[i] == 0 || newest - last > policy_.window_s) continue;
+    if (s->place_id[i] == 0 || newest - last > window_s) continue;
     PlaceEvidence e;
     e.place.kind = (s->place_flags[i] & kPlaceAs) ? PlaceKind::as : PlaceKind::fallback;
     e.place.id = s->place_id[i];
@@ -703,6 +732,11 @@ std::uint64_t SharingPolicy::digest() const {
     ranges += r;
   }
   h = splitmix64(h ^ ranges);
+  std::uint64_t clients = 0;  // order-independent too
+  for (const ClientSharingLimit& c : client_limits) {
+    clients += splitmix64(splitmix64(c.client_hash) ^ (std::uint64_t{c.max_places} << 32 | c.window_s));
+  }
+  h = splitmix64(h ^ clients);
   return h == 0 ? 1 : h;
 }
 

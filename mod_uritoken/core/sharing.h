@@ -27,6 +27,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -79,6 +80,18 @@ std::string format_place(const Place& p);  // "AS7922", "net 5f3a09c1"
 // further networks inside places), never a tenth of one.
 constexpr double kTipWeight = 0.5;
 
+// A client site whose audience is special (a school's, a hotel chain's):
+// its own limit of places and a window no longer than the policy's
+// (UriTokenClientSharing). client_hash is sharing_client_hash(client id).
+struct ClientSharingLimit {
+  std::uint32_t client_hash = 0;
+  unsigned max_places = 3;
+  std::uint32_t window_s = 600;
+};
+// FNV-1a of a client id: what a worker puts in each sighting, and how a
+// client's own limit is found. Distinct-client counting, not security.
+std::uint32_t sharing_client_hash(std::string_view client);
+
 struct SharingPolicy {
   unsigned max_places = 3;           // shared from max_places + kTipWeight, with max_places of them places
   std::uint32_t window_s = 600;      // sightings older than this are forgotten
@@ -94,6 +107,7 @@ struct SharingPolicy {
   unsigned proxy_sessions = 50;      // a network seen with at least this many distinct sessions ...
   unsigned proxy_clients = 1;        // ... of at least this many distinct clients within window_s is a shared proxy
   bool places_from_database = false;     // places are autonomous systems (else the fallback prefixes)
+  std::vector<ClientSharingLimit> client_limits;  // at most kMaxClientLimits; windows <= window_s
   std::size_t max_sessions = 1000000;    // bound on tracked tokens (memory is allocated up front for this)
   std::size_t proxy_networks = 8192;     // bound on networks the proxy detector follows
 
@@ -145,8 +159,15 @@ class NetworkClassifier {            // runs on the node that saw the request
   std::size_t proxy_sets_ = 0;
 };
 
+// Places remembered per token (the most recent ones): a 64-byte slot holds
+// four. So a limit above 4 could never be reached, and at 4 only with half
+// a place more from networks inside places or from shared networks.
+constexpr unsigned kMaxTrackedPlaces = 4;
+constexpr std::size_t kMaxClientLimits = 255;  // a slot names its client's limit in one byte
+
 struct SharingVerdict {
   bool shared = false;
+  unsigned limit = 0;    // the max_places applied (the token's client's own, or the policy's)
   double score = 0;      // weighted count in the window: places + networks inside them + shared group
   unsigned places = 0;   // distinct private places in the window
   unsigned networks = 0; // distinct networks in the window (all shared ones count as one)
@@ -177,8 +198,10 @@ class SharingDetector {              // runs on the nodes that own a token
   // One sighting; `shared_network` = the observing node classified the
   // network as a proxy/CGNAT/shared range. A place of kind none counts as
   // fallback_place(network).
+  // `client_hash` (sharing_client_hash) selects the client's own limit.
   SharingVerdict observe(std::uint16_t key_id, std::uint64_t session, std::uint32_t token_expires,
-                         const NetworkId& network, const Place& place, bool shared_network, std::uint64_t time_ms);
+                         const NetworkId& network, const Place& place, bool shared_network, std::uint64_t time_ms,
+                         std::uint32_t client_hash = 0);
   SharingVerdict observe(std::uint16_t key_id, std::uint64_t session, std::uint32_t token_expires,
                          const NetworkId& network, bool shared_network, std::uint64_t time_ms) {
     return observe(key_id, session, token_expires, network, Place(), shared_network, time_ms);
@@ -219,6 +242,8 @@ class SharingDetector {              // runs on the nodes that own a token
   Slot* bucket_of(std::uint16_t key_id, std::uint64_t session, int which) const;
   Slot* claim(std::uint16_t key_id, std::uint64_t session, std::uint32_t now_s);
   SharingVerdict score(const Slot& s) const;
+  std::uint8_t limit_index(std::uint32_t client_hash) const;  // 0: the policy's own
+  std::uint32_t window_of(const Slot& s) const;               // the token's client's window
   double presence_weight(bool concurrent, unsigned live_total) const;
   double inside_weight(const Slot& s, int place) const;
   std::uint32_t newest_s(const Slot& s) const;

@@ -259,6 +259,15 @@ int check_cluster_config(server_rec* s) {
   } else if (!c->peers.empty() && c->gossip_listen.empty()) {
     problem = "UriTokenGossipPeer needs UriTokenGossipListen, the address this node gossips from";
   }
+  for (const ClientSharing& cs : c->client_sharing) {
+    if (problem == nullptr && cs.window_seconds > c->window_seconds) {
+      // The detector forgets a token's sightings after UriTokenSharingWindow.
+      problem = apr_psprintf(s->process->pconf,
+                             "UriTokenClientSharing %s: window=%u is longer than UriTokenSharingWindow (%u); "
+                             "shorten it or raise UriTokenSharingWindow",
+                             cs.client.c_str(), cs.window_seconds, c->window_seconds);
+    }
+  }
   if (problem != nullptr) {
     ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr, "UT00032: %s", problem);
     return HTTP_INTERNAL_SERVER_ERROR;

@@ -316,7 +316,8 @@ const char* set_cluster_number(cmd_parms* cmd, void*, const char* arg) {
   if (c == nullptr) return error;
   const std::string name = cmd->directive->directive;
   if (name == "UriTokenSharingPlaces" || name == "UriTokenSharingNetworks") {
-    return set_count(cmd, arg, 1, 64, &c->max_places, "a number of places");
+    // A token's slot remembers its four latest places: more is never reached.
+    return set_count(cmd, arg, 1, kMaxTrackedPlaces, &c->max_places, "a number of places");
   }
   if (name == "UriTokenSharingWindow") return set_count(cmd, arg, 10, 86400, &c->window_seconds, "a number of seconds");
   if (name == "UriTokenSharingConcurrency") {
@@ -328,6 +329,40 @@ const char* set_cluster_number(cmd_parms* cmd, void*, const char* arg) {
     return set_count(cmd, arg, 1024, 1L << 26, &c->tracked_sessions, "a number of sessions");
   }
   return "mod_uritoken: unknown numeric directive";
+}
+
+// UriTokenClientSharing CLIENT places=N [window=SECONDS]
+const char* add_client_sharing(cmd_parms* cmd, void*, int argc, char* const argv[]) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  const char* usage = "UriTokenClientSharing: use 'UriTokenClientSharing CLIENT places=N [window=SECONDS]' "
+                      "(e.g. 'UriTokenClientSharing campus-tv places=5 window=300')";
+  if (argc < 2 || argc > 3) return usage;
+  ClientSharing cs;
+  cs.client = argv[0];
+  if (cs.client.empty() || cs.client.size() > 64) return usage;
+  for (const ClientSharing& other : c->client_sharing) {
+    if (other.client == cs.client) {
+      return apr_psprintf(cmd->pool, "UriTokenClientSharing: client '%s' is given twice; keep one line", argv[0]);
+    }
+  }
+  bool places = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("places=", 0) == 0) {
+      if (const char* e = set_count(cmd, argv[i] + 7, 1, kMaxTrackedPlaces, &cs.places, "a number of places")) return e;
+      places = true;
+    } else if (arg.rfind("window=", 0) == 0) {
+      if (const char* e = set_count(cmd, argv[i] + 7, 10, 86400, &cs.window_seconds, "a number of seconds")) return e;
+    } else {
+      return apr_psprintf(cmd->pool, "UriTokenClientSharing: '%s' is neither places=N nor window=SECONDS", argv[i]);
+    }
+  }
+  if (!places) return usage;
+  if (c->client_sharing.size() == kMaxClientLimits) return "UriTokenClientSharing: at most 255 clients";
+  c->client_sharing.push_back(cs);
+  return nullptr;
 }
 
 const char* add_shared_network(cmd_parms* cmd, void*, const char* arg) {
@@ -540,6 +575,9 @@ const command_rec kDirectives[] = {
     AP_INIT_ITERATE("UriTokenSharedNetworkFile", UT_FN(add_shared_network_file), nullptr, RSRC_CONF,
                     "files of shared ranges, one CIDR a line or a CSV with the range first (e.g. Apple's "
                     "iCloud Private Relay egress list); re-read at every graceful restart"),
+    AP_INIT_TAKE_ARGV("UriTokenClientSharing", UT_FN(add_client_sharing), nullptr, RSRC_CONF,
+                      "CLIENT places=N [window=SECONDS]: one client site's own sharing limit and a window no "
+                      "longer than UriTokenSharingWindow; the others keep the server's (default none)"),
     AP_INIT_TAKE1("UriTokenSharingWindow", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
                   "seconds of sightings the sharing rule looks at (default 600)"),
     AP_INIT_TAKE1("UriTokenSharingConcurrency", UT_FN(set_cluster_number), nullptr, RSRC_CONF,

@@ -29,6 +29,14 @@ constexpr int kUnset = -1;
 // server only), read by the parent, inherited by the sidecar.
 enum class SharingMode { off, shadow, enforce };
 
+// UriTokenClientSharing CLIENT places=N [window=SECONDS]: one client
+// site's own limit (its audience is special: a school's, a hotel chain's).
+struct ClientSharing {
+  std::string client;
+  unsigned places = 3;
+  unsigned window_seconds = 0;  // 0: UriTokenSharingWindow
+};
+
 struct ClusterConfig {
   SharingMode mode = SharingMode::off;    // UriTokenSharing
   std::string state_dir;                  // UriTokenStateDir (journal)
@@ -41,6 +49,7 @@ struct ClusterConfig {
   unsigned max_places = 3;                // UriTokenSharingPlaces (also read as UriTokenSharingNetworks)
   unsigned window_seconds = 600;          // UriTokenSharingWindow
   unsigned concurrent_seconds = 120;      // UriTokenSharingConcurrency
+  std::vector<ClientSharing> client_sharing;  // UriTokenClientSharing, one per client
   std::vector<IpPrefix> shared_networks;  // UriTokenSharedNetwork CIDR ...
   std::vector<std::string> shared_network_files;  // UriTokenSharedNetworkFile PATH ...
   std::vector<IpPrefix> shared_file_ranges;        // ... as loaded by check_cluster_config

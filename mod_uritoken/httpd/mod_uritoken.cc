@@ -176,13 +176,6 @@ std::optional<IpAddress> client_address(const request_rec* r) {
   return std::nullopt;
 }
 
-// FNV-1a: distinct-client counting for proxy detection, not security.
-std::uint32_t client_hash(const char* client) {
-  std::uint32_t h = 2166136261u;
-  for (const char* c = client; *c != '\0'; ++c) h = (h ^ static_cast<unsigned char>(*c)) * 16777619u;
-  return h;
-}
-
 // Each name is set once per request, here first: adding skips the search
 // for an existing entry that apr_table_setn would do.
 void set_env(request_rec* r, const char* name, const char* value) { apr_table_addn(r->subprocess_env, name, value); }
@@ -479,7 +472,7 @@ int handle_post_read_request(request_rec* r) {
     Sighting seen;
     seen.session = session_number(v.claims.session);
     seen.key_id = v.claims.key_id;
-    seen.client_hash = client_hash(client);
+    seen.client_hash = sharing_client_hash(client);
     seen.token_expires = v.claims.expires;
     seen.time_ms = static_cast<std::uint64_t>(apr_time_as_msec(r->request_time));
     if (client_addr) seen.address = *client_addr;

@@ -101,6 +101,10 @@ SharingPolicy policy_of(const ClusterConfig& c) {
   p.places_from_database = c.location != nullptr;
   p.default_shared_ranges = c.default_shared_networks;
   p.max_sessions = c.tracked_sessions;
+  for (const ClientSharing& cs : c.client_sharing) {
+    p.client_limits.push_back({sharing_client_hash(cs.client), cs.places,
+                               cs.window_seconds != 0 ? cs.window_seconds : c.window_seconds});
+  }
   return p;
 }
 

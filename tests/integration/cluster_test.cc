@@ -108,6 +108,35 @@ TEST_F(ClusterTest, DualStackHandoverIsServedAndAForumPostIsRevokedByPlaces) {
   EXPECT_EQ(j.body.find(cluster->session_of(honest)), std::string::npos) << "the honest token is not listed: " << j.body;
 }
 
+// UriTokenClientSharing on every node: site42's tokens are shared from
+// two places and half a place more (three concurrent places), while the
+// other client's token, used from the same three places, keeps the
+// server's limit of 3 and is served.
+TEST_F(ClusterTest, AClientsOwnLimitAppliesToItsTokensOnly) {
+  cluster = std::make_unique<Cluster>(3);
+  for (int i = 0; i < 3; ++i) cluster->add_node_conf(i, "UriTokenClientSharing site42 places=2\n");
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: )");
+  const std::string strict = mint();
+  const std::string other = cluster->node(0).mint("--client other --ttl 600");
+  ASSERT_FALSE(other.empty());
+  tokens.push_back(other);
+  const std::vector<std::string> places = {"2601:0:5678::3", "2.0.5.8", "62.155.3.1"};  // Comcast, Orange, Telekom
+  for (const std::string& token : {strict, other}) {
+    for (std::size_t k = 0; k < places.size(); ++k) {
+      EXPECT_EQ(cluster->get(static_cast<int>(k % 3), token, places[k]).status, 200) << places[k];
+    }
+  }
+  ASSERT_GE(cluster->wait_refused_everywhere(strict, 5000, places[0]), 0) << cluster->node(0).error_log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  for (int i = 0; i < 3; ++i) {
+    for (const auto& ip : places) EXPECT_EQ(cluster->get(i, other, ip, "seg2.ts").status, 200) << i << " " << ip;
+  }
+  const Response j = http_get(cluster->node(2).port(), "/uritoken-status?json");
+  EXPECT_NE(j.body.find("\"score\":3.00,\"limit\":2"), std::string::npos) << j.body;
+  EXPECT_EQ(j.body.find(cluster->session_of(other)), std::string::npos) << j.body;
+}
+
 TEST_F(ClusterTest, ProxyAndCarrierNatUsersAreNotRevoked) {
   cluster = std::make_unique<Cluster>(3);
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
@@ -441,6 +470,18 @@ INSTANTIATE_TEST_SUITE_P(
                                      "127.0.0.1:7946\n",
                                      "UriTokenClusterKeyFile"},
                       BadClusterConf{"UriTokenSharingNetworks 0\n", "UriTokenSharingNetworks: '0'"},
+                      BadClusterConf{"UriTokenSharingPlaces 5\n",
+                                     "UriTokenSharingPlaces: '5' is not a number of places from 1 to 4"},
+                      BadClusterConf{"UriTokenClientSharing site42\n", "UriTokenClientSharing CLIENT places=N"},
+                      BadClusterConf{"UriTokenClientSharing site42 places=9\n",
+                                     "UriTokenClientSharing: '9' is not a number of places from 1 to 4"},
+                      BadClusterConf{"UriTokenClientSharing site42 places=2 limit=3\n",
+                                     "UriTokenClientSharing: 'limit=3' is neither places=N nor window=SECONDS"},
+                      BadClusterConf{"UriTokenClientSharing site42 places=2\nUriTokenClientSharing site42 places=4\n",
+                                     "client 'site42' is given twice"},
+                      BadClusterConf{"UriTokenClientSharing site42 places=2 window=900\n",
+                                     "UriTokenClientSharing site42: window=900 is longer than UriTokenSharingWindow "
+                                     "(600); shorten it or raise UriTokenSharingWindow"},
                       BadClusterConf{"UriTokenSharedNetwork 10.0.0.0/40\n", "UriTokenSharedNetwork: '10.0.0.0/40'"},
                       BadClusterConf{"UriTokenRevokedStatus 500\n", "UriTokenRevokedStatus: '500'"},
                       BadClusterConf{"<VirtualHost 127.0.0.1:1>\nUriTokenSharing Enforce\n</VirtualHost>\n",

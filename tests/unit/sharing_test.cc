@@ -63,7 +63,7 @@ struct Node {
     const NetworkId net = classifier.network_of(a);
     const bool is_proxy = classifier.observe(net, session, client_hash, time_ms);
     return detector.observe(7, session, kExpires, net, test_place(a, net, db),
-                            classifier.in_shared_range(a) || is_proxy, time_ms);
+                            classifier.in_shared_range(a) || is_proxy, time_ms, client_hash);
   }
   NetworkClassifier classifier;
   SharingDetector detector;
@@ -264,6 +264,39 @@ TEST(SharingDetector, ExactlyMaxPlacesIsNotSharedHalfAPlaceMoreIs) {
     EXPECT_TRUE(v.shared) << max;
     EXPECT_EQ(v.places, max + 1);
   }
+}
+
+// UriTokenClientSharing: a client's own limit and shorter window apply to
+// its tokens only; every other client keeps the policy's.
+TEST(SharingDetector, AClientsOwnLimitAndWindowApplyToItsTokensOnly) {
+  SharingPolicy p = small_policy();
+  const std::uint32_t campus = sharing_client_hash("campus-tv"), brief = sharing_client_hash("brief");
+  p.client_limits = {{campus, 4, 600}, {brief, 3, 60}};
+  Node n(p, false);
+  SharingVerdict mine, other, quick;
+  for (int i = 0; i < 4; ++i) {
+    const std::string addr = v4(11 + i, 1, 0, 9);
+    mine = n.see(1, addr, kT0 + i * kSec, campus);
+    other = n.see(2, addr, kT0 + i * kSec, 99);
+  }
+  EXPECT_FALSE(mine.shared) << "four places, the campus client's limit is 4";
+  EXPECT_EQ(mine.limit, 4u);
+  EXPECT_TRUE(other.shared) << "another client's token in four places";
+  EXPECT_EQ(other.limit, 3u);
+  mine = n.see(1, "100.64.7.7", kT0 + 6 * kSec, campus);
+  EXPECT_TRUE(mine.shared) << "four places and a shared network: 5 >= 4.5";
+  // Four concurrent places, two of them 100 s before the others: inside
+  // the policy's 600 s window, outside the brief client's 60 s.
+  for (const std::uint64_t session : {3u, 4u}) {
+    const std::uint32_t client = session == 3 ? brief : 99;
+    n.see(session, v4(50, 1, 0, 9), kT0, client);
+    n.see(session, v4(51, 1, 0, 9), kT0, client);
+    n.see(session, v4(52, 1, 0, 9), kT0 + 100 * kSec, client);
+    quick = n.see(session, v4(53, 1, 0, 9), kT0 + 100 * kSec, client);
+    EXPECT_EQ(quick.shared, session == 4) << session;
+    EXPECT_EQ(quick.places, session == 3 ? 2u : 4u) << session;
+  }
+  EXPECT_NE(p.digest(), small_policy().digest()) << "nodes with other client limits are named (UT00037)";
 }
 
 TEST(SharingDetector, SequentialPlacesWeighLessThanConcurrentOnes) {
