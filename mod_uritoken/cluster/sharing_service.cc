@@ -449,8 +449,22 @@ std::vector<control::Record> SharingService::manual(const control::Record& reque
 
 void SharingService::owned_sighting(const gossip::SightingReport& r) {
   if (node_ == nullptr) return;
-  const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires, network_of_report(r),
-                                             place_of_report(r), r.shared_network, r.time_ms, r.client_hash);
+  const NetworkId net = network_of_report(r);
+  Place place = place_of_report(r);
+  bool shared_network = r.shared_network;
+  if (place.kind == PlaceKind::none && places_.database() != nullptr) {
+    // From a protocol 2 node, which sends no place: placed here as this
+    // node places its own, or a rolling upgrade would count one home as
+    // an AS and a fallback /16, two places.
+    IpAddress a;
+    a.v6 = net.v6;
+    std::memcpy(a.bytes, net.bytes, sizeof a.bytes);
+    const PlaceResolver::Answer where = places_.resolve(a, net);
+    place = where.place;
+    shared_network = shared_network || where.shared;
+  }
+  const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires, net, place,
+                                             shared_network, r.time_ms, r.client_hash);
   if (!v.shared) return;
   // A verdict in force is not decided again, and a pardon holds for the
   // token's life: only an operator (or the client site) revokes it again.

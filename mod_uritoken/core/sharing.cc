@@ -434,6 +434,12 @@ SharingVerdict SharingDetector::score(const Slot& s) const {
     places_score += presence_weight((s.place_flags[i] & kPlaceConcurrent) != 0, total);
     extra += inside_weight(s, i);
   }
+  // All places' further networks together add at most place_extra_max,
+  // below kTipWeight: an honest commute (home, a carrier's NAT pool, an
+  // office's proxy pool, each handover "concurrent") shows three places
+  // with networks inside two of them, exactly as three strangers on busy
+  // ISPs do. Only a further place or the shared group tips three places.
+  extra = std::min(extra, policy_.place_extra_max);
   const double shared_score = shared_live ? presence_weight((s.flags & kSharedConcurrent) != 0, total) : 0;
   v.score = places_score + extra + shared_score;
   // The shared group and the networks inside places may tip a token over

@@ -98,7 +98,7 @@ struct SharingPolicy {
   std::uint32_t concurrent_s = 120;  // two networks used within this time of each other count as concurrent
   double sequential_weight = 0.5;    // weight of a place whose use does not overlap another's (handover)
   double network_weight = 0.1;       // each further network of one family inside a place ...
-  double place_extra_max = 0.3;      // ... up to this much per place
+  double place_extra_max = 0.3;      // ... up to this much per place and in all (below kTipWeight: never tips)
   // The workers' repeat filter keys on these defaults (ipnet.h): a finer
   // prefix here would need it to key on that too.
   unsigned ipv4_prefix = kSharingPrefixV4, ipv6_prefix = kSharingPrefixV6;

@@ -633,7 +633,9 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   out += "</section>\n";
   if (!v.pardoned.empty()) {
     out += "<section id=\"pardoned\"><h2>Pardoned (" + std::to_string(v.pardoned.size()) +
-           ")</h2>\n<div class=\"wrap cards\"><table><thead><tr><th>Session</th><th>Client</th><th class=\"num\">Key"
+           ")</h2>\n<p class=\"muted\">A pardon holds for the token's life: the sharing rule does not revoke it "
+           "again, whatever its use; only an operator (Revoke everywhere) does.</p>\n"
+           "<div class=\"wrap cards\"><table><thead><tr><th>Session</th><th>Client</th><th class=\"num\">Key"
            "</th><th>By</th><th>When</th><th>Comment</th></tr></thead><tbody>\n";
     for (const Record& p : v.pardoned) {
       const std::uint64_t since_ms = std::strtoull(field(p, "since_ms").c_str(), nullptr, 10);

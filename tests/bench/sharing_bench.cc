@@ -195,6 +195,15 @@ std::vector<Behaviour> behaviours() {
                  play(ev, s, t0 + 11 * kMin, 15, dual_stack(w.as.at("mobile"), cell, rng));
                  return std::uint64_t{0};
                }});
+  b.push_back({"commute without pause, via two address pools", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
+                 const std::size_t home = home_of(rng), pool = home_of(rng), office = home_of(rng);
+                 // Each handover within seconds: three places, each concurrent with the next,
+                 // networks inside the carrier's and the office's (new address per connection).
+                 play(ev, s, t0, 3, dual_stack(w.as.at("cable"), home, rng));
+                 play(ev, s, t0 + 3 * kMin, 3, [&, pool](std::size_t i) { return v4_in(w.as.at("mobile"), pool + i % 8, static_cast<unsigned>(i * 37)); });
+                 play(ev, s, t0 + 6 * kMin, 3, [&, office](std::size_t i) { return v4_in(w.as.at("office"), office + i % 4, static_cast<unsigned>(i)); });
+                 return std::uint64_t{0};
+               }});
   b.push_back({"cellular re-attach", false, [=](const World& w, std::mt19937_64& rng, std::uint64_t s, std::uint64_t t0, std::vector<Event>& ev) {
                  const std::size_t cell = home_of(rng);
                  // a new /48 every 2 minutes while the old one is still in the window

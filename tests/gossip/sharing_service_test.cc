@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <random>
@@ -171,6 +172,56 @@ TEST(SharingService, VerdictNamesEachNetworksPlaceInItsOwnPosition) {
   ASSERT_GE(places.size(), 4u);
   EXPECT_TRUE(std::any_of(places.begin(), places.end(), [](const auto& p) { return p.name == "AS63949 Linode, LLC"; }));
   EXPECT_EQ(blocked->get("limit").value_or(""), "3");
+}
+
+// A rolling upgrade: sightings from a protocol 2 node carry no place. An
+// owner with a database places them as it places its own, so a dual-stack
+// home and its phone on cellular, reported half by old nodes and half by
+// new ones, are two places, not four (an AS and a fallback /16 each).
+TEST(SharingService, SightingsWithoutAPlaceArePlacedByTheOwnersDatabase) {
+  std::string error;
+  std::shared_ptr<const LocationDatabase> db = LocationDatabase::open(kDebianLocationDatabase, &error);
+  if (!db) GTEST_SKIP() << "no location database (apt-get install libloc-database): " << error;
+  HeapState shm;
+  Captured log;
+  ServiceConfig sc;
+  sc.policy.max_sessions = 10000;
+  sc.policy.places_from_database = true;
+  sc.location = db;
+  SharingService service(sc, *shm.state, log.sink());
+  std::uint64_t now = kT0;
+  service.clock = [&] { return now; };
+  NoNetwork net;
+  gossip::Node node(node_config(1), net, service, now, 7);
+  service.attach(&node);
+  node.start(now);
+  // Comcast and T-Mobile US, each by IPv4 and IPv6, each network from a
+  // new node (with its place) and from an old one (without).
+  const std::vector<std::pair<std::string, std::uint32_t>> networks = {
+      {"24.34.17.8", 7922}, {"2601:0:1234::7", 7922}, {"172.58.3.9", 21928}, {"2607:fb90:1:2::5", 21928}};
+  for (const auto& [ip, asn] : networks) {
+    for (const bool old_node : {false, true}) {
+      const IpAddress a = *parse_ip_address(ip);
+      gossip::SightingReport r;
+      r.token = {1, 77};
+      r.token_expires = static_cast<std::uint32_t>(now / 1000 + 3600);
+      r.network[0] = a.v6 ? 6 : 4;
+      const IpAddress masked = mask_ip(a, a.v6 ? kSharingPrefixV6 : kSharingPrefixV4);
+      std::memcpy(r.network + 1, masked.bytes, a.v6 ? 16 : 4);
+      r.client_hash = 42;
+      r.time_ms = now;
+      if (!old_node) {
+        r.place_kind = static_cast<std::uint8_t>(PlaceKind::as);
+        r.place_id = asn;
+      }
+      service.owned_sighting(r);
+      now += 2000;
+    }
+  }
+  EXPECT_EQ(shm.state->lookup(1, 77, static_cast<std::uint32_t>(now / 1000)), RevocationState::none);
+  control::Record request;
+  request.kind = "status";
+  for (const auto& rec : service.handle(request)) EXPECT_NE(rec.kind, "blocked") << control::encode(rec);
 }
 
 // --- Many simulated nodes ----------------------------------------------------

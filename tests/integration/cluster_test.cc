@@ -670,6 +670,10 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     }
     EXPECT_EQ(cluster->get(i, shared, "198.51.100.7").status, 200) << "node " << i;
   }
+  const Response page = http_get(cluster->node(0).port(), "/uritoken-status");
+  EXPECT_NE(page.body.find("A pardon holds for the token's life"), std::string::npos) << page.body;
+  EXPECT_NE(http_get(cluster->node(0).port(), "/uritoken-status?metrics").body.find("uritoken_verdicts{reason=\"pardoned\"} 1\n"),
+            std::string::npos);
   // A manual revoke of a fresh token on node 2 is refused on nodes 0 and 1.
   const std::string other = mint();
   ASSERT_TRUE(cluster->served_everywhere(other));

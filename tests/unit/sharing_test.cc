@@ -332,12 +332,33 @@ TEST(SharingDetector, NetworksInsidePlacesTipButNeverCarry) {
   for (int i = 0; i < 6; ++i) v = n.see(7, v4(203, 0, 114 + i, 1), kT0 + (3 + i) * kSec);
   EXPECT_NEAR(v.score, 3.3, 1e-9);
   EXPECT_FALSE(v.shared);
-  // Strangers on the cable ISP as well: more networks inside a second
-  // place tip it (8-bit maps per family: a few collide, an under-count).
+  // More networks inside a second place (strangers on the cable ISP, or
+  // an office's proxy pool on a commute) add nothing more: all networks
+  // inside places weigh at most 0.3 together, so they never tip.
   for (int i = 0; i < 6; ++i) v = n.see(7, v4(198, 51, 101 + i, 1), kT0 + (10 + i) * kSec);
-  EXPECT_GE(v.score, 3.5 - 1e-9);
-  EXPECT_LE(v.score, 3.6 + 1e-9);
+  EXPECT_NEAR(v.score, 3.3, 1e-9);
+  EXPECT_FALSE(v.shared);
+  // A fourth place does.
+  v = n.see(7, "2001:db8:400::1", kT0 + 20 * kSec);
+  EXPECT_EQ(v.places, 4u);
   EXPECT_TRUE(v.shared);
+}
+
+// A commute without a pause, each handover within concurrent_s: home
+// (one network), cellular through a carrier's NAT pool (a new /24 per
+// connection), the office through a proxy pool. Three places, each
+// concurrent with the next, networks inside two of them: served.
+TEST(SharingDetector, CommuteThroughTwoAddressPoolsIsNotShared) {
+  Node n(small_policy());
+  SharingVerdict v;
+  std::uint64_t t = kT0;
+  for (int i = 0; i < 20; ++i, t += 6 * kSec) v = n.see(9, "2001:db8:100::5", t);      // home, dual stack
+  for (int i = 0; i < 20; ++i, t += 6 * kSec) v = n.see(9, v4(203, 0, i * 3, 9), t);  // carrier pool
+  for (int i = 0; i < 20; ++i, t += 6 * kSec) v = n.see(9, v4(192, 0, 2, 100 + i), t);  // office egress ...
+  for (int i = 0; i < 20; ++i, t += 6 * kSec) v = n.see(9, "2001:db8:3" + std::to_string(i % 10) + "0::1", t);
+  EXPECT_EQ(v.places, 3u);
+  EXPECT_LE(v.score, 3.3 + 1e-9);
+  EXPECT_FALSE(v.shared);
 }
 
 TEST(SharingDetector, SightingsOlderThanTheWindowAreForgotten) {
