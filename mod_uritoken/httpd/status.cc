@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "../cluster/location.h"
 #include "../core/control.h"
 #include "../core/control_client.h"
 #include "../core/json.h"
@@ -144,7 +145,7 @@ bool has_flag(const request_rec* r, const char* flag) {
 }
 
 struct View {
-  std::vector<Record> node, members, blocked, pardoned, shared, proxies, counters;
+  std::vector<Record> node, location, members, blocked, pardoned, shared, proxies, counters;
   std::string sidecar_problem;  // non-empty: the sidecar did not answer
   bool sharing_off = false;     // no sidecar on this server at all
 };
@@ -168,6 +169,7 @@ View load(request_rec* r, const ServerConfig* conf) {
   }
   for (const Record& rec : *records) {
     if (rec.kind == "node") v.node.push_back(rec);
+    if (rec.kind == "location") v.location.push_back(rec);
     if (rec.kind == "member") v.members.push_back(rec);
     if (rec.kind == "blocked") v.blocked.push_back(rec);
     if (rec.kind == "pardoned") v.pardoned.push_back(rec);
@@ -200,6 +202,24 @@ std::string places_json(const Record& b) {
   return out;
 }
 
+// The location database the sidecar uses: path ("" none) and build time.
+struct LocationInfo {
+  bool known = false;  // the sidecar said
+  std::string path;
+  std::uint64_t built = 0;
+  bool stale(std::time_t now) const {
+    return !path.empty() && built + std::uint64_t{cluster::kLocationStaleDays} * 86400 < static_cast<std::uint64_t>(now);
+  }
+};
+LocationInfo location_of(const View& v) {
+  LocationInfo l;
+  if (v.location.empty()) return l;
+  l.known = true;
+  l.path = field(v.location[0], "path");
+  l.built = v.location[0].get_u64("built").value_or(0);
+  return l;
+}
+
 void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_set_content_type(r, "application/json");
   std::string out = "{\"sidecar\":" + std::string(v.sharing_off             ? "\"off\""
@@ -210,6 +230,11 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
     const Record& n = v.node[0];
     out += ",\"node\":{\"name\":" + json(field(n, "name")) + ",\"id\":" + json(field(n, "id")) +
            ",\"mode\":" + json(field(n, "mode")) + ",\"ready\":" + (field(n, "ready") == "1" ? "true" : "false") + "}";
+  }
+  if (const LocationInfo l = location_of(v); l.known) {
+    out += ",\"location\":{\"database\":" + (l.path.empty() ? std::string("null") : json(l.path)) +
+           ",\"built\":" + (l.path.empty() ? std::string("null") : std::to_string(l.built)) +
+           ",\"stale\":" + (l.stale(std::time(nullptr)) ? "true" : "false") + "}";
   }
   out += ",\"members\":[";
   for (std::size_t i = 0; i < v.members.size(); ++i) {
@@ -310,6 +335,11 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
            std::to_string(v.blocked.size() - manual) + "\nuritoken_verdicts{reason=\"manual\"} " +
            std::to_string(manual) + "\nuritoken_verdicts{reason=\"pardoned\"} " + std::to_string(v.pardoned.size()) +
            "\n";
+    if (const LocationInfo l = location_of(v); l.known && !l.path.empty()) {
+      out += "# HELP uritoken_location_database_built_seconds When the location database in use was built (unix s; "
+             "refresh with 'location update').\n# TYPE uritoken_location_database_built_seconds gauge\n"
+             "uritoken_location_database_built_seconds " + std::to_string(l.built) + "\n";
+    }
     std::map<std::string, int> states = {{"alive", 0}, {"suspect", 0}, {"dead", 0}};
     for (const Record& m : v.members) ++states[field(m, "state")];
     out += "# HELP uritoken_members Other cluster members by state.\n# TYPE uritoken_members gauge\n";
@@ -690,10 +720,29 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   for (const Record& s : v.shared) out += "<code>" + html(field(s, "network")) + "</code> ";
   if (v.shared.empty()) out += "<span class=\"muted\">None configured (UriTokenSharedNetwork).</span>";
   out += "</p></section>\n<section id=\"proxies\"><h2>Suspected shared proxies</h2>\n<p class=\"hint\">Detected "
-         "here: networks with many sessions of several clients.</p>\n<p>";
+         "here: networks with many sessions at once.</p>\n<p>";
   for (const Record& p : v.proxies) out += "<code>" + html(field(p, "network")) + "</code> ";
   if (v.proxies.empty()) out += "<span class=\"muted\">None at the moment.</span>";
-  out += "</p></section></div>\n<section id=\"counters\"><h2>Counters</h2>\n<details class=\"counters\"><summary>" +
+  out += "</p></section></div>\n";
+  if (const LocationInfo l = location_of(v); l.known) {
+    const std::time_t now = std::time(nullptr);
+    out += "<section id=\"places\"><h2>Places</h2>\n<p>";
+    if (l.path.empty()) {
+      out += "<span class=\"bad\">No location database</span> (UriTokenLocationDatabase Off, or Debian's "
+             "libloc-database not installed): places are IPv4 /16 and IPv6 /32 networks, which cannot group a "
+             "carrier's address pool the way an autonomous system does.";
+    } else {
+      out += "From the location database <code>" + html(l.path) + "</code>, " +
+             html(cluster::describe_age(static_cast<std::time_t>(l.built), now)) + ".";
+      if (l.stale(now)) {
+        out += " <span class=\"bad\">Older than " + std::to_string(cluster::kLocationStaleDays) +
+               " days: networks move between autonomous systems every day; refresh it with <code>location "
+               "update</code> (Debian's location package) and reload httpd.</span>";
+      }
+    }
+    out += "</p></section>\n";
+  }
+  out += "<section id=\"counters\"><h2>Counters</h2>\n<details class=\"counters\"><summary>" +
          std::to_string(v.counters.size()) +
          " counters of gossip, sightings and the journal (also in Prometheus)</summary><table><tbody>";
   for (const Record& c : v.counters) {
