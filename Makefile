@@ -223,7 +223,7 @@ $(BUILD)/sharing_bench: $(call obj,tests/bench/sharing_bench.cc) $(CLUSTER_OBJS)
 bench-sharing: $(BUILD)/sharing_bench
 	$(BUILD)/sharing_bench $(SHARING_SESSIONS)
 
-bench-cluster: all $(BUILD)/gossip_sim_bench $(BUILD)/state_memory $(BUILD)/cluster_bench $(BUILD)/chaos_bench
+bench-cluster: all $(BUILD)/mint_many $(BUILD)/gossip_sim_bench $(BUILD)/state_memory $(BUILD)/cluster_bench $(BUILD)/chaos_bench
 	bash tests/bench/cluster.sh
 
 demo: all
