@@ -12,6 +12,20 @@ missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
+# Installed but older than the archive's: a library that the packages above
+# were built against. A fresh Debian 12 image can carry an older libssl3
+# than the one apache2-bin of the current point release needs, and mod_ssl
+# then logs AH01882 and a test fails; installing a package never upgrades
+# an installed dependency that merely satisfies its version constraint.
+built_against=(libssl3)
+for p in "${built_against[@]}"; do
+  installed=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null || true)
+  candidate=$(apt-cache policy "$p" 2>/dev/null | awk '/Candidate:/ {print $2}' || true)
+  if [[ -n "$installed" && -n "$candidate" && "$candidate" != "(none)" ]] &&
+    dpkg --compare-versions "$installed" lt "$candidate"; then
+    missing+=("$p")
+  fi
+done
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
