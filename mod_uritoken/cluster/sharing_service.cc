@@ -323,6 +323,19 @@ control::Record SharingService::verdict_record(const gossip::Revocation& r) cons
   return rec;
 }
 
+// Where places come from: the location database in use ("" none), and
+// when it was built.
+control::Record SharingService::location_record() const {
+  control::Record location;
+  location.kind = "location";
+  if (const LocationDatabase* db = places_.database()) {
+    location.add("path", db->path()).add("built", static_cast<std::uint64_t>(db->created_at()));
+  } else {
+    location.add("path", "");
+  }
+  return location;
+}
+
 std::vector<control::Record> SharingService::status() const {
   std::vector<control::Record> out;
   control::Record ok;
@@ -336,15 +349,7 @@ std::vector<control::Record> SharingService::status() const {
   self.add("name", cfg.name).add("id", hex64(cfg.node_id)).add("mode", config_.shadow ? "shadow" : "enforce");
   self.add("ready", node_->ready() ? 1 : 0).add("policy", hex64(cfg.policy_digest)).add("members", members.size());
   out.push_back(self);
-  // Where places come from: the location database in use, and its age.
-  control::Record location;
-  location.kind = "location";
-  if (const LocationDatabase* db = places_.database()) {
-    location.add("path", db->path()).add("built", static_cast<std::uint64_t>(db->created_at()));
-  } else {
-    location.add("path", "");
-  }
-  out.push_back(location);
+  out.push_back(location_record());
   for (const gossip::Member& m : members) {
     if (m.node_id == cfg.node_id) continue;
     control::Record rec;

@@ -95,6 +95,7 @@ class SharingService : public gossip::Listener {
   void publish(const gossip::Revocation& r);
   std::string member_name(std::uint64_t node_id) const;
   std::vector<control::Record> status() const;
+  control::Record location_record() const;
   control::Record verdict_record(const gossip::Revocation& r) const;
   std::vector<control::Record> manual(const control::Record& request, bool pardon);
 

@@ -220,6 +220,29 @@ LocationInfo location_of(const View& v) {
   return l;
 }
 
+// The Places section: the location database in use and its age, with the
+// fix once it is stale; empty when the sidecar did not say.
+std::string places_section(const View& v) {
+  const LocationInfo l = location_of(v);
+  if (!l.known) return "";
+  const std::time_t now = std::time(nullptr);
+  std::string out = "<section id=\"places\"><h2>Places</h2>\n<p>";
+  if (l.path.empty()) {
+    out += "<span class=\"bad\">No location database</span> (UriTokenLocationDatabase Off, or Debian's "
+           "libloc-database not installed): places are IPv4 /16 and IPv6 /32 networks, which cannot group a "
+           "carrier's address pool the way an autonomous system does.";
+  } else {
+    out += "From the location database <code>" + html(l.path) + "</code>, " +
+           html(cluster::describe_age(static_cast<std::time_t>(l.built), now)) + ".";
+    if (l.stale(now)) {
+      out += " <span class=\"bad\">Older than " + std::to_string(cluster::kLocationStaleDays) +
+             " days: networks move between autonomous systems every day; refresh it with <code>location "
+             "update</code> (Debian's location package) and reload httpd.</span>";
+    }
+  }
+  return out + "</p></section>\n";
+}
+
 void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_set_content_type(r, "application/json");
   std::string out = "{\"sidecar\":" + std::string(v.sharing_off             ? "\"off\""
@@ -724,24 +747,7 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   for (const Record& p : v.proxies) out += "<code>" + html(field(p, "network")) + "</code> ";
   if (v.proxies.empty()) out += "<span class=\"muted\">None at the moment.</span>";
   out += "</p></section></div>\n";
-  if (const LocationInfo l = location_of(v); l.known) {
-    const std::time_t now = std::time(nullptr);
-    out += "<section id=\"places\"><h2>Places</h2>\n<p>";
-    if (l.path.empty()) {
-      out += "<span class=\"bad\">No location database</span> (UriTokenLocationDatabase Off, or Debian's "
-             "libloc-database not installed): places are IPv4 /16 and IPv6 /32 networks, which cannot group a "
-             "carrier's address pool the way an autonomous system does.";
-    } else {
-      out += "From the location database <code>" + html(l.path) + "</code>, " +
-             html(cluster::describe_age(static_cast<std::time_t>(l.built), now)) + ".";
-      if (l.stale(now)) {
-        out += " <span class=\"bad\">Older than " + std::to_string(cluster::kLocationStaleDays) +
-               " days: networks move between autonomous systems every day; refresh it with <code>location "
-               "update</code> (Debian's location package) and reload httpd.</span>";
-      }
-    }
-    out += "</p></section>\n";
-  }
+  out += places_section(v);
   out += "<section id=\"counters\"><h2>Counters</h2>\n<details class=\"counters\"><summary>" +
          std::to_string(v.counters.size()) +
          " counters of gossip, sightings and the journal (also in Prometheus)</summary><table><tbody>";

@@ -114,26 +114,47 @@ TEST(SharingService, OneNodeTurnsRingSightingsIntoARevocationInTableAndJournal) 
   rmdir(dir);
 }
 
+// One node whose sidecar places networks with Debian's location database.
+class SharingServiceWithDatabase : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    std::string error;
+    std::shared_ptr<const LocationDatabase> db = LocationDatabase::open(kDebianLocationDatabase, &error);
+    if (!db) GTEST_SKIP() << "no location database (apt-get install libloc-database): " << error;
+    ServiceConfig sc;
+    sc.policy.max_sessions = 10000;
+    sc.policy.places_from_database = true;
+    sc.location = db;
+    service = std::make_unique<SharingService>(sc, *shm.state, log.sink());
+    service->clock = [this] { return now; };
+    node = std::make_unique<gossip::Node>(node_config(1), net, *service, now, 7);
+    service->attach(node.get());
+    node->start(now);
+  }
+  void TearDown() override {
+    if (service) service->attach(nullptr);
+  }
+  // The sidecar's `blocked` records, as the status page gets them.
+  std::vector<control::Record> blocked() {
+    control::Record request;
+    request.kind = "status";
+    std::vector<control::Record> out;
+    for (const auto& r : service->handle(request))
+      if (r.kind == "blocked") out.push_back(r);
+    return out;
+  }
+  HeapState shm;
+  Captured log;
+  std::uint64_t now = kT0;
+  NoNetwork net;
+  std::unique_ptr<SharingService> service;
+  std::unique_ptr<gossip::Node> node;
+};
+
 // With Debian's location database, a verdict names each network's place
 // and country by position: a network the database does not know is an
 // empty entry, so the others stay beside their own network.
-TEST(SharingService, VerdictNamesEachNetworksPlaceInItsOwnPosition) {
-  std::string error;
-  std::shared_ptr<const LocationDatabase> db = LocationDatabase::open(kDebianLocationDatabase, &error);
-  if (!db) GTEST_SKIP() << "no location database (apt-get install libloc-database): " << error;
-  HeapState shm;
-  Captured log;
-  ServiceConfig sc;
-  sc.policy.max_sessions = 10000;
-  sc.policy.places_from_database = true;
-  sc.location = db;
-  SharingService service(sc, *shm.state, log.sink());
-  std::uint64_t now = kT0;
-  service.clock = [&] { return now; };
-  NoNetwork net;
-  gossip::Node node(node_config(1), net, service, now, 7);
-  service.attach(&node);
-  node.start(now);
+TEST_F(SharingServiceWithDatabase, VerdictNamesEachNetworksPlaceInItsOwnPosition) {
   // Unknown to the database first (TEST-NET), then an AS, another unknown,
   // a network with only a country, and a second AS.
   const std::map<std::string, std::string> expected = {{"198.51.100.0/24", ""},
@@ -144,14 +165,12 @@ TEST(SharingService, VerdictNamesEachNetworksPlaceInItsOwnPosition) {
   for (const char* ip : {"198.51.100.7", "45.33.12.8", "192.0.2.33", "203.0.113.9", "151.101.1.5"}) {
     shm.state->report(sighting(12, ip, now));
   }
-  service.drain(now);
-  node.tick(now);
+  service->drain(now);
+  node->tick(now);
   ASSERT_EQ(shm.state->lookup(1, 12, static_cast<std::uint32_t>(now / 1000)), RevocationState::revoked);
-  control::Record request;
-  request.kind = "status";
-  const auto records = service.handle(request);
-  const auto blocked = std::find_if(records.begin(), records.end(), [](const auto& r) { return r.kind == "blocked"; });
-  ASSERT_NE(blocked, records.end());
+  const auto records = blocked();
+  ASSERT_EQ(records.size(), 1u);
+  const control::Record* verdict = &records[0];
   const auto split = [](const std::string& s) {
     std::vector<std::string> out;
     std::string item;
@@ -160,41 +179,25 @@ TEST(SharingService, VerdictNamesEachNetworksPlaceInItsOwnPosition) {
     if (!s.empty() && s.back() == ',') out.push_back("");
     return out;
   };
-  const auto nets = split(blocked->get("nets").value_or(""));
-  const auto where = split(blocked->get("nets_where").value_or(""));
-  ASSERT_EQ(nets.size(), where.size()) << blocked->get("nets").value_or("") << " / " << blocked->get("nets_where").value_or("");
+  const auto nets = split(verdict->get("nets").value_or(""));
+  const auto where = split(verdict->get("nets_where").value_or(""));
+  ASSERT_EQ(nets.size(), where.size()) << verdict->get("nets").value_or("") << " / " << verdict->get("nets_where").value_or("");
   ASSERT_GE(nets.size(), 4u);
   for (std::size_t i = 0; i < nets.size(); ++i) {
     ASSERT_TRUE(expected.count(nets[i])) << nets[i];
     EXPECT_EQ(where[i], expected.at(nets[i])) << nets[i];
   }
-  const auto places = control::parse_places(blocked->get("places").value_or(""));
+  const auto places = control::parse_places(verdict->get("places").value_or(""));
   ASSERT_GE(places.size(), 4u);
   EXPECT_TRUE(std::any_of(places.begin(), places.end(), [](const auto& p) { return p.name == "AS63949 Linode, LLC"; }));
-  EXPECT_EQ(blocked->get("limit").value_or(""), "3");
+  EXPECT_EQ(verdict->get("limit").value_or(""), "3");
 }
 
 // A rolling upgrade: sightings from a protocol 2 node carry no place. An
 // owner with a database places them as it places its own, so a dual-stack
 // home and its phone on cellular, reported half by old nodes and half by
 // new ones, are two places, not four (an AS and a fallback /16 each).
-TEST(SharingService, SightingsWithoutAPlaceArePlacedByTheOwnersDatabase) {
-  std::string error;
-  std::shared_ptr<const LocationDatabase> db = LocationDatabase::open(kDebianLocationDatabase, &error);
-  if (!db) GTEST_SKIP() << "no location database (apt-get install libloc-database): " << error;
-  HeapState shm;
-  Captured log;
-  ServiceConfig sc;
-  sc.policy.max_sessions = 10000;
-  sc.policy.places_from_database = true;
-  sc.location = db;
-  SharingService service(sc, *shm.state, log.sink());
-  std::uint64_t now = kT0;
-  service.clock = [&] { return now; };
-  NoNetwork net;
-  gossip::Node node(node_config(1), net, service, now, 7);
-  service.attach(&node);
-  node.start(now);
+TEST_F(SharingServiceWithDatabase, SightingsWithoutAPlaceArePlacedByTheOwnersDatabase) {
   // Comcast and T-Mobile US, each by IPv4 and IPv6, each network from a
   // new node (with its place) and from an old one (without).
   const std::vector<std::pair<std::string, std::uint32_t>> networks = {
@@ -214,14 +217,12 @@ TEST(SharingService, SightingsWithoutAPlaceArePlacedByTheOwnersDatabase) {
         r.place_kind = static_cast<std::uint8_t>(PlaceKind::as);
         r.place_id = asn;
       }
-      service.owned_sighting(r);
+      service->owned_sighting(r);
       now += 2000;
     }
   }
   EXPECT_EQ(shm.state->lookup(1, 77, static_cast<std::uint32_t>(now / 1000)), RevocationState::none);
-  control::Record request;
-  request.kind = "status";
-  for (const auto& rec : service.handle(request)) EXPECT_NE(rec.kind, "blocked") << control::encode(rec);
+  for (const auto& rec : blocked()) ADD_FAILURE() << "revoked: " << control::encode(rec);
 }
 
 // --- Many simulated nodes ----------------------------------------------------
