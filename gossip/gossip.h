@@ -69,6 +69,7 @@ struct Evidence {
     std::uint8_t networks = 0;    // distinct networks inside it
     bool concurrent = false;      // used within the concurrency time of another place
     std::uint8_t weight_x10 = 0;  // its weight in the score, in tenths
+    std::uint32_t first_s = 0, last_s = 0;  // protocol 4: its first and last use (unix s, 0 unknown)
     bool operator==(const Place& o) const;
   };
   static constexpr std::size_t kMaxPlaces = 4;
@@ -77,12 +78,17 @@ struct Evidence {
   std::vector<Place> places;          // automatic: where those networks are
   std::uint16_t score_x100 = 0;       // the verdict's score, in hundredths ...
   std::uint8_t limit = 0;             // ... against this limit (max_places)
+  // Protocol 4, a bulk verdict (reason 3): the token's rate over the bulk
+  // window, per minute, that crossed UriTokenBulkLimit; places[0] is where
+  // the latest requests came from.
+  std::uint32_t bulk_requests_per_min = 0;
+  std::uint64_t bulk_bytes_per_min = 0;
   std::string operator_address;   // manual: who revoked or pardoned (client address)
   std::string user;               // manual: r->user, when authenticated
   std::string comment;            // manual: free text
   bool empty() const {
     return networks.empty() && first_seen_s == 0 && last_seen_s == 0 && operator_address.empty() && user.empty() &&
-           comment.empty() && places.empty();
+           comment.empty() && places.empty() && bulk_requests_per_min == 0 && bulk_bytes_per_min == 0;
   }
   bool operator==(const Evidence& o) const;
 };
@@ -94,7 +100,7 @@ struct Revocation {
   bool pardon = false;
   bool shadow = false;              // shadow-mode verdict: reported, not enforced
   std::uint64_t origin = 0;         // node id that decided
-  std::uint8_t reason = 0;          // 1 = sharing rule, 2 = manual
+  std::uint8_t reason = 0;          // 1 = sharing rule, 2 = manual, 3 = bulk use
   std::uint8_t networks = 0;        // distinct networks seen (for ops)
   Evidence evidence;                // not part of the CRDT order (wins_over)
   bool operator==(const Revocation& o) const;
@@ -157,6 +163,11 @@ struct SightingReport {
   std::uint8_t place_kind = 0;
   std::uint32_t place_id = 0;
   char country[2] = {0, 0};
+  // Protocol 4: the bulk signal's counts (Sighting::requests, ::bytes):
+  // requests and bytes from this network since the node's previous
+  // sighting of the token. 1 and 0 from older nodes.
+  std::uint32_t requests = 1;
+  std::uint64_t bytes = 0;
   bool operator==(const SightingReport& o) const;
 };
 

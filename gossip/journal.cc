@@ -50,15 +50,18 @@ std::string Journal::format(const Revocation& r) {
                 r.pardon ? "pardon" : "revoke", r.shadow ? 1 : 0, r.origin, unsigned(r.reason),
                 unsigned(r.networks));
   std::string line = buf;
-  if (!r.evidence.empty()) {  // why it was revoked: ` ev=` + base64url of wire::encode_evidence
-    std::vector<std::uint8_t> ev;
-    wire::encode_evidence(r.evidence, ev);
-    line.insert(line.size() - 1, " ev=" + base64url_encode(ev.data(), ev.size()));
-  }
+  std::vector<std::uint8_t> ev;  // why it was revoked: ` ev=` + base64url of wire::encode_evidence
+  wire::encode_evidence(r.evidence, ev);
+  if (!ev.empty()) line.insert(line.size() - 1, " ev=" + base64url_encode(ev.data(), ev.size()));
   if (!r.evidence.places.empty()) {  // where: ` pl=` + base64url of wire::encode_places
     std::vector<std::uint8_t> pl;
     wire::encode_places(r.evidence, pl);
     line.insert(line.size() - 1, " pl=" + base64url_encode(pl.data(), pl.size()));
+  }
+  if (wire::has_times_or_rate(r.evidence)) {  // when, and a bulk rate: ` tr=` + wire::encode_times_and_rate
+    std::vector<std::uint8_t> tr;
+    wire::encode_times_and_rate(r.evidence, tr);
+    line.insert(line.size() - 1, " tr=" + base64url_encode(tr.data(), tr.size()));
   }
   return line;
 }
@@ -77,8 +80,12 @@ bool Journal::parse(const std::string& line, Revocation& r) {
   // Optional evidence, strictly decoded: a torn or altered ev= is malformed.
   Evidence evidence;
   std::string_view rest = std::string_view(line).substr(static_cast<std::size_t>(used));
-  constexpr std::string_view kEv = " ev=", kPl = " pl=";
-  std::string_view places;
+  constexpr std::string_view kEv = " ev=", kPl = " pl=", kTr = " tr=";
+  std::string_view places, times;
+  if (const std::size_t at = rest.find(kTr); at != std::string_view::npos) {
+    times = rest.substr(at + kTr.size());
+    rest = rest.substr(0, at);
+  }
   if (const std::size_t at = rest.find(kPl); at != std::string_view::npos) {
     places = rest.substr(at + kPl.size());
     rest = rest.substr(0, at);
@@ -93,6 +100,11 @@ bool Journal::parse(const std::string& line, Revocation& r) {
     std::uint8_t bytes[wire::kMaxPlacesSize];
     long len = base64url_decode(bytes, sizeof bytes, places);
     if (len <= 0 || !wire::decode_places(bytes, static_cast<std::size_t>(len), evidence)) return false;
+  }
+  if (!times.empty()) {
+    std::uint8_t bytes[wire::kMaxTimesAndRateSize];
+    long len = base64url_decode(bytes, sizeof bytes, times);
+    if (len <= 0 || !wire::decode_times_and_rate(bytes, static_cast<std::size_t>(len), evidence)) return false;
   }
   if (key > 0xffff || reason > 0xff || networks > 0xff || (shadow != 0 && shadow != 1))
     return false;

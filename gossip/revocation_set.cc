@@ -50,13 +50,14 @@ bool Evidence::Network::operator==(const Network& o) const {
 
 bool Evidence::Place::operator==(const Place& o) const {
   return kind == o.kind && id == o.id && networks == o.networks && concurrent == o.concurrent &&
-         weight_x10 == o.weight_x10;
+         weight_x10 == o.weight_x10 && first_s == o.first_s && last_s == o.last_s;
 }
 
 bool Evidence::operator==(const Evidence& o) const {
   return networks == o.networks && first_seen_s == o.first_seen_s && last_seen_s == o.last_seen_s &&
          operator_address == o.operator_address && user == o.user && comment == o.comment && places == o.places &&
-         score_x100 == o.score_x100 && limit == o.limit;
+         score_x100 == o.score_x100 && limit == o.limit && bulk_requests_per_min == o.bulk_requests_per_min &&
+         bulk_bytes_per_min == o.bulk_bytes_per_min;
 }
 
 bool Revocation::operator==(const Revocation& o) const {
@@ -143,7 +144,7 @@ bool SightingReport::operator==(const SightingReport& o) const {
          std::memcmp(network, o.network, sizeof network) == 0 &&
          shared_network == o.shared_network && client_hash == o.client_hash &&
          time_ms == o.time_ms && place_kind == o.place_kind && place_id == o.place_id &&
-         std::memcmp(country, o.country, 2) == 0;
+         std::memcmp(country, o.country, 2) == 0 && requests == o.requests && bytes == o.bytes;
 }
 
 std::optional<Endpoint> Endpoint::parse(std::string_view text) {

@@ -96,6 +96,41 @@ bool get_string(Reader& r, std::string& s, std::size_t limit) {
   return true;
 }
 
+}  // namespace
+
+bool has_times_or_rate(const Evidence& e) {
+  if (e.bulk_requests_per_min != 0 || e.bulk_bytes_per_min != 0) return true;
+  for (const Evidence::Place& p : e.places)
+    if (p.first_s != 0 || p.last_s != 0) return true;
+  return false;
+}
+
+void encode_times_and_rate(const Evidence& e, std::vector<std::uint8_t>& o) {
+  const std::size_t n = std::min(e.places.size(), Evidence::kMaxPlaces);
+  put8(o, static_cast<std::uint8_t>(n));
+  for (std::size_t i = 0; i < n; ++i) {
+    put32(o, e.places[i].first_s);
+    put32(o, e.places[i].last_s);
+  }
+  put32(o, e.bulk_requests_per_min);
+  put64(o, e.bulk_bytes_per_min);
+}
+
+bool decode_times_and_rate(const std::uint8_t* data, std::size_t size, Evidence& e) {
+  Reader r{data, size};
+  const std::size_t n = r.u8();
+  if (r.bad || n != e.places.size()) return false;
+  for (Evidence::Place& p : e.places) {
+    p.first_s = r.u32();
+    p.last_s = r.u32();
+  }
+  e.bulk_requests_per_min = r.u32();
+  e.bulk_bytes_per_min = r.u64();
+  return !r.bad && has_times_or_rate(e);
+}
+
+namespace {
+
 void put_revocation_body(std::vector<std::uint8_t>& o, const Revocation& r) {
   put16(o, r.token.key_id);
   put64(o, r.token.session);
@@ -120,14 +155,30 @@ void put_revocation_body(std::vector<std::uint8_t>& o, const Revocation& r) {
   len = o.size() - at - 2;
   o[at] = static_cast<std::uint8_t>(len >> 8);
   o[at + 1] = static_cast<std::uint8_t>(len);
+  // Protocol 4: times_len(2) and each place's first and last use, then
+  // the bulk rate (none: length 0); a later version appends after them.
+  at = o.size();
+  put16(o, 0);
+  if (has_times_or_rate(r.evidence)) encode_times_and_rate(r.evidence, o);
+  len = o.size() - at - 2;
+  o[at] = static_cast<std::uint8_t>(len >> 8);
+  o[at + 1] = static_cast<std::uint8_t>(len);
 }
 
 std::size_t network_len(std::uint8_t family) { return family == 4 ? 4 : family == 6 ? 16 : 0; }
 
 }  // namespace
 
+namespace {
+// The part encode_evidence writes (places, times and rate have their own).
+bool base_empty(const Evidence& e) {
+  return e.networks.empty() && e.first_seen_s == 0 && e.last_seen_s == 0 && e.operator_address.empty() &&
+         e.user.empty() && e.comment.empty();
+}
+}  // namespace
+
 void encode_evidence(const Evidence& e, std::vector<std::uint8_t>& o) {
-  if (e.empty()) return;  // most revocations: no bytes at all
+  if (base_empty(e)) return;  // most revocations: no bytes at all
   std::size_t n = std::min(e.networks.size(), Evidence::kMaxNetworks);
   put8(o, static_cast<std::uint8_t>(n));
   for (std::size_t i = 0; i < n; ++i) {
@@ -165,7 +216,7 @@ bool decode_evidence(const std::uint8_t* data, std::size_t size, Evidence& e) {
     return false;
   // Nothing missing, nothing left over, and empty evidence only as no
   // bytes: one encoding per value, so what decodes re-encodes the same.
-  return !r.bad && r.n == 0 && !e.empty();
+  return !r.bad && r.n == 0 && !base_empty(e);
 }
 
 void encode_places(const Evidence& e, std::vector<std::uint8_t>& o) {
@@ -215,6 +266,11 @@ Evidence canonical(const Evidence& e) {
   bytes.clear();
   encode_places(e, bytes);
   decode_places(bytes.data(), bytes.size(), out);
+  if (has_times_or_rate(e)) {
+    bytes.clear();
+    encode_times_and_rate(e, bytes);
+    decode_times_and_rate(bytes.data(), bytes.size(), out);
+  }
   return out;
 }
 
@@ -254,6 +310,8 @@ void encode_sighting(const SightingReport& s, std::vector<std::uint8_t>& o) {
   put32(o, s.place_id);
   o.push_back(static_cast<std::uint8_t>(s.country[0]));
   o.push_back(static_cast<std::uint8_t>(s.country[1]));
+  put32(o, s.requests);  // protocol 4
+  put64(o, s.bytes);
   end_record(o, body);
 }
 
@@ -331,6 +389,12 @@ bool decode_revocation_body(Reader& r, Revocation& v) {
     if (!decode_places(r.p, places, v.evidence)) return !(r.bad = true);
     r.p += places; r.n -= places;
   }
+  if (r.n >= 2) {  // protocol 4: the places' times, the bulk rate
+    const std::size_t when = r.u16();
+    if (!r.take(when)) return false;
+    if (when != 0 && !decode_times_and_rate(r.p, when, v.evidence)) return !(r.bad = true);
+    r.p += when; r.n -= when;
+  }
   return !r.bad;
 }
 
@@ -356,6 +420,10 @@ SightingReport decode_sighting_body(Reader& r) {
     s.country[0] = static_cast<char>(cc[0]);
     s.country[1] = static_cast<char>(cc[1]);
     if (s.place_kind > 3) r.bad = true;
+  }
+  if (r.n >= 12) {  // protocol 4: the bulk signal's counts
+    s.requests = r.u32();
+    s.bytes = r.u64();
   }
   return s;
 }

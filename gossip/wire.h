@@ -25,7 +25,7 @@ constexpr std::uint8_t kVersion = 2;
 // so nodes of neighbouring versions talk during a rolling upgrade (the
 // procedure: README, "Rolling upgrades"). A record that a member must
 // understand may only be sent to members whose protocol_max reaches it.
-constexpr std::uint8_t kProtocolMin = 2, kProtocolMax = 3;
+constexpr std::uint8_t kProtocolMin = 2, kProtocolMax = 4;
 // version(1) label_tag(4) sender(8) counter(8) time_ms(8) nonce(24)
 constexpr std::size_t kHeaderSize = 1 + 4 + 8 + 8 + 8 + 24;
 constexpr std::size_t kTagSize = 16;
@@ -66,7 +66,9 @@ void encode_sighting(const SightingReport& s, std::vector<std::uint8_t>& out);
 std::size_t encoded_size(const Message& m);
 
 // Evidence as bytes: the REVOKE record's extension and the journal's ev=
-// field. Empty evidence is no bytes at all; otherwise n(1), n x [family(1:
+// field: the networks, times and the operator's part (places, their times
+// and a bulk rate have their own fields below). None of them is no bytes
+// at all; otherwise n(1), n x [family(1:
 // 4|6) prefix_len(1) address(4|16)], first_seen_s(4) last_seen_s(4), then
 // operator, user, comment as len(1) bytes. Encoding keeps the first kMaxNetworks networks, clamps prefix_len
 // and cuts strings to their limits (never inside a UTF-8 sequence), so what
@@ -83,6 +85,16 @@ bool decode_evidence(const std::uint8_t* data, std::size_t size, Evidence& e);
 void encode_places(const Evidence& e, std::vector<std::uint8_t>& out);
 bool decode_places(const std::uint8_t* data, std::size_t size, Evidence& e);  // strict, like decode_evidence
 constexpr std::size_t kMaxPlacesSize = 1 + Evidence::kMaxPlaces * 8 + 2 + 1;
+// Protocol 4: each place's first and last use and a bulk verdict's rate,
+// appended to the REVOKE body after the places as times_len(2) bytes, and
+// in the journal as tr=; no bytes unless has_times_or_rate(). n(1) = the
+// places' count, n x [first_s(4) last_s(4)], bulk_requests_per_min(4),
+// bulk_bytes_per_min(8). decode_times_and_rate (after decode_places)
+// ignores bytes after these, which a later version may append.
+bool has_times_or_rate(const Evidence& e);
+void encode_times_and_rate(const Evidence& e, std::vector<std::uint8_t>& out);
+bool decode_times_and_rate(const std::uint8_t* data, std::size_t size, Evidence& e);
+constexpr std::size_t kMaxTimesAndRateSize = 1 + Evidence::kMaxPlaces * 8 + 4 + 8;
 // What peers see after the round trip (the deciding node stores this too).
 Evidence canonical(const Evidence& e);
 constexpr std::size_t kMaxEvidenceSize = 1 + Evidence::kMaxNetworks * (1 + 1 + 16) + 4 + 4 +
@@ -92,7 +104,8 @@ constexpr std::size_t kMaxEvidenceSize = 1 + Evidence::kMaxNetworks * (1 + 1 + 1
 constexpr std::size_t kRecordHeaderSize = 3;
 // REVOKE: the record header and the fixed body, then ext_len(2) and the evidence.
 constexpr std::size_t kRevocationFixedSize = kRecordHeaderSize + 2 + 8 + 4 + 8 + 1 + 8 + 1 + 1;
-constexpr std::size_t kMaxRevocationSize = kRevocationFixedSize + 2 + kMaxEvidenceSize + 2 + kMaxPlacesSize;
+constexpr std::size_t kMaxRevocationSize = kRevocationFixedSize + 2 + kMaxEvidenceSize + 2 + kMaxPlacesSize + 2 +
+                                           kMaxTimesAndRateSize;
 // 430 bytes: at least two of the largest fit in a default 1,200-byte packet
 // (push-pull streams and piggybacking never have to split an entry).
 static_assert(kOverhead + 2 * kMaxRevocationSize <= 1200, "evidence too large for a packet");

@@ -14,7 +14,9 @@ RevocationRecord table_record(const gossip::Revocation& winner) {
   rec.key_id = winner.token.key_id;
   rec.token_expires = winner.token_expires;
   rec.since = static_cast<std::uint32_t>(winner.stamp_ms / 1000);
-  rec.state = winner.pardon ? RevocationState::none : RevocationState::revoked;
+  rec.state = winner.pardon           ? RevocationState::none
+              : winner.reason == kReasonBulk ? RevocationState::bulk
+                                             : RevocationState::revoked;
   return rec;
 }
 
@@ -31,6 +33,8 @@ gossip::SightingReport to_report(const Sighting& s, const NetworkId& net, const 
   r.place_kind = static_cast<std::uint8_t>(place.kind);
   r.place_id = place.id;
   std::memcpy(r.country, place.country, 2);
+  r.requests = s.requests;
+  r.bytes = s.bytes;
   return r;
 }
 
@@ -60,7 +64,8 @@ SharingService::SharingService(ServiceConfig config, SharedState& shared, LogSin
       log_(std::move(log)),
       classifier_(config_.policy),
       places_(config_.location),
-      detector_(config_.policy) {}
+      detector_(config_.policy),
+      bulk_(config_.policy.bulk) {}
 
 std::vector<gossip::Revocation> SharingService::load_journal(std::string* error) const {
   if (config_.journal_path.empty()) return {};
@@ -177,11 +182,14 @@ void SharingService::revocation_changed(const gossip::Revocation& winner) {
   }
   char session[17];
   std::snprintf(session, sizeof session, "%016llx", static_cast<unsigned long long>(winner.token.session));
+  const bool bulk = winner.reason == kReasonBulk;
+  const bool shadow = bulk ? config_.bulk_shadow : config_.shadow;
   log_(LogLevel::notice,
        std::string("UT00013: token ") +
-           (winner.pardon ? "pardoned" : config_.shadow ? "would be revoked (shadow mode)" : "revoked") + ": key " +
-           std::to_string(winner.token.key_id) + ", session " + session + ", " + std::to_string(winner.networks) +
-           " networks, decided by " + member_name(winner.origin));
+           (winner.pardon ? "pardoned" : shadow ? "would be revoked (shadow mode)" : "revoked") + ": key " +
+           std::to_string(winner.token.key_id) + ", session " + session + ", " +
+           (bulk ? std::string("bulk use") : std::to_string(winner.networks) + " networks") + ", decided by " +
+           member_name(winner.origin));
 }
 
 void SharingService::member_changed(std::uint64_t node_id, int state) {
@@ -298,7 +306,8 @@ control::Record SharingService::verdict_record(const gossip::Revocation& r) cons
   control::Record rec;
   rec.kind = r.pardon ? "pardoned" : "blocked";
   rec.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("expires", r.token_expires);
-  rec.add("since_ms", r.stamp_ms).add("reason", r.reason == 2 ? "manual" : "auto");
+  rec.add("since_ms", r.stamp_ms)
+      .add("reason", r.reason == kReasonManual ? "manual" : r.reason == kReasonBulk ? "bulk" : "auto");
   rec.add("origin", member_name(r.origin)).add("networks", r.networks);
   std::string nets;
   std::string where;
@@ -316,6 +325,9 @@ control::Record SharingService::verdict_record(const gossip::Revocation& r) cons
     rec.add("places", format_places(r.evidence, places_.database()));
     rec.add("score", std::to_string(r.evidence.score_x100 / 100) + "." + two_digits(r.evidence.score_x100 % 100));
     rec.add("limit", r.evidence.limit);
+  }
+  if (r.evidence.bulk_requests_per_min != 0 || r.evidence.bulk_bytes_per_min != 0) {
+    rec.add("bulk_requests", r.evidence.bulk_requests_per_min).add("bulk_bytes", r.evidence.bulk_bytes_per_min);
   }
   if (!r.evidence.operator_address.empty()) rec.add("operator", r.evidence.operator_address);
   if (!r.evidence.user.empty()) rec.add("user", r.evidence.user);
@@ -450,7 +462,7 @@ std::vector<control::Record> SharingService::manual(const control::Record& reque
   r.stamp_ms = known != nullptr && known->stamp_ms >= now ? known->stamp_ms + 1 : now;  // a later stamp wins
   r.pardon = pardon;
   r.origin = node_->config().node_id;
-  r.reason = 2;
+  r.reason = kReasonManual;
   r.evidence.operator_address = request.get("operator").value_or("").substr(0, gossip::Evidence::kMaxOperator);
   r.evidence.user = request.get("user").value_or("").substr(0, gossip::Evidence::kMaxUser);
   r.evidence.comment = request.get("comment").value_or("").substr(0, gossip::Evidence::kMaxComment);
@@ -459,6 +471,16 @@ std::vector<control::Record> SharingService::manual(const control::Record& reque
   ok.kind = "ok";
   ok.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("stamp_ms", r.stamp_ms);
   return {ok};
+}
+
+gossip::Evidence::Network SharingService::evidence_network(const NetworkId& n) const {
+  gossip::Evidence::Network net;
+  net.v6 = n.v6;
+  net.prefix_len = n.prefix_len != 0 ? n.prefix_len
+                                     : static_cast<std::uint8_t>(n.v6 ? config_.policy.ipv6_prefix
+                                                                      : config_.policy.ipv4_prefix);
+  std::memcpy(net.bytes, n.bytes, sizeof net.bytes);
+  return net;
 }
 
 void SharingService::owned_sighting(const gossip::SightingReport& r) {
@@ -477,24 +499,67 @@ void SharingService::owned_sighting(const gossip::SightingReport& r) {
     place = where.place;
     shared_network = shared_network || where.shared;
   }
+  if (config_.policy.bulk.enabled) judge_bulk(r, net, place);
   const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires, net, place,
                                              shared_network, r.time_ms, r.client_hash);
-  if (!v.shared) return;
-  // A verdict in force is not decided again, and a pardon holds for the
-  // token's life: only an operator (or the client site) revokes it again.
-  if (const gossip::Revocation* known = node_->revocations().find(r.token); known != nullptr) {
-    if (known->pardon) ++pardons_held_;
-    return;
-  }
+  if (!v.shared || decided_before(r.token)) return;
+  gossip::Revocation rev = verdict_for(r, kReasonShared, v.networks);
+  add_place_evidence(r, v, rev);
+  node_->decide(rev, rev.stamp_ms);
+}
+
+// A verdict in force is not decided again, and a pardon holds for the
+// token's life: only an operator (or the client site) revokes it again.
+bool SharingService::decided_before(const gossip::TokenRef& token) {
+  const gossip::Revocation* known = node_->revocations().find(token);
+  if (known == nullptr) return false;
+  if (known->pardon) ++pardons_held_;
+  return true;
+}
+
+gossip::Revocation SharingService::verdict_for(const gossip::SightingReport& r, std::uint8_t reason,
+                                               unsigned networks) const {
   gossip::Revocation rev;
   rev.token = r.token;
   rev.token_expires = r.token_expires;
   rev.stamp_ms = clock();
-  rev.shadow = false;  // a verdict is a fact: every node applies its own UriTokenSharing to it
+  rev.shadow = false;  // a verdict is a fact: every node applies its own UriTokenSharing/UriTokenBulk to it
   rev.origin = node_->config().node_id;
-  rev.reason = 1;
-  rev.networks = static_cast<std::uint8_t>(std::min(v.networks, 255u));
-  add_place_evidence(r, v, rev);
+  rev.reason = reason;
+  rev.networks = static_cast<std::uint8_t>(std::min(networks, 255u));
+  return rev;
+}
+
+// The bulk signal (core/bulk.h): every owned sighting's counts go into the
+// token's volume; over the limit, a verdict of reason bulk with the rate
+// and the place the latest requests came from.
+void SharingService::judge_bulk(const gossip::SightingReport& r, const NetworkId& net, const Place& place) {
+  const BulkVerdict b = bulk_.observe(r.token.key_id, r.token.session, r.requests, r.bytes, r.time_ms);
+  if (!b.bulk || decided_before(r.token)) return;
+  gossip::Revocation rev = verdict_for(r, kReasonBulk, 1);
+  rev.evidence.bulk_requests_per_min = b.requests_per_min;
+  rev.evidence.bulk_bytes_per_min = b.bytes_per_min;
+  const Place where = place.kind == PlaceKind::none ? fallback_place(net) : place;
+  gossip::Evidence::Place e;
+  e.kind = where.kind == PlaceKind::as ? gossip::Evidence::Place::kAs : 0;
+  e.id = where.id;
+  e.networks = 1;
+  e.weight_x10 = 10;
+  const auto now_s = static_cast<std::uint32_t>(r.time_ms / 1000);
+  e.first_s = now_s > kBulkWindowS ? now_s - kBulkWindowS : 0;  // the window the rate covers
+  e.last_s = now_s;
+  rev.evidence.places.push_back(e);
+  rev.evidence.networks.push_back(evidence_network(net));
+  rev.evidence.first_seen_s = e.first_s;
+  rev.evidence.last_seen_s = now_s;
+  char rate[96];
+  std::snprintf(rate, sizeof rate, "%u requests and %.1f MiB a minute", b.requests_per_min,
+                static_cast<double>(b.bytes_per_min) / (1 << 20));
+  log_(LogLevel::notice, std::string("UT00057: token in bulk use (") + rate + " over " +
+                             std::to_string(kBulkWindowS) + " s, UriTokenBulkLimit " +
+                             std::to_string(config_.policy.bulk.requests_per_min) + " requests, " +
+                             std::to_string(config_.policy.bulk.bytes_per_min >> 20) + " MiB): key " +
+                             std::to_string(r.token.key_id) + ", session " + hex64(r.token.session));
   node_->decide(rev, rev.stamp_ms);
 }
 
@@ -510,19 +575,24 @@ void SharingService::add_place_evidence(const gossip::SightingReport& r, const S
     e.networks = static_cast<std::uint8_t>(std::min(p.networks, 255u));
     e.concurrent = p.concurrent;
     e.weight_x10 = static_cast<std::uint8_t>(std::min(255.0, p.weight * 10 + 0.5));
+    e.last_s = p.last_s;
     rev.evidence.places.push_back(e);
   }
   rev.evidence.score_x100 = static_cast<std::uint16_t>(std::min(65535.0, v.score * 100 + 0.5));
   rev.evidence.limit = static_cast<std::uint8_t>(std::min(255u, v.limit));
-  for (const NetworkEvidence& n : detector_.networks_of(r.token.key_id, r.token.session)) {
+  const std::vector<NetworkEvidence> networks = detector_.networks_of(r.token.key_id, r.token.session);
+  for (const NetworkEvidence& n : networks) {
     if (rev.evidence.networks.size() == gossip::Evidence::kMaxNetworks) break;
-    gossip::Evidence::Network net;
-    net.v6 = n.network.v6;
-    net.prefix_len = n.network.prefix_len != 0 ? n.network.prefix_len
-                                               : static_cast<std::uint8_t>(n.network.v6 ? config_.policy.ipv6_prefix
-                                                                                        : config_.policy.ipv4_prefix);
-    std::memcpy(net.bytes, n.network.bytes, sizeof net.bytes);
-    rev.evidence.networks.push_back(net);
+    rev.evidence.networks.push_back(evidence_network(n.network));
+  }
+  // Each place's first and last use: its networks' (the network log),
+  // and the slot's last use of it.
+  for (gossip::Evidence::Place& p : rev.evidence.places) {
+    for (const NetworkEvidence& n : networks) {
+      if (n.place.id != p.id || (n.place.kind == PlaceKind::as) != (p.kind == gossip::Evidence::Place::kAs)) continue;
+      p.first_s = p.first_s == 0 ? n.first_s : std::min(p.first_s, n.first_s);
+      p.last_s = std::max(p.last_s, n.last_s);
+    }
   }
   const auto [first_s, last_s] = detector_.seen_span(r.token.key_id, r.token.session);
   rev.evidence.first_seen_s = first_s;

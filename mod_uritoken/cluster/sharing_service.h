@@ -35,9 +35,13 @@ namespace uritoken::cluster {
 enum class LogLevel { notice, warn, error };
 using LogSink = std::function<void(LogLevel, const std::string&)>;
 
+// gossip::Revocation::reason
+constexpr std::uint8_t kReasonShared = 1, kReasonManual = 2, kReasonBulk = 3;
+
 struct ServiceConfig {
-  SharingPolicy policy;
+  SharingPolicy policy;      // policy.bulk.enabled: UriTokenBulk is Shadow or Enforce
   bool shadow = false;       // this node's UriTokenSharing is Shadow (wording of its log lines only)
+  bool bulk_shadow = false;  // this node's UriTokenBulk is Shadow (likewise)
   std::string journal_path;  // "" keeps no journal (tests)
   std::shared_ptr<const LocationDatabase> location;  // nullptr: the fallback places
 };
@@ -92,6 +96,10 @@ class SharingService : public gossip::Listener {
  private:
   void report(const Sighting& s, std::uint64_t now_ms);
   void add_place_evidence(const gossip::SightingReport& r, const SharingVerdict& v, gossip::Revocation& rev) const;
+  void judge_bulk(const gossip::SightingReport& r, const NetworkId& net, const Place& place);
+  bool decided_before(const gossip::TokenRef& token);
+  gossip::Evidence::Network evidence_network(const NetworkId& n) const;
+  gossip::Revocation verdict_for(const gossip::SightingReport& r, std::uint8_t reason, unsigned networks) const;
   void publish(const gossip::Revocation& r);
   std::string member_name(std::uint64_t node_id) const;
   std::vector<control::Record> status() const;
@@ -110,6 +118,7 @@ class SharingService : public gossip::Listener {
   NetworkClassifier classifier_;
   PlaceResolver places_;
   SharingDetector detector_;
+  BulkDetector bulk_;
   gossip::Node* node_ = nullptr;
   gossip::Journal journal_;
   bool journal_open_ = false;

@@ -13,11 +13,12 @@ namespace uritoken {
 namespace {
 
 constexpr std::uint64_t kMagic = 0x314b4f5455524955ull;  // "URITOKE1" little-endian
-constexpr std::uint32_t kVersion = 4;  // 2: the repeat filter; 3: the doorbell; 4: news flag, 8-way filter
+constexpr std::uint32_t kVersion = 5;  // 2: the repeat filter; 3: the doorbell; 4: news flag, 8-way filter; 5: counts
 constexpr std::uint32_t kMinRing = 2, kMaxRing = 1u << 24;
 constexpr std::uint32_t kMinTable = 16, kMaxTable = 1u << 26;
 constexpr std::uint32_t kMinRepeat = 8, kMaxRepeat = 1u << 26;
-constexpr std::size_t kRepeatWays = 8;  // repeat-filter words per bucket: one cache line
+constexpr std::size_t kRepeatWays = 8;  // repeat-filter hash words per bucket: one cache line
+constexpr unsigned kCountRequestBits = 24;  // count word: requests below, bytes above
 static_assert(kMinRepeat % kRepeatWays == 0, "whole buckets");
 // Readers retry a slot that is being written this many times, then fail open.
 // A write is a handful of stores, so only a writer that died mid-write (or is
@@ -95,12 +96,12 @@ struct Control {
 };
 static_assert(sizeof(shm::Control) == 6 * 64, "control block layout");
 
-// The sighting is six relaxed atomic words, so a producer that stalls past
+// The sighting is seven relaxed atomic words, so a producer that stalls past
 // the consumer's patience (see drain) can at worst garble one sighting, never
 // cause undefined behaviour.
 struct alignas(64) RingSlot {
   U64 seq{0};
-  U64 words[6] = {};
+  U64 words[7] = {};
 };
 static_assert(sizeof(shm::RingSlot) == 64, "one ring slot per cache line");
 
@@ -140,7 +141,7 @@ std::size_t shared_state_bytes(const SharedStateLayout& layout) {
   const std::size_t ring = round_pow2(layout.ring_slots, kMinRing, kMaxRing);
   const std::size_t table = round_pow2(layout.table_slots, kMinTable, kMaxTable);
   const std::size_t repeat = round_pow2(layout.repeat_slots, kMinRepeat, kMaxRepeat);
-  return sizeof(shm::Control) + ring * 64 + table * 32 + repeat * 8;
+  return sizeof(shm::Control) + ring * 64 + table * 32 + repeat * 16;
 }
 
 SharedState::SharedState(void* base) {
@@ -174,7 +175,7 @@ std::optional<SharedState> SharedState::format(void* base, std::size_t bytes, co
   auto* ring_slots = new (p) RingSlot[ring];
   for (std::uint32_t i = 0; i < ring; ++i) ring_slots[i].seq.store(i, std::memory_order_relaxed);
   new (p + std::size_t{ring} * sizeof(RingSlot)) TableSlot[table];
-  new (p + std::size_t{ring} * sizeof(RingSlot) + std::size_t{table} * sizeof(TableSlot)) U64[repeat];
+  new (p + std::size_t{ring} * sizeof(RingSlot) + std::size_t{table} * sizeof(TableSlot)) U64[std::size_t{repeat} * 2];
   // Magic last: a region is either recognisably complete or not attachable.
   ctl->header.magic.store(kMagic, std::memory_order_release);
   return SharedState(base);
@@ -223,12 +224,25 @@ bool SharedState::claim(std::uint64_t* out_pos) noexcept {
   }
 }
 
-SharedState::Seen SharedState::check_repeat(const Sighting& s) noexcept {
+std::atomic<std::uint64_t>* SharedState::repeat_bucket(std::uint64_t h) const noexcept {
+  return repeat_ + 2 * (h & repeat_mask_ & ~std::uint64_t{kRepeatWays - 1});
+}
+
+namespace {
+
+std::uint64_t repeat_hash(const Sighting& s) {
   const IpAddress net = sharing_network(s.address);
   std::uint64_t addr[2];
   std::memcpy(addr, net.bytes, sizeof addr);
-  const std::uint64_t h = mix64(table_hash(s.key_id, s.session) ^ splitmix64(addr[0] ^ splitmix64(addr[1] + net.v6)));
-  constexpr std::uint64_t kTimeBits = 24, kTimeMask = (1ull << kTimeBits) - 1;
+  return mix64(table_hash(s.key_id, s.session) ^ splitmix64(addr[0] ^ splitmix64(addr[1] + net.v6)));
+}
+
+constexpr std::uint64_t kTimeBits = 24, kTimeMask = (1ull << kTimeBits) - 1;
+
+}  // namespace
+
+SharedState::Seen SharedState::probe(const Sighting& s, std::atomic<std::uint64_t>** counts) noexcept {
+  const std::uint64_t h = repeat_hash(s);
   constexpr std::uint64_t kUnitShift = 8;  // 256 ms
   constexpr std::uint64_t kRepeatUnits = (kRepeatMs + (1ull << kUnitShift) - 1) >> kUnitShift;
   const std::uint64_t now = (s.time_ms >> kUnitShift) & kTimeMask;
@@ -236,12 +250,13 @@ SharedState::Seen SharedState::check_repeat(const Sighting& s) noexcept {
   // Eight ways, one cache line: with one word per slot, 4% of 10,000 busy
   // tokens (in 262,144 slots) evicted each other at every sighting and
   // turned refreshes into news. The oldest (or an empty) word makes room.
-  std::atomic<std::uint64_t>* bucket = repeat_ + (h & repeat_mask_ & ~std::uint64_t{kRepeatWays - 1});
+  std::atomic<std::uint64_t>* bucket = repeat_bucket(h);
   std::size_t victim = 0;
   std::uint64_t victim_age = 0;
   for (std::size_t i = 0; i < kRepeatWays; ++i) {
     const std::uint64_t word = bucket[i].load(std::memory_order_relaxed);
     if (word != 0 && (word & ~kTimeMask) == hash_bits) {
+      if (counts != nullptr) *counts = &bucket[kRepeatWays + i];
       if (((now - word) & kTimeMask) < kRepeatUnits) return Seen::repeat;
       bucket[i].store(hash_bits | now, std::memory_order_relaxed);
       return Seen::refresh;
@@ -253,14 +268,40 @@ SharedState::Seen SharedState::check_repeat(const Sighting& s) noexcept {
     }
   }
   bucket[victim].store(hash_bits | now, std::memory_order_relaxed);
+  // The victim's counts were another token's: news starts from none.
+  bucket[kRepeatWays + victim].store(0, std::memory_order_relaxed);
+  if (counts != nullptr) *counts = &bucket[kRepeatWays + victim];
   return Seen::news;
 }
 
+void SharedState::add_bytes(const Sighting& s, std::uint64_t bytes) noexcept {
+  if (bytes == 0) return;
+  const std::uint64_t h = repeat_hash(s);
+  const std::uint64_t hash_bits = h & ~kTimeMask;
+  std::atomic<std::uint64_t>* bucket = repeat_bucket(h);
+  for (std::size_t i = 0; i < kRepeatWays; ++i) {
+    const std::uint64_t word = bucket[i].load(std::memory_order_relaxed);
+    if (word != 0 && (word & ~kTimeMask) == hash_bits) {
+      bucket[kRepeatWays + i].fetch_add(bytes << kCountRequestBits, std::memory_order_relaxed);
+      return;
+    }
+  }
+}
+
 bool SharedState::report(const Sighting& s) noexcept {
-  const Seen seen = check_repeat(s);
-  if (seen == Seen::repeat) return false;
+  std::atomic<std::uint64_t>* counts = nullptr;
+  const Seen seen = probe(s, &counts);
+  if (seen == Seen::repeat) {
+    counts->fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  // What the repeats since the previous sighting added, with this request.
+  const std::uint64_t since = counts->exchange(0, std::memory_order_relaxed);
+  Sighting out = s;
+  out.requests = static_cast<std::uint32_t>(since & ((1u << kCountRequestBits) - 1)) + 1;
+  out.bytes = since >> kCountRequestBits;
   std::uint64_t pos;
-  if (!claim(&pos) || !publish(pos, s)) return false;
+  if (!claim(&pos) || !publish(pos, out)) return false;
   // A ring a quarter full is drained now whatever it holds, long before it
   // could overflow while the sidecar waits to batch refreshes. (The
   // sidecar may already have drained past pos: signed.)
@@ -308,9 +349,10 @@ bool SharedState::publish(std::uint64_t pos, const Sighting& s) noexcept {
   slot.words[2].store(std::uint64_t{s.key_id} | (std::uint64_t{s.token_expires} << 16) |
                           (std::uint64_t{s.address.v6} << 48),
                       std::memory_order_relaxed);
-  slot.words[3].store(s.client_hash, std::memory_order_relaxed);
+  slot.words[3].store(std::uint64_t{s.client_hash} | (std::uint64_t{s.requests} << 32), std::memory_order_relaxed);
   slot.words[4].store(addr[0], std::memory_order_relaxed);
   slot.words[5].store(addr[1], std::memory_order_relaxed);
+  slot.words[6].store(s.bytes, std::memory_order_relaxed);
   // A CAS rather than a store: if the sidecar gave up on this slot (we were
   // stalled for seconds), it already handed it to the next lap, and our
   // sighting must be dropped instead of overwriting that lap's sequence.
@@ -342,7 +384,10 @@ std::size_t SharedState::drain(Sighting* out, std::size_t max) noexcept {
       s.key_id = static_cast<std::uint16_t>(w2);
       s.token_expires = static_cast<std::uint32_t>(w2 >> 16);
       s.address.v6 = ((w2 >> 48) & 1) != 0;
-      s.client_hash = static_cast<std::uint32_t>(slot.words[3].load(std::memory_order_relaxed));
+      const std::uint64_t w3 = slot.words[3].load(std::memory_order_relaxed);
+      s.client_hash = static_cast<std::uint32_t>(w3);
+      s.requests = static_cast<std::uint32_t>(w3 >> 32);
+      s.bytes = slot.words[6].load(std::memory_order_relaxed);
       std::memcpy(s.address.bytes, addr, sizeof addr);
       slot.seq.store(pos + lap, std::memory_order_release);  // free for the next lap
       ++pos;

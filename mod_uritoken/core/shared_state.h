@@ -4,7 +4,7 @@
 // shared memory, so every worker and the sidecar inherit the mapping):
 //
 //   [control block][ring: ring_slots x 64 bytes][table: table_slots x 32 bytes]
-//   [repeat filter: repeat_slots x 8 bytes]
+//   [repeat filter: repeat_slots x 16 bytes: a hash word and a count word]
 //   (a table slot: u64 seqlock version, session, meta, times)
 //
 // Workers (many processes x many threads) write sightings into the ring and
@@ -45,10 +45,19 @@ struct Sighting {                    // one verified request
   std::uint32_t token_expires = 0;   // unix seconds
   std::uint64_t time_ms = 0;         // unix ms of the request
   IpAddress address;                 // client address as mod_remoteip established it
+  // The bulk signal's counts (report() fills them in from the repeat
+  // filter): requests from this network for this token on this node since
+  // its previous sighting, this one included, and the bytes answered to
+  // them (add_bytes(): a request's own bytes are known only once it is
+  // logged, so they travel with the next sighting).
+  std::uint32_t requests = 1;
+  std::uint64_t bytes = 0;
 };
 
-// shadow: would be revoked, but shadow mode only reports it.
-enum class RevocationState : std::uint8_t { none = 0, revoked = 1, shadow = 2 };
+// revoked: refused where this node's UriTokenSharing enforces (found
+// shared, or by an operator); bulk: found in bulk use, refused where
+// UriTokenBulk enforces. shadow: written by older sidecars (read as revoked).
+enum class RevocationState : std::uint8_t { none = 0, revoked = 1, shadow = 2, bulk = 3 };
 
 struct RevocationRecord {
   std::uint64_t session = 0;
@@ -107,7 +116,13 @@ class SharedState {
   // now (write its eventfd): the sighting is news, or the ring is a
   // quarter full, and the sidecar sleeps armed for it. A refresh waits for
   // the sidecar's next batch (at most about a second).
+  // It also fills in the sighting's requests and bytes: what the repeats
+  // since the previous one added to the filter's count word.
   bool report(const Sighting& s) noexcept;
+  // After the answer: its bytes, added to the count word of the request's
+  // (token, network), for the next sighting to carry. Lost if the entry
+  // has been evicted since (an estimate; see docs/sharing-rule.md).
+  void add_bytes(const Sighting& s, std::uint64_t bytes) noexcept;
 
   // What a sighting is to the repeat filter, which keys on the token and
   // the client network the sharing rule counts (sharing_network(): /24,
@@ -132,7 +147,7 @@ class SharedState {
   // every sighting the ring holds (a second filter there cost it a cache
   // miss each).
   enum class Seen { repeat, refresh, news };
-  Seen check_repeat(const Sighting& s) noexcept;
+  Seen check_repeat(const Sighting& s) noexcept { return probe(s, nullptr); }
   static constexpr std::uint64_t kRepeatMs = 5000;
   // The state of a token. Entries past token_expires read as none. A slot
   // that stays mid-write for a long time (the sidecar died while writing it)
@@ -195,6 +210,12 @@ class SharedState {
   // wake it. One fence and one load of a line that is written only when
   // the sidecar goes to sleep.
   bool take_doorbell() noexcept;
+  // check_repeat(), and where the entry's count word is (*counts). An
+  // entry is a hash word (40 bits of hash, 24 of time) and a count word
+  // (24 bits of requests, 40 of bytes); a bucket is eight hash words on
+  // one cache line, then their eight count words on the next.
+  Seen probe(const Sighting& s, std::atomic<std::uint64_t>** counts) noexcept;
+  std::atomic<std::uint64_t>* repeat_bucket(std::uint64_t hash) const noexcept;
   static std::uint64_t home_hash(std::uint16_t key_id, std::uint64_t session) noexcept;
   bool read_slot(std::size_t i, SlotView* out) const noexcept;
   void write_slot(std::size_t i, const SlotView& v) noexcept;

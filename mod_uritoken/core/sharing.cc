@@ -743,6 +743,8 @@ std::uint64_t SharingPolicy::digest() const {
     clients += splitmix64(splitmix64(c.client_hash) ^ (std::uint64_t{c.max_places} << 32 | c.window_s));
   }
   h = splitmix64(h ^ clients);
+  // Only when on: a node without the bulk signal keeps the digest it had.
+  if (bulk.enabled) h = splitmix64(h ^ splitmix64(bulk.requests_per_min) ^ (bulk.bytes_per_min * 3));
   return h == 0 ? 1 : h;
 }
 

@@ -31,6 +31,7 @@
 #include <utility>
 #include <vector>
 
+#include "bulk.h"
 #include "ipnet.h"
 #include "table_memory.h"
 
@@ -108,6 +109,7 @@ struct SharingPolicy {
   unsigned proxy_clients = 1;        // ... of at least this many distinct clients within window_s is a shared proxy
   bool places_from_database = false;     // places are autonomous systems (else the fallback prefixes)
   std::vector<ClientSharingLimit> client_limits;  // at most kMaxClientLimits; windows <= window_s
+  BulkPolicy bulk;                       // the bulk signal (bulk.h), off by default
   std::size_t max_sessions = 1000000;    // bound on tracked tokens (memory is allocated up front for this)
   std::size_t proxy_networks = 8192;     // bound on networks the proxy detector follows
 

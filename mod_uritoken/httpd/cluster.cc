@@ -256,6 +256,9 @@ int check_cluster_config(server_rec* s) {
     problem = "UriTokenGossipListen is set but UriTokenSharing is Off; add 'UriTokenSharing Enforce' (or Shadow)";
   } else if (!c->gossip_listen.empty() && c->cluster_key_file.empty()) {
     problem = "UriTokenGossipListen needs UriTokenClusterKeyFile (make one with 'uritoken cluster-keygen')";
+  } else if (c->bulk_mode != SharingMode::off && !sharing_on(c)) {
+    problem = "UriTokenBulk needs UriTokenSharing Shadow or Enforce: bulk use is judged from the sightings the "
+              "sharing sidecar gathers; add 'UriTokenSharing Shadow' (or Enforce) and a UriTokenStateDir";
   } else if (!c->peers.empty() && c->gossip_listen.empty()) {
     problem = "UriTokenGossipPeer needs UriTokenGossipListen, the address this node gossips from";
   }
@@ -285,7 +288,8 @@ int start_cluster(apr_pool_t* pconf, apr_pool_t*, server_rec* s) {
   SharedStateLayout layout;
   layout.ring_slots = c->ring_slots;
   layout.table_slots = c->table_slots;
-  // One repeat-filter word (8 bytes) per four tracked sessions: 2 MiB by default.
+  // One repeat-filter entry (16 bytes: hash word and counts) per four
+  // tracked sessions: 4 MiB by default.
   layout.repeat_slots = std::max(8u, c->tracked_sessions / 4);
   const std::size_t bytes = shared_state_bytes(layout);
   apr_shm_t* shm = nullptr;

@@ -9,6 +9,7 @@
 #include <http_log.h>
 #include <strings.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
@@ -217,18 +218,72 @@ ClusterConfig* cluster_of(cmd_parms* cmd, const char** error) {
   return conf->cluster;
 }
 
+// Off, Shadow or Enforce, for UriTokenSharing and UriTokenBulk.
+const char* parse_mode(cmd_parms* cmd, const char* arg, SharingMode* out) {
+  if (!strcasecmp(arg, "Off")) {
+    *out = SharingMode::off;
+  } else if (!strcasecmp(arg, "Shadow")) {
+    *out = SharingMode::shadow;
+  } else if (!strcasecmp(arg, "Enforce")) {
+    *out = SharingMode::enforce;
+  } else {
+    return apr_psprintf(cmd->pool, "%s: '%s' is not allowed; use Off, Shadow (report only) or Enforce",
+                        cmd->directive->directive, arg);
+  }
+  return nullptr;
+}
+
 const char* set_sharing(cmd_parms* cmd, void*, const char* arg) {
   const char* error = nullptr;
   ClusterConfig* c = cluster_of(cmd, &error);
   if (c == nullptr) return error;
-  if (!strcasecmp(arg, "Off")) {
-    c->mode = SharingMode::off;
-  } else if (!strcasecmp(arg, "Shadow")) {
-    c->mode = SharingMode::shadow;
-  } else if (!strcasecmp(arg, "Enforce")) {
-    c->mode = SharingMode::enforce;
-  } else {
-    return apr_psprintf(cmd->pool, "UriTokenSharing: '%s' is not allowed; use Off, Shadow (report only) or Enforce", arg);
+  return parse_mode(cmd, arg, &c->mode);
+}
+
+const char* set_bulk(cmd_parms* cmd, void*, const char* arg) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  return parse_mode(cmd, arg, &c->bulk_mode);
+}
+
+const char* set_count(cmd_parms* cmd, const char* arg, long min, long max, unsigned* out, const char* what);
+
+// UriTokenBulkLimit [requests=N] [bytes=SIZE]: per minute, over two minutes.
+const char* set_bulk_limit(cmd_parms* cmd, void*, int argc, char* const argv[]) {
+  const char* error = nullptr;
+  ClusterConfig* c = cluster_of(cmd, &error);
+  if (c == nullptr) return error;
+  const char* usage = "UriTokenBulkLimit: use 'UriTokenBulkLimit [requests=N] [bytes=SIZE]', per minute, SIZE "
+                      "in bytes or with K, M or G (e.g. 'UriTokenBulkLimit requests=600 bytes=500M'; 0 = no limit)";
+  if (argc < 1 || argc > 2) return usage;
+  for (int i = 0; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg.rfind("requests=", 0) == 0) {
+      if (const char* e = set_count(cmd, argv[i] + 9, 0, 100000000, &c->bulk_requests_per_min, "a number of requests"))
+        return e;
+    } else if (arg.rfind("bytes=", 0) == 0) {
+      const char* text = argv[i] + 6;
+      char* end = nullptr;
+      errno = 0;
+      const unsigned long long v = std::strtoull(text, &end, 10);
+      unsigned shift = 0;
+      if (end != text && *end != '\0' && end[1] == '\0') {
+        shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30 : 64;
+        ++end;
+      }
+      if (end == text || *end != '\0' || errno != 0 || shift == 64 || v > (1ull << 50) >> shift || *text == '-') {
+        return apr_psprintf(cmd->pool, "UriTokenBulkLimit: '%s' is not bytes=SIZE (e.g. bytes=500M, at most 1P)",
+                            argv[i]);
+      }
+      c->bulk_bytes_per_min = static_cast<std::uint64_t>(v) << shift;
+    } else {
+      return apr_psprintf(cmd->pool, "UriTokenBulkLimit: '%s' is neither requests=N nor bytes=SIZE", argv[i]);
+    }
+  }
+  if (c->bulk_requests_per_min == 0 && c->bulk_bytes_per_min == 0) {
+    return "UriTokenBulkLimit: requests=0 and bytes=0 leave nothing to judge; to turn the signal off use "
+           "'UriTokenBulk Off'";
   }
   return nullptr;
 }
@@ -553,6 +608,12 @@ const command_rec kDirectives[] = {
                    "list (default Allow; media players send none)"),
     AP_INIT_TAKE1("UriTokenSharing", UT_FN(set_sharing), nullptr, RSRC_CONF,
                   "link-sharing detection: Off (default), Shadow (report verdicts only) or Enforce (revoke)"),
+    AP_INIT_TAKE1("UriTokenBulk", UT_FN(set_bulk), nullptr, RSRC_CONF,
+                  "bulk use (one token fetching far more than a player): Off (default), Shadow (report only) or "
+                  "Enforce (revoke); needs UriTokenSharing Shadow or Enforce"),
+    AP_INIT_TAKE_ARGV("UriTokenBulkLimit", UT_FN(set_bulk_limit), nullptr, RSRC_CONF,
+                      "[requests=N] [bytes=SIZE]: bulk use is more than this a minute over two minutes (default "
+                      "requests=600 bytes=500M; 0 = no limit of that kind)"),
     AP_INIT_TAKE1("UriTokenStateDir", UT_FN(set_state_dir), nullptr, RSRC_CONF,
                   "directory for the revocation journal (kept across restarts; owned by the httpd user)"),
     AP_INIT_TAKE1("UriTokenGossipListen", UT_FN(set_gossip_listen), nullptr, RSRC_CONF,

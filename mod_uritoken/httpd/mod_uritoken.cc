@@ -72,6 +72,8 @@ struct RequestState {
   const char* prefix = nullptr;       // "/_uk_TOKEN", for redirects
   const char* upgrade_path = nullptr; // the raw tokenized path, for an h2c Upgrade
   const char* client = nullptr;       // the authenticated client id, for billing
+  bool sighted = false;               // reported to the sidecar: its bytes count for the bulk signal
+  Sighting sighting;
 };
 
 const ServerConfig* server_config_of(const server_rec* s) {
@@ -194,6 +196,7 @@ enum RefusalKind : unsigned {
   kPlainHttpNotRevokedKind,
   kBadReferrerKind,
   kMissingReferrerKind,
+  kBulkUseKind,
 };
 
 LogLimit* g_log_limit = nullptr;  // this generation's, in shared memory (post_config)
@@ -452,7 +455,23 @@ int handle_post_read_request(request_rec* r) {
     // use is a sighting for the sidecar. Both are lock-free and syscall-free.
     const auto now = static_cast<std::uint32_t>(ctx.now);
     const RevocationState revoked = shared->lookup(v.claims.key_id, session_number(v.claims.session), now);
-    if (revoked != RevocationState::none) {
+    if (revoked == RevocationState::bulk) {
+      // Found in bulk use: this node's UriTokenBulk decides (Off: served as if not).
+      if (conf->cluster->bulk_mode == SharingMode::shadow) {
+        set_env(r, "URITOKEN_SHADOW", "bulk-use");
+      } else if (conf->cluster->bulk_mode == SharingMode::enforce) {
+        apr_table_setn(r->subprocess_env, "URITOKEN_STATUS", "revoked");
+        state->status = Status::invalid;  // refused: not billed
+        apr_table_setn(r->subprocess_env, "URITOKEN_REASON", "bulk-use");
+        if (refusal_log_allowed(r, kBulkUseKind, "bulk-use")) {
+          ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                        "UT00058: token refused (bulk-use): client %s, key %u, session %s was found fetching far "
+                        "more than a player (UriTokenBulkLimit; the status page shows its rate)",
+                        client, static_cast<unsigned>(v.claims.key_id), session);
+        }
+        return conf->cluster->revoked_status;
+      }
+    } else if (revoked != RevocationState::none) {
       // The cluster found this token shared; this node's own mode decides.
       if (conf->cluster->mode == SharingMode::shadow) {
         set_env(r, "URITOKEN_SHADOW", "revoked");
@@ -479,6 +498,8 @@ int handle_post_read_request(request_rec* r) {
     // A player fetching segment after segment repeats the same sighting:
     // skipped here, it costs neither a ring slot nor the sidecar's time.
     if (shared->report(seen)) wake_sidecar();
+    state->sighted = true;
+    state->sighting = seen;
   }
 
   // "/_uk_TOKEN" is exactly the start of the raw path.
@@ -577,11 +598,14 @@ int handle_fixups(request_rec* r) {
 int handle_log_transaction(request_rec* r) {
   if (const RequestState* state = state_of(r); state != nullptr) {  // redacted in post_read_request
     // Billing: every answer to a valid token, with the bytes it sent.
-    if (g_usage != nullptr && state->token_present && state->client != nullptr &&
-        state->status == Status::valid) {
+    if (state->token_present && state->client != nullptr && state->status == Status::valid) {
       const request_rec* last = r;
       while (last->next != nullptr) last = last->next;
-      g_usage->add(state->client, static_cast<std::uint64_t>(std::max<apr_off_t>(last->bytes_sent, 0)));
+      const auto bytes = static_cast<std::uint64_t>(std::max<apr_off_t>(last->bytes_sent, 0));
+      if (g_usage != nullptr) g_usage->add(state->client, bytes);
+      if (SharedState* shared = shared_state(); shared != nullptr && state->sighted) {
+        shared->add_bytes(state->sighting, bytes);  // for the bulk signal: the next sighting carries them
+      }
     }
     return DECLINED;
   }
@@ -839,6 +863,7 @@ void refusal_totals(const std::function<void(const char*, std::uint64_t)>& f) {
                       g_log_limit->total(kPlainHttpNotRevokedKind));
   f("bad-referrer", g_log_limit->total(kBadReferrerKind));
   f("missing-referrer", g_log_limit->total(kMissingReferrerKind));
+  f("bulk-use", g_log_limit->total(kBulkUseKind));
 }
 const unsigned char* csrf_key() { return g_csrf_key; }
 

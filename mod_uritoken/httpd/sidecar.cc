@@ -101,6 +101,9 @@ SharingPolicy policy_of(const ClusterConfig& c) {
   p.places_from_database = c.location != nullptr;
   p.default_shared_ranges = c.default_shared_networks;
   p.max_sessions = c.tracked_sessions;
+  p.bulk.enabled = c.bulk_mode != SharingMode::off;
+  p.bulk.requests_per_min = c.bulk_requests_per_min;
+  p.bulk.bytes_per_min = c.bulk_bytes_per_min;
   for (const ClientSharing& cs : c.client_sharing) {
     p.client_limits.push_back({sharing_client_hash(cs.client), cs.places,
                                cs.window_seconds != 0 ? cs.window_seconds : c.window_seconds});
@@ -235,6 +238,7 @@ class Sidecar {
     cluster::ServiceConfig sc;
     sc.policy = policy_of(c);
     sc.shadow = c.mode == SharingMode::shadow;
+    sc.bulk_shadow = c.bulk_mode == SharingMode::shadow;
     sc.journal_path = journal_path(c);
     sc.location = c.location;
     return sc;

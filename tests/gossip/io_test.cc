@@ -186,6 +186,36 @@ TEST(GossipJournal, EvidenceRoundTripsAndOldLinesStillParse) {
   std::remove(path.c_str());
 }
 
+// A bulk verdict's rate and each place's first and last use (protocol 4)
+// survive a restart: the line's tr= field.
+TEST(GossipJournal, PlaceTimesAndABulkRateRoundTrip) {
+  Revocation r = entry(9, 109, false, 5000);
+  r.reason = 3;
+  Evidence::Place p;
+  p.kind = Evidence::Place::kAs;
+  p.id = 24940;
+  p.networks = 1;
+  p.weight_x10 = 10;
+  p.first_s = 1'700'000'000;
+  p.last_s = 1'700'000'120;
+  r.evidence.places = {p};
+  r.evidence.bulk_requests_per_min = 200;
+  r.evidence.bulk_bytes_per_min = 750'000'000;
+  const std::string line = Journal::format(r);
+  EXPECT_NE(line.find(" pl="), std::string::npos);
+  EXPECT_NE(line.find(" tr="), std::string::npos);
+  Revocation got;
+  ASSERT_TRUE(Journal::parse(line.substr(0, line.size() - 1), got));
+  EXPECT_EQ(got, r);
+  // Torn inside tr=, or a count of places that is not the line's: unreadable.
+  EXPECT_FALSE(Journal::parse(line.substr(0, line.size() - 5), got));
+  Revocation two = r;
+  two.evidence.places.push_back(p);
+  const std::string other = Journal::format(two);
+  const std::string tr_of_two = other.substr(other.find(" tr="));
+  EXPECT_FALSE(Journal::parse(line.substr(0, line.find(" tr=")) + tr_of_two.substr(0, tr_of_two.size() - 1), got));
+}
+
 TEST(GossipJournal, BrokenEvidenceMakesTheLineUnreadable) {
   std::string line = Journal::format(with_evidence(4));
   line.pop_back();

@@ -122,16 +122,20 @@ class ServiceCluster {
   }
 
   // Workers of node i saw `ip` use the token; the sidecar drains its ring.
-  void use(std::size_t i, std::uint64_t session, const std::string& ip) {
+  // `bytes`: the answer's size, which the worker adds after it (the bulk signal).
+  void use(std::size_t i, std::uint64_t session, const std::string& ip, std::uint64_t bytes = 0) {
     if (!sim->up(i)) return;
-    states[i]->state->report(sighting(session, ip, sim->now()));  // as a worker does
+    const Sighting s = sighting(session, ip, sim->now());
+    states[i]->state->report(s);  // as a worker does
+    states[i]->state->add_bytes(s, bytes);
     services[i]->drain(sim->now());
     sim->poke(i);
   }
 
   bool revoked_on(std::size_t i, std::uint64_t session) {
-    return states[i]->state->lookup(1, session, static_cast<std::uint32_t>(sim->now() / 1000)) ==
-           RevocationState::revoked;
+    // Found shared (revoked) or in bulk use (bulk): either is refused where enforced.
+    return states[i]->state->lookup(1, session, static_cast<std::uint32_t>(sim->now() / 1000)) !=
+           RevocationState::none;
   }
   std::size_t revoked_count(std::uint64_t session) {
     std::size_t n = 0;

@@ -254,6 +254,86 @@ TEST(SharingServiceSim, SightingsOnSeveralNodesBecomeARevocationInEveryTable) {
   EXPECT_FALSE(first.empty());
 }
 
+// The bulk signal across nodes: a scraper on one network, spread by a load
+// balancer over three nodes, fetches 20 times a player's rate. Each node's
+// workers count its requests and bytes; the owners add them up and decide
+// (reason bulk) within two minutes, every node's table holds it as bulk (so
+// each node's UriTokenBulk decides), the evidence gives the rate and the
+// place; a player beside it is left alone, and a pardon holds. Off, nothing.
+std::size_t run_scraper(bool bulk_on, std::uint64_t* caught_ms, ServiceCluster** out = nullptr) {
+  static std::unique_ptr<ServiceCluster> keep;
+  keep = std::make_unique<ServiceCluster>(3, 5, 0.0, nullptr, [bulk_on](ServiceConfig& sc) {
+    sc.policy.bulk.enabled = bulk_on;
+  });
+  ServiceCluster& c = *keep;
+  c.sim->run_until_true([&] { return all_alive(c); }, 20000);
+  const std::uint64_t t0 = c.sim->now();
+  *caught_ms = 0;
+  for (std::uint64_t t = 0; t < 150'000; t += 300) {  // a 3.75 MB segment every 0.3 s: 20x a player's 6 s
+    c.sim->run_for(300);
+    c.use(t / 300 % 3, 700, "198.51.100.7", 3'750'000);
+    if (t % 6000 == 0) c.use(t / 6000 % 3, 701, "203.0.113.9", 3'750'000);  // a player
+    if (*caught_ms == 0 && c.revoked_count(700) == 3) *caught_ms = c.sim->now() - t0;
+  }
+  if (out != nullptr) *out = &c;
+  return c.revoked_count(700);
+}
+
+TEST(SharingServiceSim, AScraperAtTwentyTimesAPlayersRateIsFoundInBulkUseOnEveryNode) {
+  std::uint64_t caught = 0;
+  ServiceCluster* c = nullptr;
+  EXPECT_EQ(run_scraper(true, &caught, &c), 3u);
+  EXPECT_GT(caught, 0u);
+  EXPECT_LE(caught, 120'000u) << "within two minutes";
+  EXPECT_EQ(c->revoked_count(701), 0u) << "the player beside it";
+  const auto now_s = static_cast<std::uint32_t>(c->sim->now() / 1000);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(c->states[i]->state->lookup(1, 700, now_s), RevocationState::bulk) << "node " << i;
+  }
+  const gossip::Revocation* r = c->sim->node(0)->revocations().find({1, 700});
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->reason, kReasonBulk);
+  EXPECT_GT(r->evidence.bulk_bytes_per_min, 500ull << 20);
+  EXPECT_LT(r->evidence.bulk_bytes_per_min, 800ull << 20) << "about 750 MB a minute";
+  EXPECT_GT(r->evidence.bulk_requests_per_min, 100u) << "averaged over two minutes, of which the scraper filled most";
+  ASSERT_EQ(r->evidence.places.size(), 1u);
+  EXPECT_NE(r->evidence.places[0].last_s, 0u);
+  ASSERT_EQ(r->evidence.networks.size(), 1u);
+  EXPECT_EQ(r->evidence.networks[0].bytes[0], 198);
+  std::size_t logged = 0;
+  for (const auto& l : c->logs) logged += l->count("UT00057: token in bulk use");
+  EXPECT_GE(logged, 1u);
+  // What the status page and the CLI get.
+  control::Record status;
+  status.kind = "status";
+  bool found = false;
+  for (const control::Record& rec : c->services[1]->handle(status)) {
+    if (rec.kind != "blocked" || rec.get("session") != std::string("00000000000002bc")) continue;
+    found = true;
+    EXPECT_EQ(rec.get("reason").value_or(""), "bulk");
+    EXPECT_TRUE(rec.get("bulk_requests").has_value());
+    EXPECT_TRUE(rec.get("bulk_bytes").has_value());
+  }
+  EXPECT_TRUE(found);
+  // A pardon holds against the same rate.
+  gossip::Revocation pardon = *r;
+  pardon.pardon = true;
+  pardon.stamp_ms = c->sim->now();
+  pardon.reason = kReasonManual;
+  c->sim->node(0)->decide(pardon, c->sim->now());
+  c->sim->run_for(2000);
+  for (int k = 0; k < 400; ++k) {
+    c->sim->run_for(300);
+    c->use(k % 3, 700, "198.51.100.7", 3'750'000);
+  }
+  EXPECT_EQ(c->revoked_count(700), 0u);
+}
+
+TEST(SharingServiceSim, WithTheBulkSignalOffAScraperIsNotJudged) {
+  std::uint64_t caught = 0;
+  EXPECT_EQ(run_scraper(false, &caught), 0u);
+}
+
 // --- Seeded chaos -------------------------------------------------------------
 
 // Settings that must agree (the sharing rule) travel as a digest in each

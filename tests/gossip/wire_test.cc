@@ -51,10 +51,14 @@ Evidence full_evidence() {
     p.networks = static_cast<std::uint8_t>(i + 1);
     p.concurrent = i != 2;
     p.weight_x10 = static_cast<std::uint8_t>(10 + i);
+    p.first_s = 1'700'000'000 + static_cast<std::uint32_t>(i);  // protocol 4
+    p.last_s = 1'700'000'040 + static_cast<std::uint32_t>(i);
     e.places.push_back(p);
   }
   e.score_x100 = 430;
   e.limit = 3;
+  e.bulk_requests_per_min = 4321;  // protocol 4: only a bulk verdict has them, but every field is filled here
+  e.bulk_bytes_per_min = 0x123456789aULL;
   return e;
 }
 
@@ -78,6 +82,8 @@ SightingReport sample_sighting(bool v6) {
     s.place_id = 64501;
     s.country[0] = 'D';
     s.country[1] = 'E';
+    s.requests = 17;  // protocol 4: the bulk signal's counts
+    s.bytes = 0x1234567890ULL;
   }
   return s;
 }
@@ -87,12 +93,23 @@ SightingReport sample_sighting(bool v6) {
 TEST(GossipWire, SightingWithoutPlaceIsFromAnOlderNode) {
   std::vector<std::uint8_t> buf;
   wire::encode({sample_sighting(false)}, buf);
-  buf.resize(buf.size() - 7);
+  buf.resize(buf.size() - 12 - 7);  // protocol 4's counts, protocol 3's place
   buf[2] = static_cast<std::uint8_t>(buf.size() - wire::kRecordHeaderSize);
   auto back = wire::decode_payload(buf.data(), buf.size());
   ASSERT_TRUE(back);
   EXPECT_EQ(std::get<SightingReport>(back->messages[0].v).place_kind, 0);
   EXPECT_EQ(std::get<SightingReport>(back->messages[0].v), sample_sighting(false));
+  // A protocol 3 node's (no counts): one request, no bytes.
+  buf.clear();
+  wire::encode({sample_sighting(true)}, buf);
+  buf.resize(buf.size() - 12);
+  buf[2] = static_cast<std::uint8_t>(buf.size() - wire::kRecordHeaderSize);
+  back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  const auto& older = std::get<SightingReport>(back->messages[0].v);
+  EXPECT_EQ(older.requests, 1u);
+  EXPECT_EQ(older.bytes, 0u);
+  EXPECT_EQ(older.place_id, 64501u);
   buf.clear();
   SightingReport bad = sample_sighting(true);
   bad.place_kind = 4;
@@ -270,12 +287,33 @@ TEST(GossipWire, RevocationCarriesFullEvidence) {
   EXPECT_TRUE(got.evidence.networks[1].v6);
   EXPECT_EQ(got.evidence.networks[1].prefix_len, 48);
   EXPECT_EQ(got.evidence.places.size(), Evidence::kMaxPlaces);
-  // No evidence: the fixed body, ext_len 0 and places_len 0.
+  // No evidence: the fixed body, ext_len 0, places_len 0 and times_len 0.
   buf.clear();
   wire::encode_revocation(sample_revocation(), buf);
-  ASSERT_EQ(buf.size(), wire::kRevocationFixedSize + 4);
+  ASSERT_EQ(buf.size(), wire::kRevocationFixedSize + 6);
   EXPECT_EQ(buf[wire::kRevocationFixedSize] << 8 | buf[wire::kRevocationFixedSize + 1], 0);
   EXPECT_EQ(buf[wire::kRevocationFixedSize + 2] << 8 | buf[wire::kRevocationFixedSize + 3], 0);
+  EXPECT_EQ(buf[wire::kRevocationFixedSize + 4] << 8 | buf[wire::kRevocationFixedSize + 5], 0);
+  // A protocol 3 record (no times_len) decodes without times or rate.
+  buf.clear();
+  wire::encode_revocation(revocation_with_evidence(), buf);
+  const std::size_t times = 2 + 1 + Evidence::kMaxPlaces * 8 + 12;
+  buf.resize(buf.size() - times);
+  buf[1] = static_cast<std::uint8_t>((buf.size() - wire::kRecordHeaderSize) >> 8);
+  buf[2] = static_cast<std::uint8_t>(buf.size() - wire::kRecordHeaderSize);
+  back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  const Revocation& from3 = std::get<Revocation>(back->messages[0].v);
+  EXPECT_EQ(from3.evidence.places.size(), Evidence::kMaxPlaces);
+  EXPECT_EQ(from3.evidence.places[0].first_s, 0u);
+  EXPECT_EQ(from3.evidence.bulk_requests_per_min, 0u);
+  // Malformed times: a count that is not the places'.
+  buf.clear();
+  wire::encode_revocation(revocation_with_evidence(), buf);
+  buf[buf.size() - times + 2] = 3;
+  EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
+  buf.clear();
+  wire::encode_revocation(sample_revocation(), buf);
   // A protocol 2 record (no places_len) still decodes, to no places.
   buf.resize(wire::kRevocationFixedSize + 2);
   buf[2] = static_cast<std::uint8_t>(buf.size() - wire::kRecordHeaderSize);

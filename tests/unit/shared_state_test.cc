@@ -434,9 +434,9 @@ TEST(SharedStateTable, DeadWriterFailsOpenUntilRepaired) {
   ASSERT_TRUE(s.set_revocation(record(1, same[0], RevocationState::revoked)));
   ASSERT_TRUE(s.set_revocation(record(1, same[1], RevocationState::revoked)));
   // Per the layout in shared_state.h: the table comes before the repeat
-  // filter (8 bytes a slot) at the end of the region, 32-byte slots,
+  // filter (16 bytes a slot) at the end of the region, 32-byte slots,
   // seqlock version first. An odd version: a write began, never ended.
-  unsigned char* version = r.mem + r.bytes - s.repeat_slots() * 8 - 16 * 32 + 6 * 32;
+  unsigned char* version = r.mem + r.bytes - s.repeat_slots() * 16 - 16 * 32 + 6 * 32;
   std::uint64_t v;
   std::memcpy(&v, version, 8);
   ASSERT_EQ(v % 2, 0u);
@@ -675,4 +675,58 @@ TEST(SharedStateDoorbell, NoNewsIsLeftBehindASleepingSidecar) {
   EXPECT_EQ(s.counters().sightings_dropped, 0u);
   EXPECT_GT(sleeps, 0u);
   EXPECT_GT(rung.load(), 0u);
+}
+
+// The bulk signal's counts: each sighting the filter lets through carries
+// the requests its repeats added since the previous one from that network,
+// and the bytes answered to them (added after each answer).
+TEST(SharedStateCounts, ASightingCarriesTheRequestsAndBytesSinceThePreviousOne) {
+  Region r(shared_state_bytes({64, 16, 64}));
+  auto s = make_state(r, {64, 16, 64});
+  const std::uint64_t t0 = 1'700'000'000'000ull;
+  Sighting out[8];
+  Sighting first = sighting(7, t0, "198.51.100.7");
+  s.report(first);
+  s.add_bytes(first, 1000);
+  for (int i = 1; i <= 9; ++i) {  // nine repeats within the interval, 2,000 bytes each
+    const Sighting again = sighting(7, t0 + i * 100, "198.51.100.8");
+    s.report(again);
+    s.add_bytes(again, 2000);
+  }
+  ASSERT_EQ(s.drain(out, 8), 1u);
+  EXPECT_EQ(out[0].requests, 1u) << "news: this request alone";
+  EXPECT_EQ(out[0].bytes, 0u) << "its bytes are known only after the answer";
+  s.report(sighting(7, t0 + SharedState::kRepeatMs + 300, "198.51.100.9"));
+  ASSERT_EQ(s.drain(out, 8), 1u);
+  EXPECT_EQ(out[0].requests, 10u) << "nine repeats and this one";
+  EXPECT_EQ(out[0].bytes, 1000u + 9 * 2000u);
+  // Another network's counts are its own.
+  s.report(sighting(7, t0 + SharedState::kRepeatMs + 400, "198.51.101.9"));
+  ASSERT_EQ(s.drain(out, 8), 1u);
+  EXPECT_EQ(out[0].requests, 1u);
+  EXPECT_EQ(out[0].bytes, 0u);
+  // Bytes for an entry that is gone are dropped, not given to another token.
+  s.add_bytes(sighting(8, t0, "203.0.113.1"), 5000);
+  s.report(sighting(8, t0 + 1, "203.0.113.1"));
+  ASSERT_EQ(s.drain(out, 8), 1u);
+  EXPECT_EQ(out[0].bytes, 0u);
+}
+
+TEST(SharedStateCounts, NewsStartsFromNoneWhenItTakesAnotherTokensEntry) {
+  Region r(shared_state_bytes({64, 16, 8}));
+  auto s = make_state(r, {64, 16, 8});  // one bucket of eight
+  const std::uint64_t t0 = 1'700'000'000'000ull;
+  for (std::uint64_t k = 0; k < 8; ++k) {
+    const Sighting a = sighting(100 + k, t0, "198.51.100.7");
+    s.report(a);
+    for (int i = 0; i < 5; ++i) s.report(sighting(100 + k, t0 + 10 + i, "198.51.100.7"));
+    s.add_bytes(a, 777);
+  }
+  Sighting out[64];
+  s.drain(out, 64);
+  // A ninth token evicts the oldest entry: its five repeats and bytes are not the newcomer's.
+  s.report(sighting(200, t0 + 100, "198.51.100.7"));
+  ASSERT_EQ(s.drain(out, 64), 1u);
+  EXPECT_EQ(out[0].requests, 1u);
+  EXPECT_EQ(out[0].bytes, 0u);
 }
