@@ -359,6 +359,7 @@ struct Listed {
   std::vector<std::string> networks;
   std::vector<control::PlaceEvidence> places;  // empty: manual, or from a node before protocol 3
   std::optional<std::string> score, limit;
+  std::optional<std::uint64_t> bulk_requests, bulk_bytes;  // reason bulk: its rate a minute
 };
 
 Listed parse_listed(const control::Record& r, const KeyRing* keys) {
@@ -379,6 +380,8 @@ Listed parse_listed(const control::Record& r, const KeyRing* keys) {
   e.places = control::parse_places(r.get("places").value_or(""));
   e.score = r.get("score");
   e.limit = r.get("limit");
+  e.bulk_requests = r.get_u64("bulk_requests");
+  e.bulk_bytes = r.get_u64("bulk_bytes");
   if (const auto nets = r.get("nets"); nets && !nets->empty()) {
     std::size_t at = 0;
     for (;;) {
@@ -453,13 +456,31 @@ std::string render_json(const control::Record* node, const std::vector<Listed>& 
           std::snprintf(weight, sizeof weight, "%.1f", e.places[i].weight);
           out += i > 0 ? ", {\"place\": " : "{\"place\": ";
           json_string(out, e.places[i].name);
+          out += ", \"country\": ";
+          json_value(out, e.places[i].country.empty() ? std::nullopt : std::optional(e.places[i].country));
           out += ", \"networks\": " + std::to_string(e.places[i].networks) +
-                 ", \"concurrent\": " + (e.places[i].concurrent ? "true" : "false") + ", \"weight\": " + weight + "}";
+                 ", \"concurrent\": " + (e.places[i].concurrent ? "true" : "false") + ", \"weight\": " + weight;
+          const auto when = [](std::uint64_t t) { return t == 0 ? std::optional<std::uint64_t>() : std::optional(t); };
+          out += ", \"first_used\": ";
+          json_value(out, when(e.places[i].first_s));
+          out += ", \"last_used\": ";
+          json_value(out, when(e.places[i].last_s));
+          out += "}";
         }
         out += "], \"score\": ";
         json_decimal(out, e.score.value_or(""));
         out += ", \"limit\": ";
         json_decimal(out, e.limit.value_or(""));
+        out += ", \"bulk\": ";
+        if (e.reason && *e.reason == "bulk") {
+          out += "{\"requests_per_min\": ";
+          json_value(out, e.bulk_requests);
+          out += ", \"bytes_per_min\": ";
+          json_value(out, e.bulk_bytes);
+          out += "}";
+        } else {
+          out += "null";
+        }
       }
       out += ", \"decided_by\": ";
       json_value(out, e.decided_by);
@@ -497,6 +518,13 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 }
 
 std::string evidence_text(const Listed& e) {
+  if (e.reason && *e.reason == "bulk") {
+    std::string t = "bulk use: " + std::to_string(e.bulk_requests.value_or(0)) + " requests and " +
+                    control::format_bytes(e.bulk_bytes.value_or(0)) + " a minute";
+    if (!e.places.empty()) t += " from " + e.places[0].name;
+    if (!e.networks.empty()) t += " (" + e.networks[0] + ")";
+    return printable(t);
+  }
   if (e.reason && *e.reason == "auto" && !e.places.empty()) {
     std::string t = std::to_string(e.places.size()) + " places, score " + e.score.value_or("?");
     for (std::size_t i = 0; i < e.places.size(); ++i) {

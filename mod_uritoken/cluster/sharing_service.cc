@@ -2,6 +2,7 @@
 #include "sharing_service.h"
 
 #include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -248,10 +249,13 @@ std::string two_digits(unsigned v) {
   return buf;
 }
 
-// "AS7922 COMCAST-7922|2|c|10;net 5f3a09c1|1|s|5": per place its name
-// (the AS name from this node's database), networks inside, concurrent (c)
-// or sequential (s), weight in tenths. One field, so the control
-// protocol's records stay flat (docs/control-protocol.md).
+// "AS7922 COMCAST-7922|2|c|10|1790000000|1790000300|US;net 5f3a09c1|1|s|5|0|0|": per place
+// its name (the AS name from this node's database), networks inside,
+// concurrent (c) or sequential (s), weight in tenths, first and last use
+// (unix s, 0 unknown: a verdict from a node before protocol 4) and the
+// country of its networks (this node's database; empty unknown). One
+// field, so the control protocol's records stay flat
+// (docs/control-protocol.md).
 std::string format_places(const gossip::Evidence& e, const LocationDatabase* db) {
   std::string out;
   for (const gossip::Evidence::Place& p : e.places) {
@@ -260,14 +264,27 @@ std::string format_places(const gossip::Evidence& e, const LocationDatabase* db)
     place.kind = p.kind == gossip::Evidence::Place::kAs ? PlaceKind::as : PlaceKind::fallback;
     place.id = p.id;
     std::string name = format_place(place);
+    std::string country;
     if (db != nullptr && place.kind == PlaceKind::as) {
       std::string as = db->as_name(p.id);
       for (char& c : as)
         if (c == '|' || c == ';' || static_cast<unsigned char>(c) < 0x20) c = ' ';
       if (!as.empty()) name += " " + as.substr(0, 40);
+      for (const gossip::Evidence::Network& n : e.networks) {  // the first of its networks the database places
+        IpAddress a;
+        a.v6 = n.v6;
+        std::memcpy(a.bytes, n.bytes, a.v6 ? 16 : 4);
+        const Location loc = db->lookup(a);
+        if (loc.found && loc.asn == p.id && std::isupper(static_cast<unsigned char>(loc.country[0])) &&
+            std::isupper(static_cast<unsigned char>(loc.country[1]))) {
+          country.assign(loc.country, 2);
+          break;
+        }
+      }
     }
     out += name + "|" + std::to_string(p.networks) + "|" + (p.concurrent ? "c" : "s") + "|" +
-           std::to_string(p.weight_x10);
+           std::to_string(p.weight_x10) + "|" + std::to_string(p.first_s) + "|" + std::to_string(p.last_s) + "|" +
+           country;
   }
   return out;
 }
@@ -546,19 +563,17 @@ void SharingService::judge_bulk(const gossip::SightingReport& r, const NetworkId
   e.networks = 1;
   e.weight_x10 = 10;
   const auto now_s = static_cast<std::uint32_t>(r.time_ms / 1000);
-  e.first_s = now_s > kBulkWindowS ? now_s - kBulkWindowS : 0;  // the window the rate covers
+  e.first_s = std::min(b.since_s, now_s);  // the first use the rate covers
   e.last_s = now_s;
   rev.evidence.places.push_back(e);
   rev.evidence.networks.push_back(evidence_network(net));
   rev.evidence.first_seen_s = e.first_s;
   rev.evidence.last_seen_s = now_s;
-  char rate[96];
-  std::snprintf(rate, sizeof rate, "%u requests and %.1f MiB a minute", b.requests_per_min,
-                static_cast<double>(b.bytes_per_min) / (1 << 20));
-  log_(LogLevel::notice, std::string("UT00057: token in bulk use (") + rate + " over " +
-                             std::to_string(kBulkWindowS) + " s, UriTokenBulkLimit " +
-                             std::to_string(config_.policy.bulk.requests_per_min) + " requests, " +
-                             std::to_string(config_.policy.bulk.bytes_per_min >> 20) + " MiB): key " +
+  log_(LogLevel::notice, "UT00057: token in bulk use (" + std::to_string(b.requests_per_min) + " requests and " +
+                             control::format_bytes(b.bytes_per_min) + " a minute over " +
+                             std::to_string(kBulkWindowS) + " s; UriTokenBulkLimit requests=" +
+                             std::to_string(config_.policy.bulk.requests_per_min) + " bytes=" +
+                             std::to_string(config_.policy.bulk.bytes_per_min) + "): key " +
                              std::to_string(r.token.key_id) + ", session " + hex64(r.token.session));
   node_->decide(rev, rev.stamp_ms);
 }

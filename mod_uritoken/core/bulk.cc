@@ -48,6 +48,7 @@ BulkVerdict BulkDetector::rate_of(const Entry& e, std::uint32_t quarter) const {
     kib += e.kib[i];
   }
   constexpr std::uint32_t kMinutes = kBulkWindowS / 60;
+  v.since_s = std::max(e.first_s, (std::max(quarter, e.quarter) - 3) * kBulkQuarterS);
   v.requests_per_min = static_cast<std::uint32_t>(requests / kMinutes);
   v.bytes_per_min = (kib << 10) / kMinutes;
   v.bulk = (policy_.requests_per_min != 0 && v.requests_per_min > policy_.requests_per_min) ||
@@ -87,6 +88,7 @@ BulkVerdict BulkDetector::observe(std::uint16_t key_id, std::uint64_t session, s
     *e = Entry();
     e->token = token;
     e->quarter = quarter;
+    e->first_s = static_cast<std::uint32_t>(time_ms / 1000);
   }
   advance(*e, quarter);
   e->requests[0] = saturating_add(e->requests[0], requests);

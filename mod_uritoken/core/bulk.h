@@ -36,6 +36,7 @@ struct BulkVerdict {
   bool bulk = false;
   std::uint32_t requests_per_min = 0;   // over the window, per minute
   std::uint64_t bytes_per_min = 0;
+  std::uint32_t since_s = 0;            // the first use the window still covers (unix s)
 };
 
 class BulkDetector {
@@ -55,7 +56,9 @@ class BulkDetector {
     std::uint32_t quarter = 0;          // unix s / kBulkQuarterS of kib[0] and requests[0]
     std::uint32_t requests[4] = {};     // [i]: quarter - i
     std::uint32_t kib[4] = {};          // KiB
+    std::uint32_t first_s = 0;          // the token's first sighting here (unix s)
   };
+  static_assert(sizeof(Entry) == 48, "an entry fills 48 bytes");
   static constexpr std::size_t kWays = 4;
   BulkVerdict rate_of(const Entry& e, std::uint32_t quarter) const;
   double load(const Entry& e, std::uint32_t quarter) const;  // volume against the limits, to pick a victim

@@ -2,6 +2,7 @@
 #include "control.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 
@@ -139,34 +140,59 @@ std::optional<std::vector<Record>> decode_all(std::string_view text) {
 }
 
 std::vector<PlaceEvidence> parse_places(std::string_view field) {
+  // name|networks|c or s|weight_x10, and since protocol 4 |first|last|country.
   std::vector<PlaceEvidence> out;
+  const auto number = [](std::string_view s, std::size_t digits, std::uint64_t* v) {
+    if (s.empty() || s.size() > digits) return false;
+    *v = 0;
+    for (char c : s) {
+      if (c < '0' || c > '9') return false;
+      *v = *v * 10 + static_cast<unsigned>(c - '0');
+    }
+    return true;
+  };
   for (std::size_t at = 0; at < field.size();) {
     const std::size_t end = std::min(field.find(';', at), field.size());
     const std::string_view entry = field.substr(at, end - at);
     at = end + 1;
-    std::string_view parts[4];
+    std::string_view parts[7];
     std::size_t n = 0, from = 0;
-    for (; n < 4; ++n) {
+    for (; n < 7; ++n) {
       const std::size_t bar = entry.find('|', from);
       parts[n] = entry.substr(from, bar == std::string_view::npos ? std::string_view::npos : bar - from);
       if (bar == std::string_view::npos) break;
       from = bar + 1;
     }
-    if (n != 3 || parts[0].empty() || (parts[2] != "c" && parts[2] != "s")) continue;
-    unsigned networks = 0, weight_x10 = 0;
-    const auto number = [](std::string_view s, unsigned* v) {
-      if (s.empty() || s.size() > 4) return false;
-      *v = 0;
-      for (char c : s) {
-        if (c < '0' || c > '9') return false;
-        *v = *v * 10 + static_cast<unsigned>(c - '0');
+    if ((n != 3 && n != 6) || parts[0].empty() || (parts[2] != "c" && parts[2] != "s")) continue;
+    std::uint64_t networks = 0, weight_x10 = 0;
+    if (!number(parts[1], 4, &networks) || !number(parts[3], 4, &weight_x10)) continue;
+    PlaceEvidence p{std::string(parts[0]), static_cast<unsigned>(networks), parts[2] == "c", weight_x10 / 10.0};
+    if (n == 6) {
+      if (!number(parts[4], 10, &p.first_s) || !number(parts[5], 10, &p.last_s)) continue;
+      const std::string_view cc = parts[6];
+      if (!cc.empty() && (cc.size() != 2 || !std::isupper(static_cast<unsigned char>(cc[0])) ||
+                          !std::isupper(static_cast<unsigned char>(cc[1])))) {
+        continue;
       }
-      return true;
-    };
-    if (!number(parts[1], &networks) || !number(parts[3], &weight_x10)) continue;
-    out.push_back({std::string(parts[0]), networks, parts[2] == "c", weight_x10 / 10.0});
+      p.country = std::string(cc);
+    }
+    out.push_back(p);
   }
   return out;
+}
+
+std::string format_bytes(std::uint64_t bytes) {
+  if (bytes < 1024) return std::to_string(bytes) + " B";
+  const char* units[] = {"KiB", "MiB", "GiB", "TiB", "PiB"};
+  double v = static_cast<double>(bytes) / 1024;
+  std::size_t u = 0;
+  while (v >= 1024 && u + 1 < sizeof units / sizeof units[0]) {
+    v /= 1024;
+    ++u;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f %s", v, units[u]);
+  return buf;
 }
 
 }  // namespace uritoken::control

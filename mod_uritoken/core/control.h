@@ -52,8 +52,13 @@ struct PlaceEvidence {
   unsigned networks = 0;  // networks of the token seen in this place
   bool concurrent = false;
   double weight = 0;  // what the place added to the score
+  std::uint64_t first_s = 0, last_s = 0;  // its first and last use (unix s; 0 unknown)
+  std::string country;    // ISO 3166 code of its networks, "" unknown
 };
 std::vector<PlaceEvidence> parse_places(std::string_view field);
+
+// A byte count for people, in binary units: "900 B", "41.0 KiB", "742.0 MiB", "1.5 GiB".
+std::string format_bytes(std::uint64_t bytes);
 
 std::string percent_encode(std::string_view s);
 std::optional<std::string> percent_decode(std::string_view s);

@@ -612,8 +612,8 @@ const command_rec kDirectives[] = {
                   "bulk use (one token fetching far more than a player): Off (default), Shadow (report only) or "
                   "Enforce (revoke); needs UriTokenSharing Shadow or Enforce"),
     AP_INIT_TAKE_ARGV("UriTokenBulkLimit", UT_FN(set_bulk_limit), nullptr, RSRC_CONF,
-                      "[requests=N] [bytes=SIZE]: bulk use is more than this a minute over two minutes (default "
-                      "requests=600 bytes=500M; 0 = no limit of that kind)"),
+                      "[requests=N] [bytes=SIZE]: bulk use is more than this a minute over two minutes, 0 = no "
+                      "limit of that kind (default requests=600 bytes=500M)"),
     AP_INIT_TAKE1("UriTokenStateDir", UT_FN(set_state_dir), nullptr, RSRC_CONF,
                   "directory for the revocation journal (kept across restarts; owned by the httpd user)"),
     AP_INIT_TAKE1("UriTokenGossipListen", UT_FN(set_gossip_listen), nullptr, RSRC_CONF,

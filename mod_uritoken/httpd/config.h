@@ -51,8 +51,8 @@ struct ClusterConfig {
   unsigned concurrent_seconds = 120;      // UriTokenSharingConcurrency
   std::vector<ClientSharing> client_sharing;  // UriTokenClientSharing, one per client
   SharingMode bulk_mode = SharingMode::off;   // UriTokenBulk
-  unsigned bulk_requests_per_min = 600;       // UriTokenBulkLimit requests=N (0: none)
-  std::uint64_t bulk_bytes_per_min = 500ull << 20;  // UriTokenBulkLimit bytes=SIZE (0: none)
+  unsigned bulk_requests_per_min = 600;       // requests=N of UriTokenBulkLimit (0: none)
+  std::uint64_t bulk_bytes_per_min = 500ull << 20;  // bytes=SIZE of UriTokenBulkLimit (0: none)
   std::vector<IpPrefix> shared_networks;  // UriTokenSharedNetwork CIDR ...
   std::vector<std::string> shared_network_files;  // UriTokenSharedNetworkFile PATH ...
   std::vector<IpPrefix> shared_file_ranges;        // ... as loaded by check_cluster_config

@@ -190,9 +190,12 @@ std::string places_json(const Record& b) {
   for (std::size_t i = 0; i < places.size(); ++i) {
     char weight[16];
     std::snprintf(weight, sizeof weight, "%.1f", places[i].weight);
+    const auto when = [](std::uint64_t s) { return s == 0 ? std::string("null") : std::to_string(s); };
     out += std::string(i ? "," : "") + "{\"place\":" + json(places[i].name) +
+           ",\"country\":" + (places[i].country.empty() ? std::string("null") : json(places[i].country)) +
            ",\"networks\":" + std::to_string(places[i].networks) +
-           ",\"concurrent\":" + (places[i].concurrent ? "true" : "false") + ",\"weight\":" + weight + "}";
+           ",\"concurrent\":" + (places[i].concurrent ? "true" : "false") + ",\"weight\":" + weight +
+           ",\"first_used\":" + when(places[i].first_s) + ",\"last_used\":" + when(places[i].last_s) + "}";
   }
   const std::string score = field(b, "score"), limit = field(b, "limit");
   out += "],\"score\":";
@@ -200,6 +203,16 @@ std::string places_json(const Record& b) {
   out += ",\"limit\":";
   json_decimal(out, limit);
   return out;
+}
+
+// A bulk verdict's rate (reason bulk), or null.
+std::string bulk_json(const Record& b) {
+  if (field(b, "reason") != "bulk") return ",\"bulk\":null";
+  std::string out = ",\"bulk\":{\"requests_per_min\":";
+  json_decimal(out, field(b, "bulk_requests"));
+  out += ",\"bytes_per_min\":";
+  json_decimal(out, field(b, "bulk_bytes"));
+  return out + "}";
 }
 
 // The location database the sidecar uses: path ("" none) and build time.
@@ -284,7 +297,7 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
              json(field(b, "session")) + ",\"client\":" + json(client_of(conf, field(b, "key"))) +
              ",\"since_ms\":" + field(b, "since_ms") + ",\"expires\":" + field(b, "expires") +
              ",\"reason\":" + json(field(b, "reason")) + ",\"network_count\":" + field(b, "networks") +
-             ",\"networks\":" + nets + places_json(b) + ",\"first_seen\":" + (field(b, "first").empty() ? "0" : field(b, "first")) +
+             ",\"networks\":" + nets + places_json(b) + bulk_json(b) + ",\"first_seen\":" + (field(b, "first").empty() ? "0" : field(b, "first")) +
              ",\"last_seen\":" + (field(b, "last").empty() ? "0" : field(b, "last")) +
              ",\"decided_by\":" + json(field(b, "origin")) +
              ",\"operator\":" + json(field(b, "operator")) + ",\"user\":" + json(field(b, "user")) +
@@ -348,16 +361,20 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
            std::string(v.sidecar_problem.empty() ? "1" : "0") + "\n";
   }
   if (!v.sharing_off && v.sidecar_problem.empty()) {
-    std::size_t manual = 0;
-    for (const Record& b : v.blocked) manual += field(b, "reason") == "manual" ? 1 : 0;
+    std::size_t manual = 0, bulk = 0;
+    for (const Record& b : v.blocked) {
+      manual += field(b, "reason") == "manual" ? 1 : 0;
+      bulk += field(b, "reason") == "bulk" ? 1 : 0;
+    }
     out += "# HELP uritoken_blocked_tokens Tokens revoked in the cluster, as this node knows it.\n"
            "# TYPE uritoken_blocked_tokens gauge\nuritoken_blocked_tokens " +
            std::to_string(v.blocked.size()) + "\n";
-    out += "# HELP uritoken_verdicts Revocations in force by reason: shared (found shared by the places rule) or "
-           "manual (by an operator).\n# TYPE uritoken_verdicts gauge\nuritoken_verdicts{reason=\"shared\"} " +
-           std::to_string(v.blocked.size() - manual) + "\nuritoken_verdicts{reason=\"manual\"} " +
-           std::to_string(manual) + "\nuritoken_verdicts{reason=\"pardoned\"} " + std::to_string(v.pardoned.size()) +
-           "\n";
+    out += "# HELP uritoken_verdicts Revocations in force by reason: shared (found shared by the places rule), "
+           "bulk (found in bulk use) or manual (by an operator); and pardons.\n# TYPE uritoken_verdicts gauge\n"
+           "uritoken_verdicts{reason=\"shared\"} " +
+           std::to_string(v.blocked.size() - manual - bulk) + "\nuritoken_verdicts{reason=\"bulk\"} " +
+           std::to_string(bulk) + "\nuritoken_verdicts{reason=\"manual\"} " + std::to_string(manual) +
+           "\nuritoken_verdicts{reason=\"pardoned\"} " + std::to_string(v.pardoned.size()) + "\n";
     if (const LocationInfo l = location_of(v); l.known && !l.path.empty()) {
       out += "# HELP uritoken_location_database_built_seconds When the location database in use was built (unix s; "
              "refresh with 'location update').\n# TYPE uritoken_location_database_built_seconds gauge\n"
@@ -479,6 +496,35 @@ std::string network_list(const std::string& all, const std::string& where) {
 
 // Why the owner found a token shared: its places, what each weighed, and
 // the score against the limit (docs/sharing-rule.md).
+// ", used 12:01:05 to 12:04:40" (the date once, in UTC as everywhere on
+// the page); "" when unknown (a verdict from a node before protocol 4).
+std::string used_between(std::uint64_t first_s, std::uint64_t last_s) {
+  if (first_s == 0 || last_s == 0) return "";
+  const std::string a = iso_time(first_s), z = iso_time(last_s);
+  const std::size_t day = a.find(' ');
+  const bool same_day = day != std::string::npos && a.compare(0, day, z, 0, day) == 0;
+  return ", used " + a + " to " + (same_day ? z.substr(day + 1) : z);
+}
+
+// The Why of a bulk verdict: the rate that crossed UriTokenBulkLimit and
+// where the requests came from.
+std::string bulk_html(const Record& b, const ClusterConfig* c) {
+  const auto number = [&](const char* name) { return std::strtoull(field(b, name).c_str(), nullptr, 10); };
+  std::string out = "<b>bulk use</b>: " + std::to_string(number("bulk_requests")) + " requests and " +
+                    control::format_bytes(number("bulk_bytes")) + " a minute over the last two minutes";
+  if (c != nullptr) {
+    std::string limits;
+    if (c->bulk_requests_per_min != 0) limits = std::to_string(c->bulk_requests_per_min) + " requests";
+    if (c->bulk_bytes_per_min != 0) limits += (limits.empty() ? "" : " or ") + control::format_bytes(c->bulk_bytes_per_min);
+    out += " (limit " + limits + ")";
+  }
+  const auto places = control::parse_places(field(b, "places"));
+  if (!places.empty()) {
+    out += ", from " + html(places[0].name) + (places[0].country.empty() ? "" : " (" + html(places[0].country) + ")");
+  }
+  return out + "; ";
+}
+
 std::string places_html(const Record& b) {
   const auto places = control::parse_places(field(b, "places"));
   std::string out = "<b>" + std::to_string(places.size()) + " places</b>, score " + html(field(b, "score"));
@@ -493,9 +539,10 @@ std::string places_html(const Record& b) {
   for (const auto& p : places) {
     char weight[16];
     std::snprintf(weight, sizeof weight, "+%.1f", p.weight);
-    out += "<li>" + html(p.name) + " <span class=\"muted\">" + std::to_string(p.networks) +
-           (p.networks == 1 ? " network, " : " networks, ") + (p.concurrent ? "concurrent" : "sequential") + ", " +
-           weight + "</span></li>";
+    out += "<li>" + html(p.name) + (p.country.empty() ? "" : " (" + html(p.country) + ")") +
+           " <span class=\"muted\">" + std::to_string(p.networks) + (p.networks == 1 ? " network, " : " networks, ") +
+           (p.concurrent ? "concurrent" : "sequential") + ", " + weight + used_between(p.first_s, p.last_s) +
+           "</span></li>";
   }
   return out + "</ul>";
 }
@@ -620,7 +667,10 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     const Record& b = *list[i].record;
     const std::string& client = list[i].client;
     std::string why;
-    if (field(b, "reason") == "manual") {
+    if (field(b, "reason") == "bulk") {
+      why = bulk_html(b, conf->cluster);
+      if (!field(b, "nets").empty()) why += "network " + network_list(field(b, "nets"), field(b, "nets_where"));
+    } else if (field(b, "reason") == "manual") {
       why = "manual";
       if (const std::string who = operator_of(b); !who.empty()) why += " by " + html(who);
       if (!field(b, "comment").empty()) why += ": " + html(field(b, "comment"));

@@ -191,6 +191,13 @@ TEST_F(SharingServiceWithDatabase, VerdictNamesEachNetworksPlaceInItsOwnPosition
   ASSERT_GE(places.size(), 4u);
   EXPECT_TRUE(std::any_of(places.begin(), places.end(), [](const auto& p) { return p.name == "AS63949 Linode, LLC"; }));
   EXPECT_EQ(verdict->get("limit").value_or(""), "3");
+  for (const auto& p : places) {  // each place's first and last use, and its networks' country
+    EXPECT_GT(p.first_s, 0u) << p.name;
+    EXPECT_GE(p.last_s, p.first_s) << p.name;
+    if (p.name.rfind("AS", 0) == 0) {
+      EXPECT_EQ(p.country.size(), 2u) << p.name;
+    }
+  }
 }
 
 // A rolling upgrade: sightings from a protocol 2 node carry no place. An

@@ -137,6 +137,58 @@ TEST_F(ClusterTest, AClientsOwnLimitAppliesToItsTokensOnly) {
   EXPECT_EQ(j.body.find(cluster->session_of(other)), std::string::npos) << j.body;
 }
 
+// The bulk signal on three real nodes: a scraper on one network, spread
+// over the nodes, fetches far more than UriTokenBulkLimit (here 20
+// requests a minute, for a short test); each node's workers count its
+// requests and bytes, the refresh sightings carry them to the owners, and
+// the verdict (reason bulk) is refused where UriTokenBulk is Enforce and
+// served, marked, where it is Shadow. A player's token beside it is served.
+TEST_F(ClusterTest, AScraperIsFoundInBulkUseAndEachNodeAppliesItsBulkMode) {
+  cluster = std::make_unique<Cluster>(3);
+  for (int i = 0; i < 3; ++i) {
+    cluster->add_node_conf(i, std::string("UriTokenBulk ") + (i == 2 ? "Shadow" : "Enforce") +
+                                  "\nUriTokenBulkLimit requests=20 bytes=0\n");
+  }
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00058: |UT00057: )");
+  const std::string scraper = mint();
+  const std::string player = mint();
+  for (int k = 0; k < 60; ++k) ASSERT_EQ(cluster->get(k % 3, scraper, "198.51.100.7").status, 200) << k;
+  EXPECT_EQ(cluster->get(0, player, "203.0.113.9").status, 200);
+  // The counts travel with the next sighting the repeat filter lets through.
+  std::this_thread::sleep_for(std::chrono::milliseconds(5300));  // SharedState::kRepeatMs + 300
+  for (int i = 0; i < 3; ++i) cluster->get(i, scraper, "198.51.100.7");
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  bool refused = false;
+  while (Clock::now() < deadline && !refused) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    refused = cluster->get(0, scraper, "198.51.100.7").status == 403 &&
+              cluster->get(1, scraper, "198.51.100.7").status == 403;
+  }
+  ASSERT_TRUE(refused) << cluster->node(0).error_log() << cluster->node(1).error_log();
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_NE(cluster->node(i).error_log().find("UT00058: token refused (bulk-use): client site42, key 1, session " +
+                                                cluster->session_of(scraper)),
+              std::string::npos)
+        << cluster->node(i).error_log();
+  }
+  EXPECT_EQ(cluster->get(2, scraper, "198.51.100.7").status, 200) << "Shadow serves";
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(cluster->get(i, player, "203.0.113.9").status, 200) << "the player, node " << i;
+  const Response j = http_get(cluster->node(2).port(), "/uritoken-status?json");
+  EXPECT_NE(j.body.find("\"reason\":\"bulk\""), std::string::npos) << j.body;
+  EXPECT_NE(j.body.find("\"bulk\":{\"requests_per_min\":"), std::string::npos) << j.body;
+  EXPECT_EQ(j.body.find(cluster->session_of(player)), std::string::npos) << j.body;
+  const Response page = http_get(cluster->node(0).port(), "/uritoken-status");
+  EXPECT_NE(page.body.find("<b>bulk use</b>: "), std::string::npos) << page.body;
+  EXPECT_NE(page.body.find(" a minute over the last two minutes (limit 20 requests)"), std::string::npos) << page.body;
+  std::ofstream(cluster->node(0).root() + "/status.html") << page.body;  // to look at (URITOKEN_KEEP_TEST_DIRS=1)
+  const Response metrics = http_get(cluster->node(1).port(), "/uritoken-status?metrics");
+  EXPECT_NE(metrics.body.find("uritoken_verdicts{reason=\"bulk\"} 1"), std::string::npos) << metrics.body;
+  EXPECT_NE(metrics.body.find("uritoken_refusals_total{reason=\"bulk-use\"} "), std::string::npos) << metrics.body;
+  // Shadow marks what it serves (the access log's %{URITOKEN_SHADOW}e).
+  EXPECT_NE(cluster->access_log(2).find("bulk-use"), std::string::npos) << cluster->access_log(2);
+}
+
 TEST_F(ClusterTest, ProxyAndCarrierNatUsersAreNotRevoked) {
   cluster = std::make_unique<Cluster>(3);
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
@@ -482,6 +534,14 @@ INSTANTIATE_TEST_SUITE_P(
                       BadClusterConf{"UriTokenClientSharing site42 places=2 window=900\n",
                                      "UriTokenClientSharing site42: window=900 is longer than UriTokenSharingWindow "
                                      "(600); shorten it or raise UriTokenSharingWindow"},
+                      BadClusterConf{"UriTokenBulk Always\n", "UriTokenBulk: 'Always' is not allowed; use Off"},
+                      BadClusterConf{"UriTokenBulk Enforce\n", "UriTokenBulk needs UriTokenSharing Shadow or Enforce"},
+                      BadClusterConf{"UriTokenBulkLimit requests=0 bytes=0\n",
+                                     "UriTokenBulkLimit: requests=0 and bytes=0 leave nothing to judge"},
+                      BadClusterConf{"UriTokenBulkLimit bytes=5X\n", "UriTokenBulkLimit: 'bytes=5X' is not bytes=SIZE"},
+                      BadClusterConf{"UriTokenBulkLimit bytes=-5\n", "UriTokenBulkLimit: 'bytes=-5' is not bytes=SIZE"},
+                      BadClusterConf{"UriTokenBulkLimit rate=5\n",
+                                     "UriTokenBulkLimit: 'rate=5' is neither requests=N nor bytes=SIZE"},
                       BadClusterConf{"UriTokenSharedNetwork 10.0.0.0/40\n", "UriTokenSharedNetwork: '10.0.0.0/40'"},
                       BadClusterConf{"UriTokenRevokedStatus 500\n", "UriTokenRevokedStatus: '500'"},
                       BadClusterConf{"<VirtualHost 127.0.0.1:1>\nUriTokenSharing Enforce\n</VirtualHost>\n",
@@ -613,12 +673,12 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     // And the places it counted, from the Debian location database: the
     // Linode address is its AS, each place concurrent; score and limit.
     // (The owner decides at the fourth place: Linode's or Fastly's, or both.)
-    const bool linode =
-        j.body.find("{\"place\":\"AS63949 Linode, LLC\",\"networks\":1,\"concurrent\":true,\"weight\":1.0}") !=
-        std::string::npos;
-    const bool fastly =
-        j.body.find("{\"place\":\"AS54113 FASTLY\",\"networks\":1,\"concurrent\":true,\"weight\":1.0}") !=
-        std::string::npos;
+    // Each place with its networks' country and its first and last use.
+    const bool linode = j.body.find("{\"place\":\"AS63949 Linode, LLC\",\"country\":\"US\",\"networks\":1,"
+                                    "\"concurrent\":true,\"weight\":1.0,\"first_used\":1") != std::string::npos;
+    const bool fastly = j.body.find("{\"place\":\"AS54113 FASTLY\",\"country\":\"US\",\"networks\":1,"
+                                    "\"concurrent\":true,\"weight\":1.0,\"first_used\":1") != std::string::npos;
+    EXPECT_EQ(j.body.find("\"first_used\":null"), std::string::npos) << "every place's first use is known: " << j.body;
     EXPECT_TRUE(linode || fastly) << j.body;
     EXPECT_NE(j.body.find("\"limit\":3"), std::string::npos) << j.body;
     EXPECT_NE(j.body.find("\"location\":{\"database\":\"/usr/share/libloc-location/location.db\",\"built\":"),
@@ -635,7 +695,7 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     EXPECT_NE(j.body.find("\"sidecar\":\"up\""), std::string::npos);
     EXPECT_EQ(j.body.find("\"last_contact_ms\":0"), std::string::npos) << "members were heard from: " << j.body;
     EXPECT_NE(j.body.find("\"last_contact_ms\":"), std::string::npos);
-    EXPECT_NE(j.body.find("\"protocol\":\"2-3\""), std::string::npos) << j.body;
+    EXPECT_NE(j.body.find("\"protocol\":\"2-4\""), std::string::npos) << j.body;
     EXPECT_EQ(j.body.find(shared), std::string::npos) << "never the token";
     const Response h = http_get(cluster->node(i).port(), "/uritoken-status");
     EXPECT_EQ(h.status, 200);
@@ -648,7 +708,7 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     EXPECT_NE(h.body.find("Older than 90 days"), std::string::npos) << h.body;
     EXPECT_NE(h.body.find(" places</b>, score 4.00 (shared at 3 places and score 3.5)"), std::string::npos) << h.body;
     const std::string as = linode ? "AS63949 Linode, LLC" : "AS54113 FASTLY";
-    EXPECT_NE(h.body.find("<li>" + as + " <span class=\"muted\">1 network, concurrent, +1.0</span></li>"),
+    EXPECT_NE(h.body.find("<li>" + as + " (US) <span class=\"muted\">1 network, concurrent, +1.0, used 20"),
               std::string::npos)
         << h.body;
     EXPECT_NE(h.body.find(linode ? "<code>45.33.12.0/24</code> <span class=\"muted\">AS63949 US</span>"

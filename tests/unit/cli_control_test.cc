@@ -306,8 +306,8 @@ TEST_F(CliControl, BlockedJsonHasTheDocumentedShape) {
 
   const std::vector<std::string> blocked_keys = {
       "key_id",        "session",    "client",    "since",      "since_ms", "expires",  "reason", "networks",
-      "network_count", "first_seen", "last_seen", "places",     "score",    "limit",    "decided_by", "operator",
-      "user",          "comment"};
+      "network_count", "first_seen", "last_seen", "places",     "score",    "limit",    "bulk",     "decided_by",
+      "operator",      "user",       "comment"};
   const std::vector<std::string> pardoned_keys = {"key_id",     "session",  "client", "since",  "since_ms",
                                                   "decided_by", "operator", "user",   "comment"};
   const Json& blocked = j["blocked"];

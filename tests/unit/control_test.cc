@@ -56,7 +56,26 @@ TEST(Control, PlacesFieldParsesAndSkipsMalformedEntries) {
   EXPECT_FALSE(places[1].concurrent);
   EXPECT_DOUBLE_EQ(places[1].weight, 0.5);
   EXPECT_EQ(places[2].name, "198.51.0.0/16");
+  EXPECT_EQ(places[0].first_s, 0u) << "before protocol 4: no times";
   EXPECT_TRUE(parse_places("").empty());
+  // Protocol 4: first and last use, and the country.
+  const auto timed = parse_places("AS7922 Comcast|2|c|13|1790000000|1790000300|US;net 1|1|s|5|0|0|;"
+                                  "bad|1|c|10|x|0|;lower|1|c|10|1|2|us;long|1|c|10|1|2|USA;big|1|c|10|12345678901|2|");
+  ASSERT_EQ(timed.size(), 2u);
+  EXPECT_EQ(timed[0].first_s, 1790000000u);
+  EXPECT_EQ(timed[0].last_s, 1790000300u);
+  EXPECT_EQ(timed[0].country, "US");
+  EXPECT_EQ(timed[1].name, "net 1");
+  EXPECT_EQ(timed[1].country, "");
+}
+
+TEST(Control, ByteCountsForPeople) {
+  EXPECT_EQ(format_bytes(0), "0 B");
+  EXPECT_EQ(format_bytes(1023), "1023 B");
+  EXPECT_EQ(format_bytes(42000), "41.0 KiB");
+  EXPECT_EQ(format_bytes(500ull << 20), "500.0 MiB");
+  EXPECT_EQ(format_bytes(3ull << 29), "1.5 GiB");
+  EXPECT_EQ(format_bytes(~0ull), "16384.0 PiB");
 }
 
 // The status page and the CLI copy these record fields into JSON.
