@@ -20,6 +20,7 @@ std::uint32_t saturating_add(std::uint32_t a, std::uint64_t b) {
 }  // namespace
 
 BulkDetector::BulkDetector(const BulkPolicy& policy) : policy_(policy) {
+  if (!policy.enabled) return;  // off (the default): no table at all
   std::size_t sets = 1;
   while (sets * kWays < std::max<std::size_t>(policy.tokens, kWays)) sets <<= 1;
   sets_ = sets;
@@ -66,6 +67,7 @@ double BulkDetector::load(const Entry& e, std::uint32_t quarter) const {
 
 BulkVerdict BulkDetector::observe(std::uint16_t key_id, std::uint64_t session, std::uint32_t requests,
                                   std::uint64_t bytes, std::uint64_t time_ms) {
+  if (sets_ == 0) return {};
   const std::uint64_t h = TokenId{key_id, session}.hash();
   const std::uint64_t token = h | 1;
   const auto quarter = static_cast<std::uint32_t>(time_ms / 1000 / kBulkQuarterS);
@@ -97,6 +99,7 @@ BulkVerdict BulkDetector::observe(std::uint16_t key_id, std::uint64_t session, s
 }
 
 BulkVerdict BulkDetector::rate(std::uint16_t key_id, std::uint64_t session, std::uint64_t now_ms) const {
+  if (sets_ == 0) return {};
   const std::uint64_t h = TokenId{key_id, session}.hash();
   const auto quarter = static_cast<std::uint32_t>(now_ms / 1000 / kBulkQuarterS);
   const Entry* set = &entries_[(mix64(h) & (sets_ - 1)) * kWays];

@@ -41,7 +41,7 @@ struct BulkVerdict {
 
 class BulkDetector {
  public:
-  explicit BulkDetector(const BulkPolicy& policy);
+  explicit BulkDetector(const BulkPolicy& policy);  // allocates only when policy.enabled
   // A sighting's counts for the token (Sighting::requests, ::bytes) at
   // time_ms. The verdict is bulk once the window's volume is over the limit.
   BulkVerdict observe(std::uint16_t key_id, std::uint64_t session, std::uint32_t requests, std::uint64_t bytes,

@@ -68,6 +68,7 @@ struct Control {
     std::uint32_t table_slots = 0;
     std::uint32_t repeat_slots = 0;
     std::uint64_t total_bytes = 0;
+    std::uint32_t repeat_counts = 0;   // 1: a count word per repeat slot
   } header;
   struct alignas(64) Producers {
     U64 enqueue_pos{0};
@@ -141,7 +142,7 @@ std::size_t shared_state_bytes(const SharedStateLayout& layout) {
   const std::size_t ring = round_pow2(layout.ring_slots, kMinRing, kMaxRing);
   const std::size_t table = round_pow2(layout.table_slots, kMinTable, kMaxTable);
   const std::size_t repeat = round_pow2(layout.repeat_slots, kMinRepeat, kMaxRepeat);
-  return sizeof(shm::Control) + ring * 64 + table * 32 + repeat * 16;
+  return sizeof(shm::Control) + ring * 64 + table * 32 + repeat * (layout.repeat_counts ? 16 : 8);
 }
 
 SharedState::SharedState(void* base) {
@@ -152,6 +153,7 @@ SharedState::SharedState(void* base) {
   ring_ = reinterpret_cast<RingSlot*>(bytes + ring_offset());
   table_ = reinterpret_cast<TableSlot*>(bytes + ring_offset() + (ring_mask_ + 1) * sizeof(RingSlot));
   repeat_mask_ = ctl_->header.repeat_slots - 1;
+  repeat_stride_ = ctl_->header.repeat_counts != 0 ? 2 : 1;
   repeat_ = reinterpret_cast<std::atomic<std::uint64_t>*>(reinterpret_cast<unsigned char*>(table_) + (table_mask_ + 1) * sizeof(TableSlot));
 }
 
@@ -170,12 +172,13 @@ std::optional<SharedState> SharedState::format(void* base, std::size_t bytes, co
   ctl->header.ring_slots = ring;
   ctl->header.table_slots = table;
   ctl->header.repeat_slots = repeat;
+  ctl->header.repeat_counts = layout.repeat_counts ? 1 : 0;
   ctl->header.total_bytes = need;
   auto* p = static_cast<unsigned char*>(base) + ring_offset();
   auto* ring_slots = new (p) RingSlot[ring];
   for (std::uint32_t i = 0; i < ring; ++i) ring_slots[i].seq.store(i, std::memory_order_relaxed);
   new (p + std::size_t{ring} * sizeof(RingSlot)) TableSlot[table];
-  new (p + std::size_t{ring} * sizeof(RingSlot) + std::size_t{table} * sizeof(TableSlot)) U64[std::size_t{repeat} * 2];
+  new (p + std::size_t{ring} * sizeof(RingSlot) + std::size_t{table} * sizeof(TableSlot)) U64[std::size_t{repeat} * (layout.repeat_counts ? 2 : 1)];
   // Magic last: a region is either recognisably complete or not attachable.
   ctl->header.magic.store(kMagic, std::memory_order_release);
   return SharedState(base);
@@ -194,7 +197,8 @@ std::optional<SharedState> SharedState::attach(void* base, std::size_t bytes) {
       round_pow2(repeat, kMinRepeat, kMaxRepeat) != repeat) {
     return std::nullopt;
   }
-  const std::size_t need = shared_state_bytes(SharedStateLayout{ring, table, repeat});
+  if (ctl->header.repeat_counts > 1) return std::nullopt;
+  const std::size_t need = shared_state_bytes(SharedStateLayout{ring, table, repeat, ctl->header.repeat_counts == 1});
   if (ctl->header.total_bytes != need || bytes < need) return std::nullopt;
   return SharedState(base);
 }
@@ -225,7 +229,7 @@ bool SharedState::claim(std::uint64_t* out_pos) noexcept {
 }
 
 std::atomic<std::uint64_t>* SharedState::repeat_bucket(std::uint64_t h) const noexcept {
-  return repeat_ + 2 * (h & repeat_mask_ & ~std::uint64_t{kRepeatWays - 1});
+  return repeat_ + repeat_stride_ * (h & repeat_mask_ & ~std::uint64_t{kRepeatWays - 1});
 }
 
 namespace {
@@ -256,7 +260,7 @@ SharedState::Seen SharedState::probe(const Sighting& s, std::atomic<std::uint64_
   for (std::size_t i = 0; i < kRepeatWays; ++i) {
     const std::uint64_t word = bucket[i].load(std::memory_order_relaxed);
     if (word != 0 && (word & ~kTimeMask) == hash_bits) {
-      if (counts != nullptr) *counts = &bucket[kRepeatWays + i];
+      if (counts != nullptr && repeat_stride_ == 2) *counts = &bucket[kRepeatWays + i];
       if (((now - word) & kTimeMask) < kRepeatUnits) return Seen::repeat;
       bucket[i].store(hash_bits | now, std::memory_order_relaxed);
       return Seen::refresh;
@@ -268,14 +272,16 @@ SharedState::Seen SharedState::probe(const Sighting& s, std::atomic<std::uint64_
     }
   }
   bucket[victim].store(hash_bits | now, std::memory_order_relaxed);
-  // The victim's counts were another token's: news starts from none.
-  bucket[kRepeatWays + victim].store(0, std::memory_order_relaxed);
-  if (counts != nullptr) *counts = &bucket[kRepeatWays + victim];
+  if (repeat_stride_ == 2) {
+    // The victim's counts were another token's: news starts from none.
+    bucket[kRepeatWays + victim].store(0, std::memory_order_relaxed);
+    if (counts != nullptr) *counts = &bucket[kRepeatWays + victim];
+  }
   return Seen::news;
 }
 
 void SharedState::add_bytes(const Sighting& s, std::uint64_t bytes) noexcept {
-  if (bytes == 0) return;
+  if (bytes == 0 || repeat_stride_ != 2) return;
   const std::uint64_t h = repeat_hash(s);
   const std::uint64_t hash_bits = h & ~kTimeMask;
   std::atomic<std::uint64_t>* bucket = repeat_bucket(h);
@@ -292,11 +298,11 @@ bool SharedState::report(const Sighting& s) noexcept {
   std::atomic<std::uint64_t>* counts = nullptr;
   const Seen seen = probe(s, &counts);
   if (seen == Seen::repeat) {
-    counts->fetch_add(1, std::memory_order_relaxed);
+    if (counts != nullptr) counts->fetch_add(1, std::memory_order_relaxed);
     return false;
   }
   // What the repeats since the previous sighting added, with this request.
-  const std::uint64_t since = counts->exchange(0, std::memory_order_relaxed);
+  const std::uint64_t since = counts != nullptr ? counts->exchange(0, std::memory_order_relaxed) : 0;
   Sighting out = s;
   out.requests = static_cast<std::uint32_t>(since & ((1u << kCountRequestBits) - 1)) + 1;
   out.bytes = since >> kCountRequestBits;

@@ -4,7 +4,8 @@
 // shared memory, so every worker and the sidecar inherit the mapping):
 //
 //   [control block][ring: ring_slots x 64 bytes][table: table_slots x 32 bytes]
-//   [repeat filter: repeat_slots x 16 bytes: a hash word and a count word]
+//   [repeat filter: repeat_slots x 8 bytes, or 16 with repeat_counts: a
+//    hash word and a count word]
 //   (a table slot: u64 seqlock version, session, meta, times)
 //
 // Workers (many processes x many threads) write sightings into the ring and
@@ -73,6 +74,10 @@ struct SharedStateLayout {
   std::uint32_t ring_slots = 16384;
   std::uint32_t table_slots = 131072;
   std::uint32_t repeat_slots = 65536;
+  // The bulk signal's count words beside the repeat filter's (UriTokenBulk
+  // on): 8 bytes more per slot. Without them sightings carry requests 1
+  // and bytes 0, and neither a worker nor the region pays for them.
+  bool repeat_counts = false;
 };
 
 struct SharedCounters {
@@ -194,6 +199,7 @@ class SharedState {
   std::size_t ring_slots() const noexcept { return ring_mask_ + 1; }
   std::size_t table_slots() const noexcept { return table_mask_ + 1; }
   std::size_t repeat_slots() const noexcept { return repeat_mask_ + 1; }
+  bool repeat_counts() const noexcept { return repeat_stride_ == 2; }
 
  private:
   friend struct SharedStateTestPeer;
@@ -210,10 +216,11 @@ class SharedState {
   // wake it. One fence and one load of a line that is written only when
   // the sidecar goes to sleep.
   bool take_doorbell() noexcept;
-  // check_repeat(), and where the entry's count word is (*counts). An
-  // entry is a hash word (40 bits of hash, 24 of time) and a count word
-  // (24 bits of requests, 40 of bytes); a bucket is eight hash words on
-  // one cache line, then their eight count words on the next.
+  // check_repeat(), and where the entry's count word is (*counts; nullptr
+  // without repeat_counts). An entry is a hash word (40 bits of hash, 24
+  // of time) and a count word (24 bits of requests, 40 of bytes); a bucket
+  // is eight hash words on one cache line, then their eight count words on
+  // the next.
   Seen probe(const Sighting& s, std::atomic<std::uint64_t>** counts) noexcept;
   std::atomic<std::uint64_t>* repeat_bucket(std::uint64_t hash) const noexcept;
   static std::uint64_t home_hash(std::uint16_t key_id, std::uint64_t session) noexcept;
@@ -226,6 +233,7 @@ class SharedState {
   TableSlot* table_ = nullptr;
   std::atomic<std::uint64_t>* repeat_ = nullptr;
   std::size_t repeat_mask_ = 0;
+  std::size_t repeat_stride_ = 1;  // words per repeat slot: 2 with count words
   std::size_t ring_mask_ = 0;
   std::size_t table_mask_ = 0;
   // Sidecar-local: the ring position seen unpublished, and since when (steady ns).

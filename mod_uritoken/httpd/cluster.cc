@@ -288,9 +288,10 @@ int start_cluster(apr_pool_t* pconf, apr_pool_t*, server_rec* s) {
   SharedStateLayout layout;
   layout.ring_slots = c->ring_slots;
   layout.table_slots = c->table_slots;
-  // One repeat-filter entry (16 bytes: hash word and counts) per four
-  // tracked sessions: 4 MiB by default.
+  // One repeat-filter entry per four tracked sessions: 2 MiB by default,
+  // 4 MiB with the bulk signal's count words.
   layout.repeat_slots = std::max(8u, c->tracked_sessions / 4);
+  layout.repeat_counts = c->bulk_mode != SharingMode::off;
   const std::size_t bytes = shared_state_bytes(layout);
   apr_shm_t* shm = nullptr;
   // APR keeps a size header at the start of the segment, so its base is

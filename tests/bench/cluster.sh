@@ -19,6 +19,7 @@ echo "== seeded chaos (7 simulated nodes with the real decision path, 40 seeds x
 build/chaos_bench 40 20 || true
 echo "== memory"
 build/state_memory
+build/state_memory bulk
 echo "== real cluster (5 httpd nodes on loopback)"
 build/cluster_bench
 echo "== request path with link-sharing on (ring write + revocation lookup per request)"

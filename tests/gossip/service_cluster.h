@@ -28,6 +28,7 @@ struct HeapState {
     SharedStateLayout layout;
     layout.ring_slots = ring;
     layout.table_slots = table;
+    layout.repeat_counts = true;  // the bulk signal's counts, as with UriTokenBulk on
     bytes = shared_state_bytes(layout);
     memory = std::aligned_alloc(64, (bytes + 63) / 64 * 64);
     state = SharedState::format(memory, bytes, layout);

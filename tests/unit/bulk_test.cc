@@ -119,3 +119,10 @@ TEST(Bulk, AScraperAmongManyPlayersKeepsItsEntry) {
   EXPECT_GT(d.memory_bytes(), 0u);
   EXPECT_LE(d.memory_bytes(), 64u * 48);
 }
+
+TEST(Bulk, OffCostsNoMemoryAndJudgesNothing) {
+  BulkDetector d{BulkPolicy()};
+  EXPECT_EQ(d.memory_bytes(), 0u);
+  EXPECT_FALSE(d.observe(1, 1, 100000, 1ull << 40, kT0).bulk);
+  EXPECT_EQ(d.rate(1, 1, kT0).requests_per_min, 0u);
+}

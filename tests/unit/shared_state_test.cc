@@ -434,9 +434,9 @@ TEST(SharedStateTable, DeadWriterFailsOpenUntilRepaired) {
   ASSERT_TRUE(s.set_revocation(record(1, same[0], RevocationState::revoked)));
   ASSERT_TRUE(s.set_revocation(record(1, same[1], RevocationState::revoked)));
   // Per the layout in shared_state.h: the table comes before the repeat
-  // filter (16 bytes a slot) at the end of the region, 32-byte slots,
+  // filter (8 bytes a slot without count words) at the end of the region, 32-byte slots,
   // seqlock version first. An odd version: a write began, never ended.
-  unsigned char* version = r.mem + r.bytes - s.repeat_slots() * 16 - 16 * 32 + 6 * 32;
+  unsigned char* version = r.mem + r.bytes - s.repeat_slots() * 8 - 16 * 32 + 6 * 32;
   std::uint64_t v;
   std::memcpy(&v, version, 8);
   ASSERT_EQ(v % 2, 0u);
@@ -681,8 +681,9 @@ TEST(SharedStateDoorbell, NoNewsIsLeftBehindASleepingSidecar) {
 // the requests its repeats added since the previous one from that network,
 // and the bytes answered to them (added after each answer).
 TEST(SharedStateCounts, ASightingCarriesTheRequestsAndBytesSinceThePreviousOne) {
-  Region r(shared_state_bytes({64, 16, 64}));
-  auto s = make_state(r, {64, 16, 64});
+  Region r(shared_state_bytes({64, 16, 64, true}));
+  auto s = make_state(r, {64, 16, 64, true});
+  EXPECT_TRUE(s.repeat_counts());
   const std::uint64_t t0 = 1'700'000'000'000ull;
   Sighting out[8];
   Sighting first = sighting(7, t0, "198.51.100.7");
@@ -713,8 +714,8 @@ TEST(SharedStateCounts, ASightingCarriesTheRequestsAndBytesSinceThePreviousOne) 
 }
 
 TEST(SharedStateCounts, NewsStartsFromNoneWhenItTakesAnotherTokensEntry) {
-  Region r(shared_state_bytes({64, 16, 8}));
-  auto s = make_state(r, {64, 16, 8});  // one bucket of eight
+  Region r(shared_state_bytes({64, 16, 8, true}));
+  auto s = make_state(r, {64, 16, 8, true});  // one bucket of eight
   const std::uint64_t t0 = 1'700'000'000'000ull;
   for (std::uint64_t k = 0; k < 8; ++k) {
     const Sighting a = sighting(100 + k, t0, "198.51.100.7");
@@ -729,4 +730,28 @@ TEST(SharedStateCounts, NewsStartsFromNoneWhenItTakesAnotherTokensEntry) {
   ASSERT_EQ(s.drain(out, 64), 1u);
   EXPECT_EQ(out[0].requests, 1u);
   EXPECT_EQ(out[0].bytes, 0u);
+}
+
+// With the bulk signal off the region has no count words: a sighting is
+// one request of unknown size, and bytes cost nothing.
+TEST(SharedStateCounts, WithoutCountWordsASightingIsOneRequest) {
+  Region r(shared_state_bytes({64, 16, 64}));
+  EXPECT_EQ(shared_state_bytes({64, 16, 64, true}) - shared_state_bytes({64, 16, 64}), 64u * 8);
+  auto s = make_state(r, {64, 16, 64});
+  EXPECT_FALSE(s.repeat_counts());
+  const std::uint64_t t0 = 1'700'000'000'000ull;
+  for (int i = 0; i < 5; ++i) {
+    const Sighting a = sighting(7, t0 + i, "198.51.100.7");
+    s.report(a);
+    s.add_bytes(a, 1000);
+  }
+  s.report(sighting(7, t0 + SharedState::kRepeatMs + 300, "198.51.100.7"));
+  Sighting out[8];
+  ASSERT_EQ(s.drain(out, 8), 2u);
+  EXPECT_EQ(out[1].requests, 1u);
+  EXPECT_EQ(out[1].bytes, 0u);
+  // The flag is part of the layout an attaching process checks.
+  auto again = SharedState::attach(r.mem, r.bytes);
+  ASSERT_TRUE(again);
+  EXPECT_FALSE(again->repeat_counts());
 }
