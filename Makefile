@@ -83,9 +83,10 @@ $(CLI): $(call obj,mod_uritoken/cli/uritoken_cli.cc) $(CORE_OBJS)
 $(UNIT): $(UNIT_OBJS) $(LIB_OBJS) $(CORE_OBJS) | $(CLI)
 	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
 
-# With the gossip library: tests seal packets to send to a node's gossip port.
+# With the gossip library: tests seal packets to send to a node's gossip
+# port; with libloc: they write the location databases they configure.
 $(INTEG): $(INTEG_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
-	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
+	$(CXX) -o $@ $^ $(LIBS) $(LOC_LIBS) $(GTEST_LIBS)
 
 # Gossip library tests: codec, CRDT, membership, and the deterministic
 # simulation of many nodes in one process.

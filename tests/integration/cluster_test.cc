@@ -30,6 +30,7 @@
 
 #include "cluster.h"
 #include "../../mod_uritoken/core/shared_state.h"
+#include "../location_db.h"
 #include "httpd_fixture.h"
 
 using namespace uritoken::itest;
@@ -106,6 +107,57 @@ TEST_F(ClusterTest, DualStackHandoverIsServedAndAForumPostIsRevokedByPlaces) {
   EXPECT_GE(named, 4) << j.body;
   EXPECT_EQ(j.body.find("{\"place\":\"net "), std::string::npos) << "a place not from the database: " << j.body;
   EXPECT_EQ(j.body.find(cluster->session_of(honest)), std::string::npos) << "the honest token is not listed: " << j.body;
+}
+
+// The same on a location database the test writes itself (libloc's
+// writer, tests/location_db.h), as UriTokenLocationDatabase loads it: a
+// dual-stack home that moves to the mobile carrier and a viewer behind a
+// farm (a new /24 per request across its /15) are served; the owner and
+// three strangers in the other ASes are revoked everywhere, named from this
+// database with their country; and the database's anonymous-proxy flag
+// makes a network shared: home and phone through two VPN providers (four
+// ASes, which would be four places) stay served, while three places and a
+// VPN are revoked (the shared group tips them).
+TEST_F(ClusterTest, PlacesComeFromTheConfiguredDatabase) {
+  cluster = std::make_unique<Cluster>(3);
+  const std::string db = cluster->node(0).root() + "/example.db";
+  ASSERT_EQ(uritoken::testdata::write_example_location_db(db), "");
+  for (int i = 0; i < 3; ++i) cluster->add_node_conf(i, "UriTokenLocationDatabase " + db + "\n");
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  cluster->expect_log(R"(UT00010: |UT00054: )");  // the file is new; Debian's is not used
+  const std::string home = mint(), farm = mint(), forum = mint(), vpn2 = mint(), vpn3 = mint();
+  const std::vector<std::string> handover = {"2001:db8:100:1::5", "198.51.100.5", "2001:db8:100:1::6",
+                                             "2001:db8:200:9::1", "203.0.113.77", "203.0.113.78"};
+  for (std::size_t k = 0; k < handover.size(); ++k) {
+    EXPECT_EQ(cluster->get(static_cast<int>(k % 3), home, handover[k]).status, 200) << handover[k];
+  }
+  for (int k = 0; k < 12; ++k) {
+    EXPECT_EQ(cluster->get(k % 3, farm, "198.18." + std::to_string(k * 19) + ".4").status, 200) << k;
+  }
+  const std::vector<std::string> post = {"198.51.100.9", "203.0.113.5", "192.0.2.44", "198.19.1.1"};
+  for (std::size_t k = 0; k < post.size(); ++k) cluster->get(static_cast<int>(k % 3), forum, post[k]);
+  for (const char* a : {"198.51.100.30", "203.0.113.30", "192.88.99.7", "2001:db8:400::7"}) cluster->get(1, vpn2, a);
+  for (const char* a : {"198.51.100.31", "203.0.113.31", "192.0.2.31", "192.88.99.8"}) cluster->get(2, vpn3, a);
+  ASSERT_GE(cluster->wait_refused_everywhere(forum, 5000, post[0]), 0) << cluster->node(0).error_log();
+  ASSERT_GE(cluster->wait_refused_everywhere(vpn3, 5000, "198.51.100.31"), 0) << cluster->node(0).error_log();
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  for (int i = 0; i < 3; ++i) {
+    for (const auto& a : handover) EXPECT_EQ(cluster->get(i, home, a, "seg2.ts").status, 200) << i << " " << a;
+    EXPECT_EQ(cluster->get(i, farm, "198.19.7.7", "seg2.ts").status, 200) << i;
+    EXPECT_EQ(cluster->get(i, vpn2, "198.51.100.30", "seg2.ts").status, 200) << i;
+  }
+  const Response j = http_get(cluster->node(0).port(), "/uritoken-status?json");
+  for (const char* place : {"{\"place\":\"AS64500 Example Cable\",\"country\":\"US\"",
+                            "{\"place\":\"AS64501 Example Mobile\",\"country\":\"US\"",
+                            "{\"place\":\"AS64502 Example Telecom\",\"country\":\"DE\"",
+                            "{\"place\":\"AS64503 Example Farm\",\"country\":\"US\""}) {
+    EXPECT_NE(j.body.find(place), std::string::npos) << place << " in " << j.body;
+  }
+  EXPECT_NE(j.body.find("\"location\":{\"database\":\"" + db + "\""), std::string::npos) << j.body;
+  EXPECT_NE(j.body.find("\"stale\":false"), std::string::npos) << "written just now: " << j.body;
+  for (const std::string& served : {home, farm, vpn2}) {
+    EXPECT_EQ(j.body.find(cluster->session_of(served)), std::string::npos) << j.body;
+  }
 }
 
 // UriTokenClientSharing on every node: site42's tokens are shared from
