@@ -221,8 +221,17 @@ $(BUILD)/chaos_bench: $(call obj,tests/bench/chaos_bench.cc) $(CLUSTER_OBJS) $(G
 $(BUILD)/sharing_bench: $(call obj,tests/bench/sharing_bench.cc) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS) $(LOC_LIBS)
 
-bench-sharing: $(BUILD)/sharing_bench
+SHARING_NODES_OBJS := $(call obj,tests/bench/sharing_nodes_bench.cc tests/integration/httpd_fixture.cc)
+$(call obj,tests/bench/sharing_nodes_bench.cc): CXXFLAGS_BASE += -DHTTPD_BIN='"$(HTTPD)"' \
+	-DHTTPD_MODULES='"$(APXS_LIBEXECDIR)"' -DSOURCE_DIR='"$(CURDIR)"' -DBUILD_DIR='"$(CURDIR)/$(BUILD)"'
+$(BUILD)/sharing_nodes_bench: $(SHARING_NODES_OBJS) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS) $(LOC_LIBS) $(GTEST_LIBS) -pthread
+
+# The simulated part (seconds), then the same model, smaller, on three real
+# httpd nodes (a few minutes: SHARING_NODE_SESSIONS per behaviour).
+bench-sharing: all $(BUILD)/sharing_bench $(BUILD)/sharing_nodes_bench
 	$(BUILD)/sharing_bench $(SHARING_SESSIONS)
+	$(BUILD)/sharing_nodes_bench $(SHARING_NODE_SESSIONS)
 
 bench-cluster: all $(BUILD)/mint_many $(BUILD)/gossip_sim_bench $(BUILD)/state_memory $(BUILD)/cluster_bench $(BUILD)/chaos_bench
 	bash tests/bench/cluster.sh
