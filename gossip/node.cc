@@ -857,8 +857,15 @@ void Node::rehome_sightings(std::uint64_t member, std::uint64_t now_ms) {
     if (s.time_ms + cfg_.rehome_window_ms < now_ms) continue;
     const auto owners = owners_of(s.token);
     if (std::find(owners.begin(), owners.end(), member) == owners.end()) continue;
+    // Without the bulk signal's counts: a member wrongly declared dead
+    // counted them already, and bulk volume must never be doubled (an
+    // owner that really restarted undercounts: a missed scraper, never a
+    // refused viewer).
+    SightingReport again = s;
+    again.requests = 0;
+    again.bytes = 0;
     rec.clear();
-    wire::encode_sighting(s, rec);
+    wire::encode_sighting(again, rec);
     queue_sighting(member, rec, now_ms);
     ++stats_.sightings_rehomed;
   }

@@ -100,8 +100,9 @@ bool get_string(Reader& r, std::string& s, std::size_t limit) {
 
 bool has_times_or_rate(const Evidence& e) {
   if (e.bulk_requests_per_min != 0 || e.bulk_bytes_per_min != 0) return true;
-  for (const Evidence::Place& p : e.places)
-    if (p.first_s != 0 || p.last_s != 0) return true;
+  const std::size_t n = std::min(e.places.size(), Evidence::kMaxPlaces);  // the places encode_places writes
+  for (std::size_t i = 0; i < n; ++i)
+    if (e.places[i].first_s != 0 || e.places[i].last_s != 0) return true;
   return false;
 }
 
@@ -126,7 +127,9 @@ bool decode_times_and_rate(const std::uint8_t* data, std::size_t size, Evidence&
   }
   e.bulk_requests_per_min = r.u32();
   e.bulk_bytes_per_min = r.u64();
-  return !r.bad && has_times_or_rate(e);
+  // Exactly one encoding, as for the evidence (a later version appends
+  // after times_len's bytes, not inside them).
+  return !r.bad && r.n == 0 && has_times_or_rate(e);
 }
 
 namespace {

@@ -89,8 +89,8 @@ constexpr std::size_t kMaxPlacesSize = 1 + Evidence::kMaxPlaces * 8 + 2 + 1;
 // appended to the REVOKE body after the places as times_len(2) bytes, and
 // in the journal as tr=; no bytes unless has_times_or_rate(). n(1) = the
 // places' count, n x [first_s(4) last_s(4)], bulk_requests_per_min(4),
-// bulk_bytes_per_min(8). decode_times_and_rate (after decode_places)
-// ignores bytes after these, which a later version may append.
+// bulk_bytes_per_min(8). decode_times_and_rate (after decode_places) is
+// strict like decode_evidence; a later version appends after the block.
 bool has_times_or_rate(const Evidence& e);
 void encode_times_and_rate(const Evidence& e, std::vector<std::uint8_t>& out);
 bool decode_times_and_rate(const std::uint8_t* data, std::size_t size, Evidence& e);
@@ -106,7 +106,7 @@ constexpr std::size_t kRecordHeaderSize = 3;
 constexpr std::size_t kRevocationFixedSize = kRecordHeaderSize + 2 + 8 + 4 + 8 + 1 + 8 + 1 + 1;
 constexpr std::size_t kMaxRevocationSize = kRevocationFixedSize + 2 + kMaxEvidenceSize + 2 + kMaxPlacesSize + 2 +
                                            kMaxTimesAndRateSize;
-// 430 bytes: at least two of the largest fit in a default 1,200-byte packet
+// 476 bytes: at least two of the largest fit in a default 1,200-byte packet
 // (push-pull streams and piggybacking never have to split an entry).
 static_assert(kOverhead + 2 * kMaxRevocationSize <= 1200, "evidence too large for a packet");
 

@@ -210,8 +210,9 @@ void SharingService::member_changed(std::uint64_t node_id, int state) {
         warned_policy_.insert(node_id).second) {
       log_(LogLevel::warn, "UT00037: cluster member " + m.name + " (" + m.endpoint.to_string() +
                                ") judges link sharing with other settings than this node; UriTokenSharingNetworks, "
-                               "UriTokenSharingWindow, UriTokenSharingConcurrency, UriTokenSharedNetwork and "
-                               "UriTokenSharedNetworkDefaults must be the same on every node, because a token's "
+                               "UriTokenSharingWindow, UriTokenSharingConcurrency, UriTokenSharedNetwork, "
+                               "UriTokenSharedNetworkDefaults and whether UriTokenBulk is on with its "
+                               "UriTokenBulkLimit must be the same on every node, because a token's "
                                "owner nodes decide for the whole cluster");
     }
   }
@@ -338,8 +339,8 @@ control::Record SharingService::verdict_record(const gossip::Revocation& r) cons
   if (!nets.empty() && places_.database() != nullptr) rec.add("nets_where", where);
   if (r.evidence.first_seen_s != 0) rec.add("first", r.evidence.first_seen_s);
   if (r.evidence.last_seen_s != 0) rec.add("last", r.evidence.last_seen_s);
-  if (!r.evidence.places.empty()) {
-    rec.add("places", format_places(r.evidence, places_.database()));
+  if (!r.evidence.places.empty()) rec.add("places", format_places(r.evidence, places_.database()));
+  if (!r.evidence.places.empty() && r.reason != kReasonBulk) {  // the places rule's score against its limit
     rec.add("score", std::to_string(r.evidence.score_x100 / 100) + "." + two_digits(r.evidence.score_x100 % 100));
     rec.add("limit", r.evidence.limit);
   }
@@ -519,7 +520,7 @@ void SharingService::owned_sighting(const gossip::SightingReport& r) {
   if (config_.policy.bulk.enabled) judge_bulk(r, net, place);
   const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires, net, place,
                                              shared_network, r.time_ms, r.client_hash);
-  if (!v.shared || decided_before(r.token)) return;
+  if (!v.shared || decided_before(r.token, kReasonShared)) return;
   gossip::Revocation rev = verdict_for(r, kReasonShared, v.networks);
   add_place_evidence(r, v, rev);
   node_->decide(rev, rev.stamp_ms);
@@ -527,11 +528,17 @@ void SharingService::owned_sighting(const gossip::SightingReport& r) {
 
 // A verdict in force is not decided again, and a pardon holds for the
 // token's life: only an operator (or the client site) revokes it again.
-bool SharingService::decided_before(const gossip::TokenRef& token) {
+// One exception: a token in bulk use that is then found shared gets the
+// sharing verdict (a later stamp wins), so every node's UriTokenSharing,
+// not only its UriTokenBulk, applies to a link that has leaked.
+bool SharingService::decided_before(const gossip::TokenRef& token, std::uint8_t reason) {
   const gossip::Revocation* known = node_->revocations().find(token);
   if (known == nullptr) return false;
-  if (known->pardon) ++pardons_held_;
-  return true;
+  if (known->pardon) {
+    ++pardons_held_;
+    return true;
+  }
+  return !(known->reason == kReasonBulk && reason != kReasonBulk);
 }
 
 gossip::Revocation SharingService::verdict_for(const gossip::SightingReport& r, std::uint8_t reason,
@@ -552,7 +559,7 @@ gossip::Revocation SharingService::verdict_for(const gossip::SightingReport& r, 
 // and the place the latest requests came from.
 void SharingService::judge_bulk(const gossip::SightingReport& r, const NetworkId& net, const Place& place) {
   const BulkVerdict b = bulk_.observe(r.token.key_id, r.token.session, r.requests, r.bytes, r.time_ms);
-  if (!b.bulk || decided_before(r.token)) return;
+  if (!b.bulk || decided_before(r.token, kReasonBulk)) return;
   gossip::Revocation rev = verdict_for(r, kReasonBulk, 1);
   rev.evidence.bulk_requests_per_min = b.requests_per_min;
   rev.evidence.bulk_bytes_per_min = b.bytes_per_min;

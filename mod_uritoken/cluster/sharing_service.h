@@ -97,7 +97,7 @@ class SharingService : public gossip::Listener {
   void report(const Sighting& s, std::uint64_t now_ms);
   void add_place_evidence(const gossip::SightingReport& r, const SharingVerdict& v, gossip::Revocation& rev) const;
   void judge_bulk(const gossip::SightingReport& r, const NetworkId& net, const Place& place);
-  bool decided_before(const gossip::TokenRef& token);
+  bool decided_before(const gossip::TokenRef& token, std::uint8_t reason);
   gossip::Evidence::Network evidence_network(const NetworkId& n) const;
   gossip::Revocation verdict_for(const gossip::SightingReport& r, std::uint8_t reason, unsigned networks) const;
   void publish(const gossip::Revocation& r);

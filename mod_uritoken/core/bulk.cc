@@ -28,7 +28,7 @@ BulkDetector::BulkDetector(const BulkPolicy& policy) : policy_(policy) {
 }
 
 void BulkDetector::advance(Entry& e, std::uint32_t quarter) {
-  if (quarter <= e.quarter) return;  // the same quarter, or a late sighting: counted in the newest
+  if (quarter <= e.quarter) return;  // the same quarter, or a late sighting
   const std::uint32_t shift = std::min<std::uint32_t>(quarter - e.quarter, 4);
   for (int i = 3; i >= 0; --i) {
     const int from = i - static_cast<int>(shift);
@@ -49,7 +49,8 @@ BulkVerdict BulkDetector::rate_of(const Entry& e, std::uint32_t quarter) const {
     kib += e.kib[i];
   }
   constexpr std::uint32_t kMinutes = kBulkWindowS / 60;
-  v.since_s = std::max(e.first_s, (std::max(quarter, e.quarter) - 3) * kBulkQuarterS);
+  const std::uint32_t newest = std::max(quarter, e.quarter);
+  v.since_s = std::max(e.first_s, newest >= 3 ? (newest - 3) * kBulkQuarterS : 0);
   v.requests_per_min = static_cast<std::uint32_t>(requests / kMinutes);
   v.bytes_per_min = (kib << 10) / kMinutes;
   v.bulk = (policy_.requests_per_min != 0 && v.requests_per_min > policy_.requests_per_min) ||
@@ -93,9 +94,14 @@ BulkVerdict BulkDetector::observe(std::uint16_t key_id, std::uint64_t session, s
     e->first_s = static_cast<std::uint32_t>(time_ms / 1000);
   }
   advance(*e, quarter);
-  e->requests[0] = saturating_add(e->requests[0], requests);
-  e->kib[0] = saturating_add(e->kib[0], (bytes + 1023) >> 10);
-  return rate_of(*e, quarter);
+  // A late sighting (another node's batch, a gossip backlog) counts in its
+  // own quarter, and not at all once that has left the window.
+  const std::uint32_t age = e->quarter - std::min(quarter, e->quarter);
+  if (age < 4) {
+    e->requests[age] = saturating_add(e->requests[age], requests);
+    e->kib[age] = saturating_add(e->kib[age], bytes / 1024 + (bytes % 1024 != 0));
+  }
+  return rate_of(*e, std::max(quarter, e->quarter));
 }
 
 BulkVerdict BulkDetector::rate(std::uint16_t key_id, std::uint64_t session, std::uint64_t now_ms) const {

@@ -307,7 +307,10 @@ bool SharedState::report(const Sighting& s) noexcept {
   out.requests = static_cast<std::uint32_t>(since & ((1u << kCountRequestBits) - 1)) + 1;
   out.bytes = since >> kCountRequestBits;
   std::uint64_t pos;
-  if (!claim(&pos) || !publish(pos, out)) return false;
+  if (!claim(&pos) || !publish(pos, out)) {
+    if (counts != nullptr && since != 0) counts->fetch_add(since, std::memory_order_relaxed);  // for the next one
+    return false;
+  }
   // A ring a quarter full is drained now whatever it holds, long before it
   // could overflow while the sidecar waits to batch refreshes. (The
   // sidecar may already have drained past pos: signed.)

@@ -84,7 +84,7 @@ struct SharedCounters {
   std::uint64_t sightings_written = 0;     // published into the ring
   std::uint64_t sightings_dropped = 0;     // ring full, or publication given up (stalled slot)
   std::uint64_t table_full = 0;            // set_revocation refused for load
-  std::uint64_t revocations_in_table = 0;  // live entries (revoked or shadow, maybe expired)
+  std::uint64_t revocations_in_table = 0;  // live entries (revoked, bulk or shadow, maybe expired)
   std::uint64_t sightings_drained = 0;     // taken out of the ring by the sidecar
   std::uint64_t ring_stalls = 0;           // claimed slots the sidecar skipped (producer died or stalled)
   std::uint64_t table_tombstones = 0;      // removed entries still walked over by probes
@@ -116,8 +116,8 @@ class SharedState {
 
   // False when the ring is full (counted as dropped).
   bool record(const Sighting& s) noexcept;
-  // The worker's whole part in a request's sighting: check_repeat(), then
-  // record() a refresh or news. True if the caller must wake the sidecar
+  // The worker's whole part in a request's sighting: the repeat filter
+  // (check_repeat()'s probe), then a refresh or news into the ring. True if the caller must wake the sidecar
   // now (write its eventfd): the sighting is news, or the ring is a
   // quarter full, and the sidecar sleeps armed for it. A refresh waits for
   // the sidecar's next batch (at most about a second).

@@ -273,12 +273,15 @@ int refuse_plain_http(request_rec* r, const ServerConfig* conf, PlainHttp mode, 
   state->status = Status::invalid;  // refused: not billed
   const auto key = static_cast<unsigned>(claims.key_id);
   if (mode == PlainHttp::revoke) {
-    // Once the cluster has it (from an earlier request), the sidecar is not asked again.
+    // Once the cluster has it (from an earlier request), the sidecar is not
+    // asked again; a bulk verdict is not that (UriTokenBulk may only be
+    // Shadow): the token is revoked by hand over it.
     const SharedState* shared = shared_state();
-    const bool revoked_already =
-        shared != nullptr && shared->lookup(claims.key_id, session_number(claims.session),
-                                            static_cast<std::uint32_t>(apr_time_sec(r->request_time))) !=
-                                 RevocationState::none;
+    const RevocationState known =
+        shared != nullptr ? shared->lookup(claims.key_id, session_number(claims.session),
+                                           static_cast<std::uint32_t>(apr_time_sec(r->request_time)))
+                          : RevocationState::none;
+    const bool revoked_already = known != RevocationState::none && known != RevocationState::bulk;
     if (!revoked_already) {
       std::string why;
       if (revoke_in_cluster(r, conf, claims, session, &why)) {

@@ -494,8 +494,6 @@ std::string network_list(const std::string& all, const std::string& where) {
   return out;
 }
 
-// Why the owner found a token shared: its places, what each weighed, and
-// the score against the limit (docs/sharing-rule.md).
 // ", used 12:01:05 to 12:04:40" (the date once, in UTC as everywhere on
 // the page); "" when unknown (a verdict from a node before protocol 4).
 std::string used_between(std::uint64_t first_s, std::uint64_t last_s) {
@@ -525,6 +523,8 @@ std::string bulk_html(const Record& b, const ClusterConfig* c) {
   return out + "; ";
 }
 
+// Why the owner found a token shared: its places, what each weighed, and
+// the score against the limit (docs/sharing-rule.md).
 std::string places_html(const Record& b) {
   const auto places = control::parse_places(field(b, "places"));
   std::string out = "<b>" + std::to_string(places.size()) + " places</b>, score " + html(field(b, "score"));

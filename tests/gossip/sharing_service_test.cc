@@ -336,6 +336,29 @@ TEST(SharingServiceSim, AScraperAtTwentyTimesAPlayersRateIsFoundInBulkUseOnEvery
   EXPECT_EQ(c->revoked_count(700), 0u);
 }
 
+// A token in bulk use that is then found shared gets the sharing verdict
+// on top: nodes whose UriTokenBulk is only Shadow still refuse a leaked
+// link under their UriTokenSharing Enforce.
+TEST(SharingServiceSim, ASharingVerdictSupersedesABulkOne) {
+  std::uint64_t caught = 0;
+  ServiceCluster* c = nullptr;
+  ASSERT_EQ(run_scraper(true, &caught, &c), 3u);
+  ASSERT_EQ(c->sim->node(0)->revocations().find({1, 700})->reason, kReasonBulk);
+  c->sim->run_for(SharedState::kRepeatMs + 300);
+  for (std::size_t k = 0; k < kFiveNetworks.size(); ++k) {
+    c->use(k % 3, 700, kFiveNetworks[k]);
+    c->sim->run_for(200);
+  }
+  c->sim->run_for(2000);
+  const gossip::Revocation* r = c->sim->node(1)->revocations().find({1, 700});
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->reason, kReasonShared);
+  const auto now_s = static_cast<std::uint32_t>(c->sim->now() / 1000);
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(c->states[i]->state->lookup(1, 700, now_s), RevocationState::revoked) << "node " << i;
+  }
+}
+
 TEST(SharingServiceSim, WithTheBulkSignalOffAScraperIsNotJudged) {
   std::uint64_t caught = 0;
   EXPECT_EQ(run_scraper(false, &caught), 0u);

@@ -327,9 +327,12 @@ TEST(GossipSim, SightingsFromBothSidesOfAPartitionReachTheOwnersAfterTheHeal) {
   s->run_for(6000);  // each side declares the other dead
   ASSERT_EQ(alive_seen(*s, 0), n / 2);
   std::map<std::uint64_t, std::set<int>> networks_at;  // node id -> networks of the token seen
+  std::map<std::uint64_t, std::uint64_t> requests_at;  // node id -> bulk counts received
   const TokenRef t{3, 777};
   s->on_sighting = [&](std::size_t i, const SightingReport& r) {
-    if (r.token == t) networks_at[i + 1].insert(r.network[1]);
+    if (r.token != t) return;
+    networks_at[i + 1].insert(r.network[1]);
+    requests_at[i + 1] += r.requests;
   };
   for (int net = 0; net < 5; ++net) {  // networks 0, 2, 4 on side 0; 1, 3 on side 1
     SightingReport r;
@@ -338,16 +341,21 @@ TEST(GossipSim, SightingsFromBothSidesOfAPartitionReachTheOwnersAfterTheHeal) {
     r.network[0] = 4;
     r.network[1] = static_cast<std::uint8_t>(net);
     r.time_ms = s->now();
+    r.requests = 10;  // each sighting stands for 10 requests (the bulk signal's count)
     s->report_sighting(net % 2 == 0 ? 0 : n - 1, r);
   }
-  s->run_for(100);
+  s->run_for(500);  // every sighting delivered on its side
   for (const auto& [id, nets] : networks_at) EXPECT_LT(nets.size(), 5u) << "node " << id << " saw every network";
+  const auto before_heal = requests_at;
   for (std::size_t i = 0; i < n; ++i) s->set_group(i, 0);
   ASSERT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 60000));
   s->run_for(100);
   const auto owners = s->node(0)->owners_of(t);
   ASSERT_EQ(owners.size(), 2u);
   for (std::uint64_t id : owners) EXPECT_EQ(networks_at[id].size(), 5u) << "owner " << id;
+  // Re-homed sightings carry no counts: an owner may have had them already,
+  // and bulk volume must never be doubled.
+  for (std::uint64_t id : owners) EXPECT_EQ(requests_at[id], before_heal.count(id) ? before_heal.at(id) : 0u) << id;
   std::uint64_t rehomed = 0;
   for (std::size_t i = 0; i < n; ++i) rehomed += s->node(i)->stats().sightings_rehomed;
   EXPECT_GT(rehomed, 0u);

@@ -126,3 +126,17 @@ TEST(Bulk, OffCostsNoMemoryAndJudgesNothing) {
   EXPECT_FALSE(d.observe(1, 1, 100000, 1ull << 40, kT0).bulk);
   EXPECT_EQ(d.rate(1, 1, kT0).requests_per_min, 0u);
 }
+
+// Sightings arrive out of order (another node's batch, a gossip backlog):
+// each counts in its own quarter, and one older than the window not at all.
+TEST(Bulk, LateSightingsCountInTheirOwnQuarterOrNotAtAll) {
+  BulkDetector d(on());
+  const std::uint64_t t = kT0 + 300'000;
+  d.observe(1, 8, 10, 0, t);
+  d.observe(1, 8, 1000, 0, t - 200'000);  // older than the window: dropped
+  EXPECT_EQ(d.rate(1, 8, t).requests_per_min, 5u);
+  d.observe(1, 8, 100, 0, t - 60'000);     // two quarters back: still in
+  EXPECT_EQ(d.rate(1, 8, t).requests_per_min, 55u);
+  // ... and it leaves the window before the newest does.
+  EXPECT_EQ(d.rate(1, 8, t + 60'000).requests_per_min, 5u);
+}
