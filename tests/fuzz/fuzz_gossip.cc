@@ -58,12 +58,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       for (const auto& m : again->messages) wire::encode(m, twice);
       if (twice != once) std::abort();
       // Re-encoding adds only what a protocol 2 record lacks: a SIGHTING's
-      // place (7 bytes), a REVOKE's places_len (2).
-      std::size_t protocol3 = 0;
+      // place (7 bytes) and counts (12, protocol 4), a REVOKE's places_len
+      // (2) and times_len (2, protocol 4).
+      std::size_t added = 0;
       for (const auto& m : decoded->messages) {
-        protocol3 += std::holds_alternative<SightingReport>(m.v) ? 7 : std::holds_alternative<Revocation>(m.v) ? 2 : 0;
+        added += std::holds_alternative<SightingReport>(m.v) ? 7 + 12 : std::holds_alternative<Revocation>(m.v) ? 2 + 2 : 0;
       }
-      if (decoded->skipped == 0 && once.size() > size + protocol3) std::abort();
+      if (decoded->skipped == 0 && once.size() > size + added) std::abort();
     }
     return 0;
   }
