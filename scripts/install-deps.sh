@@ -29,11 +29,18 @@ done
 if ((${#missing[@]} == 0)); then
   exit 0
 fi
-echo "install-deps: installing ${missing[*]}"
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
+# The candidates above came from package lists that may predate the
+# packages about to be installed (a fresh image's lists are as old as the
+# image): with the lists just updated, `apt-get install` brings each
+# built-against library to the archive's version, or leaves it as it is.
+for p in "${built_against[@]}"; do
+  [[ " ${missing[*]} " == *" $p "* ]] || missing+=("$p")
+done
+echo "install-deps: installing ${missing[*]}"
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # Debian starts the packaged apache2 service on install; we never use it,
 # and it must not hold port 80 or confuse the tests.
