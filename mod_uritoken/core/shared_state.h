@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "ipnet.h"
+#include "request_decision.h"
 
 namespace uritoken {
 
@@ -55,10 +56,8 @@ struct Sighting {                    // one verified request
   std::uint64_t bytes = 0;
 };
 
-// revoked: refused where this node's UriTokenSharing enforces (found
-// shared, or by an operator); bulk: found in bulk use, refused where
-// UriTokenBulk enforces. shadow: written by older sidecars (read as revoked).
-enum class RevocationState : std::uint8_t { none = 0, revoked = 1, shadow = 2, bulk = 3 };
+// The table's states (RevocationState) are a fact of the request path:
+// core/request_decision.h says what each means and how a node applies it.
 
 struct RevocationRecord {
   std::uint64_t session = 0;

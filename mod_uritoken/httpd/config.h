@@ -17,6 +17,7 @@
 #include "../core/ipnet.h"
 #include "../core/keyring.h"
 #include "../core/referrer.h"
+#include "../core/request_decision.h"
 #include "../cluster/location.h"
 
 #include <memory>
@@ -26,8 +27,9 @@ namespace uritoken::httpd {
 constexpr int kUnset = -1;
 
 // Link-sharing detection and the cluster: one per httpd instance (main
-// server only), read by the parent, inherited by the sidecar.
-enum class SharingMode { off, shadow, enforce };
+// server only), read by the parent, inherited by the sidecar. Its modes
+// (SharingMode) and UriTokenPlainHTTP's (PlainHttp) are the request path's
+// facts: core/request_decision.h.
 
 // UriTokenClientSharing CLIENT places=N [window=SECONDS]: one client
 // site's own limit (its audience is special: a school's, a hotel chain's).
@@ -69,8 +71,6 @@ struct ClusterConfig {
   }
 };
 
-// What to do with a token that arrived over a connection without TLS.
-enum class PlainHttp { allow, refuse, revoke };
 // Whether a client with a referrer list accepts requests without a Referer.
 enum class MissingReferrer { allow, refuse };
 

@@ -454,6 +454,19 @@ TEST_F(Hardening, BillingCountersMatchWhatClientsReceived) {
     ++samples;
   }
   EXPECT_GE(samples, 6);
+  // One catalogue of refusals: each kind once, by its URITOKEN_REASON name,
+  // counted whichever hook refused (the 403 without a token above).
+  for (const char* reason : {"absent", "misplaced-token", "out-of-scope", "bad-mac", "plain-http", "bad-referrer",
+                             "revoked", "bulk-use", "no-keys", "engine-off"}) {
+    const std::string label = std::string("uritoken_refusals_total{reason=\"") + reason + "\"} ";
+    const std::size_t at = metrics.find(label);
+    EXPECT_NE(at, std::string::npos) << reason;
+    EXPECT_EQ(metrics.find(label, at + 1), std::string::npos) << reason << " listed twice";
+  }
+  EXPECT_TRUE(std::regex_search(metrics, std::regex("uritoken_refusals_total\\{reason=\"absent\"\\} [1-9]"))) << metrics;
+  for (const char* old_name : {"misplaced-segment", "directory-only"}) {
+    EXPECT_EQ(metrics.find(old_name), std::string::npos) << old_name;
+  }
   // And Prometheus' own referee agrees (promtool from Debian's prometheus).
   {
     const std::string file = h->root() + "/metrics.txt";
