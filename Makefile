@@ -73,19 +73,25 @@ $(SHLIB): $(LIB_OBJS) $(CORE_OBJS) mod_uritoken/lib/uritoken.map
 	$(CXX) $(LDFLAGS) -shared -Wl,-soname,liburitoken.so.$(SOVERSION) \
 		-Wl,--version-script=mod_uritoken/lib/uritoken.map -o $@ $(filter %.o,$^) $(LIBS)
 
-$(STLIB): $(LIB_OBJS) $(CORE_OBJS)
-	rm -f $@ && ar rcs $@ $^
+# Rebuilt when the Makefile changes too: a file moved out of core/ must
+# leave the archive.
+$(STLIB): $(LIB_OBJS) $(CORE_OBJS) Makefile
+	rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
-$(CLI): $(call obj,mod_uritoken/cli/uritoken_cli.cc) $(CORE_OBJS)
+# The CLI talks to a sidecar (its control protocol) and writes JSON: those
+# parts of cluster/, not the sharing rule or the shared state.
+CLI_CLUSTER_OBJS := $(call obj,mod_uritoken/cluster/control.cc mod_uritoken/cluster/control_client.cc mod_uritoken/cluster/json.cc)
+$(CLI): $(call obj,mod_uritoken/cli/uritoken_cli.cc) $(CLI_CLUSTER_OBJS) $(CORE_OBJS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
-# Order-only: tests/unit/cli_control_test.cc runs the CLI binary.
-$(UNIT): $(UNIT_OBJS) $(LIB_OBJS) $(CORE_OBJS) | $(CLI)
-	$(CXX) -o $@ $^ $(LIBS) $(GTEST_LIBS)
+# Order-only: tests/unit/cli_control_test.cc runs the CLI binary, and
+# c_api_test.cc reads the static library's symbols.
+$(UNIT): $(UNIT_OBJS) $(LIB_OBJS) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS) | $(CLI) $(STLIB)
+	$(CXX) -o $@ $^ $(LIBS) $(LOC_LIBS) $(GTEST_LIBS)
 
 # With the gossip library: tests seal packets to send to a node's gossip
 # port; with libloc: they write the location databases they configure.
-$(INTEG): $(INTEG_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
+$(INTEG): $(INTEG_OBJS) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS) $(LOC_LIBS) $(GTEST_LIBS)
 
 # Gossip library tests: codec, CRDT, membership, and the deterministic
@@ -161,6 +167,14 @@ lint:
 	@if grep -nE '#include [<"](httpd|http_|ap_|apr|util_)' mod_uritoken/core/*.h mod_uritoken/core/*.cc mod_uritoken/cluster/* mod_uritoken/lib/* gossip/*; then \
 		echo "lint: the core, library and gossip must not include httpd or APR headers"; exit 1; fi
 	@echo "lint: core, library and gossip are free of httpd/APR includes"
+	@# The include direction: core <- gossip <- cluster <- httpd, cli; lib <- core only.
+	@bad=$$( { grep -nE '#include "\.\./(cluster|httpd|cli|lib)/|#include "\.\./\.\./gossip/' mod_uritoken/core/*; \
+		grep -nE '#include "\.\./mod_uritoken/(cluster|httpd|cli|lib)/' gossip/*; \
+		grep -nE '#include "\.\./(cluster|httpd|cli)/|#include "\.\./\.\./gossip/' mod_uritoken/lib/*; \
+		grep -nE '#include "\.\./(httpd|cli)/' mod_uritoken/cluster/*; } ); \
+	if [ -n "$$bad" ]; then printf '%s\n' "$$bad"; \
+		echo "lint: an include against the direction core <- gossip <- cluster <- httpd/cli (lib: core only)"; exit 1; fi
+	@echo "lint: includes follow core <- gossip <- cluster <- httpd/cli, and the library uses core only"
 	@dups=$$(grep -rhoE '"UT[0-9]{5}' mod_uritoken gossip | tr -d '"' | sort | uniq -d); \
 	if [ -n "$$dups" ]; then echo "lint: log message ids used more than once: $$dups"; exit 1; fi
 	@missing=$$(for id in $$(grep -rhoE 'UT[0-9]{5}' mod_uritoken gossip | sort -u); do \
@@ -202,8 +216,8 @@ bench: all $(BUILD)/verify_bench $(BUILD)/mint_many
 $(BUILD)/gossip_sim_bench: $(call obj,tests/bench/gossip_sim_bench.cc) $(GOSSIP_OBJS) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS)
 
-$(BUILD)/state_memory: $(call obj,tests/bench/state_memory.cc) $(GOSSIP_OBJS) $(CORE_OBJS)
-	$(CXX) -o $@ $^ $(LIBS)
+$(BUILD)/state_memory: $(call obj,tests/bench/state_memory.cc) $(CLUSTER_OBJS) $(GOSSIP_OBJS) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS) $(LOC_LIBS)
 CLUSTER_BENCH_OBJS := $(call obj,tests/bench/cluster_bench.cc tests/integration/httpd_fixture.cc)
 $(call obj,tests/bench/cluster_bench.cc): CXXFLAGS_BASE += -DHTTPD_BIN='"$(HTTPD)"' \
 	-DHTTPD_MODULES='"$(APXS_LIBEXECDIR)"' -DSOURCE_DIR='"$(CURDIR)"' -DBUILD_DIR='"$(CURDIR)/$(BUILD)"'

@@ -12,7 +12,7 @@
 //   uritoken pardon (--session HEX --key-id N | --url URL | TOKEN) [--comment TEXT] [--socket PATH]
 //
 // blocked, revoke and pardon talk to the sidecar's control socket
-// (docs/control-protocol.md; the client is core/control_client.h): --socket,
+// (docs/control-protocol.md; the client is cluster/control_client.h): --socket,
 // else $URITOKEN_CONTROL_SOCKET, else /var/lib/apache2/uritoken/control.sock.
 // They never print a token given to them, only its key id and session.
 //
@@ -31,9 +31,9 @@
 #include <string>
 #include <vector>
 
-#include "../core/control.h"
-#include "../core/control_client.h"
-#include "../core/json.h"
+#include "../cluster/control.h"
+#include "../cluster/control_client.h"
+#include "../cluster/json.h"
 #include "../core/keyring.h"
 #include "../core/request_path.h"
 #include "../core/token.h"

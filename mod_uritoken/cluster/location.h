@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "../core/ipnet.h"
-#include "../core/sharing.h"
+#include "sharing.h"
 
 struct loc_ctx;
 struct loc_database;

@@ -554,7 +554,7 @@ gossip::Revocation SharingService::verdict_for(const gossip::SightingReport& r, 
   return rev;
 }
 
-// The bulk signal (core/bulk.h): every owned sighting's counts go into the
+// The bulk signal (cluster/bulk.h): every owned sighting's counts go into the
 // token's volume; over the limit, a verdict of reason bulk with the rate
 // and the place the latest requests came from.
 void SharingService::judge_bulk(const gossip::SightingReport& r, const NetworkId& net, const Place& place) {

@@ -25,9 +25,9 @@
 
 #include "../../gossip/gossip.h"
 #include "../../gossip/journal.h"
-#include "../core/control.h"
-#include "../core/shared_state.h"
-#include "../core/sharing.h"
+#include "control.h"
+#include "shared_state.h"
+#include "sharing.h"
 #include "location.h"
 
 namespace uritoken::cluster {

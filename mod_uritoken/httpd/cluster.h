@@ -12,7 +12,7 @@
 #include <http_config.h>
 
 #include "../../gossip/gossip.h"
-#include "../core/shared_state.h"
+#include "../cluster/shared_state.h"
 #include "config.h"
 
 namespace uritoken::httpd {

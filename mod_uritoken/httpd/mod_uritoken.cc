@@ -47,7 +47,7 @@
 #include <exception>
 #include <string>
 
-#include "../core/control_client.h"
+#include "../cluster/control_client.h"
 #include "../core/log_limit.h"
 #include "../core/referrer.h"
 #include "../core/usage.h"

@@ -38,8 +38,8 @@
 #include "../../gossip/gossip.h"
 #include "../../gossip/udp_transport.h"
 #include "../cluster/sharing_service.h"
-#include "../core/control.h"
-#include "../core/sharing.h"
+#include "../cluster/control.h"
+#include "../cluster/sharing.h"
 #include "cluster.h"
 
 APLOG_USE_MODULE(uritoken);

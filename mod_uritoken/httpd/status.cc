@@ -28,13 +28,13 @@
 #include <vector>
 
 #include "../cluster/location.h"
-#include "../core/control.h"
-#include "../core/control_client.h"
-#include "../core/json.h"
-#include "../core/shared_state.h"
+#include "../cluster/control.h"
+#include "../cluster/control_client.h"
+#include "../cluster/json.h"
+#include "../cluster/shared_state.h"
 #include "../core/ipnet.h"
 #include "../core/request_path.h"
-#include "../core/sharing.h"
+#include "../cluster/sharing.h"
 #include "../core/token.h"
 #include "cluster.h"
 #include "config.h"

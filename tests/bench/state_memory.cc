@@ -18,8 +18,8 @@
 #include <string>
 
 #include "../../gossip/gossip.h"
-#include "../../mod_uritoken/core/shared_state.h"
-#include "../../mod_uritoken/core/sharing.h"
+#include "../../mod_uritoken/cluster/shared_state.h"
+#include "../../mod_uritoken/cluster/sharing.h"
 
 using namespace uritoken;
 

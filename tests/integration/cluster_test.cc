@@ -29,7 +29,7 @@
 #include <vector>
 
 #include "cluster.h"
-#include "../../mod_uritoken/core/shared_state.h"
+#include "../../mod_uritoken/cluster/shared_state.h"
 #include "../location_db.h"
 #include "httpd_fixture.h"
 

@@ -1,8 +1,8 @@
-// The bulk signal (core/bulk.h): a token's volume over two minutes against
+// The bulk signal (cluster/bulk.h): a token's volume over two minutes against
 // UriTokenBulkLimit, from the counts its sightings carry.
 #include <gtest/gtest.h>
 
-#include "../../mod_uritoken/core/bulk.h"
+#include "../../mod_uritoken/cluster/bulk.h"
 
 using namespace uritoken;
 

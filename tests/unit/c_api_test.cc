@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "../../mod_uritoken/core/base64url.h"
 #include "../../mod_uritoken/lib/uritoken.hpp"
@@ -75,4 +77,24 @@ TEST(CppHeader, MintsVerifiableSegments) {
   const char* reason = nullptr;
   EXPECT_EQ(uritoken_verify(nullptr, &reason, seg.c_str() + 4, key.data(), 3, "site", &vo), URITOKEN_VALID);
   EXPECT_THROW(m.mint(uritoken::MintOptions{}.scope("no-slash")), std::invalid_argument);
+}
+
+// liburitoken is the token library and the pure request logic (core/): the
+// sidecar's world (cluster/: shared state, the sharing rule, bulk use, the
+// control protocol, JSON) stays out of what client sites link.
+TEST(Library, HoldsTheCoreAndNothingOfTheCluster) {
+  const std::string command = std::string("nm -C --defined-only ") + BUILD_DIR + "/liburitoken.a 2>&1";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string symbols;
+  char buf[4096];
+  for (std::size_t n; (n = fread(buf, 1, sizeof buf, pipe)) > 0;) symbols.append(buf, n);
+  ASSERT_EQ(pclose(pipe), 0) << symbols;
+  for (const char* core : {"uritoken::verify_token(", "uritoken::mint_token(", "uritoken::decide(", "uritoken_mint"}) {
+    EXPECT_NE(symbols.find(core), std::string::npos) << core << " missing from liburitoken.a";
+  }
+  for (const char* cluster : {"SharedState::", "SharingDetector", "BulkDetector", "NetworkClassifier",
+                              "uritoken::control::", "TableMemory", "json_string", "gossip::"}) {
+    EXPECT_EQ(symbols.find(cluster), std::string::npos) << cluster << " is in liburitoken.a";
+  }
 }

@@ -1,7 +1,7 @@
-// The control protocol client (core/control_client.h) against a fake
+// The control protocol client (cluster/control_client.h) against a fake
 // sidecar (fake_sidecar.h): one request, the decoded answer, and an error
 // message that says what to do for each way the exchange can fail.
-#include "../../mod_uritoken/core/control_client.h"
+#include "../../mod_uritoken/cluster/control_client.h"
 
 #include <gtest/gtest.h>
 #include <sys/socket.h>

@@ -1,7 +1,7 @@
-// Control protocol records (core/control.h): round trips with every byte
+// Control protocol records (cluster/control.h): round trips with every byte
 // that needs escaping, and refusal of malformed lines and truncated responses.
-#include "../../mod_uritoken/core/control.h"
-#include "../../mod_uritoken/core/json.h"
+#include "../../mod_uritoken/cluster/control.h"
+#include "../../mod_uritoken/cluster/json.h"
 
 #include <gtest/gtest.h>
 

@@ -19,7 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include "../../mod_uritoken/core/control.h"
+#include "../../mod_uritoken/cluster/control.h"
 
 namespace uritoken::testing {
 

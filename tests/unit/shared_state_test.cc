@@ -1,6 +1,6 @@
 // Shared memory region: sightings ring and revocation table.
-#include "../../mod_uritoken/core/shared_state.h"
-#include "../../mod_uritoken/core/sharing.h"
+#include "../../mod_uritoken/cluster/shared_state.h"
+#include "../../mod_uritoken/cluster/sharing.h"
 
 #include <gtest/gtest.h>
 #include <sys/mman.h>

@@ -1,7 +1,7 @@
 // The link-sharing rule: network classification, proxy detection, places,
 // verdicts. Places are given as a location database would give them (an
 // AS per prefix, in Node's table), or left to the fallback (/16, /32).
-#include "../../mod_uritoken/core/sharing.h"
+#include "../../mod_uritoken/cluster/sharing.h"
 
 #include <gtest/gtest.h>
 

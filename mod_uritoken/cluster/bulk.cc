@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <limits>
 
-#include "mix.h"
-#include "token_id.h"
+#include "../core/mix.h"
+#include "../core/token_id.h"
 
 namespace uritoken {
 

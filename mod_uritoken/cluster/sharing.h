@@ -32,7 +32,7 @@
 #include <vector>
 
 #include "bulk.h"
-#include "ipnet.h"
+#include "../core/ipnet.h"
 #include "table_memory.h"
 
 namespace uritoken {

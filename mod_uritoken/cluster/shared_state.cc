@@ -1,7 +1,7 @@
 // Shared memory region: lock-free sightings ring and seqlocked revocation table.
 #include "shared_state.h"
-#include "mix.h"
-#include "token_id.h"
+#include "../core/mix.h"
+#include "../core/token_id.h"
 
 #include <atomic>
 #include <chrono>

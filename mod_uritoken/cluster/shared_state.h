@@ -35,8 +35,8 @@
 #include <optional>
 #include <vector>
 
-#include "ipnet.h"
-#include "request_decision.h"
+#include "../core/ipnet.h"
+#include "../core/request_decision.h"
 
 namespace uritoken {
 

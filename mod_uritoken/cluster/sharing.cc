@@ -1,7 +1,7 @@
 // Link-sharing rule: network classification, proxy detection, per-token state.
 #include "sharing.h"
-#include "mix.h"
-#include "token_id.h"
+#include "../core/mix.h"
+#include "../core/token_id.h"
 
 #include <arpa/inet.h>
 
