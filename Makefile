@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # mod_uritoken top-level Makefile. Run ./configure first (scripts/setup.sh
 # does everything on a fresh Debian machine).
 #
@@ -181,6 +182,10 @@ lint:
 		grep -q "^| $$id |" docs/log-messages.md || echo $$id; done); \
 	if [ -n "$$missing" ]; then echo "lint: log message ids missing from docs/log-messages.md: $$missing"; exit 1; fi
 	@echo "lint: every log message id is used once and documented"
+	@missing=$$(git ls-files '*.cc' '*.h' '*.hpp' '*.sh' '*.py' '*.php' '*.js' Makefile configure.ac .ci/run 2>/dev/null \
+		| while read -r f; do grep -q 'SPDX-License-Identifier: Apache-2.0' "$$f" || echo "$$f"; done); \
+	if [ -n "$$missing" ]; then echo "lint: no SPDX-License-Identifier: Apache-2.0 line (see LICENSE) in: $$missing"; exit 1; fi
+	@echo "lint: every source file names its license (SPDX, Apache-2.0)"
 	@python3 scripts/check-defaults.py .
 	@command -v promtool >/dev/null || { echo "lint: promtool missing: run bash scripts/install-deps.sh"; exit 1; }
 	@promtool check config conf-examples/prometheus.yml >/dev/null && promtool check rules conf-examples/uritoken-alerts.yml >/dev/null \

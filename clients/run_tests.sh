@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Runs the known-answer vector tests of the Python, Node and PHP minters
 # against tests/vectors/tokens.txt. All three interpreters are required
 # (CI installs php-cli): a missing one is a failure, not a skip.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // DropReport: the summary of dropped datagrams that the sidecar logs.
 #include <algorithm>
 #include <numeric>

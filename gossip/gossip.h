@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Cluster gossip for mod_uritoken: SWIM-style membership, infection-style
 // dissemination of revocations, push-pull anti-entropy over bucket digests,
 // and routing of sightings to the few nodes that own each token.

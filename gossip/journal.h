@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Revocation journal for the sidecar: append-only text, one line per entry,
 // so a full restart forgets nothing and ops can read it with `less`:
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Deterministic simulation of a gossip cluster in one process: N Nodes over a
 // virtual network with per-packet delay, seeded loss, crashes, restarts,
 // partitions and clock skew, driven by an event queue in virtual time. Same

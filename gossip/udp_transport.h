@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Real UDP for the sidecar: a non-blocking socket bound to one Endpoint.
 #pragma once
 

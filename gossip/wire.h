@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Gossip wire format: the encrypted packet envelope and the plaintext payload,
 // a sequence of typed records. Layout and rationale: docs/gossip.md.
 #pragma once

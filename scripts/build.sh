@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Configures (once) and builds the module, library and CLI.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """make lint: every directive's default is written four times (the code,
 the directive's help text in `httpd -L`, the README's table, the man page
 mod_uritoken(8)); they must agree, and the man page must describe exactly

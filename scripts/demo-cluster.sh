@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # A 3-node cluster on loopback (make demo-cluster): three httpd instances
 # with mod_uritoken gossiping over UDP. Mints a token, uses it from five
 # client networks (simulated with X-Forwarded-For from a trusted loopback

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The main job: installs what is missing, builds, and starts a local httpd
 # on loopback with mod_uritoken, sample media (a page and a playlist with
 # relative links) over HTTP and HTTPS, then prints a working tokenized URL

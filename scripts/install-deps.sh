@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Installs what building, testing and the demo need on Debian 12
 # (scripts/debian-packages.txt), only if something is missing, so repeated
 # runs are fast. Needs root or sudo.

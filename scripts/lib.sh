@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 # Shell helpers shared by scripts/demo*.sh and tests/bench/*.sh, which
 # each write an httpd.conf that loads the module from the build tree.
 # Source after setting $repo to the repository root.

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The whole test suite, as CI runs it (.ci/run calls exactly this):
 #   lint, unit tests, gossip tests (codec, CRDT, deterministic cluster
 #   simulation), integration tests against real httpd (event and prefork,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Small location databases for tests, written with libloc's own writer
 // (libloc/writer.h), so that a test names its own autonomous systems,
 // networks, countries and flags instead of depending on what Debian's

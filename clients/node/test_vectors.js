@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Mints every vector of tests/vectors/tokens.txt and compares the token.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 'use strict';
 // Reference minter for mod_uritoken tokens (format v1): node's crypto and
 // net only. The format is specified in docs/token-format.md and pinned by

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: Apache-2.0
 // Mints every vector of tests/vectors/tokens.txt and compares the token.
 //
 // Usage: php test_vectors.php [VECTORS_FILE]

@@ -1,4 +1,5 @@
 <?php
+// SPDX-License-Identifier: Apache-2.0
 // Reference minter for mod_uritoken tokens (format v1), PHP 8.2, no
 // extensions beyond the defaults (hash, random, inet_pton). The format is
 // specified in docs/token-format.md and pinned by tests/vectors/tokens.txt

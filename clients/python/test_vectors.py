@@ -1,4 +1,5 @@
 #!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
 """Mints every vector of tests/vectors/tokens.txt and compares the token.
 
 Usage: test_vectors.py [VECTORS_FILE]

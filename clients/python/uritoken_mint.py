@@ -1,3 +1,4 @@
+# SPDX-License-Identifier: Apache-2.0
 """Reference minter for mod_uritoken tokens (format v1), standard library only.
 
 The format is specified in docs/token-format.md and pinned by the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // uritoken: the command-line driver over the token library.
 //
 //   uritoken keygen --key-id N --client ID

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bulk signal; see bulk.h.
 #include "bulk.h"
 

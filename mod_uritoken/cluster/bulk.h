@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bulk signal: is one token fetching far more than a player does?
 //
 // A scraper or a re-streamer on one network downloads a client's media at

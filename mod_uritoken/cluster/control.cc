@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Control protocol records; see control.h.
 #include "control.h"
 

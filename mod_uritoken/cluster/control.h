@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The control protocol between the sidecar and its clients (the status
 // page handler in httpd workers, the `uritoken` CLI): one request line, a
 // response of records, over the sidecar's Unix socket

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Control protocol client; see control_client.h.
 #include "control_client.h"
 

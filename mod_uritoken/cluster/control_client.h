@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The client side of the control protocol (control.h,
 // docs/control-protocol.md): connect to the sidecar's Unix socket, send one
 // request record, read the response up to its "end" line, decode it.

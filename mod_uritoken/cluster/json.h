@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // JSON string literals for the few JSON documents the project writes (the
 // status page's ?json, `uritoken blocked --json`): no JSON library needed.
 #pragma once

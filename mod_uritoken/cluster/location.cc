@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The location database and the place resolver; see location.h.
 #include "location.h"
 

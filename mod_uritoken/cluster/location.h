@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The location database (IPFire's libloc, Debian's libloc-database): an
 // address's autonomous system, the database's enclosing network, country
 // and flags, which the sharing rule turns into a *place*

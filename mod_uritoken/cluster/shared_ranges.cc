@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared-range files; see shared_ranges.h.
 #include "shared_ranges.h"
 

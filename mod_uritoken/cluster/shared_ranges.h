@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Files of shared network ranges (UriTokenSharedNetworkFile): address
 // ranges where many unrelated users share few addresses (a relay's egress,
 // a company's proxies), which the sharing rule counts as one shared group.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared memory region: lock-free sightings ring and seqlocked revocation table.
 #include "shared_state.h"
 #include "../core/mix.h"

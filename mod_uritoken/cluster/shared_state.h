@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-server shared memory: the sightings ring and the revocation table.
 //
 // One region, formatted by the httpd parent before it forks (anonymous

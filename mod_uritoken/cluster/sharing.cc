@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Link-sharing rule: network classification, proxy detection, per-token state.
 #include "sharing.h"
 #include "../core/mix.h"

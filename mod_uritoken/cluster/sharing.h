@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The link-sharing rule: when is one token used from too many places?
 //
 // Full rule, defaults and reasons: docs/sharing-rule.md. In short: a token

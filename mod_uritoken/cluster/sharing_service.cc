@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The decision path of link-sharing detection; see sharing_service.h.
 #include "sharing_service.h"
 

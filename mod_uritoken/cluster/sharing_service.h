@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The decision path of link-sharing detection, from "a sighting leaves the
 // shared-memory ring" to "a revocation record lands in shared memory and
 // the journal", without httpd: the sidecar (mod_uritoken/httpd/sidecar.cc)

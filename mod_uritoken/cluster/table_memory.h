@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Memory for the sidecar's large lookup tables (tens of MiB, read at
 // random): one anonymous mapping, asked to be backed by 2 MiB pages.
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Strict base64url codec; see base64url.h for why it is hand-written.
 #include "base64url.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Strict base64url (RFC 4648 section 5) without padding.
 //
 // Written here rather than taken from libsodium because the decoder sits on

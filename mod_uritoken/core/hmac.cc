@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Pre-keyed HMAC-SHA256; see hmac.h for why.
 #include "hmac.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // HMAC-SHA256 with a pre-keyed state, for the request path.
 //
 // HMAC (RFC 2104) is H(K^opad || H(K^ipad || m)). The two key blocks never

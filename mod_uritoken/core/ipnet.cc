@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // IP address and prefix parsing on top of inet_pton/inet_ntop.
 #include "ipnet.h"
 

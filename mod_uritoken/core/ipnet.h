@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // IP addresses and prefixes (CIDR) for binding a token to a client network.
 //
 // An IPv4-mapped IPv6 address (::ffff:a.b.c.d), as a dual-stack listener

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Key file parsing and lookup.
 #include "keyring.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The key ring: every MAC key the server knows, by key id.
 //
 // Key file format, one key per line ('#' starts a comment):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-kind log rate limit; see log_limit.h.
 #include "log_limit.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A rate limit for log lines about refused requests, shared by every
 // process of a server: for each kind of refusal, at most `per_second` lines
 // a second are written in full; the rest are only counted, and the count

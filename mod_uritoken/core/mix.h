@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // splitmix64's finaliser: a fast, well-mixing 64-bit hash for table slots
 // and buckets (not for security: the inputs are authenticated already).
 #pragma once

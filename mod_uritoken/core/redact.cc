@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Token redaction for logs; see redact.h.
 #include "redact.h"
 

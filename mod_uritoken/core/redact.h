@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // What of a request may be written to a log or a status page: every
 // token-looking run replaced by "_uk_[redacted]".
 //

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Referrer verification; see referrer.h.
 #include "referrer.h"
 

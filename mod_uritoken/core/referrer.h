@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Referrer verification, an extra layer on top of the token (never a
 // replacement for it): a client site may name the hosts whose pages embed
 // its media (`UriTokenReferrers <client-id> host...`), and a tokenized

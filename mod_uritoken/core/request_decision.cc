@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The request path's decisions; see request_decision.h.
 #include "request_decision.h"
 

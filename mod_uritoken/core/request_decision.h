@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The request path's decisions as pure functions: the httpd hooks gather
 // the facts of a request (RequestFacts, AccessFacts), `decide` says what to
 // do with it (a Decision), and the hooks apply that at one exit. Every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Token prefix splitting, safe path decoding and scope derivation.
 #include "request_path.h"
 

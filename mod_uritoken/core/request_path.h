@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The request path around a token: finding the `/_uk_TOKEN` prefix, checking
 // the rest of the path before anything maps it to a file, and deriving the
 // path scope that a token's MAC covers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Token minting, decoding and verification; layout in token.h.
 #include "token.h"
 

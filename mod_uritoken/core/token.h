@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The token: its byte layout, minting, decoding and verification.
 //
 // Full specification with examples: docs/token-format.md. In short:

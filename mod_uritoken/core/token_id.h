@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A token's identity in the cluster: the key that signed it and its random
 // session id. It is the unit of sightings, verdicts and revocations, and
 // the one thing every table is keyed by: the shared-memory revocation

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-client usage counters; see usage.h.
 #include "usage.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-client billing counters and per-key last use, shared by every httpd
 // child (placed in anonymous shared memory each configuration generation):
 // requests and bytes sent per client id, counted after the response

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Parent side of the cluster: shared memory, journal preload and the
 // sidecar's life cycle (modelled on mod_cgid's daemon).
 #include "cluster.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Link-sharing detection and the cluster, httpd side.
 //
 // The parent creates one shared-memory region per configuration generation

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The UriToken* directives. Each handler validates its value at once, so a
 // bad value stops `apachectl -t` with a message naming the directive and
 // what it accepts. The key file is read here too (as root, before children

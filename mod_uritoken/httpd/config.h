@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Configuration of mod_uritoken: per-server and per-directory records,
 // their merging, and the UriToken* directives.
 //

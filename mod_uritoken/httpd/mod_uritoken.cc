@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // mod_uritoken: the httpd glue around the token core.
 //
 // Request life:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The sidecar: one process per httpd instance, forked by the parent after
 // configuration, running as the httpd user. Its single thread
 //   - drains the sightings ring that workers fill,

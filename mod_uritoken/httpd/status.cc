@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The status page: `SetHandler uritoken-status` (as mod_status does it).
 // It asks this node's sidecar over the control socket
 // (docs/control-protocol.md) and renders the answer as HTML for people,

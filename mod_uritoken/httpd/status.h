@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The status page handler (SetHandler uritoken-status); see status.cc.
 #pragma once
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The C API of liburitoken over the core. Every entry point catches
 // everything: a C caller must never see a C++ exception.
 #include "uritoken.h"

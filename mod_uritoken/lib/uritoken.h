@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 /*
  * liburitoken: mint and check mod_uritoken tokens from a client site.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // C++ convenience over the C API of liburitoken (uritoken.h): strings in,
 // strings out, exceptions for errors. Header-only, so it adds no ABI.
 //

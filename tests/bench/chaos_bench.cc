@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // make bench-cluster: the seeded chaos run of tests/gossip/service_cluster.h
 // for many seeds and longer than the test suite does (7 simulated nodes
 // running the real decision path; phases of partition, 30% loss, crashes

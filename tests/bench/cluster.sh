@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make bench-cluster: the cluster figures, one script-readable line each:
 #   sim nodes=1000 loss=L%: p999 X ms, all Y ms      (build/gossip_sim_bench)
 #   sim dcs=3: p999 X ms, all Y ms                    (the same, 3 data centres of 100 nodes)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Real-cluster benchmark (make bench-cluster): 5 httpd nodes with
 // mod_uritoken on loopback, gossiping over UDP. Prints
 //   cluster revocation ms: median M p99 P

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Cluster benchmark on the deterministic simulation (gossip/sim.h); not in
 // CI. `make build/gossip_sim_bench && build/gossip_sim_bench [nodes]`, or
 // `make bench-cluster`. Fixed seeds: the same binary prints the same figures.

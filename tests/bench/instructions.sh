@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # Instructions per request, plain vs tokenized (part of make bench): httpd
 # (prefork, one process, -X) under callgrind, the same 1 KiB file fetched
 # N times plainly and N times through a token, keep-alive, one connection.

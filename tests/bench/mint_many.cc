@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Prints N tokens (one per line) for the throughput benchmark, minted with
 // the first sign key of a key file: faster than N runs of the CLI.
 #include <cstdio>

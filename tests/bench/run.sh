@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # make bench: prints
 #   verify ns: X                          (raw path -> verdict, Google Benchmark)
 #   tokenized/plain ratio: R              (wrk requests/s, same httpd, same 1 KiB file)

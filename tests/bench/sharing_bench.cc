@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // make bench-sharing: a seeded model of how honest viewers' and sharers'
 // addresses behave, replayed through the real decision path (three
 // simulated nodes, each a cluster::SharingService over its own shared

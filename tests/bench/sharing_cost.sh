@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # What link-sharing costs the request path, measured directly: two httpd
 # servers on the same CPU, identical but for `UriTokenSharing Enforce`,
 # take turns under the same tokenized load (10,000 tokens rotated by wrk)

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // make bench-sharing, second part: the model of tests/bench/viewer_model.h
 // replayed against three real httpd nodes with mod_uritoken on loopback,
 // every request a real HTTP GET whose client address arrives as

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-node state for 1,000,000 live sessions with sightings and 100,000
 // revocations (make bench-cluster): the shared-memory region the workers
 // and the sidecar map, plus what the sidecar's own structures hold (the

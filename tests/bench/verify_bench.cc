@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Cost of checking one token on the request path, from the raw path to a
 // verdict: split the "/_uk_TOKEN" prefix, decode the rest of the path,
 // verify (decode, key lookup, scope, MAC, time). Tokens rotate over a set

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The seeded model of honest viewers and sharers that make bench-sharing
 // replays: public networks of real autonomous systems (taken from Debian's
 // location database itself), the behaviours and sharing patterns as event

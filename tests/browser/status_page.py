@@ -1,4 +1,5 @@
 #!/usr/bin/python3
+# SPDX-License-Identifier: Apache-2.0
 """The status page in a real browser: headless Chromium driven by selenium.
 
 Run by tests/integration/browser_test.cc (BrowserTest.*) against a cluster

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target for the gossip receive path. The first input byte picks
 // the mode, the rest is the data:
 //   0: raw packet into Node::receive (fixed key): expect drops, never crashes

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target: the shared-range file parser never crashes, and what it
 // accepts is ranges only (every range re-parses to itself).
 #include <cstddef>

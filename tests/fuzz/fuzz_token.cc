@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // libFuzzer target for everything that parses untrusted request bytes
 // (and the redaction that runs on every request line):
 // the token decoder and verifier, the path decoder, scope derivation and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The revocation CRDT: ordering rules, expiry, and the merge laws
 // (commutative, associative, idempotent) on random operation sequences.
 #include <gtest/gtest.h>

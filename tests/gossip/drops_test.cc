@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The drop report: dropped datagrams by sender address and kind, as the
 // sidecar logs them once a minute (UT00021); bounded, and reset by each take.
 #include <gtest/gtest.h>

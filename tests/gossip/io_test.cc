@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Endpoint parsing, the journal (round trip, torn line, compaction) and the
 // UDP transport over loopback.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The location database and the place resolver (mod_uritoken/cluster/
 // location.h) on databases the tests write with libloc's writer
 // (tests/location_db.h): each test names its own autonomous systems.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Replay after a restart: the replay window lives in memory only, so a node
 // that restarts forgets which packets it has seen. Packets captured before
 // the restart must still be refused (they were sent before the new node

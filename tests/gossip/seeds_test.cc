@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The fuzz seeds in tests/fuzz/gossip-seeds/ are valid payloads of every
 // record type (mode byte 1 or 2 first, see tests/fuzz/fuzz_gossip.cc). This
 // test checks they are what the codec encodes today and still decode;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Test harness shared by tests/gossip/sharing_service_test.cc and the chaos
 // benchmark (tests/bench/chaos_bench.cc): simulated nodes that each run the
 // real decision path (cluster::SharingService) over their own shared state,

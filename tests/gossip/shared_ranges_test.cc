@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared-range files (UriTokenSharedNetworkFile): plain CIDR lists and
 // Apple's iCloud Private Relay egress CSV as published; strict on lines
 // that hold no range.

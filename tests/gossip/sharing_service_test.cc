@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The decision path (mod_uritoken/cluster/sharing_service.h) without httpd:
 // alone on one node (ring -> verdict -> table and journal), and on many
 // simulated nodes, where sightings injected into several nodes' rings come

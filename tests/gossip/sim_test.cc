@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Many Nodes in one process over the simulated network: dissemination under
 // loss, partitions, restarts and catch-up, failure detection, refutation,
 // determinism and sighting ownership.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Payload codec round trips and the packet envelope's rejections, each
 // counted in its own Stats field.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The status page in a real browser: two real nodes with two blocked
 // tokens, and tests/browser/status_page.py driving headless Chromium
 // (Debian's chromium, chromium-driver, python3-selenium) through reading,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A cluster of real httpd nodes with mod_uritoken on loopback, each with
 // its sidecar, gossiping over UDP: shared by the cluster tests and the
 // status page's browser test. Client networks are simulated through

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Link-sharing detection on real httpd nodes on loopback: several httpd
 // instances with mod_uritoken, each with its sidecar, gossiping over UDP.
 // Client networks are simulated through mod_remoteip: the test is a

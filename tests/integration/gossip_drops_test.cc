@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Dropped gossip packets on a real httpd node: junk, oversized, wrong-version,
 // wrong-key and wrong-cluster datagrams sent to the node's gossip port are
 // summed up in one UT00021 line per interval, by kind and sender address.

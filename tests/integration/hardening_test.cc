@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Bypass attempts through configurations an admin adds on top of ours:
 // mod_cache (both providers, quick handler on and off), `Satisfy Any` from
 // mod_access_compat (also from .htaccess), MultiViews from mod_negotiation,

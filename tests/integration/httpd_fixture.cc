@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Real-httpd test fixture; see httpd_fixture.h.
 #include "httpd_fixture.h"
 

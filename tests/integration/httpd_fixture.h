@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A real httpd for integration tests: a generated server root in a temp
 // dir, loading mod_uritoken from the build tree, listening on a free
 // loopback port, started in the foreground as a child of the test, and a

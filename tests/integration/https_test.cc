@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // HTTPS end to end, as self-hosted media servers do it: a test CA and a
 // per-server wildcard certificate (`*.<server-hash>.media.test`) made with
 // OpenSSL once per run, host names that encode the server's address under

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // mod_uritoken against a real httpd, under the event and the prefork MPM:
 // static serving through the prefix, relative links, redirects, every
 // refusal with its status and log line, logging, key rotation by graceful

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
 # The Debian packages, end to end, on this machine (root only; scripts/test.sh
 # runs it as its "package" step and names it skipped when not root):
 #   1. builds the .debs with dpkg-buildpackage from a clean copy of the tree

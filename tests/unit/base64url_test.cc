@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Strict base64url: round trips, and every non-canonical form refused.
 #include "../../mod_uritoken/core/base64url.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The bulk signal (cluster/bulk.h): a token's volume over two minutes against
 // UriTokenBulkLimit, from the counts its sightings carry.
 #include <gtest/gtest.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The C API of liburitoken agrees with the vectors and refuses bad input.
 #include "../../mod_uritoken/lib/uritoken.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The CLI's control verbs (uritoken blocked|revoke|pardon) run as a
 // separate process against a fake sidecar (fake_sidecar.h): what they
 // print (text and --json), the request records the sidecar receives, that

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The control protocol client (cluster/control_client.h) against a fake
 // sidecar (fake_sidecar.h): one request, the decoded answer, and an error
 // message that says what to do for each way the exchange can fail.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Control protocol records (cluster/control.h): round trips with every byte
 // that needs escaping, and refusal of malformed lines and truncated responses.
 #include "../../mod_uritoken/cluster/control.h"

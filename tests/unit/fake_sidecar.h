@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // A fake sidecar for tests of control protocol clients: a thread that
 // listens on a temporary Unix socket, records each request line and
 // answers like docs/control-protocol.md says (or misbehaves on purpose).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The pre-keyed HMAC must equal a reference HMAC-SHA256 (libsodium's).
 #include "../../mod_uritoken/core/hmac.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // IP address and prefix parsing.
 #include "../../mod_uritoken/core/ipnet.h"
 

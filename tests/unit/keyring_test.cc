@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Key file parsing, its error messages, and the permission check.
 #include "../../mod_uritoken/core/keyring.h"
 

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The refusal log limit: per kind and per second, with the held-back count
 // reported once, totals kept, and no line lost or doubled across threads.
 #include "../../mod_uritoken/core/log_limit.h"

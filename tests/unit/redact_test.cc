@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Token redaction (core/redact.h) on every kind of request text that
 // reaches a log: request lines of tokenized, refused and odd requests,
 // query strings, Referers, every spelling of the marker.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Referrer verification (core/referrer.h): host patterns, the host of a
 // Referer, matching, and the verdict for a client's list.
 #include "../../mod_uritoken/core/referrer.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The request path's decisions (core/request_decision.h): every policy and
 // their combinations, and the one catalogue of refusals.
 #include "../../mod_uritoken/core/request_decision.h"

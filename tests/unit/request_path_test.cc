@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Splitting the token prefix, refusing unsafe paths, deriving scopes.
 #include "../../mod_uritoken/core/request_path.h"
 

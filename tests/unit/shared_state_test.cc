@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared memory region: sightings ring and revocation table.
 #include "../../mod_uritoken/cluster/shared_state.h"
 #include "../../mod_uritoken/cluster/sharing.h"

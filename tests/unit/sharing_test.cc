@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // The link-sharing rule: network classification, proxy detection, places,
 // verdicts. Places are given as a location database would give them (an
 // AS per prefix, in Node's table), or left to the fallback (/16, /32).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Shared helpers for the unit tests: reading the committed vectors file.
 #pragma once
 

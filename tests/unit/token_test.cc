@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Token minting and verification: known-answer vectors, every byte flipped,
 // time edges, scope, network binding and key rotation.
 #include "../../mod_uritoken/core/token.h"

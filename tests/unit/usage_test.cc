@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Per-client billing counters (core/usage.h): exact sums across threads,
 // bounded table with overflow counted, per-key last use.
 #include "../../mod_uritoken/core/usage.h"

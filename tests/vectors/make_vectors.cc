@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: Apache-2.0
 // Writes tests/vectors/tokens.txt: known-answer vectors for the token format.
 // Run once when the format changes (make vectors); the file is committed and
 // every implementation (C++ core, C API, PHP, Python, Node) is tested
