@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: Apache-2.0
-# mod_uritoken top-level Makefile. Run ./configure first (scripts/setup.sh
-# does everything on a fresh Debian machine).
+# mod_uritoken top-level Makefile. Run ./configure first (scripts/build.sh
+# configures and builds; scripts/install-deps.sh installs what a fresh
+# Debian machine lacks, and scripts/demo.sh and scripts/test.sh run both).
 #
 #   make              module, library, CLI
 #   make check        unit + integration tests (real httpd on loopback)
-#   make check-all    lint, check, sanitizers, fuzzing (scripts/test.sh runs
+#   make check-all    lint, check, sanitizers (ASan, TSan), fuzzing (scripts/test.sh runs
 #                     these steps plus the client minters)
 #   make bench        benchmarks (not in CI)
 #   make install      module and a2enmod files, CLI, library, headers,
@@ -12,7 +13,7 @@
 
 -include config.mk
 ifeq ($(wildcard config.mk),)
-$(error config.mk missing: run ./configure (or scripts/setup.sh) first)
+$(error config.mk missing: run ./configure (or bash scripts/build.sh) first)
 endif
 
 BUILD := build
@@ -55,7 +56,7 @@ UNIT := $(BUILD)/unit_tests
 INTEG := $(BUILD)/integration_tests
 GOSSIP_TESTS := $(BUILD)/gossip_tests
 
-.PHONY: vectors all check check-unit check-gossip check-integration check-all check-asan fuzz fuzz-gossip fuzz-ranges lint bench bench-cluster bench-sharing install demo demo-cluster clean
+.PHONY: check-tsan lint-cxx vectors all check check-unit check-gossip check-integration check-all check-asan fuzz fuzz-gossip fuzz-ranges lint bench bench-cluster bench-sharing install demo demo-cluster clean
 all: $(MODULE) $(CLI) $(SHLIB) $(STLIB)
 
 $(BUILD)/obj/mod_uritoken/httpd/%.o: mod_uritoken/httpd/%.cc
@@ -79,9 +80,10 @@ $(SHLIB): $(LIB_OBJS) $(CORE_OBJS) mod_uritoken/lib/uritoken.map
 $(STLIB): $(LIB_OBJS) $(CORE_OBJS) Makefile
 	rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
-# The CLI talks to a sidecar (its control protocol) and writes JSON: those
+# The CLI talks to a sidecar (its control protocol) and writes its report as JSON: those
 # parts of cluster/, not the sharing rule or the shared state.
-CLI_CLUSTER_OBJS := $(call obj,mod_uritoken/cluster/control.cc mod_uritoken/cluster/control_client.cc mod_uritoken/cluster/json.cc)
+CLI_CLUSTER_OBJS := $(call obj,mod_uritoken/cluster/control.cc mod_uritoken/cluster/control_client.cc mod_uritoken/cluster/json.cc \
+	mod_uritoken/cluster/status_report.cc)
 $(CLI): $(call obj,mod_uritoken/cli/uritoken_cli.cc) $(CLI_CLUSTER_OBJS) $(CORE_OBJS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
 
@@ -121,6 +123,14 @@ check-asan:
 		CXX="$(CXX) -fsanitize=address,undefined" $(BUILD)/asan/unit_tests $(BUILD)/asan/gossip_tests
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(BUILD)/asan/unit_tests $(GTEST_ARGS)
 	UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 $(BUILD)/asan/gossip_tests $(GTEST_ARGS)
+
+# ThreadSanitizer on the lock-free parts that several processes or threads
+# share: the shared-memory ring and revocation table, the log limit, the
+# usage counters (the tests that run them from many threads at once).
+TSAN_TESTS ?= SharedState*:LogLimit*:Usage*
+check-tsan:
+	$(MAKE) BUILD=$(BUILD)/tsan OPT="-O1 -g -fno-omit-frame-pointer" CXX="$(CXX) -fsanitize=thread" $(BUILD)/tsan/unit_tests
+	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(BUILD)/tsan/unit_tests --gtest_filter='$(TSAN_TESTS)' $(GTEST_ARGS)
 
 # libFuzzer on the token parser and path decoder, bounded in time.
 FUZZ_SECONDS ?= 60
@@ -205,8 +215,29 @@ lint:
 	@if ! grep -q 'crypto_aead_xchacha20poly1305_ietf_decrypt(' gossip/wire.cc; then \
 		echo "lint: gossip/wire.cc must open packets with crypto_aead_xchacha20poly1305_ietf_decrypt, which checks the MAC"; exit 1; fi
 	@echo "lint: MACs are compared in constant time only (equal_constant_time, libsodium AEAD)"
+	@$(MAKE) --no-print-directory lint-cxx
 
-check-all: lint check check-asan fuzz fuzz-ranges
+# C++ style and static checks (part of lint): clang-format (.clang-format)
+# on every C++ file, clang-tidy (.clang-tidy: bug-prone patterns, functions
+# of at most 80 lines) and cppcheck on the module, gossip, library and CLI.
+CXX_FILES = $(shell git ls-files '*.cc' '*.h' '*.hpp' 2>/dev/null || find mod_uritoken gossip tests -name '*.cc' -o -name '*.h')
+TIDY_SRCS := $(CORE_SRCS) $(CLUSTER_SRCS) $(LIB_SRCS) mod_uritoken/cli/uritoken_cli.cc $(GOSSIP_SRCS)
+lint-cxx:
+	@clang-format --dry-run --Werror $(CXX_FILES) 2>&1 | head -20; \
+	if ! clang-format --dry-run --Werror $(CXX_FILES) >/dev/null 2>&1; then \
+		echo "lint: the files above drift from .clang-format: run clang-format -i on them"; exit 1; fi
+	@echo "lint: every C++ file follows .clang-format"
+	@for f in $(TIDY_SRCS); do clang-tidy -quiet $$f -- $(CXXSTD) $(SODIUM_CFLAGS) $(LOC_CFLAGS) 2>/dev/null || exit 1; done && \
+	for f in $(HTTPD_SRCS); do clang-tidy -quiet $$f -- $(CXXSTD) $(HTTPD_CPPFLAGS) 2>/dev/null || exit 1; done \
+		|| { echo "lint: clang-tidy (.clang-tidy) found the problems above"; exit 1; }
+	@echo "lint: clang-tidy finds no bug-prone pattern and no function over 80 lines (but the older ones marked NOLINT)"
+	@cppcheck --enable=warning,portability --error-exitcode=1 --std=c++17 --quiet --inline-suppr \
+		mod_uritoken/core mod_uritoken/cluster mod_uritoken/lib mod_uritoken/cli gossip \
+		&& cppcheck --enable=warning,portability --error-exitcode=1 --std=c++17 --quiet --inline-suppr \
+		mod_uritoken/httpd || { echo "lint: cppcheck found the problems above"; exit 1; }
+	@echo "lint: cppcheck finds nothing"
+
+check-all: lint check check-asan check-tsan fuzz fuzz-gossip fuzz-ranges
 
 $(BUILD)/verify_bench: $(call obj,tests/bench/verify_bench.cc) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS) -lbenchmark -pthread

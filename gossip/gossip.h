@@ -67,26 +67,26 @@ struct Evidence {
     static constexpr std::uint8_t kAs = 1;  // kind: id is an AS number (else a network hash)
     std::uint8_t kind = 0;
     std::uint32_t id = 0;
-    std::uint8_t networks = 0;    // distinct networks inside it
-    bool concurrent = false;      // used within the concurrency time of another place
-    std::uint8_t weight_x10 = 0;  // its weight in the score, in tenths
+    std::uint8_t networks = 0;              // distinct networks inside it
+    bool concurrent = false;                // used within the concurrency time of another place
+    std::uint8_t weight_x10 = 0;            // its weight in the score, in tenths
     std::uint32_t first_s = 0, last_s = 0;  // protocol 4: its first and last use (unix s, 0 unknown)
     bool operator==(const Place& o) const;
   };
   static constexpr std::size_t kMaxPlaces = 4;
   std::vector<Network> networks;  // automatic: the client networks the owner saw
   std::uint32_t first_seen_s = 0, last_seen_s = 0;
-  std::vector<Place> places;          // automatic: where those networks are
-  std::uint16_t score_x100 = 0;       // the verdict's score, in hundredths ...
-  std::uint8_t limit = 0;             // ... against this limit (max_places)
+  std::vector<Place> places;     // automatic: where those networks are
+  std::uint16_t score_x100 = 0;  // the verdict's score, in hundredths ...
+  std::uint8_t limit = 0;        // ... against this limit (max_places)
   // Protocol 4, a bulk verdict (reason 3): the token's rate over the bulk
   // window, per minute, that crossed UriTokenBulkLimit; places[0] is where
   // the latest requests came from.
   std::uint32_t bulk_requests_per_min = 0;
   std::uint64_t bulk_bytes_per_min = 0;
-  std::string operator_address;   // manual: who revoked or pardoned (client address)
-  std::string user;               // manual: r->user, when authenticated
-  std::string comment;            // manual: free text
+  std::string operator_address;  // manual: who revoked or pardoned (client address)
+  std::string user;              // manual: r->user, when authenticated
+  std::string comment;           // manual: free text
   bool empty() const {
     return networks.empty() && first_seen_s == 0 && last_seen_s == 0 && operator_address.empty() && user.empty() &&
            comment.empty() && places.empty() && bulk_requests_per_min == 0 && bulk_bytes_per_min == 0;
@@ -99,11 +99,11 @@ struct Revocation {
   std::uint32_t token_expires = 0;  // unix s: the entry is dropped after this
   std::uint64_t stamp_ms = 0;       // when decided (wall clock ms)
   bool pardon = false;
-  bool shadow = false;              // shadow-mode verdict: reported, not enforced
-  std::uint64_t origin = 0;         // node id that decided
-  std::uint8_t reason = 0;          // 1 = sharing rule, 2 = manual, 3 = bulk use
-  std::uint8_t networks = 0;        // distinct networks seen (for ops)
-  Evidence evidence;                // not part of the CRDT order (wins_over)
+  bool shadow = false;        // shadow-mode verdict: reported, not enforced
+  std::uint64_t origin = 0;   // node id that decided
+  std::uint8_t reason = 0;    // 1 = sharing rule, 2 = manual, 3 = bulk use
+  std::uint8_t networks = 0;  // distinct networks seen (for ops)
+  Evidence evidence;          // not part of the CRDT order (wins_over)
   bool operator==(const Revocation& o) const;
   bool operator!=(const Revocation& o) const { return !(*this == o); }
 };
@@ -120,7 +120,7 @@ bool wins_over(const Revocation& a, const Revocation& b);
 class RevocationSet {
  public:
   static constexpr std::size_t kBuckets = 1024;
-  static constexpr std::size_t kGroups = 32;                   // digest level 1
+  static constexpr std::size_t kGroups = 32;  // digest level 1
   static constexpr std::size_t kBucketsPerGroup = kBuckets / kGroups;
 
   RevocationSet();
@@ -131,7 +131,8 @@ class RevocationSet {
   bool in_force(const TokenRef& t, std::uint32_t now_s) const;
   std::size_t expire(std::uint32_t now_s);  // drops entries past token_expires
   std::size_t size() const { return size_; }
-  template <class F> void for_each(F f) const {
+  template <class F>
+  void for_each(F f) const {
     for (const auto& b : buckets_)
       for (const auto& r : b) f(r);
   }
@@ -190,7 +191,7 @@ class Listener {
 
 struct Config {
   std::uint64_t node_id = 0;
-  std::string name;                 // at most 64 bytes are sent
+  std::string name;  // at most 64 bytes are sent
   Endpoint self;
   std::vector<Endpoint> seeds;
   std::array<std::uint8_t, 32> cluster_key{};  // seals every packet, and opens them
@@ -239,8 +240,8 @@ struct Config {
 
 struct Stats {
   std::uint64_t packets_in = 0, packets_out = 0, bytes_in = 0, bytes_out = 0;
-  std::uint64_t dropped_malformed = 0, dropped_auth = 0, dropped_replay = 0, dropped_stale = 0,
-                dropped_label = 0, dropped_oversized = 0;
+  std::uint64_t dropped_malformed = 0, dropped_auth = 0, dropped_replay = 0, dropped_stale = 0, dropped_label = 0,
+                dropped_oversized = 0;
   // Authentic, but sent before this Node was constructed: a packet captured
   // before a restart and replayed (the replay window died with the old
   // process), or from a peer whose clock is behind ours, for at most the skew.
@@ -257,15 +258,22 @@ struct Stats {
   // Added:
   std::uint64_t probes = 0, indirect_probes = 0, suspicions = 0, refutations = 0, deaths = 0;
   std::uint64_t pushpull_started = 0, pushpull_entries_sent = 0;
-  std::uint64_t member_streams = 0;  // push-pulls that streamed our member list
-  std::uint64_t reconnects = 0;      // push-pulls started with a dead member
-  std::uint64_t welcome_syncs = 0;   // push-pulls started with a member that came alive
+  std::uint64_t member_streams = 0;     // push-pulls that streamed our member list
+  std::uint64_t reconnects = 0;         // push-pulls started with a dead member
+  std::uint64_t welcome_syncs = 0;      // push-pulls started with a member that came alive
   std::uint64_t sightings_rehomed = 0;  // remembered sightings sent to a member that came alive
 };
 
 // Why a datagram was dropped; each kind is also counted in its Stats field.
 enum class DropKind : std::uint8_t {
-  kOversized, kMalformed, kLabel, kAuth, kStale, kBeforeStart, kReplay, kVersion,
+  kOversized,
+  kMalformed,
+  kLabel,
+  kAuth,
+  kStale,
+  kBeforeStart,
+  kReplay,
+  kVersion,
 };
 constexpr std::size_t kDropKinds = 8;
 // A few words for log lines: "failed authentication", "wrong cluster name".
@@ -297,39 +305,41 @@ struct Member {
   Endpoint endpoint;
   int state = kAlive;  // 0 alive, 1 suspect, 2 dead
   std::uint64_t incarnation = 0;
-  std::uint64_t policy = 0;  // the member's Config::policy_digest (0: unknown)
-  std::uint64_t last_heard_ms = 0;  // local: when an authenticated packet of it last arrived (not sent)
+  std::uint64_t policy = 0;                         // the member's Config::policy_digest (0: unknown)
+  std::uint64_t last_heard_ms = 0;                  // local: when an authenticated packet of it last arrived (not sent)
   std::uint8_t protocol_min = 0, protocol_max = 0;  // the versions it speaks (0: unknown)
 };
 
-namespace wire { struct Message; struct PpRoot; struct PpGroup; }
+namespace wire {
+struct Message;
+struct PpRoot;
+struct PpGroup;
+}  // namespace wire
 
 class Node {
  public:
   // Packets whose sender timestamp is older than `now_ms` are refused
   // (dropped_before_start): pass a time taken before the socket was bound.
-  Node(Config config, Transport& transport, Listener& listener, std::uint64_t now_ms,
-       std::uint64_t seed);
+  Node(Config config, Transport& transport, Listener& listener, std::uint64_t now_ms, std::uint64_t seed);
   ~Node();
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
 
   void load(const std::vector<Revocation>& entries);  // before start(); no listener calls
-  void start(std::uint64_t now_ms);                    // contacts seeds (join + push-pull)
-  void receive(const Endpoint& from, const std::uint8_t* data, std::size_t size,
-               std::uint64_t now_ms);
-  void tick(std::uint64_t now_ms);             // runs due timers
-  std::uint64_t next_deadline_ms() const;      // when tick() next has work
+  void start(std::uint64_t now_ms);                   // contacts seeds (join + push-pull)
+  void receive(const Endpoint& from, const std::uint8_t* data, std::size_t size, std::uint64_t now_ms);
+  void tick(std::uint64_t now_ms);         // runs due timers
+  std::uint64_t next_deadline_ms() const;  // when tick() next has work
   void decide(const Revocation& r, std::uint64_t now_ms);
   void report_sighting(const SightingReport& s, std::uint64_t now_ms);
-  void leave(std::uint64_t now_ms);            // graceful leave: announces itself dead
+  void leave(std::uint64_t now_ms);  // graceful leave: announces itself dead
   bool ready() const { return ready_; }
   // Lifeguard local health score, 0 (healthy) .. health_max_mult - 1: probe
   // interval and probe timeout are multiplied by (score + 1).
   unsigned health() const { return health_; }
 
   const RevocationSet& revocations() const { return set_; }
-  std::vector<Member> members() const;         // self first, then peers by node id
+  std::vector<Member> members() const;  // self first, then peers by node id
   const Stats& stats() const { return stats_; }
   // The drops since the last call (or since construction); starts afresh.
   DropReport take_drop_report(std::uint64_t now_ms);
@@ -346,7 +356,7 @@ class Node {
     std::uint64_t alive_since = 0;  // last change to kAlive (see welcomes)
   };
   struct Broadcast {
-    std::uint64_t key;       // node id or token hash: a newer one replaces it
+    std::uint64_t key;  // node id or token hash: a newer one replaces it
     std::vector<std::uint8_t> record;
   };
   // The broadcast queue: one FIFO per (transmissions so far, kind), read in
@@ -360,13 +370,20 @@ class Node {
     bool empty() const { return size == 0; }
     void clear() { *this = BroadcastQueue{}; }
   };
-  struct ReplayWindow { std::uint64_t max = 0; std::uint64_t bits = 0; };
-  struct IndirectRelay { Endpoint requester; std::uint32_t seq; std::uint64_t expires; };
+  struct ReplayWindow {
+    std::uint64_t max = 0;
+    std::uint64_t bits = 0;
+  };
+  struct IndirectRelay {
+    Endpoint requester;
+    std::uint32_t seq;
+    std::uint64_t expires;
+  };
   struct Stream {  // a paced push-pull transfer to one peer
     Endpoint to;
-    std::deque<std::size_t> buckets;       // revocation buckets still to send
-    std::size_t offset = 0;                // into the front bucket
-    std::deque<std::uint64_t> members;     // member ids still to send
+    std::deque<std::size_t> buckets;    // revocation buckets still to send
+    std::size_t offset = 0;             // into the front bucket
+    std::deque<std::uint64_t> members;  // member ids still to send
   };
 
   // Packets.
@@ -374,8 +391,7 @@ class Node {
   void piggyback(std::vector<std::uint8_t>& payload, std::size_t room);
   std::size_t payload_room() const;
   void drop(const Endpoint& from, DropKind kind);
-  void handle(const Endpoint& from, std::uint64_t sender, const wire::Message& m,
-              std::uint64_t now_ms, bool& learned);
+  void handle(const Endpoint& from, std::uint64_t sender, const wire::Message& m, std::uint64_t now_ms, bool& learned);
   // Membership.
   void probe(std::uint64_t now_ms);
   void probe_timed_out(std::uint64_t now_ms);
@@ -429,7 +445,7 @@ class Node {
   std::uint64_t now_ = 0;
 
   // Crypto / replay.
-  std::uint64_t born_ms_ = 0;  // construction time: older packets are refused
+  std::uint64_t born_ms_ = 0;                       // construction time: older packets are refused
   std::vector<std::array<std::uint8_t, 32>> keys_;  // cluster_key, then other_keys
   std::array<std::uint8_t, 4> label_tag_{};
   std::uint64_t counter_ = 0;
@@ -450,17 +466,17 @@ class Node {
   std::vector<std::uint64_t> probe_order_;
   std::size_t probe_index_ = 0;
   std::uint32_t seq_ = 0;
-  std::uint64_t probe_target_ = 0;        // 0: no probe outstanding
+  std::uint64_t probe_target_ = 0;  // 0: no probe outstanding
   std::uint32_t probe_seq_ = 0;
   bool probe_acked_ = false;
   bool probe_indirect_sent_ = false;
   std::uint64_t probe_sent_ms_ = 0;
   std::map<std::uint32_t, IndirectRelay> relays_;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> live_mixed_;  // (mixed id, id) for owners
-  std::vector<const Peer*> live_;  // alive and suspect peers
-  std::uint64_t member_hash_ = 0;  // of the live member ids, self included
-  std::set<std::pair<std::uint64_t, std::uint64_t>> suspects_;  // (deadline, id)
-  unsigned health_ = 0;            // Lifeguard local health score
+  std::vector<const Peer*> live_;                                    // alive and suspect peers
+  std::uint64_t member_hash_ = 0;                                    // of the live member ids, self included
+  std::set<std::pair<std::uint64_t, std::uint64_t>> suspects_;       // (deadline, id)
+  unsigned health_ = 0;                                              // Lifeguard local health score
 
   // Timers.
   std::uint64_t next_probe_ = 0, next_gossip_ = 0, next_pushpull_ = 0, next_expire_ = 0, next_reconnect_ = 0;

@@ -45,11 +45,10 @@ Journal::~Journal() {
 std::string Journal::format(const Revocation& r) {
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "v1 key=%u session=%016" PRIx64 " expires=%u stamp=%" PRIu64
-                " %s shadow=%d origin=%" PRIx64 " reason=%u networks=%u\n",
+                "v1 key=%u session=%016" PRIx64 " expires=%u stamp=%" PRIu64 " %s shadow=%d origin=%" PRIx64
+                " reason=%u networks=%u\n",
                 unsigned(r.token.key_id), r.token.session, unsigned(r.token_expires), r.stamp_ms,
-                r.pardon ? "pardon" : "revoke", r.shadow ? 1 : 0, r.origin, unsigned(r.reason),
-                unsigned(r.networks));
+                r.pardon ? "pardon" : "revoke", r.shadow ? 1 : 0, r.origin, unsigned(r.reason), unsigned(r.networks));
   std::string line = buf;
   std::vector<std::uint8_t> ev;  // why it was revoked: ` ev=` + base64url of wire::encode_evidence
   wire::encode_evidence(r.evidence, ev);
@@ -73,10 +72,9 @@ bool Journal::parse(const std::string& line, Revocation& r) {
   std::uint64_t session = 0, stamp = 0, origin = 0;
   char kind[8] = {};
   int n = std::sscanf(line.c_str(),
-                      "v1 key=%u session=%" SCNx64 " expires=%u stamp=%" SCNu64
-                      " %7s shadow=%d origin=%" SCNx64 " reason=%u networks=%u%n",
-                      &key, &session, &expires, &stamp, kind, &shadow, &origin, &reason,
-                      &networks, &used);
+                      "v1 key=%u session=%" SCNx64 " expires=%u stamp=%" SCNu64 " %7s shadow=%d origin=%" SCNx64
+                      " reason=%u networks=%u%n",
+                      &key, &session, &expires, &stamp, kind, &shadow, &origin, &reason, &networks, &used);
   if (n != 9) return false;
   // Optional evidence, strictly decoded: a torn or altered ev= is malformed.
   Evidence evidence;
@@ -107,8 +105,7 @@ bool Journal::parse(const std::string& line, Revocation& r) {
     long len = base64url_decode(bytes, sizeof bytes, times);
     if (len <= 0 || !wire::decode_times_and_rate(bytes, static_cast<std::size_t>(len), evidence)) return false;
   }
-  if (key > 0xffff || reason > 0xff || networks > 0xff || (shadow != 0 && shadow != 1))
-    return false;
+  if (key > 0xffff || reason > 0xff || networks > 0xff || (shadow != 0 && shadow != 1)) return false;
   bool pardon = std::strcmp(kind, "pardon") == 0;
   if (!pardon && std::strcmp(kind, "revoke") != 0) return false;
   r = Revocation{};
@@ -128,8 +125,7 @@ std::vector<Revocation> Journal::load(const std::string& path, std::string* erro
   return load(path, error, static_cast<std::uint32_t>(std::time(nullptr)));
 }
 
-std::vector<Revocation> Journal::load(const std::string& path, std::string* error,
-                                      std::uint32_t now_s) {
+std::vector<Revocation> Journal::load(const std::string& path, std::string* error, std::uint32_t now_s) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return {};
   std::stringstream ss;
@@ -141,8 +137,10 @@ std::vector<Revocation> Journal::load(const std::string& path, std::string* erro
     std::size_t nl = text.find('\n', pos);
     if (nl == std::string::npos) break;  // torn last line
     Revocation r;
-    if (parse(text.substr(pos, nl - pos), r)) set.merge(r);
-    else ++bad;
+    if (parse(text.substr(pos, nl - pos), r))
+      set.merge(r);
+    else
+      ++bad;
     pos = nl + 1;
   }
   if (bad && error) *error = path + ": skipped " + std::to_string(bad) + " unreadable line(s)";
@@ -167,9 +165,7 @@ bool Journal::open_append(const std::string& path, std::string* error) {
   return true;
 }
 
-bool Journal::append(const Revocation& r) {
-  return fd_ >= 0 && write_all(fd_, format(r)) && ::fdatasync(fd_) == 0;
-}
+bool Journal::append(const Revocation& r) { return fd_ >= 0 && write_all(fd_, format(r)) && ::fdatasync(fd_) == 0; }
 
 bool Journal::append(const std::vector<Revocation>& entries) {
   if (entries.empty()) return fd_ >= 0;
@@ -192,7 +188,10 @@ bool Journal::rewrite(const std::string& path, const RevocationSet& set, std::st
   set.for_each([&](const Revocation& r) { out += format(r); });
   if (!write_all(fd, out)) return fail("write");
   if (::fsync(fd) != 0) return fail("fsync");
-  if (::close(fd) != 0) { fd = -1; return fail("close"); }
+  if (::close(fd) != 0) {
+    fd = -1;
+    return fail("close");
+  }
   fd = -1;
   if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("rename");
   int dir = ::open(dir_of(path).c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);

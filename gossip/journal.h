@@ -2,8 +2,9 @@
 // Revocation journal for the sidecar: append-only text, one line per entry,
 // so a full restart forgets nothing and ops can read it with `less`:
 //
-//   v1 key=7 session=1122334455667788 expires=1700003600 stamp=1700000000005 revoke shadow=0 origin=42 reason=1 networks=9
-//   v1 key=7 session=1122334455667788 expires=1700003600 stamp=1700000000005 revoke shadow=0 origin=42 reason=1 networks=2 ev=AgQYwAACAAQYxjNkAGVT8PZlU_EAAAAA
+//   v1 key=7 session=1122334455667788 expires=1700003600 stamp=1700000000005 revoke shadow=0 origin=42 reason=1
+//   networks=9 v1 key=7 session=1122334455667788 expires=1700003600 stamp=1700000000005 revoke shadow=0 origin=42
+//   reason=1 networks=2 ev=AgQYwAACAAQYxjNkAGVT8PZlU_EAAAAA
 //
 // session and origin are hex. ` ev=` is present when the entry has evidence:
 // base64url (no padding) of wire::encode_evidence, the bytes the REVOKE
@@ -30,8 +31,7 @@ class Journal {
   // Latest winning entry per token, entries expired at `now_s` dropped. A
   // missing file is an empty journal. Unreadable lines other than a torn last
   // one are skipped and reported in *error (the entries are still returned).
-  static std::vector<Revocation> load(const std::string& path, std::string* error,
-                                      std::uint32_t now_s);
+  static std::vector<Revocation> load(const std::string& path, std::string* error, std::uint32_t now_s);
   static std::vector<Revocation> load(const std::string& path, std::string* error);  // now
 
   bool open_append(const std::string& path, std::string* error);

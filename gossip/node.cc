@@ -16,15 +16,14 @@ constexpr std::uint64_t kExpireEveryMs = 1000;
 // While not ready, push-pull this often, but not while a transfer is flowing.
 constexpr std::uint64_t kJoinRetryMs = 500;
 constexpr std::uint64_t kTransferQuietMs = 200;
-constexpr std::size_t kWelcomers = 3;        // members that sync with one back from dead
+constexpr std::size_t kWelcomers = 3;          // members that sync with one back from dead
 constexpr std::uint64_t kSettleWelcomers = 4;  // probe intervals alive before a member welcomes
-constexpr std::size_t kMaxToldSuspects = 4;     // suspects told of it each probe interval
-constexpr std::uint64_t kRestartJump = 1000;    // incarnation jump that means a restart (see set_state)
+constexpr std::size_t kMaxToldSuspects = 4;    // suspects told of it each probe interval
+constexpr std::uint64_t kRestartJump = 1000;   // incarnation jump that means a restart (see set_state)
 
 }  // namespace
 
-Node::Node(Config config, Transport& transport, Listener& listener, std::uint64_t now_ms,
-           std::uint64_t seed)
+Node::Node(Config config, Transport& transport, Listener& listener, std::uint64_t now_ms, std::uint64_t seed)
     : cfg_(std::move(config)), transport_(transport), listener_(listener), rng_(seed) {
   if (sodium_init() < 0) throw std::runtime_error("libsodium initialisation failed");
   // Room for a PP-ROOT (270 bytes) and for the largest REVOKE, so a stream
@@ -52,7 +51,10 @@ void Node::load(const std::vector<Revocation>& entries) {
   auto now_s = static_cast<std::uint32_t>(now_ / 1000);
   for (const auto& r : entries) {
     if (r.token_expires < now_s) continue;
-    if (r.evidence.empty()) { set_.merge(r); continue; }
+    if (r.evidence.empty()) {
+      set_.merge(r);
+      continue;
+    }
     Revocation c = r;  // as in decide(): hold what peers decode
     c.evidence = wire::canonical(r.evidence);
     set_.merge(c);
@@ -85,9 +87,7 @@ void Node::start(std::uint64_t now_ms) {
 
 // ---------------------------------------------------------------- packets
 
-std::size_t Node::payload_room() const {
-  return cfg_.max_packet - wire::kOverhead - cfg_.test_extra_records.size();
-}
+std::size_t Node::payload_room() const { return cfg_.max_packet - wire::kOverhead - cfg_.test_extra_records.size(); }
 
 void Node::send_packet(const Endpoint& to, std::vector<std::uint8_t>& payload, bool pb) {
   if (pb) piggyback(payload, payload_room());
@@ -121,7 +121,11 @@ void Node::piggyback(std::vector<std::uint8_t>& payload, std::size_t room) {
   constexpr std::size_t kSmallestRecord = wire::kRecordHeaderSize + 8 + 8 + 1 + 1 + 4 + 2 + 1 + 8 + 2;
   constexpr unsigned kMaxSkips = 16;
   const unsigned limit[2] = {retransmit_limit(false), retransmit_limit(true)};
-  struct Sent { bool member; unsigned level; BroadcastList::iterator it; };
+  struct Sent {
+    bool member;
+    unsigned level;
+    BroadcastList::iterator it;
+  };
   std::vector<Sent> sent;
   unsigned skips = 0;
   bool full = false;
@@ -131,9 +135,15 @@ void Node::piggyback(std::vector<std::uint8_t>& payload, std::size_t room) {
       auto& lv = broadcasts_.level[member];
       if (t >= lv.size()) continue;
       for (auto it = lv[t].begin(); it != lv[t].end(); ++it) {
-        if (payload.size() + kSmallestRecord > room) { full = true; break; }
+        if (payload.size() + kSmallestRecord > room) {
+          full = true;
+          break;
+        }
         if (payload.size() + it->record.size() > room) {
-          if (++skips > kMaxSkips) { full = true; break; }
+          if (++skips > kMaxSkips) {
+            full = true;
+            break;
+          }
           continue;
         }
         payload.insert(payload.end(), it->record.begin(), it->record.end());
@@ -175,8 +185,7 @@ void Node::enqueue(std::uint64_t key, bool is_member, std::vector<std::uint8_t> 
   ++broadcasts_.size;
 }
 
-void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t size,
-                   std::uint64_t now_ms) {
+void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t size, std::uint64_t now_ms) {
   now_ = now_ms;
   ++stats_.packets_in;
   stats_.bytes_in += size;
@@ -223,8 +232,9 @@ void Node::receive(const Endpoint& from, const std::uint8_t* data, std::size_t s
 }
 
 void Node::drop(const Endpoint& from, DropKind kind) {
-  std::uint64_t* const counters[kDropKinds] = {  // in DropKind order
-      &stats_.dropped_oversized, &stats_.dropped_malformed,    &stats_.dropped_label, &stats_.dropped_auth,
+  std::uint64_t* const counters[kDropKinds] = {
+      // in DropKind order
+      &stats_.dropped_oversized, &stats_.dropped_malformed,    &stats_.dropped_label,  &stats_.dropped_auth,
       &stats_.dropped_stale,     &stats_.dropped_before_start, &stats_.dropped_replay, &stats_.dropped_version};
   const auto k = static_cast<std::size_t>(kind);
   ++*counters[k];
@@ -256,8 +266,8 @@ DropReport Node::take_drop_report(std::uint64_t now_ms) {
   return r;
 }
 
-void Node::handle(const Endpoint& from, std::uint64_t sender, const wire::Message& m,
-                  std::uint64_t now_ms, bool& learned) {
+void Node::handle(const Endpoint& from, std::uint64_t sender, const wire::Message& m, std::uint64_t now_ms,
+                  bool& learned) {
   if (auto* ping = std::get_if<wire::Ping>(&m.v)) {
     if (ping->target != cfg_.node_id) return;  // meant for a previous owner of that address
     std::vector<std::uint8_t> payload;
@@ -322,8 +332,7 @@ Member Node::self_member() const {
 std::vector<Member> Node::members() const {
   std::vector<Member> out{self_member()};
   for (const auto& [id, p] : peers_) out.push_back(p.m);
-  std::sort(out.begin() + 1, out.end(),
-            [](const Member& a, const Member& b) { return a.node_id < b.node_id; });
+  std::sort(out.begin() + 1, out.end(), [](const Member& a, const Member& b) { return a.node_id < b.node_id; });
   return out;
 }
 
@@ -380,8 +389,7 @@ void Node::live_changed(const Peer& p, bool live) {
     live_.push_back(&p);
     return;
   }
-  live_mixed_.erase(std::find(live_mixed_.begin(), live_mixed_.end(),
-                              std::make_pair(mix64(id), id)));
+  live_mixed_.erase(std::find(live_mixed_.begin(), live_mixed_.end(), std::make_pair(mix64(id), id)));
   live_.erase(std::find(live_.begin(), live_.end(), &p));
 }
 
@@ -440,8 +448,7 @@ void Node::set_state(Peer& p, int state, std::uint64_t incarnation, std::uint64_
   // cluster's size) sync with it at once. Not after a short suspicion (a
   // lost probe under heavy loss, hundreds a second in a large cluster):
   // broadcasts last longer.
-  const bool long_suspected =
-      old == kSuspect && state == kAlive && now_ms - old_since >= 2 * cfg_.probe_interval_ms;
+  const bool long_suspected = old == kSuspect && state == kAlive && now_ms - old_since >= 2ull * cfg_.probe_interval_ms;
   const bool returning = back_from_dead || restarted || long_suspected;
   if (returning && started_ && !left_ && welcomes(p.m.node_id, p.m.incarnation, now_ms)) {
     ++stats_.welcome_syncs;
@@ -503,9 +510,7 @@ void Node::apply_member(const Member& m, std::uint64_t now_ms, const Endpoint& f
   bool apply = false;
   switch (m.state) {
     case kAlive: apply = m.incarnation > inc; break;
-    case kSuspect:
-      apply = p.m.state == kAlive ? m.incarnation >= inc : m.incarnation > inc;
-      break;
+    case kSuspect: apply = p.m.state == kAlive ? m.incarnation >= inc : m.incarnation > inc; break;
     case kDead: apply = p.m.state != kDead ? m.incarnation >= inc : m.incarnation > inc; break;
   }
   if (!apply) return;
@@ -557,7 +562,10 @@ void Node::probe(std::uint64_t now_ms) {
     while (probe_index_ < probe_order_.size()) {
       std::uint64_t id = probe_order_[probe_index_++];
       auto it = peers_.find(id);
-      if (it != peers_.end() && it->second.m.state != kDead) { target = id; break; }
+      if (it != peers_.end() && it->second.m.state != kDead) {
+        target = id;
+        break;
+      }
     }
     if (!target) {
       probe_order_.clear();
@@ -635,8 +643,7 @@ void Node::gossip(std::size_t fanout, std::uint64_t exclude) {
   std::uniform_int_distribution<std::size_t> pick(0, live.empty() ? 0 : live.size() - 1);
   while (chosen.size() < k) {
     const Peer* p = live[pick(rng_)];
-    if (p->m.node_id == exclude || std::find(chosen.begin(), chosen.end(), p) != chosen.end())
-      continue;
+    if (p->m.node_id == exclude || std::find(chosen.begin(), chosen.end(), p) != chosen.end()) continue;
     chosen.push_back(p);
     std::vector<std::uint8_t> payload;
     send_packet(p->m.endpoint, payload, true);
@@ -661,7 +668,7 @@ void Node::leave(std::uint64_t now_ms) {
   left_ = true;
   broadcasts_.clear();
   enqueue_member(self_member());  // dead, at our incarnation: peers accept it
-  gossip(cfg_.fanout * 2, 0);
+  gossip(std::size_t{2} * cfg_.fanout, 0);
 }
 
 // ------------------------------------------------------------ anti-entropy
@@ -762,9 +769,14 @@ void Node::pump_streams() {
       while (!s.members.empty()) {
         std::uint64_t id = s.members.front();
         Member m;
-        if (id == cfg_.node_id) m = self_member();
-        else if (auto it = peers_.find(id); it != peers_.end()) m = it->second.m;
-        else { s.members.pop_front(); continue; }
+        if (id == cfg_.node_id)
+          m = self_member();
+        else if (auto it = peers_.find(id); it != peers_.end())
+          m = it->second.m;
+        else {
+          s.members.pop_front();
+          continue;
+        }
         std::vector<std::uint8_t> rec;
         wire::encode_member(m, rec);
         if (payload.size() + rec.size() > payload_room()) break;
@@ -775,12 +787,22 @@ void Node::pump_streams() {
       // overflows; it goes first in the next packet.
       while (!s.buckets.empty() && payload.size() + wire::kRevocationFixedSize <= payload_room()) {
         const auto& entries = set_.bucket(s.buckets.front());
-        if (s.offset >= entries.size()) { s.buckets.pop_front(); s.offset = 0; continue; }
+        if (s.offset >= entries.size()) {
+          s.buckets.pop_front();
+          s.offset = 0;
+          continue;
+        }
         const Revocation& r = entries[s.offset];
-        if (r.token_expires < now_s) { ++s.offset; continue; }
+        if (r.token_expires < now_s) {
+          ++s.offset;
+          continue;
+        }
         const std::size_t mark = payload.size();
         wire::encode_revocation(r, payload);
-        if (payload.size() > payload_room()) { payload.resize(mark); break; }
+        if (payload.size() > payload_room()) {
+          payload.resize(mark);
+          break;
+        }
         ++s.offset;
         ++stats_.pushpull_entries_sent;
       }

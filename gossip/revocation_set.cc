@@ -36,14 +36,12 @@ std::uint64_t entry_hash(const Revocation& r) {
 auto tuple(const Revocation& r) {
   // Later stamp wins; at equal stamps a revoke beats a pardon (add-wins), then
   // the larger origin; the rest only makes the order total.
-  return std::make_tuple(r.stamp_ms, !r.pardon, r.origin, !r.shadow, r.token_expires, r.reason,
-                         r.networks);
+  return std::make_tuple(r.stamp_ms, !r.pardon, r.origin, !r.shadow, r.token_expires, r.reason, r.networks);
 }
 
 bool token_less(const Revocation& r, const TokenRef& t) { return r.token < t; }
 
 }  // namespace
-
 
 bool Evidence::Network::operator==(const Network& o) const {
   return v6 == o.v6 && prefix_len == o.prefix_len && std::memcmp(bytes, o.bytes, sizeof bytes) == 0;
@@ -125,7 +123,8 @@ std::vector<Revocation> RevocationSet::snapshot() const {
 }
 
 std::size_t RevocationSet::memory_bytes() const {
-  std::size_t n = sizeof(*this) + buckets_.capacity() * sizeof(buckets_[0]) +
+  // The buckets' own objects here, their contents in the loop below.
+  std::size_t n = sizeof(*this) + buckets_.capacity() * sizeof(buckets_[0]) +  // NOLINT(bugprone-sizeof-container)
                   bucket_hash_.capacity() * sizeof(std::uint64_t);
   const std::size_t inline_chars = std::string().capacity();  // short strings live inside
   auto heap = [&](const std::string& str) { return str.capacity() > inline_chars ? str.capacity() + 1 : 0; };
@@ -141,11 +140,10 @@ std::size_t RevocationSet::memory_bytes() const {
 }
 
 bool SightingReport::operator==(const SightingReport& o) const {
-  return token == o.token && token_expires == o.token_expires &&
-         std::memcmp(network, o.network, sizeof network) == 0 &&
-         shared_network == o.shared_network && client_hash == o.client_hash &&
-         time_ms == o.time_ms && place_kind == o.place_kind && place_id == o.place_id &&
-         std::memcmp(country, o.country, 2) == 0 && requests == o.requests && bytes == o.bytes;
+  return token == o.token && token_expires == o.token_expires && std::memcmp(network, o.network, sizeof network) == 0 &&
+         shared_network == o.shared_network && client_hash == o.client_hash && time_ms == o.time_ms &&
+         place_kind == o.place_kind && place_id == o.place_id && std::memcmp(country, o.country, 2) == 0 &&
+         requests == o.requests && bytes == o.bytes;
 }
 
 std::optional<Endpoint> Endpoint::parse(std::string_view text) {
@@ -154,8 +152,7 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text) {
   std::string_view port;
   if (!text.empty() && text[0] == '[') {
     auto close = text.find(']');
-    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return std::nullopt;
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') return std::nullopt;
     host = std::string(text.substr(1, close - 1));
     port = text.substr(close + 2);
     e.v6 = true;
@@ -180,8 +177,7 @@ std::optional<Endpoint> Endpoint::parse(std::string_view text) {
 std::string Endpoint::to_string() const {
   char buf[INET6_ADDRSTRLEN] = {};
   inet_ntop(v6 ? AF_INET6 : AF_INET, addr, buf, sizeof buf);
-  return v6 ? "[" + std::string(buf) + "]:" + std::to_string(port)
-            : std::string(buf) + ":" + std::to_string(port);
+  return v6 ? "[" + std::string(buf) + "]:" + std::to_string(port) : std::string(buf) + ":" + std::to_string(port);
 }
 
 bool Endpoint::operator==(const Endpoint& o) const {

@@ -26,9 +26,9 @@ class Simulation {
  public:
   struct Options {
     std::uint64_t seed = 1;
-    double loss = 0.0;                          // probability a packet is lost
+    double loss = 0.0;  // probability a packet is lost
     std::uint32_t min_delay_ms = 1, max_delay_ms = 5;
-    Config base;                                // template for every node's Config
+    Config base;                                          // template for every node's Config
     std::function<void(std::size_t, Config&)> configure;  // then per node, if set
     // Several data centres: if set, packets between nodes of different
     // data centres take wan_*_delay_ms and are lost with wan_loss instead.
@@ -58,8 +58,7 @@ class Simulation {
   }
 
   // Adds a node (node id i+1) that joins through `seeds` (node indexes) now.
-  std::size_t add_node(const std::vector<std::size_t>& seeds,
-                       const std::vector<Revocation>& journal = {}) {
+  std::size_t add_node(const std::vector<std::size_t>& seeds, const std::vector<Revocation>& journal = {}) {
     std::size_t i = nodes_.size();
     auto sn = std::make_unique<SimNode>();
     sn->sim = this;
@@ -161,8 +160,7 @@ class Simulation {
   void run_for(std::uint64_t ms) { run_until(now_ + ms); }
 
   // Runs until pred() holds (checked every `step` ms) or `limit` ms pass.
-  bool run_until_true(const std::function<bool()>& pred, std::uint64_t limit,
-                      std::uint64_t step = 10) {
+  bool run_until_true(const std::function<bool()>& pred, std::uint64_t limit, std::uint64_t step = 10) {
     std::uint64_t end = now_ + limit;
     while (!pred()) {
       if (now_ >= end) return false;
@@ -199,7 +197,7 @@ class Simulation {
     Config cfg;
     int group = 0;
     unsigned generation = 0;
-    std::int64_t clock_offset = 0;  // this boot's: local time = now_ + clock_offset
+    std::int64_t clock_offset = 0;         // this boot's: local time = now_ + clock_offset
     std::uint64_t scheduled = UINT64_MAX;  // time of the pending tick event
     SimTransport transport;
     SimListener listener;
@@ -239,8 +237,7 @@ class Simulation {
     if (dst >= nodes_.size()) return;
     // Draw both numbers for every packet so loss does not shift later delays.
     double roll = std::uniform_real_distribution<double>(0, 1)(rng_);
-    std::uint64_t delay =
-        std::uniform_int_distribution<std::uint32_t>(opt_.min_delay_ms, opt_.max_delay_ms)(rng_);
+    std::uint64_t delay = std::uniform_int_distribution<std::uint32_t>(opt_.min_delay_ms, opt_.max_delay_ms)(rng_);
     double loss = opt_.loss;
     if (opt_.data_centre && opt_.data_centre(from) != opt_.data_centre(dst)) {
       // Drawn only in this mode, so single-site runs stay as they were.
@@ -248,8 +245,13 @@ class Simulation {
       loss = opt_.wan_loss;
     }
     if (roll < loss || nodes_[from]->group != nodes_[dst]->group) return;
-    push(Event{now_ + delay, seq_++, Event::kDeliver, dst, nodes_[from]->cfg.self,
-               std::vector<std::uint8_t>(data, data + size), {}});
+    push(Event{now_ + delay,
+               seq_++,
+               Event::kDeliver,
+               dst,
+               nodes_[from]->cfg.self,
+               std::vector<std::uint8_t>(data, data + size),
+               {}});
     ++delivered_;
   }
 

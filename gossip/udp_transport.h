@@ -26,7 +26,8 @@ class UdpTransport : public Transport {
 
   // Receives every pending datagram and hands each to on_packet(from, data,
   // size); returns how many. Never blocks.
-  template <class F> std::size_t receive_all(F on_packet) {
+  template <class F>
+  std::size_t receive_all(F on_packet) {
     std::size_t n = 0;
     Endpoint from;
     std::size_t size = 0;

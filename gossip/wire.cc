@@ -44,14 +44,18 @@ struct Reader {
   std::size_t n;
   bool bad = false;
   bool take(std::size_t k) {
-    if (bad || n < k) { bad = true; return false; }
+    if (bad || n < k) {
+      bad = true;
+      return false;
+    }
     return true;
   }
   std::uint64_t uint(std::size_t bytes) {
     if (!take(bytes)) return 0;
     std::uint64_t v = 0;
     for (std::size_t i = 0; i < bytes; ++i) v = v << 8 | p[i];
-    p += bytes; n -= bytes;
+    p += bytes;
+    n -= bytes;
     return v;
   }
   std::uint8_t u8() { return static_cast<std::uint8_t>(uint(1)); }
@@ -61,12 +65,16 @@ struct Reader {
   void bytes(std::uint8_t* out, std::size_t k) {
     if (!take(k)) return;
     std::memcpy(out, p, k);
-    p += k; n -= k;
+    p += k;
+    n -= k;
   }
   Endpoint endpoint() {
     Endpoint e;
     std::uint8_t fam = u8();
-    if (fam != 4 && fam != 6) { bad = true; return e; }
+    if (fam != 4 && fam != 6) {
+      bad = true;
+      return e;
+    }
     e.v6 = fam == 6;
     bytes(e.addr, e.v6 ? 16 : 4);
     e.port = u16();
@@ -93,7 +101,8 @@ bool get_string(Reader& r, std::string& s, std::size_t limit) {
   std::size_t len = r.u8();
   if (len > limit || !r.take(len)) return false;
   s.assign(reinterpret_cast<const char*>(r.p), len);
-  r.p += len; r.n -= len;
+  r.p += len;
+  r.n -= len;
   return true;
 }
 
@@ -386,18 +395,21 @@ bool decode_revocation_body(Reader& r, Revocation& v) {
   const std::size_t ext = r.u16();
   if (!r.take(ext)) return false;
   if (!decode_evidence(r.p, ext, v.evidence)) return !(r.bad = true);
-  r.p += ext; r.n -= ext;
+  r.p += ext;
+  r.n -= ext;
   if (r.n >= 2) {  // protocol 3: the places
     const std::size_t places = r.u16();
     if (!r.take(places)) return false;
     if (!decode_places(r.p, places, v.evidence)) return !(r.bad = true);
-    r.p += places; r.n -= places;
+    r.p += places;
+    r.n -= places;
   }
   if (r.n >= 2) {  // protocol 4: the places' times, the bulk rate
     const std::size_t when = r.u16();
     if (!r.take(when)) return false;
     if (when != 0 && !decode_times_and_rate(r.p, when, v.evidence)) return !(r.bad = true);
-    r.p += when; r.n -= when;
+    r.p += when;
+    r.n -= when;
   }
   return !r.bad;
 }
@@ -434,6 +446,7 @@ SightingReport decode_sighting_body(Reader& r) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-function-size): older than the limit, to be split
 std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size) {
   Reader whole{data, size};
   Payload payload;
@@ -477,9 +490,13 @@ std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size
         if (m.state > kDead) r.bad = true;
         m.endpoint = r.endpoint();
         const std::size_t name_len = r.u8();
-        if (name_len > kMaxName || !r.take(name_len)) { r.bad = true; break; }
+        if (name_len > kMaxName || !r.take(name_len)) {
+          r.bad = true;
+          break;
+        }
         m.name.assign(reinterpret_cast<const char*>(r.p), name_len);
-        r.p += name_len; r.n -= name_len;
+        r.p += name_len;
+        r.n -= name_len;
         m.policy = r.u64();
         m.protocol_min = r.u8();
         m.protocol_max = r.u8();
@@ -492,9 +509,7 @@ std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size
         if (decode_revocation_body(r, v)) out.push_back({v});
         break;
       }
-      case Type::kSighting:
-        out.push_back({decode_sighting_body(r)});
-        break;
+      case Type::kSighting: out.push_back({decode_sighting_body(r)}); break;
       case Type::kPpRoot: {
         PpRoot p;
         std::uint8_t flags = r.u8();
@@ -514,8 +529,7 @@ std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size
         out.push_back({g});
         break;
       }
-      default:
-        ++payload.skipped;  // a newer version's record type
+      default: ++payload.skipped;  // a newer version's record type
     }
     if (r.bad) return std::nullopt;
   }
@@ -525,8 +539,7 @@ std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size
 std::array<std::uint8_t, 4> label_tag(std::string_view label) {
   std::array<std::uint8_t, 4> tag{};
   std::uint8_t h[crypto_generichash_BYTES_MIN];
-  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(label.data()),
-                     label.size(), nullptr, 0);
+  crypto_generichash(h, sizeof h, reinterpret_cast<const unsigned char*>(label.data()), label.size(), nullptr, 0);
   std::memcpy(tag.data(), h, tag.size());
   return tag;
 }
@@ -541,8 +554,8 @@ std::vector<std::uint8_t> associated(const std::uint8_t* header, std::string_vie
 }
 }  // namespace
 
-std::vector<std::uint8_t> seal(const Key& key, std::string_view label, const Header& h,
-                               const std::uint8_t* payload, std::size_t size) {
+std::vector<std::uint8_t> seal(const Key& key, std::string_view label, const Header& h, const std::uint8_t* payload,
+                               std::size_t size) {
   std::vector<std::uint8_t> pkt;
   pkt.reserve(kOverhead + size);
   put8(pkt, kVersion);
@@ -557,15 +570,14 @@ std::vector<std::uint8_t> seal(const Key& key, std::string_view label, const Hea
   auto ad = associated(pkt.data(), label);
   pkt.resize(kOverhead + size);
   unsigned long long clen = 0;
-  crypto_aead_xchacha20poly1305_ietf_encrypt(pkt.data() + kHeaderSize, &clen, payload, size,
-                                             ad.data(), ad.size(), nullptr, nonce, key.data());
+  crypto_aead_xchacha20poly1305_ietf_encrypt(pkt.data() + kHeaderSize, &clen, payload, size, ad.data(), ad.size(),
+                                             nullptr, nonce, key.data());
   pkt.resize(kHeaderSize + clen);
   return pkt;
 }
 
-OpenResult open(const std::vector<Key>& keys, std::string_view label, const std::uint8_t* data,
-                std::size_t size, Header& h, std::vector<std::uint8_t>& payload,
-                std::size_t* key_index) {
+OpenResult open(const std::vector<Key>& keys, std::string_view label, const std::uint8_t* data, std::size_t size,
+                Header& h, std::vector<std::uint8_t>& payload, std::size_t* key_index) {
   if (size < kOverhead) return OpenResult::kMalformed;
   auto tag = label_tag(label);
   const bool our_label = std::memcmp(data + 1, tag.data(), tag.size()) == 0;
@@ -582,9 +594,9 @@ OpenResult open(const std::vector<Key>& keys, std::string_view label, const std:
   payload.resize(size - kOverhead);
   for (std::size_t i = 0; i < keys.size(); ++i) {
     unsigned long long plen = 0;
-    if (crypto_aead_xchacha20poly1305_ietf_decrypt(payload.data(), &plen, nullptr,
-                                                   data + kHeaderSize, size - kHeaderSize,
-                                                   ad.data(), ad.size(), nonce, keys[i].data()) == 0) {
+    if (crypto_aead_xchacha20poly1305_ietf_decrypt(payload.data(), &plen, nullptr, data + kHeaderSize,
+                                                   size - kHeaderSize, ad.data(), ad.size(), nonce,
+                                                   keys[i].data()) == 0) {
       payload.resize(plen);
       if (key_index != nullptr) *key_index = i;
       return OpenResult::kOk;

@@ -36,13 +36,28 @@ constexpr std::size_t kMaxName = 64;
 // Record types. Append only: a number once used is never reused or changed,
 // and new types get the next number (older nodes skip them).
 enum class Type : std::uint8_t {
-  kPing = 1, kPingReq = 2, kAck = 3, kMember = 4, kRevoke = 5, kSighting = 6,
-  kPpRoot = 7, kPpGroup = 8,
+  kPing = 1,
+  kPingReq = 2,
+  kAck = 3,
+  kMember = 4,
+  kRevoke = 5,
+  kSighting = 6,
+  kPpRoot = 7,
+  kPpGroup = 8,
 };
 
-struct Ping { std::uint32_t seq = 0; std::uint64_t target = 0; };
-struct PingReq { std::uint32_t seq = 0; std::uint64_t target = 0; Endpoint target_ep; };
-struct Ack { std::uint32_t seq = 0; };
+struct Ping {
+  std::uint32_t seq = 0;
+  std::uint64_t target = 0;
+};
+struct PingReq {
+  std::uint32_t seq = 0;
+  std::uint64_t target = 0;
+  Endpoint target_ep;
+};
+struct Ack {
+  std::uint32_t seq = 0;
+};
 struct PpRoot {
   bool reply = false;
   std::uint64_t member_hash = 0;
@@ -105,8 +120,8 @@ constexpr std::size_t kMaxEvidenceSize = 1 + Evidence::kMaxNetworks * (1 + 1 + 1
 constexpr std::size_t kRecordHeaderSize = 3;
 // REVOKE: the record header and the fixed body, then ext_len(2) and the evidence.
 constexpr std::size_t kRevocationFixedSize = kRecordHeaderSize + 2 + 8 + 4 + 8 + 1 + 8 + 1 + 1;
-constexpr std::size_t kMaxRevocationSize = kRevocationFixedSize + 2 + kMaxEvidenceSize + 2 + kMaxPlacesSize + 2 +
-                                           kMaxTimesAndRateSize;
+constexpr std::size_t kMaxRevocationSize =
+    kRevocationFixedSize + 2 + kMaxEvidenceSize + 2 + kMaxPlacesSize + 2 + kMaxTimesAndRateSize;
 // 476 bytes: at least two of the largest fit in a default 1,200-byte packet
 // (push-pull streams and piggybacking never have to split an entry).
 static_assert(kOverhead + 2 * kMaxRevocationSize <= 1200, "evidence too large for a packet");
@@ -132,14 +147,13 @@ std::array<std::uint8_t, 4> label_tag(std::string_view label);
 
 // Encrypts `payload` into a packet: header in clear, bound with the label as
 // associated data; random 24-byte XChaCha20 nonce.
-std::vector<std::uint8_t> seal(const Key& key, std::string_view label, const Header& h,
-                               const std::uint8_t* payload, std::size_t size);
+std::vector<std::uint8_t> seal(const Key& key, std::string_view label, const Header& h, const std::uint8_t* payload,
+                               std::size_t size);
 
 enum class OpenResult { kOk, kMalformed, kOtherVersion, kLabel, kAuth };
 // Opens a packet with the first of `keys` that authenticates it (several
 // during a cluster-key rotation); `*key_index` says which.
-OpenResult open(const std::vector<Key>& keys, std::string_view label, const std::uint8_t* data,
-                std::size_t size, Header& h, std::vector<std::uint8_t>& payload,
-                std::size_t* key_index = nullptr);
+OpenResult open(const std::vector<Key>& keys, std::string_view label, const std::uint8_t* data, std::size_t size,
+                Header& h, std::vector<std::uint8_t>& payload, std::size_t* key_index = nullptr);
 
 }  // namespace uritoken::gossip::wire

@@ -54,7 +54,8 @@ fi
 chmod 600 "$demo/keys"
 if [[ ! -s "$demo/tls/cert.pem" ]]; then
   openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1" \
+    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+    -addext "basicConstraints=critical,CA:FALSE" \
     -keyout "$demo/tls/key.pem" -out "$demo/tls/cert.pem" 2>/dev/null
   chmod 600 "$demo/tls/key.pem"
 fi
@@ -84,7 +85,9 @@ UriTokenEngine On
 UriTokenKeyFile $demo/keys
 # Tokens are bearer credentials: keep them out of Referer headers.
 Header always set Referrer-Policy "no-referrer"
+SSLSessionCache shmcb:$demo/logs/ssl_scache(512000)
 <VirtualHost 127.0.0.1:$https_port>
+  ServerName 127.0.0.1
   SSLEngine on
   SSLCertificateFile $demo/tls/cert.pem
   SSLCertificateKeyFile $demo/tls/key.pem

@@ -4,6 +4,7 @@
 #   lint, unit tests, gossip tests (codec, CRDT, deterministic cluster
 #   simulation), integration tests against real httpd (event and prefork,
 #   and clusters of real nodes), unit and gossip tests under ASan+UBSan,
+#   the lock-free shared-memory, log-limit and usage tests under TSan,
 #   the token-parser, gossip-packet and range-file fuzzers for a bounded
 #   time each, and
 #   the PHP/Python/Node minters against the vectors, and (as root) the
@@ -127,6 +128,7 @@ run_gtest_step unit yes build/unit_tests make check-unit
 run_gtest_step gossip yes build/gossip_tests make check-gossip
 run_gtest_step integration yes build/integration_tests make check-integration
 run_gtest_step asan no "build/asan/unit_tests build/asan/gossip_tests" make check-asan
+run_step tsan make check-tsan
 run_step fuzz make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 run_step fuzz-gossip make fuzz-gossip FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 run_step fuzz-ranges make fuzz-ranges FUZZ_SECONDS="${FUZZ_RANGES_SECONDS:-20}"

@@ -26,11 +26,11 @@ struct TestAs {
 };
 
 struct TestNetwork {
-  std::string cidr;             // "198.51.100.0/24", "2001:db8:100::/40"
-  std::uint32_t asn = 0;        // 0: a network the database knows no AS for
-  std::string country;          // "US", "" none
-  bool anonymous_proxy = false; // A1
-  bool satellite = false;       // A2
+  std::string cidr;              // "198.51.100.0/24", "2001:db8:100::/40"
+  std::uint32_t asn = 0;         // 0: a network the database knows no AS for
+  std::string country;           // "US", "" none
+  bool anonymous_proxy = false;  // A1
+  bool satellite = false;        // A2
 };
 
 // Writes the database to `path`; "" on success, else what failed.
@@ -89,19 +89,23 @@ inline std::string write_location_db(const std::string& path, const std::vector<
 // a cable ISP with a dual-stack home, a mobile carrier, a telecom, a proxy
 // farm spread over a /15, two anonymous VPNs (A1) and a satellite ISP (A2).
 inline std::string write_example_location_db(const std::string& path) {
-  return write_location_db(
-      path,
-      {{64500, "Example Cable"}, {64501, "Example Mobile"}, {64502, "Example Telecom"}, {64503, "Example Farm"},
-       {64504, "Example VPN"}, {64505, "Example Satellite"}, {64506, "Example VPN Two"}},
-      {{"198.51.100.0/24", 64500, "US"},
-       {"2001:db8:100::/40", 64500, "US"},
-       {"203.0.113.0/24", 64501, "US"},
-       {"2001:db8:200::/40", 64501, "US"},
-       {"192.0.2.0/24", 64502, "DE"},
-       {"198.18.0.0/15", 64503, "US"},
-       {"192.88.99.0/24", 64504, "NL", true, false},
-       {"2001:db8:300::/40", 64505, "US", false, true},
-       {"2001:db8:400::/40", 64506, "SE", true, false}});
+  return write_location_db(path,
+                           {{64500, "Example Cable"},
+                            {64501, "Example Mobile"},
+                            {64502, "Example Telecom"},
+                            {64503, "Example Farm"},
+                            {64504, "Example VPN"},
+                            {64505, "Example Satellite"},
+                            {64506, "Example VPN Two"}},
+                           {{"198.51.100.0/24", 64500, "US"},
+                            {"2001:db8:100::/40", 64500, "US"},
+                            {"203.0.113.0/24", 64501, "US"},
+                            {"2001:db8:200::/40", 64501, "US"},
+                            {"192.0.2.0/24", 64502, "DE"},
+                            {"198.18.0.0/15", 64503, "US"},
+                            {"192.88.99.0/24", 64504, "NL", true, false},
+                            {"2001:db8:300::/40", 64505, "US", false, true},
+                            {"2001:db8:400::/40", 64506, "SE", true, false}});
 }
 
 }  // namespace uritoken::testdata

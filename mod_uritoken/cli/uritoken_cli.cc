@@ -35,6 +35,7 @@
 #include "../cluster/control.h"
 #include "../cluster/control_client.h"
 #include "../cluster/json.h"
+#include "../cluster/status_report.h"
 #include "../core/keyring.h"
 #include "../core/request_path.h"
 #include "../core/token.h"
@@ -80,8 +81,8 @@ bool listed(const std::vector<std::string>& names, const std::string& name) {
 
 // Parses "--name value" pairs; `known` lists the option names allowed,
 // `flags` those that take no value (stored as "1").
-std::optional<Args> parse_args(int argc, char** argv, const std::vector<std::string>& known,
-                               std::string* error, const std::vector<std::string>& flags = {}) {
+std::optional<Args> parse_args(int argc, char** argv, const std::vector<std::string>& known, std::string* error,
+                               const std::vector<std::string>& flags = {}) {
   Args a;
   for (int i = 2; i < argc; ++i) {
     std::string arg = argv[i];
@@ -138,17 +139,17 @@ std::string format_time(std::uint32_t t) {
 }
 
 void print_claims(const Claims& c) {
-  std::printf("version: %u\nkey-id: %u\nclient: %.*s\nsession: %s\nexpires: %s\n", c.version,
-              c.key_id, static_cast<int>(c.client_len), c.client_buf.data(),
-              session_hex(c.session).c_str(), format_time(c.expires).c_str());
+  std::printf("version: %u\nkey-id: %u\nclient: %.*s\nsession: %s\nexpires: %s\n", c.version, c.key_id,
+              static_cast<int>(c.client_len), c.client_buf.data(), session_hex(c.session).c_str(),
+              format_time(c.expires).c_str());
   if (c.flags & flag::kNotBefore) std::printf("not-before: %s\n", format_time(c.not_before).c_str());
   if (c.flags & flag::kScope) {
     std::printf("scope: %s of %u path segment(s) (path bound by the MAC, not carried)\n",
-                (c.scope & kScopeExact) ? "one file" : "directory", c.scope & 0x7f);
+                (c.scope & kScopeExact) ? "one file" : "directory", static_cast<unsigned>(c.scope & 0x7f));
   }
   if (c.flags & (flag::kIpv4 | flag::kIpv6)) {
-    std::printf("network: IPv%d /%u (address bound by the MAC, not carried)\n",
-                (c.flags & flag::kIpv6) ? 6 : 4, c.ip_prefix_len);
+    std::printf("network: IPv%d /%u (address bound by the MAC, not carried)\n", (c.flags & flag::kIpv6) ? 6 : 4,
+                c.ip_prefix_len);
   }
 }
 
@@ -189,10 +190,8 @@ std::optional<std::string> tokenized_url(const std::string& url, const std::stri
 
 int cmd_mint(int argc, char** argv) {
   std::string error;
-  const auto a = parse_args(argc, argv,
-                            {"key-file", "client", "ttl", "expires", "not-before", "scope", "ip",
-                             "key-id", "url"},
-                            &error);
+  const auto a = parse_args(
+      argc, argv, {"key-file", "client", "ttl", "expires", "not-before", "scope", "ip", "key-id", "url"}, &error);
   if (!a) return usage(error);
   if (!a->positional.empty()) return usage("unexpected argument " + a->positional[0]);
   const auto& o = a->options;
@@ -208,8 +207,8 @@ int cmd_mint(int argc, char** argv) {
   }
   const Key* key = ring->signing_key(o.at("client"), key_id);
   if (key == nullptr) {
-    std::fprintf(stderr, "uritoken: no sign key for client '%s'%s in the key file\n",
-                 o.at("client").c_str(), key_id ? " with that key id" : "");
+    std::fprintf(stderr, "uritoken: no sign key for client '%s'%s in the key file\n", o.at("client").c_str(),
+                 key_id ? " with that key id" : "");
     return 1;
   }
   MintParams p;
@@ -314,14 +313,6 @@ std::string control_socket(const Args& a) {
   return kDefaultControlSocket;
 }
 
-std::string iso_time(std::uint64_t unix_seconds) {
-  char buf[32];
-  const std::time_t tt = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  if (gmtime_r(&tt, &tm) == nullptr || std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) return "?";
-  return buf;
-}
-
 // Text from the sidecar (a comment typed on another node) made safe for a
 // terminal: control bytes, C1 controls included, become '?'.
 std::string printable(std::string_view s) {
@@ -340,58 +331,12 @@ std::string printable(std::string_view s) {
   return out;
 }
 
-void json_value(std::string& out, const std::optional<std::string>& v) {
-  if (v) {
-    json_string(out, *v);
-  } else {
-    out += "null";
-  }
-}
-
-void json_value(std::string& out, const std::optional<std::uint64_t>& v) {
-  out += v ? std::to_string(*v) : "null";
-}
-
-// One "blocked" or "pardoned" record of a status response.
-struct Listed {
-  bool blocked = false;
-  std::optional<std::uint64_t> key_id, since_ms, expires, network_count, first_seen, last_seen;
-  std::optional<std::string> session, client, reason, decided_by, operator_address, user, comment;
-  std::vector<std::string> networks;
-  std::vector<control::PlaceEvidence> places;  // empty: manual, or from a node before protocol 3
-  std::optional<std::string> score, limit;
-  std::optional<std::uint64_t> bulk_requests, bulk_bytes;  // reason bulk: its rate a minute
-};
+// One "blocked" or "pardoned" record of a status response (the model and
+// JSON the status page's ?json shares).
+using Listed = report::Verdict;
 
 Listed parse_listed(const control::Record& r, const KeyRing* keys) {
-  Listed e;
-  e.blocked = r.kind == "blocked";
-  e.key_id = r.get_u64("key");
-  e.session = r.get("session");
-  e.since_ms = r.get_u64("since_ms");
-  e.expires = r.get_u64("expires");
-  e.reason = r.get("reason");
-  e.decided_by = r.get("origin");
-  e.network_count = r.get_u64("networks");
-  e.first_seen = r.get_u64("first");
-  e.last_seen = r.get_u64("last");
-  e.operator_address = r.get("operator");
-  e.user = r.get("user");
-  e.comment = r.get("comment");
-  e.places = control::parse_places(r.get("places").value_or(""));
-  e.score = r.get("score");
-  e.limit = r.get("limit");
-  e.bulk_requests = r.get_u64("bulk_requests");
-  e.bulk_bytes = r.get_u64("bulk_bytes");
-  if (const auto nets = r.get("nets"); nets && !nets->empty()) {
-    std::size_t at = 0;
-    for (;;) {
-      const std::size_t comma = nets->find(',', at);
-      e.networks.push_back(nets->substr(at, comma == std::string::npos ? std::string::npos : comma - at));
-      if (comma == std::string::npos) break;
-      at = comma + 1;
-    }
-  }
+  Listed e = report::parse_verdict(r);
   if (keys != nullptr && e.key_id && *e.key_id <= 65535) {
     if (const Key* k = keys->find(static_cast<std::uint16_t>(*e.key_id))) e.client = k->client;
   }
@@ -399,102 +344,31 @@ Listed parse_listed(const control::Record& r, const KeyRing* keys) {
 }
 
 std::string render_json(const control::Record* node, const std::vector<Listed>& entries) {
-  std::string out = "{\"node\": ";
+  std::string out = "{\"node\":";
   if (node == nullptr) {
     out += "null";
   } else {
-    out += "{\"name\": ";
-    json_value(out, node->get("name"));
-    out += ", \"id\": ";
-    json_value(out, node->get("id"));
-    out += ", \"mode\": ";
-    json_value(out, node->get("mode"));
-    out += ", \"ready\": ";
+    out += "{\"name\":";
+    report::append_json(out, node->get("name"));
+    out += ",\"id\":";
+    report::append_json(out, node->get("id"));
+    out += ",\"mode\":";
+    report::append_json(out, node->get("mode"));
+    out += ",\"ready\":";
     const auto ready = node->get("ready");
     out += ready ? (*ready == "1" ? "true" : "false") : "null";
-    out += ", \"policy\": ";
-    json_value(out, node->get("policy"));
-    out += ", \"members\": ";
-    json_value(out, node->get_u64("members"));
+    out += ",\"policy\":";
+    report::append_json(out, node->get("policy"));
+    out += ",\"members\":";
+    report::append_json(out, node->get_u64("members"));
     out += "}";
   }
-  for (const bool blocked : {true, false}) {
-    out += blocked ? ",\n \"blocked\": [" : ",\n \"pardoned\": [";
-    bool first = true;
-    for (const auto& e : entries) {
-      if (e.blocked != blocked) continue;
-      out += first ? "\n  " : ",\n  ";
-      first = false;
-      out += "{\"key_id\": ";
-      json_value(out, e.key_id);
-      out += ", \"session\": ";
-      json_value(out, e.session);
-      out += ", \"client\": ";
-      json_value(out, e.client);
-      out += ", \"since\": ";
-      json_value(out, e.since_ms ? std::optional(iso_time(*e.since_ms / 1000)) : std::nullopt);
-      out += ", \"since_ms\": ";
-      json_value(out, e.since_ms);
-      if (blocked) {
-        out += ", \"expires\": ";
-        json_value(out, e.expires);
-        out += ", \"reason\": ";
-        json_value(out, e.reason);
-        out += ", \"networks\": [";
-        for (std::size_t i = 0; i < e.networks.size(); ++i) {
-          if (i > 0) out += ", ";
-          json_string(out, e.networks[i]);
-        }
-        out += "], \"network_count\": ";
-        out += std::to_string(e.network_count.value_or(0));
-        out += ", \"first_seen\": ";
-        json_value(out, e.first_seen);
-        out += ", \"last_seen\": ";
-        json_value(out, e.last_seen);
-        out += ", \"places\": [";
-        for (std::size_t i = 0; i < e.places.size(); ++i) {
-          char weight[16];
-          std::snprintf(weight, sizeof weight, "%.1f", e.places[i].weight);
-          out += i > 0 ? ", {\"place\": " : "{\"place\": ";
-          json_string(out, e.places[i].name);
-          out += ", \"country\": ";
-          json_value(out, e.places[i].country.empty() ? std::nullopt : std::optional(e.places[i].country));
-          out += ", \"networks\": " + std::to_string(e.places[i].networks) +
-                 ", \"concurrent\": " + (e.places[i].concurrent ? "true" : "false") + ", \"weight\": " + weight;
-          const auto when = [](std::uint64_t t) { return t == 0 ? std::optional<std::uint64_t>() : std::optional(t); };
-          out += ", \"first_used\": ";
-          json_value(out, when(e.places[i].first_s));
-          out += ", \"last_used\": ";
-          json_value(out, when(e.places[i].last_s));
-          out += "}";
-        }
-        out += "], \"score\": ";
-        json_decimal(out, e.score.value_or(""));
-        out += ", \"limit\": ";
-        json_decimal(out, e.limit.value_or(""));
-        out += ", \"bulk\": ";
-        if (e.reason && *e.reason == "bulk") {
-          out += "{\"requests_per_min\": ";
-          json_value(out, e.bulk_requests);
-          out += ", \"bytes_per_min\": ";
-          json_value(out, e.bulk_bytes);
-          out += "}";
-        } else {
-          out += "null";
-        }
-      }
-      out += ", \"decided_by\": ";
-      json_value(out, e.decided_by);
-      out += ", \"operator\": ";
-      json_value(out, e.operator_address);
-      out += ", \"user\": ";
-      json_value(out, e.user);
-      out += ", \"comment\": ";
-      json_value(out, e.comment);
-      out += "}";
-    }
-    out += first ? "]" : "\n ]";
-  }
+  std::vector<Listed> blocked, pardoned;
+  for (const auto& e : entries) (e.blocked ? blocked : pardoned).push_back(e);
+  out += ",\n \"blocked\":";
+  report::append_json(out, blocked);
+  out += ",\n \"pardoned\":";
+  report::append_json(out, pardoned);
   out += "}\n";
   return out;
 }
@@ -561,11 +435,10 @@ void render_text(const control::Record* node, const std::vector<Listed>& entries
     }
     for (const auto& e : entries) {
       if (e.blocked != blocked) continue;
-      std::vector<std::string> row = {
-          printable(e.session.value_or("?")), e.key_id ? std::to_string(*e.key_id) : "?", e.client.value_or("-"),
-          e.since_ms ? iso_time(*e.since_ms / 1000) : "?"};
+      std::vector<std::string> row = {printable(e.session.value_or("?")), e.key_id ? std::to_string(*e.key_id) : "?",
+                                      e.client.value_or("-"), e.since_ms ? report::iso_time(*e.since_ms / 1000) : "?"};
       if (blocked) {
-        row.push_back(e.expires ? iso_time(*e.expires) : "?");
+        row.push_back(e.expires ? report::iso_time(*e.expires) : "?");
         row.push_back(printable(e.reason.value_or("?")));
       }
       row.push_back(printable(e.decided_by.value_or("?")));
@@ -632,23 +505,6 @@ struct Target {
   std::optional<std::uint32_t> expires;
 };
 
-// The token of a tokenized URL ("https://host/_uk_TOKEN/a.jpg", or the
-// path alone): the first path segment after "_uk_".
-std::optional<std::string> token_of_url(const std::string& url) {
-  std::size_t path_start = 0;
-  if (const auto scheme_end = url.find("://"); scheme_end != std::string::npos) {
-    path_start = url.find('/', scheme_end + 3);
-    if (path_start == std::string::npos) return std::nullopt;
-  } else if (url.empty() || url[0] != '/') {
-    return std::nullopt;
-  }
-  const std::size_t seg_start = path_start + 1;
-  const std::size_t seg_end = url.find_first_of("/?#", seg_start);
-  const std::string segment = url.substr(seg_start, seg_end == std::string::npos ? std::string::npos : seg_end - seg_start);
-  if (segment.rfind(kTokenPrefix, 0) != 0) return std::nullopt;
-  return segment.substr(kTokenPrefix.size());
-}
-
 // From --session/--key-id[/--expires], --url or TOKEN; 2 (usage) and a
 // message on error, which never quotes the token or URL.
 std::optional<Target> parse_target(const Args& a, const char* verb, std::string* error) {
@@ -696,7 +552,7 @@ std::optional<Target> parse_target(const Args& a, const char* verb, std::string*
   }
   std::string token;
   if (by_url) {
-    const auto tok = token_of_url(o.at("url"));
+    const auto tok = token_of_url(o.at("url"));  // core/request_path.h
     if (!tok) {
       *error = "--url must be a tokenized URL whose first path segment is /_uk_TOKEN/";
       return std::nullopt;
@@ -742,8 +598,8 @@ int cmd_verdict(int argc, char** argv, bool revoke) {
   const auto stamp = r.records.front().get_u64("stamp_ms");
   std::printf("%s: session %s, key %u", revoke ? "revoked" : "pardoned", target->session.c_str(),
               static_cast<unsigned>(target->key_id));
-  if (revoke && target->expires) std::printf(", until %s", iso_time(*target->expires).c_str());
-  std::printf("; stamped %s, spreading to every node\n", stamp ? iso_time(*stamp / 1000).c_str() : "?");
+  if (revoke && target->expires) std::printf(", until %s", report::iso_time(*target->expires).c_str());
+  std::printf("; stamped %s, spreading to every node\n", stamp ? report::iso_time(*stamp / 1000).c_str() : "?");
   return 0;
 }
 

@@ -63,7 +63,8 @@ double BulkDetector::load(const Entry& e, std::uint32_t quarter) const {
   const BulkVerdict v = rate_of(e, quarter);
   double load = 0;
   if (policy_.requests_per_min != 0) load += static_cast<double>(v.requests_per_min) / policy_.requests_per_min;
-  if (policy_.bytes_per_min != 0) load += static_cast<double>(v.bytes_per_min) / static_cast<double>(policy_.bytes_per_min);
+  if (policy_.bytes_per_min != 0)
+    load += static_cast<double>(v.bytes_per_min) / static_cast<double>(policy_.bytes_per_min);
   return load;
 }
 

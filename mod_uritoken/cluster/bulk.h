@@ -27,17 +27,17 @@ constexpr std::uint32_t kBulkWindowS = 120;
 constexpr std::uint32_t kBulkQuarterS = kBulkWindowS / 4;
 
 struct BulkPolicy {
-  bool enabled = false;                 // UriTokenBulk Shadow|Enforce (the owners judge)
-  std::uint32_t requests_per_min = 600; // UriTokenBulkLimit requests=N (0: no request limit)
+  bool enabled = false;                        // UriTokenBulk Shadow|Enforce (the owners judge)
+  std::uint32_t requests_per_min = 600;        // UriTokenBulkLimit requests=N (0: no request limit)
   std::uint64_t bytes_per_min = 500ull << 20;  // ... bytes=SIZE (0: no byte limit)
-  std::size_t tokens = 16384;           // tokens followed at once (memory is allocated up front)
+  std::size_t tokens = 16384;                  // tokens followed at once (memory is allocated up front)
 };
 
 struct BulkVerdict {
   bool bulk = false;
-  std::uint32_t requests_per_min = 0;   // over the window, per minute
+  std::uint32_t requests_per_min = 0;  // over the window, per minute
   std::uint64_t bytes_per_min = 0;
-  std::uint32_t since_s = 0;            // the first use the window still covers (unix s)
+  std::uint32_t since_s = 0;  // the first use the window still covers (unix s)
 };
 
 class BulkDetector {
@@ -53,11 +53,11 @@ class BulkDetector {
  private:
   // A token's volume in the four quarters up to `quarter` (its newest).
   struct Entry {
-    std::uint64_t token = 0;            // TokenId hash | 1; 0 = free
-    std::uint32_t quarter = 0;          // unix s / kBulkQuarterS of kib[0] and requests[0]
-    std::uint32_t requests[4] = {};     // [i]: quarter - i
-    std::uint32_t kib[4] = {};          // KiB
-    std::uint32_t first_s = 0;          // the token's first sighting here (unix s)
+    std::uint64_t token = 0;         // TokenId hash | 1; 0 = free
+    std::uint32_t quarter = 0;       // unix s / kBulkQuarterS of kib[0] and requests[0]
+    std::uint32_t requests[4] = {};  // [i]: quarter - i
+    std::uint32_t kib[4] = {};       // KiB
+    std::uint32_t first_s = 0;       // the token's first sighting here (unix s)
   };
   static_assert(sizeof(Entry) == 48, "an entry fills 48 bytes");
   static constexpr std::size_t kWays = 4;
@@ -66,7 +66,7 @@ class BulkDetector {
   static void advance(Entry& e, std::uint32_t quarter);
 
   BulkPolicy policy_;
-  std::vector<Entry> entries_;          // sets of kWays
+  std::vector<Entry> entries_;  // sets of kWays
   std::size_t sets_ = 0;
 };
 

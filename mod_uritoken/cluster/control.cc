@@ -10,7 +10,9 @@
 namespace uritoken::control {
 namespace {
 
-bool needs_escape(unsigned char c) { return c == '%' || c == '\t' || c == '\n' || c == '\r' || c == '=' || c < 0x20 || c == 0x7f; }
+bool needs_escape(unsigned char c) {
+  return c == '%' || c == '\t' || c == '\n' || c == '\r' || c == '=' || c < 0x20 || c == 0x7f;
+}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -107,7 +109,8 @@ std::optional<Record> decode(std::string_view line) {
   while (at != std::string_view::npos) {
     const std::size_t start = at + 1;
     at = line.find('\t', start);
-    const std::string_view field = line.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start);
+    const std::string_view field =
+        line.substr(start, at == std::string_view::npos ? std::string_view::npos : at - start);
     const std::size_t eq = field.find('=');
     if (eq == std::string_view::npos || !valid_name(field.substr(0, eq))) return std::nullopt;
     auto value = percent_decode(field.substr(eq + 1));

@@ -52,9 +52,9 @@ struct PlaceEvidence {
   std::string name;       // "AS7922 Comcast", "net 452923ca", "198.51.0.0/16"
   unsigned networks = 0;  // networks of the token seen in this place
   bool concurrent = false;
-  double weight = 0;  // what the place added to the score
+  double weight = 0;                      // what the place added to the score
   std::uint64_t first_s = 0, last_s = 0;  // its first and last use (unix s; 0 unknown)
-  std::string country;    // ISO 3166 code of its networks, "" unknown
+  std::string country;                    // ISO 3166 code of its networks, "" unknown
 };
 std::vector<PlaceEvidence> parse_places(std::string_view field);
 

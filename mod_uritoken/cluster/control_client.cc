@@ -60,6 +60,7 @@ bool ends_response(const std::string& buf) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-function-size): older than the limit, to be split
 CallResult call(const std::string& socket_path, const Record& request, int timeout_ms) {
   CallResult res;
   auto fail = [&res](CallError e, std::string message) {
@@ -100,11 +101,7 @@ CallResult call(const std::string& socket_path, const Record& request, int timeo
       const int w = wait_for(s.fd(), POLLOUT, deadline);
       if (w == 0) return fail(CallError::timeout, timed_out);
       socklen_t len = sizeof err;
-      if (w < 0) {
-        err = errno;
-      } else if (getsockopt(s.fd(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
-        err = errno;
-      }
+      if (w < 0 || getsockopt(s.fd(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
       if (err == 0) break;
     }
     if (err == ENOENT || err == ENOTDIR) {
@@ -154,7 +151,8 @@ CallResult call(const std::string& socket_path, const Record& request, int timeo
       continue;
     }
     if (n == 0) {
-      return fail(CallError::io, "the sidecar at " + socket_path + " closed the connection before the end of its answer");
+      return fail(CallError::io,
+                  "the sidecar at " + socket_path + " closed the connection before the end of its answer");
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
@@ -174,8 +172,8 @@ CallResult call(const std::string& socket_path, const Record& request, int timeo
     return fail(CallError::refused, first.get("message").value_or("(no message)"));
   }
   if (first.kind != "ok") {
-    return fail(CallError::malformed, "the sidecar at " + socket_path + " answered '" + first.kind +
-                                          "' instead of ok or error");
+    return fail(CallError::malformed,
+                "the sidecar at " + socket_path + " answered '" + first.kind + "' instead of ok or error");
   }
   res.records = std::move(*records);
   return res;

@@ -22,12 +22,12 @@ inline constexpr std::size_t kMaxResponseBytes = 256u << 20;
 
 enum class CallError {
   none,
-  no_socket,          // the path does not exist, or nothing listens on it
-  permission,         // connecting is not allowed (not root or the httpd user)
-  timeout,            // no complete answer before the deadline
-  io,                 // another socket error, or the connection closed early
-  malformed,          // the answer is not records ending with "end"
-  refused,            // the answer's first record is "error" (or not "ok")
+  no_socket,   // the path does not exist, or nothing listens on it
+  permission,  // connecting is not allowed (not root or the httpd user)
+  timeout,     // no complete answer before the deadline
+  io,          // another socket error, or the connection closed early
+  malformed,   // the answer is not records ending with "end"
+  refused,     // the answer's first record is "error" (or not "ok")
 };
 
 struct CallResult {

@@ -34,9 +34,9 @@ constexpr const char* kDebianLocationDatabase = "/usr/share/libloc-location/loca
 constexpr std::uint32_t kLocationStaleDays = 90;
 
 struct Location {
-  bool found = false;           // the database has a network for the address
-  std::uint32_t asn = 0;        // 0: no AS known
-  IpPrefix network;             // the database's enclosing network
+  bool found = false;     // the database has a network for the address
+  std::uint32_t asn = 0;  // 0: no AS known
+  IpPrefix network;       // the database's enclosing network
   char country[2] = {0, 0};
   bool anonymous_proxy = false, satellite = false, anycast = false;
 };

@@ -18,7 +18,7 @@ constexpr std::uint32_t kVersion = 5;  // 2: the repeat filter; 3: the doorbell;
 constexpr std::uint32_t kMinRing = 2, kMaxRing = 1u << 24;
 constexpr std::uint32_t kMinTable = 16, kMaxTable = 1u << 26;
 constexpr std::uint32_t kMinRepeat = 8, kMaxRepeat = 1u << 26;
-constexpr std::size_t kRepeatWays = 8;  // repeat-filter hash words per bucket: one cache line
+constexpr std::size_t kRepeatWays = 8;      // repeat-filter hash words per bucket: one cache line
 constexpr unsigned kCountRequestBits = 24;  // count word: requests below, bytes above
 static_assert(kMinRepeat % kRepeatWays == 0, "whole buckets");
 // Readers retry a slot that is being written this many times, then fail open.
@@ -69,23 +69,23 @@ struct Control {
     std::uint32_t table_slots = 0;
     std::uint32_t repeat_slots = 0;
     std::uint64_t total_bytes = 0;
-    std::uint32_t repeat_counts = 0;   // 1: a count word per repeat slot
+    std::uint32_t repeat_counts = 0;  // 1: a count word per repeat slot
   } header;
   struct alignas(64) Producers {
     U64 enqueue_pos{0};
   } producers;
-  struct alignas(64) Rare {            // written by workers only on failure
+  struct alignas(64) Rare {  // written by workers only on failure
     U64 ring_full{0};
     U64 publish_failed{0};
-    U64 sidecar_restarts{0};           // by the parent, when it restarts a dead sidecar
+    U64 sidecar_restarts{0};  // by the parent, when it restarts a dead sidecar
   } rare;
-  struct alignas(64) Doorbell {        // the sidecar arms it before a long sleep, a worker takes it
+  struct alignas(64) Doorbell {  // the sidecar arms it before a long sleep, a worker takes it
     U64 armed{0};
   } doorbell;
-  struct alignas(64) News {            // set by workers that record news, cleared by the sidecar's drain
+  struct alignas(64) News {  // set by workers that record news, cleared by the sidecar's drain
     U64 pending{0};
   } news;
-  struct alignas(64) Sidecar {         // written by the sidecar only
+  struct alignas(64) Sidecar {  // written by the sidecar only
     U64 dequeue_pos{0};
     U64 drained{0};
     U64 stalls{0};
@@ -96,7 +96,7 @@ struct Control {
     U64 table_tombstones{0};
   } sidecar;
 };
-static_assert(sizeof(shm::Control) == 6 * 64, "control block layout");
+static_assert(sizeof(shm::Control) == std::size_t{6} * 64, "control block layout");
 
 // The sighting is seven relaxed atomic words, so a producer that stalls past
 // the consumer's patience (see drain) can at worst garble one sighting, never
@@ -108,10 +108,10 @@ struct alignas(64) RingSlot {
 static_assert(sizeof(shm::RingSlot) == 64, "one ring slot per cache line");
 
 struct TableSlot {
-  U64 version{0};    // seqlock: odd while the sidecar writes the slot
+  U64 version{0};  // seqlock: odd while the sidecar writes the slot
   U64 session{0};
-  U64 meta{0};       // key_id bits 0-15, state bits 16-23, SlotStatus bits 24-25
-  U64 times{0};      // token_expires bits 0-31, since bits 32-63
+  U64 meta{0};   // key_id bits 0-15, state bits 16-23, SlotStatus bits 24-25
+  U64 times{0};  // token_expires bits 0-31, since bits 32-63
 };
 static_assert(sizeof(shm::TableSlot) == 32, "table slot layout");
 
@@ -155,7 +155,8 @@ SharedState::SharedState(void* base) {
   table_ = reinterpret_cast<TableSlot*>(bytes + ring_offset() + (ring_mask_ + 1) * sizeof(RingSlot));
   repeat_mask_ = ctl_->header.repeat_slots - 1;
   repeat_stride_ = ctl_->header.repeat_counts != 0 ? 2 : 1;
-  repeat_ = reinterpret_cast<std::atomic<std::uint64_t>*>(reinterpret_cast<unsigned char*>(table_) + (table_mask_ + 1) * sizeof(TableSlot));
+  repeat_ = reinterpret_cast<std::atomic<std::uint64_t>*>(reinterpret_cast<unsigned char*>(table_) +
+                                                          (table_mask_ + 1) * sizeof(TableSlot));
 }
 
 std::optional<SharedState> SharedState::format(void* base, std::size_t bytes, const SharedStateLayout& layout) {
@@ -179,7 +180,8 @@ std::optional<SharedState> SharedState::format(void* base, std::size_t bytes, co
   auto* ring_slots = new (p) RingSlot[ring];
   for (std::uint32_t i = 0; i < ring; ++i) ring_slots[i].seq.store(i, std::memory_order_relaxed);
   new (p + std::size_t{ring} * sizeof(RingSlot)) TableSlot[table];
-  new (p + std::size_t{ring} * sizeof(RingSlot) + std::size_t{table} * sizeof(TableSlot)) U64[std::size_t{repeat} * (layout.repeat_counts ? 2 : 1)];
+  new (p + std::size_t{ring} * sizeof(RingSlot) + std::size_t{table} * sizeof(TableSlot))
+      U64[std::size_t{repeat} * (layout.repeat_counts ? 2 : 1)];
   // Magic last: a region is either recognisably complete or not attachable.
   ctl->header.magic.store(kMagic, std::memory_order_release);
   return SharedState(base);
@@ -191,8 +193,7 @@ std::optional<SharedState> SharedState::attach(void* base, std::size_t bytes) {
   auto* ctl = static_cast<Control*>(base);
   if (ctl->header.magic.load(std::memory_order_acquire) != kMagic) return std::nullopt;
   if (ctl->header.version != kVersion) return std::nullopt;
-  const std::uint32_t ring = ctl->header.ring_slots, table = ctl->header.table_slots,
-                      repeat = ctl->header.repeat_slots;
+  const std::uint32_t ring = ctl->header.ring_slots, table = ctl->header.table_slots, repeat = ctl->header.repeat_slots;
   // The stored counts must be exactly what format() would have produced.
   if (round_pow2(ring, kMinRing, kMaxRing) != ring || round_pow2(table, kMinTable, kMaxTable) != table ||
       round_pow2(repeat, kMinRepeat, kMaxRepeat) != repeat) {
@@ -356,9 +357,9 @@ bool SharedState::publish(std::uint64_t pos, const Sighting& s) noexcept {
   std::memcpy(addr, s.address.bytes, sizeof addr);
   slot.words[0].store(s.session, std::memory_order_relaxed);
   slot.words[1].store(s.time_ms, std::memory_order_relaxed);
-  slot.words[2].store(std::uint64_t{s.key_id} | (std::uint64_t{s.token_expires} << 16) |
-                          (std::uint64_t{s.address.v6} << 48),
-                      std::memory_order_relaxed);
+  slot.words[2].store(
+      std::uint64_t{s.key_id} | (std::uint64_t{s.token_expires} << 16) | (std::uint64_t{s.address.v6} << 48),
+      std::memory_order_relaxed);
   slot.words[3].store(std::uint64_t{s.client_hash} | (std::uint64_t{s.requests} << 32), std::memory_order_relaxed);
   slot.words[4].store(addr[0], std::memory_order_relaxed);
   slot.words[5].store(addr[1], std::memory_order_relaxed);
@@ -520,8 +521,8 @@ bool SharedState::set_revocation(const RevocationRecord& r) noexcept {
   if (target == ~std::size_t{0}) {
     // Taking an empty slot lengthens probe chains: keep 10% of slots empty
     // so that a miss always ends soon.
-    const std::uint64_t used = sc.table_used.load(std::memory_order_relaxed) +
-                               sc.table_tombstones.load(std::memory_order_relaxed);
+    const std::uint64_t used =
+        sc.table_used.load(std::memory_order_relaxed) + sc.table_tombstones.load(std::memory_order_relaxed);
     if (empty == ~std::size_t{0} || used + 1 > (table_mask_ + 1) * 9 / 10) {
       sc.table_full.fetch_add(1, std::memory_order_relaxed);
       return false;
@@ -539,8 +540,7 @@ void SharedState::sweep(std::uint32_t now_s) noexcept {
   auto& sc = ctl_->sidecar;
   // An empty table (the usual case) is not read at all: it is megabytes
   // that the sidecar would pull through the cache every few seconds.
-  if (sc.table_used.load(std::memory_order_relaxed) == 0 &&
-      sc.table_tombstones.load(std::memory_order_relaxed) == 0) {
+  if (sc.table_used.load(std::memory_order_relaxed) == 0 && sc.table_tombstones.load(std::memory_order_relaxed) == 0) {
     return;
   }
   for (std::size_t i = 0; i <= table_mask_; ++i) {

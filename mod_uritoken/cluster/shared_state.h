@@ -41,13 +41,13 @@
 
 namespace uritoken {
 
-struct Sighting {                    // one verified request
-  std::uint64_t session = 0;         // token's random session id
+struct Sighting {             // one verified request
+  std::uint64_t session = 0;  // token's random session id
   std::uint16_t key_id = 0;
-  std::uint32_t client_hash = 0;     // hash of the billed client id
-  std::uint32_t token_expires = 0;   // unix seconds
-  std::uint64_t time_ms = 0;         // unix ms of the request
-  IpAddress address;                 // client address as mod_remoteip established it
+  std::uint32_t client_hash = 0;    // hash of the billed client id
+  std::uint32_t token_expires = 0;  // unix seconds
+  std::uint64_t time_ms = 0;        // unix ms of the request
+  IpAddress address;                // client address as mod_remoteip established it
   // The bulk signal's counts (report() fills them in from the repeat
   // filter): requests from this network for this token on this node since
   // its previous sighting, this one included, and the bytes answered to
@@ -63,8 +63,8 @@ struct Sighting {                    // one verified request
 struct RevocationRecord {
   std::uint64_t session = 0;
   std::uint16_t key_id = 0;
-  std::uint32_t token_expires = 0;   // entry is void after this (unix s)
-  std::uint32_t since = 0;           // unix s of the decision
+  std::uint32_t token_expires = 0;  // entry is void after this (unix s)
+  std::uint32_t since = 0;          // unix s of the decision
   RevocationState state = RevocationState::none;
 };
 

@@ -226,7 +226,7 @@ std::string format_place(const Place& p) {
 
 namespace {
 constexpr int kPlaces = static_cast<int>(kMaxTrackedPlaces);
-constexpr std::size_t kBucket = 8;     // slots per bucket: a token lives in one bucket
+constexpr std::size_t kBucket = 8;  // slots per bucket: a token lives in one bucket
 constexpr std::uint8_t kUsed = 1, kSharedSeen = 2, kSharedConcurrent = 4;
 // Slot::place_flags
 constexpr std::uint8_t kPlaceAs = 1, kPlaceConcurrent = 2, kPlaceV4 = 4, kPlaceV6 = 8, kPlacePaired = 16;
@@ -248,22 +248,22 @@ struct SharingDetector::Slot {
   std::uint64_t session;
   std::uint32_t expires;
   std::uint32_t base_s;
-  std::uint32_t place_id[kPlaces];   // 0 = none
+  std::uint32_t place_id[kPlaces];  // 0 = none
   std::uint16_t key_id;
-  std::uint16_t alias[kPlaces];      // the paired family's place id (low 16 bits | 1)
-  std::uint8_t tick[kPlaces];        // last use of each place
+  std::uint16_t alias[kPlaces];  // the paired family's place id (low 16 bits | 1)
+  std::uint8_t tick[kPlaces];    // last use of each place
   std::uint8_t nets4[kPlaces], nets6[kPlaces];
   std::uint8_t place_flags[kPlaces];
-  std::uint8_t shared_tick;          // last use of any shared network
+  std::uint8_t shared_tick;  // last use of any shared network
   std::uint8_t flags;
-  std::uint8_t limit;                // 1 + index in policy.client_limits, 0: the policy's own
+  std::uint8_t limit;  // 1 + index in policy.client_limits, 0: the policy's own
   std::uint8_t reserved[3];
 };
 
 // The network log: per bucket of tokens, the networks they were last seen
 // from, for the evidence of a verdict (the slot keeps only counts).
 struct SharingDetector::LogEntry {
-  std::uint32_t owner;               // token hash, low 32 bits | 1; 0 = free
+  std::uint32_t owner;  // token hash, low 32 bits | 1; 0 = free
   std::uint32_t first_s, last_s;
   std::uint32_t place_id;
   NetworkId network;
@@ -322,7 +322,9 @@ std::uint8_t SharingDetector::fingerprint_of(std::uint16_t key_id, std::uint64_t
   return static_cast<std::uint8_t>(1 + (token_hash(key_id, session) >> 8) % 255);  // 0 = free
 }
 
-void SharingDetector::set_fingerprint(const Slot* s, std::uint8_t fingerprint) { fingerprints_[s - slots_] = fingerprint; }
+void SharingDetector::set_fingerprint(const Slot* s, std::uint8_t fingerprint) {
+  fingerprints_[s - slots_] = fingerprint;
+}
 
 SharingDetector::Slot* SharingDetector::find(std::uint16_t key_id, std::uint64_t session) const {
   const std::uint8_t fp = fingerprint_of(key_id, session);
@@ -337,7 +339,8 @@ SharingDetector::Slot* SharingDetector::find(std::uint16_t key_id, std::uint64_t
 }
 
 void SharingDetector::prefetch_fingerprints(std::uint16_t key_id, std::uint64_t session) const {
-  for (int which = 0; which < 2; ++which) __builtin_prefetch(fingerprints_ + (bucket_of(key_id, session, which) - slots_));
+  for (int which = 0; which < 2; ++which)
+    __builtin_prefetch(fingerprints_ + (bucket_of(key_id, session, which) - slots_));
 }
 
 void SharingDetector::prefetch_slot(std::uint16_t key_id, std::uint64_t session) const {
@@ -585,7 +588,8 @@ SharingVerdict SharingDetector::observe(std::uint16_t key_id, std::uint64_t sess
     return score(*s);
   }
 
-  const Place place = given_place.kind == PlaceKind::none || given_place.id == 0 ? fallback_place(network) : given_place;
+  const Place place =
+      given_place.kind == PlaceKind::none || given_place.id == 0 ? fallback_place(network) : given_place;
   int me = place_index(*s, place, network.v6, t);
   if (me < 0) {
     // A free entry, else the least recently used place's.
@@ -701,12 +705,12 @@ std::vector<NetworkEvidence> SharingDetector::networks_of(std::uint16_t key_id, 
     n.last_s = e.last_s;
     out.push_back(n);
   }
-  std::sort(out.begin(), out.end(), [](const NetworkEvidence& a, const NetworkEvidence& b) { return a.first_s < b.first_s; });
+  std::sort(out.begin(), out.end(),
+            [](const NetworkEvidence& a, const NetworkEvidence& b) { return a.first_s < b.first_s; });
   return out;
 }
 
-std::pair<std::uint32_t, std::uint32_t> SharingDetector::seen_span(std::uint16_t key_id,
-                                                                    std::uint64_t session) const {
+std::pair<std::uint32_t, std::uint32_t> SharingDetector::seen_span(std::uint16_t key_id, std::uint64_t session) const {
   const Slot* s = find(key_id, session);
   if (s == nullptr) return {0, 0};
   std::uint32_t first = 0, last = 0;

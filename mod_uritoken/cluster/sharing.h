@@ -64,8 +64,8 @@ enum class PlaceKind : std::uint8_t {
 };
 struct Place {
   PlaceKind kind = PlaceKind::none;
-  std::uint32_t id = 0;       // never 0 for a known place
-  char country[2] = {0, 0};   // ISO 3166-1 alpha-2 from the database, {0,0} unknown
+  std::uint32_t id = 0;      // never 0 for a known place
+  char country[2] = {0, 0};  // ISO 3166-1 alpha-2 from the database, {0,0} unknown
   bool operator==(const Place& o) const { return kind == o.kind && id == o.id; }
 };
 // The documented fallback without a database: an IPv4 network's /16 (a
@@ -104,15 +104,15 @@ struct SharingPolicy {
   // The workers' repeat filter keys on these defaults (ipnet.h): a finer
   // prefix here would need it to key on that too.
   unsigned ipv4_prefix = kSharingPrefixV4, ipv6_prefix = kSharingPrefixV6;
-  std::vector<IpPrefix> shared_ranges;   // configured proxy ranges
-  bool default_shared_ranges = true;     // also the ranges of default_shared_ranges() below
-  unsigned proxy_sessions = 50;      // a network seen with at least this many distinct sessions ...
-  unsigned proxy_clients = 1;        // ... of at least this many distinct clients within window_s is a shared proxy
-  bool places_from_database = false;     // places are autonomous systems (else the fallback prefixes)
+  std::vector<IpPrefix> shared_ranges;  // configured proxy ranges
+  bool default_shared_ranges = true;    // also the ranges of default_shared_ranges() below
+  unsigned proxy_sessions = 50;         // a network seen with at least this many distinct sessions ...
+  unsigned proxy_clients = 1;           // ... of at least this many distinct clients within window_s is a shared proxy
+  bool places_from_database = false;    // places are autonomous systems (else the fallback prefixes)
   std::vector<ClientSharingLimit> client_limits;  // at most kMaxClientLimits; windows <= window_s
-  BulkPolicy bulk;                       // the bulk signal (bulk.h), off by default
-  std::size_t max_sessions = 1000000;    // bound on tracked tokens (memory is allocated up front for this)
-  std::size_t proxy_networks = 8192;     // bound on networks the proxy detector follows
+  BulkPolicy bulk;                                // the bulk signal (bulk.h), off by default
+  std::size_t max_sessions = 1000000;             // bound on tracked tokens (memory is allocated up front for this)
+  std::size_t proxy_networks = 8192;              // bound on networks the proxy detector follows
 
   // A digest of everything above that changes a verdict (not the memory
   // bounds): nodes whose digests differ judge the same sightings
@@ -126,7 +126,7 @@ struct SharingPolicy {
 // of the server, i.e. many users behind one address.
 std::vector<IpPrefix> default_shared_ranges();
 
-class NetworkClassifier {            // runs on the node that saw the request
+class NetworkClassifier {  // runs on the node that saw the request
  public:
   explicit NetworkClassifier(const SharingPolicy& policy);
   // Masked to ipv4_prefix/ipv6_prefix; an IPv4-mapped IPv6 address counts as IPv4.
@@ -145,10 +145,10 @@ class NetworkClassifier {            // runs on the node that saw the request
   // clients as linear-counting bitmaps, for the current and the previous
   // half window (so their union spans between half and a whole window).
   struct ProxyEntry {
-    std::uint64_t net = 0;            // NetworkId::hash(), 0 = free
-    NetworkId network;                // the network itself, for the status page
-    std::uint64_t epoch = 0;          // half window of bitmaps[epoch & 1]
-    std::uint64_t proxy_until_ms = 0; // a proxy until then (one window after it last qualified)
+    std::uint64_t net = 0;             // NetworkId::hash(), 0 = free
+    NetworkId network;                 // the network itself, for the status page
+    std::uint64_t epoch = 0;           // half window of bitmaps[epoch & 1]
+    std::uint64_t proxy_until_ms = 0;  // a proxy until then (one window after it last qualified)
     std::uint64_t sessions[2][4] = {};
     std::uint64_t clients[2] = {};
   };
@@ -170,19 +170,19 @@ constexpr std::size_t kMaxClientLimits = 255;  // a slot names its client's limi
 
 struct SharingVerdict {
   bool shared = false;
-  unsigned limit = 0;    // the max_places applied (the token's client's own, or the policy's)
-  double score = 0;      // weighted count in the window: places + networks inside them + shared group
-  unsigned places = 0;   // distinct private places in the window
-  unsigned networks = 0; // distinct networks in the window (all shared ones count as one)
+  unsigned limit = 0;     // the max_places applied (the token's client's own, or the policy's)
+  double score = 0;       // weighted count in the window: places + networks inside them + shared group
+  unsigned places = 0;    // distinct private places in the window
+  unsigned networks = 0;  // distinct networks in the window (all shared ones count as one)
 };
 
 // One place of a token's evidence (SharingDetector::places_of).
 struct PlaceEvidence {
   Place place;
-  unsigned networks = 0;      // distinct networks inside it (an estimate past a few)
-  std::uint32_t last_s = 0;   // its last use, unix s to the detector's tick
-  bool concurrent = false;    // used within concurrent_s of another place
-  double weight = 0;          // what it added to the score
+  unsigned networks = 0;     // distinct networks inside it (an estimate past a few)
+  std::uint32_t last_s = 0;  // its last use, unix s to the detector's tick
+  bool concurrent = false;   // used within concurrent_s of another place
+  double weight = 0;         // what it added to the score
 };
 // One network of a token's evidence (SharingDetector::networks_of).
 struct NetworkEvidence {
@@ -191,7 +191,7 @@ struct NetworkEvidence {
   std::uint32_t first_s = 0, last_s = 0;  // unix s
 };
 
-class SharingDetector {              // runs on the nodes that own a token
+class SharingDetector {  // runs on the nodes that own a token
  public:
   explicit SharingDetector(const SharingPolicy& policy);
   ~SharingDetector();
@@ -217,8 +217,8 @@ class SharingDetector {              // runs on the nodes that own a token
   void prefetch_slot(std::uint16_t key_id, std::uint64_t session) const;
   // The current verdict without a new sighting (all zero for an untracked token).
   SharingVerdict verdict(std::uint16_t key_id, std::uint64_t session) const;
-  void forget(std::uint16_t key_id, std::uint64_t session);   // e.g. after a manual pardon
-  void expire(std::uint64_t now_ms);                          // drop tokens past expiry or idle beyond window
+  void forget(std::uint16_t key_id, std::uint64_t session);  // e.g. after a manual pardon
+  void expire(std::uint64_t now_ms);                         // drop tokens past expiry or idle beyond window
   // The same for the next `slots` slots only, resuming where the last call
   // stopped: the table is tens of MiB, so the sidecar sweeps it in slices.
   void expire_some(std::uint64_t now_ms, std::size_t slots);
@@ -233,7 +233,7 @@ class SharingDetector {              // runs on the nodes that own a token
   std::pair<std::uint32_t, std::uint32_t> seen_span(std::uint16_t key_id, std::uint64_t session) const;
   std::size_t tracked() const { return tracked_; }
   std::size_t capacity() const { return slot_count_; }
-  std::size_t memory_bytes() const;      // what it really holds (allocated tables)
+  std::size_t memory_bytes() const;                       // what it really holds (allocated tables)
   std::uint64_t evictions() const { return evictions_; }  // live tokens dropped to make room
 
  private:
@@ -256,17 +256,17 @@ class SharingDetector {              // runs on the nodes that own a token
   void log_network(std::uint64_t token_hash, const NetworkId& net, const Place& place, std::uint32_t now_s);
 
   SharingPolicy policy_;
-  std::uint32_t tick_s_ = 5;         // time resolution of per-network last-seen times
-  std::unique_ptr<TableMemory> memory_;      // holds the three tables below
+  std::uint32_t tick_s_ = 5;             // time resolution of per-network last-seen times
+  std::unique_ptr<TableMemory> memory_;  // holds the three tables below
   Slot* slots_ = nullptr;
-  std::uint8_t* fingerprints_ = nullptr;     // per slot: 0 free, else 1..255 from the token's hash
+  std::uint8_t* fingerprints_ = nullptr;  // per slot: 0 free, else 1..255 from the token's hash
   std::size_t slot_count_ = 0;
   std::size_t bucket_count_ = 0;
-  LogEntry* log_ = nullptr;          // recent networks of tokens, in buckets by token
+  LogEntry* log_ = nullptr;  // recent networks of tokens, in buckets by token
   std::size_t log_buckets_ = 0;
   std::size_t tracked_ = 0;
   std::uint64_t evictions_ = 0;
-  std::size_t expire_cursor_ = 0;    // where expire_some resumes
+  std::size_t expire_cursor_ = 0;  // where expire_some resumes
 };
 
 }  // namespace uritoken

@@ -16,7 +16,7 @@ RevocationRecord table_record(const gossip::Revocation& winner) {
   rec.key_id = winner.token.key_id;
   rec.token_expires = winner.token_expires;
   rec.since = static_cast<std::uint32_t>(winner.stamp_ms / 1000);
-  rec.state = winner.pardon           ? RevocationState::none
+  rec.state = winner.pardon                  ? RevocationState::none
               : winner.reason == kReasonBulk ? RevocationState::bulk
                                              : RevocationState::revoked;
   return rec;
@@ -57,9 +57,9 @@ NetworkId network_of_report(const gossip::SightingReport& r) {
 
 SharingService::SharingService(ServiceConfig config, SharedState& shared, LogSink log)
     : clock([] {
-        return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                              std::chrono::system_clock::now().time_since_epoch())
-                                              .count());
+        return static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+                .count());
       }),
       config_(std::move(config)),
       shared_(shared),
@@ -81,8 +81,8 @@ std::vector<gossip::Revocation> SharingService::load_journal(std::string* error)
 bool SharingService::open_journal(const gossip::RevocationSet& loaded_into, std::string* error) {
   if (config_.journal_path.empty()) return true;
   // The journal is ours: compact it to what is in force, append from now on.
-  journal_open_ = journal_.rewrite(config_.journal_path, loaded_into, error) &&
-                  journal_.open_append(config_.journal_path, error);
+  journal_open_ =
+      journal_.rewrite(config_.journal_path, loaded_into, error) && journal_.open_append(config_.journal_path, error);
   return journal_open_;
 }
 
@@ -170,8 +170,7 @@ void SharingService::revocation_changed(const gossip::Revocation& winner) {
   // That second change is journaled but not logged: the token's state did
   // not change.
   const std::uint32_t now_s = static_cast<std::uint32_t>(clock() / 1000);
-  const bool was_revoked =
-      shared_.lookup(winner.token.key_id, winner.token.session, now_s) != RevocationState::none;
+  const bool was_revoked = shared_.lookup(winner.token.key_id, winner.token.session, now_s) != RevocationState::none;
   publish(winner);
   unjournaled_.push_back(winner);
   ++(winner.pardon ? pardons_applied_ : revocations_applied_);
@@ -186,12 +185,13 @@ void SharingService::revocation_changed(const gossip::Revocation& winner) {
   std::snprintf(session, sizeof session, "%016llx", static_cast<unsigned long long>(winner.token.session));
   const bool bulk = winner.reason == kReasonBulk;
   const bool shadow = bulk ? config_.bulk_shadow : config_.shadow;
-  log_(LogLevel::notice,
-       std::string("UT00013: token ") +
-           (winner.pardon ? "pardoned" : shadow ? "would be revoked (shadow mode)" : "revoked") + ": key " +
-           std::to_string(winner.token.key_id) + ", session " + session + ", " +
-           (bulk ? std::string("bulk use") : std::to_string(winner.networks) + " networks") + ", decided by " +
-           member_name(winner.origin));
+  log_(LogLevel::notice, std::string("UT00013: token ") +
+                             (winner.pardon ? "pardoned"
+                              : shadow      ? "would be revoked (shadow mode)"
+                                            : "revoked") +
+                             ": key " + std::to_string(winner.token.key_id) + ", session " + session + ", " +
+                             (bulk ? std::string("bulk use") : std::to_string(winner.networks) + " networks") +
+                             ", decided by " + member_name(winner.origin));
 }
 
 void SharingService::member_changed(std::uint64_t node_id, int state) {
@@ -218,8 +218,7 @@ void SharingService::member_changed(std::uint64_t node_id, int state) {
     }
   }
   const char* what = state == gossip::kAlive ? "alive" : state == gossip::kSuspect ? "suspect" : "dead";
-  log_(state == gossip::kAlive ? LogLevel::notice : LogLevel::warn,
-       "UT00018: cluster member " + who + " is " + what);
+  log_(state == gossip::kAlive ? LogLevel::notice : LogLevel::warn, "UT00018: cluster member " + who + " is " + what);
 }
 
 namespace {
@@ -326,7 +325,9 @@ control::Record SharingService::verdict_record(const gossip::Revocation& r) cons
   rec.kind = r.pardon ? "pardoned" : "blocked";
   rec.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("expires", r.token_expires);
   rec.add("since_ms", r.stamp_ms)
-      .add("reason", r.reason == kReasonManual ? "manual" : r.reason == kReasonBulk ? "bulk" : "auto");
+      .add("reason", r.reason == kReasonManual ? "manual"
+                     : r.reason == kReasonBulk ? "bulk"
+                                               : "auto");
   rec.add("origin", member_name(r.origin)).add("networks", r.networks);
   std::string nets;
   std::string where;
@@ -367,6 +368,7 @@ control::Record SharingService::location_record() const {
   return location;
 }
 
+// NOLINTNEXTLINE(readability-function-size): older than the limit, to be split
 std::vector<control::Record> SharingService::status() const {
   std::vector<control::Record> out;
   control::Record ok;
@@ -400,8 +402,8 @@ std::vector<control::Record> SharingService::status() const {
     out.push_back(verdict_record(r));
   });
   for (NetworkId net : classifier_.detected_proxy_networks(clock(), 1000)) {
-    if (net.prefix_len == 0) net.prefix_len = static_cast<std::uint8_t>(net.v6 ? config_.policy.ipv6_prefix
-                                                                            : config_.policy.ipv4_prefix);
+    if (net.prefix_len == 0)
+      net.prefix_len = static_cast<std::uint8_t>(net.v6 ? config_.policy.ipv6_prefix : config_.policy.ipv4_prefix);
     control::Record rec;
     rec.kind = "proxy";
     rec.add("network", format_network(net));
@@ -495,9 +497,9 @@ std::vector<control::Record> SharingService::manual(const control::Record& reque
 gossip::Evidence::Network SharingService::evidence_network(const NetworkId& n) const {
   gossip::Evidence::Network net;
   net.v6 = n.v6;
-  net.prefix_len = n.prefix_len != 0 ? n.prefix_len
-                                     : static_cast<std::uint8_t>(n.v6 ? config_.policy.ipv6_prefix
-                                                                      : config_.policy.ipv4_prefix);
+  net.prefix_len = n.prefix_len != 0
+                       ? n.prefix_len
+                       : static_cast<std::uint8_t>(n.v6 ? config_.policy.ipv6_prefix : config_.policy.ipv4_prefix);
   std::memcpy(net.bytes, n.bytes, sizeof net.bytes);
   return net;
 }
@@ -578,10 +580,9 @@ void SharingService::judge_bulk(const gossip::SightingReport& r, const NetworkId
   rev.evidence.first_seen_s = e.first_s;
   rev.evidence.last_seen_s = now_s;
   log_(LogLevel::notice, "UT00057: token in bulk use (" + std::to_string(b.requests_per_min) + " requests and " +
-                             control::format_bytes(b.bytes_per_min) + " a minute over " +
-                             std::to_string(kBulkWindowS) + " s; UriTokenBulkLimit requests=" +
-                             std::to_string(config_.policy.bulk.requests_per_min) + " bytes=" +
-                             std::to_string(config_.policy.bulk.bytes_per_min) + "): key " +
+                             control::format_bytes(b.bytes_per_min) + " a minute over " + std::to_string(kBulkWindowS) +
+                             " s; UriTokenBulkLimit requests=" + std::to_string(config_.policy.bulk.requests_per_min) +
+                             " bytes=" + std::to_string(config_.policy.bulk.bytes_per_min) + "): key " +
                              std::to_string(r.token.key_id) + ", session " + hex64(r.token.session));
   node_->decide(rev, rev.stamp_ms);
 }

@@ -75,7 +75,7 @@ class SharingService : public gossip::Listener {
 
   // One turn of the sidecar loop: drains the ring into the node, flushes
   // the journal when due, and every few seconds expires old state.
-  std::size_t drain(std::uint64_t now_ms);  // returns how many sightings it took
+  std::size_t drain(std::uint64_t now_ms);   // returns how many sightings it took
   void flush_journal(std::uint64_t now_ms);  // now_ms == 0: at once
   void housekeeping(std::uint64_t now_ms);
 
@@ -129,7 +129,7 @@ class SharingService : public gossip::Listener {
   std::size_t caught_up_ = 0;
   std::uint64_t journal_writes_ = 0;
   std::uint64_t revocations_applied_ = 0, pardons_applied_ = 0;  // changes of the table's verdicts
-  std::uint64_t pardons_held_ = 0;  // verdicts not reached again because a pardon holds
+  std::uint64_t pardons_held_ = 0;                               // verdicts not reached again because a pardon holds
   std::set<std::uint64_t> warned_same_name_;
   std::set<std::uint64_t> warned_policy_;
   std::vector<Sighting> batch_ = std::vector<Sighting>(1024);

@@ -7,8 +7,7 @@
 namespace uritoken {
 namespace {
 
-constexpr char kAlphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 constexpr std::uint8_t kInvalid = 0xff;
 
 constexpr std::array<std::uint8_t, 256> make_decode_table() {
@@ -64,8 +63,7 @@ long base64url_decode(std::uint8_t* out, std::size_t out_cap, std::string_view i
   // OR of all table values: any kInvalid (0xff) sets bit 7 and 6.
   std::uint8_t bad = 0;
   for (; i + 4 <= n; i += 4) {
-    const std::uint8_t a = kDecode[s[i]], b = kDecode[s[i + 1]], c = kDecode[s[i + 2]],
-                       d = kDecode[s[i + 3]];
+    const std::uint8_t a = kDecode[s[i]], b = kDecode[s[i + 1]], c = kDecode[s[i + 2]], d = kDecode[s[i + 3]];
     bad |= a | b | c | d;
     const std::uint32_t v = (a << 18) | (b << 12) | (c << 6) | d;
     out[o++] = static_cast<std::uint8_t>(v >> 16);

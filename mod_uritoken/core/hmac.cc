@@ -33,9 +33,7 @@ HmacSha256Key::Stream HmacSha256Key::start() const {
   return s;
 }
 
-void HmacSha256Key::Stream::update(const void* data, std::size_t len) {
-  SHA256_Update(&inner_, data, len);
-}
+void HmacSha256Key::Stream::update(const void* data, std::size_t len) { SHA256_Update(&inner_, data, len); }
 
 void HmacSha256Key::Stream::finish(std::uint8_t mac[kMacBytes]) {
   std::uint8_t inner_digest[SHA256_DIGEST_LENGTH];
@@ -44,8 +42,6 @@ void HmacSha256Key::Stream::finish(std::uint8_t mac[kMacBytes]) {
   SHA256_Final(mac, &outer_);
 }
 
-bool equal_constant_time(const void* a, const void* b, std::size_t len) {
-  return CRYPTO_memcmp(a, b, len) == 0;
-}
+bool equal_constant_time(const void* a, const void* b, std::size_t len) { return CRYPTO_memcmp(a, b, len) == 0; }
 
 }  // namespace uritoken

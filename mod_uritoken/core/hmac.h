@@ -8,7 +8,7 @@
 // with no allocation and no shared mutable state: contexts are copied on the
 // stack, so any number of httpd threads may use one key at once. OpenSSL's
 // EVP_MAC needs a context per thread and libsodium's SHA-256 is portable C;
-// both were slower here (see docs/design-notes.md).
+// both were slower here (see docs/design.md, "Token").
 #pragma once
 
 #include <openssl/sha.h>

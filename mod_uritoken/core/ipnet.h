@@ -21,8 +21,8 @@ struct IpAddress {
 };
 
 struct IpPrefix {
-  IpAddress addr;        // already masked to `length` bits
-  unsigned length = 0;   // 1..32 or 1..128
+  IpAddress addr;       // already masked to `length` bits
+  unsigned length = 0;  // 1..32 or 1..128
 };
 
 // Parses "192.0.2.7" or "2001:db8::1".

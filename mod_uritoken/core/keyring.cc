@@ -27,14 +27,17 @@ const char* key_state_name(KeyState s) {
 bool client_id_ok(std::string_view client) {
   if (client.empty() || client.size() > kClientIdMaxLen) return false;
   for (char c : client) {
-    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '.' || c == '_' || c == '-';
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' || c == '_' || c == '-';
     if (!ok) return false;
   }
   return true;
 }
 
-Key::~Key() { sodium_memzero(this->secret.data(), this->secret.size()); sodium_memzero(&mac, sizeof mac); }
+Key::~Key() {
+  sodium_memzero(this->secret.data(), this->secret.size());
+  sodium_memzero(&mac, sizeof mac);
+}
 
 namespace {
 
@@ -101,8 +104,9 @@ std::optional<KeyRing> KeyRing::parse(std::string_view text, std::string* error)
     }
     std::uint8_t secret[kKeyBytes];
     if (base64url_decode(secret, sizeof secret, words[3]) != static_cast<long>(kKeyBytes)) {
-      *error = where + "secret must be 32 bytes in base64url without padding (43 characters); "
-                       "make one with 'uritoken keygen'";
+      *error = where +
+               "secret must be 32 bytes in base64url without padding (43 characters); "
+               "make one with 'uritoken keygen'";
       return std::nullopt;
     }
     std::string add_error;
@@ -135,7 +139,8 @@ bool read_protected_file(const std::string& path, std::string* text, std::string
     std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
     *error = path + " has mode " + mode +
              ": a key file must not be readable by other users nor writable by its group; "
-             "fix with: chmod 600 " + path;
+             "fix with: chmod 600 " +
+             path;
     return false;
   }
   std::ifstream in(path, std::ios::binary);
@@ -226,8 +231,8 @@ std::string generate_cluster_key_hex() {
   return out;
 }
 
-bool KeyRing::add(std::uint16_t id, std::string_view client, KeyState state,
-                  const std::uint8_t secret[kKeyBytes], std::string* error) {
+bool KeyRing::add(std::uint16_t id, std::string_view client, KeyState state, const std::uint8_t secret[kKeyBytes],
+                  std::string* error) {
   if (id == 0) {
     *error = "key id must be from 1 to 65535";
     return false;
@@ -246,15 +251,15 @@ bool KeyRing::add(std::uint16_t id, std::string_view client, KeyState state,
   key->state = state;
   std::memcpy(key->secret.data(), secret, kKeyBytes);
   key->mac = HmacSha256Key(secret);
-  const auto at = std::lower_bound(keys_.begin(), keys_.end(), id,
-                                   [](const auto& k, std::uint16_t v) { return k->id < v; });
+  const auto at =
+      std::lower_bound(keys_.begin(), keys_.end(), id, [](const auto& k, std::uint16_t v) { return k->id < v; });
   keys_.insert(at, std::move(key));
   return true;
 }
 
 const Key* KeyRing::find(std::uint16_t id) const {
-  const auto at = std::lower_bound(keys_.begin(), keys_.end(), id,
-                                   [](const auto& k, std::uint16_t v) { return k->id < v; });
+  const auto at =
+      std::lower_bound(keys_.begin(), keys_.end(), id, [](const auto& k, std::uint16_t v) { return k->id < v; });
   return (at != keys_.end() && (*at)->id == id) ? at->get() : nullptr;
 }
 
@@ -271,8 +276,8 @@ const Key* KeyRing::signing_key(std::string_view client, std::optional<std::uint
 std::string generate_key_line(std::uint16_t id, std::string_view client) {
   std::uint8_t secret[kKeyBytes];
   randombytes_buf(secret, sizeof secret);
-  std::string line = std::to_string(id) + " " + std::string(client) + " sign " +
-                     base64url_encode(secret, sizeof secret);
+  std::string line =
+      std::to_string(id) + " " + std::string(client) + " sign " + base64url_encode(secret, sizeof secret);
   sodium_memzero(secret, sizeof secret);
   return line;
 }

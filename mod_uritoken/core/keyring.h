@@ -66,8 +66,8 @@ class KeyRing {
 
   // Adds one key; false (and `error` set) if the id is taken or a field is
   // out of range. For library users that hold keys themselves.
-  bool add(std::uint16_t id, std::string_view client, KeyState state,
-           const std::uint8_t secret[kKeyBytes], std::string* error);
+  bool add(std::uint16_t id, std::string_view client, KeyState state, const std::uint8_t secret[kKeyBytes],
+           std::string* error);
 
   // The key with this id, or nullptr.
   const Key* find(std::uint16_t id) const;

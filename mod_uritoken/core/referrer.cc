@@ -47,7 +47,8 @@ bool ipv6_char(char c) {
 std::optional<std::string> parse_referrer_pattern(std::string_view pattern, std::string* error) {
   const std::string shown(pattern);
   if (pattern.find("://") != std::string_view::npos || pattern.find_first_of("/:?#@") != std::string_view::npos) {
-    *error = "'" + shown + "' is not a host name: give the host alone, without scheme, port or path "
+    *error = "'" + shown +
+             "' is not a host name: give the host alone, without scheme, port or path "
              "(e.g. shop.example.com or *.example.com)";
     return std::nullopt;
   }
@@ -59,7 +60,8 @@ std::optional<std::string> parse_referrer_pattern(std::string_view pattern, std:
     return std::nullopt;
   }
   if (wildcard && host->find('.') == std::string::npos) {
-    *error = "'" + shown + "' would allow every host under a top-level domain; name the site's domain "
+    *error = "'" + shown +
+             "' would allow every host under a top-level domain; name the site's domain "
              "(e.g. *.example.com)";
     return std::nullopt;
   }

@@ -56,8 +56,7 @@ struct ReferrerList {
   // `own_host` the request's own host name (a tokenized page's relative
   // links carry it under a same-origin Referrer-Policy): always allowed.
   // Sets `host` to the Referer's host, if it has one.
-  ReferrerVerdict check(std::optional<std::string_view> referer, std::string_view own_host,
-                        std::string* host) const;
+  ReferrerVerdict check(std::optional<std::string_view> referer, std::string_view own_host, std::string* host) const;
 };
 
 }  // namespace uritoken

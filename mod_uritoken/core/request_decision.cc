@@ -87,8 +87,7 @@ Decision decide(const RequestFacts& f) {
     Decision d = refused(RequestStatus::invalid, Refusal::plain_http, 403);
     // Once the cluster holds a verdict the sidecar is not asked again; a
     // bulk verdict is not one (UriTokenBulk may be only Shadow).
-    const bool revoked_already =
-        f.revocation != RevocationState::none && f.revocation != RevocationState::bulk;
+    const bool revoked_already = f.revocation != RevocationState::none && f.revocation != RevocationState::bulk;
     d.revoke_in_cluster = f.plain_http == PlainHttp::revoke && !revoked_already;
     return d;
   }

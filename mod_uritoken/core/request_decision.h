@@ -38,19 +38,38 @@ enum class RevocationState : std::uint8_t { none = 0, revoked = 1, shadow = 2, b
 enum class Refusal : std::uint8_t {
   none,
   // the token (Reason::too_short .. Reason::ttl_too_long)
-  too_short, too_long, bad_alphabet, bad_encoding, bad_structure, bad_version, unknown_key, retired_key,
+  too_short,
+  too_long,
+  bad_alphabet,
+  bad_encoding,
+  bad_structure,
+  bad_version,
+  unknown_key,
+  retired_key,
   client_mismatch,
   out_of_scope,  // also: a directory scope requested without its slash, not a directory
-  wrong_network, bad_mac, expired, not_yet_valid, ttl_too_long,
+  wrong_network,
+  bad_mac,
+  expired,
+  not_yet_valid,
+  ttl_too_long,
   // the path (PathProblem::bad_escape .. PathProblem::misplaced_token)
-  bad_escape, nul_byte, encoded_slash, dot_segment,
+  bad_escape,
+  nul_byte,
+  encoded_slash,
+  dot_segment,
   misplaced_token,  // also: a "_uk_" segment anywhere but first, with no token first
   // the server
-  no_keys, absent, engine_off,
+  no_keys,
+  absent,
+  engine_off,
   // policies on a valid token
-  plain_http, bad_referrer, missing_referrer,
+  plain_http,
+  bad_referrer,
+  missing_referrer,
   // the cluster's verdicts
-  revoked, bulk_use,
+  revoked,
+  bulk_use,
 };
 inline constexpr unsigned kRefusalKinds = static_cast<unsigned>(Refusal::bulk_use) + 1;
 
@@ -103,14 +122,14 @@ struct AccessFacts {
 
 struct Decision {
   RequestStatus status = RequestStatus::absent;
-  Refusal refusal = Refusal::none;  // why it is refused (none: served)
-  int http_status = 0;              // the answer when refused; 0: go on
-  Refusal shadow = Refusal::none;   // served, but Enforce would have refused it so (URITOKEN_SHADOW)
-  bool bill = false;                // the answer counts for the token's client
-  bool report_sighting = false;     // a sighting for the sidecar
-  bool revoke_in_cluster = false;   // revoke the token on every node (UriTokenPlainHTTP Revoke)
-  bool redirect_into_token = false; // "/_uk_TOKEN" -> 301 "/_uk_TOKEN/"
-  bool set_reason = false;          // URITOKEN_REASON is set (not for a request without a token)
+  Refusal refusal = Refusal::none;   // why it is refused (none: served)
+  int http_status = 0;               // the answer when refused; 0: go on
+  Refusal shadow = Refusal::none;    // served, but Enforce would have refused it so (URITOKEN_SHADOW)
+  bool bill = false;                 // the answer counts for the token's client
+  bool report_sighting = false;      // a sighting for the sidecar
+  bool revoke_in_cluster = false;    // revoke the token on every node (UriTokenPlainHTTP Revoke)
+  bool redirect_into_token = false;  // "/_uk_TOKEN" -> 301 "/_uk_TOKEN/"
+  bool set_reason = false;           // URITOKEN_REASON is set (not for a request without a token)
 
   bool refused() const { return refusal != Refusal::none; }
 };

@@ -16,6 +16,20 @@ bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.
 
 }  // namespace
 
+std::optional<std::string_view> token_of_url(std::string_view url) {
+  std::size_t path_start = 0;
+  if (const auto scheme_end = url.find("://"); scheme_end != std::string_view::npos) {
+    path_start = url.find_first_of("/?#", scheme_end + 3);
+    if (path_start == std::string_view::npos || url[path_start] != '/') return std::nullopt;
+  } else if (url.empty() || url[0] != '/') {
+    return std::nullopt;
+  }
+  std::string_view segment = url.substr(path_start + 1);
+  segment = segment.substr(0, segment.find_first_of("/?#"));
+  if (segment.substr(0, kTokenPrefix.size()) != kTokenPrefix) return std::nullopt;
+  return segment.substr(kTokenPrefix.size());
+}
+
 TokenSplit split_token_prefix(std::string_view raw_path) {
   TokenSplit out;
   if (raw_path.size() < 1 + kTokenPrefix.size() || raw_path[0] != '/' ||
@@ -162,8 +176,7 @@ std::optional<std::uint8_t> scope_descriptor(std::string_view scope, std::string
   return static_cast<std::uint8_t>(segments | (exact ? kScopeExact : 0));
 }
 
-std::optional<std::string_view> scope_of_path(std::string_view path, std::uint8_t descriptor,
-                                              std::string* scratch) {
+std::optional<std::string_view> scope_of_path(std::string_view path, std::uint8_t descriptor, std::string* scratch) {
   const unsigned want = descriptor & 0x7f;
   const bool exact = (descriptor & kScopeExact) != 0;
   if (want == 0 || path.empty() || path[0] != '/') return std::nullopt;

@@ -28,6 +28,12 @@ struct TokenSplit {
 // Splits a raw (still percent-encoded) request path `/_uk_TOKEN/rest`.
 TokenSplit split_token_prefix(std::string_view raw_path);
 
+// The token of a tokenized URL ("https://host/_uk_TOKEN/a.jpg") or path
+// ("/_uk_TOKEN/a.jpg?x"), as the server reads it: the characters after
+// "_uk_" in the first path segment; nothing if that segment is no token.
+// The one parser of a pasted URL (the CLI's --url, the status page's search).
+std::optional<std::string_view> token_of_url(std::string_view url);
+
 // Length of "_uk_" at the start of `s`, in any letter case, written plainly
 // or percent-encoded in any mix ("%5Fuk%5F", "_UK_"), or 0 if `s` does not
 // start a token segment. Only the exact "/_uk_" first segment carries a
@@ -70,7 +76,7 @@ std::optional<std::uint8_t> scope_descriptor(std::string_view scope, std::string
 // request path, or nothing if the path has too few segments to be in any
 // scope of that shape. A directory scope "/a/b/" also covers "/a/b" (which
 // only ever redirects to "/a/b/").
-std::optional<std::string_view> scope_of_path(std::string_view decoded_path,
-                                              std::uint8_t descriptor, std::string* scratch);
+std::optional<std::string_view> scope_of_path(std::string_view decoded_path, std::uint8_t descriptor,
+                                              std::string* scratch);
 
 }  // namespace uritoken

@@ -89,8 +89,8 @@ Reason parse_payload(const std::uint8_t* p, std::size_t len, Claims* c) {
 }
 
 // MAC over payload and the bound request context (see token.h).
-void compute_tag(const Key& key, const std::uint8_t* payload, std::size_t len,
-                 std::string_view scope_path, const IpAddress* network, std::uint8_t tag[kTagBytes]) {
+void compute_tag(const Key& key, const std::uint8_t* payload, std::size_t len, std::string_view scope_path,
+                 const IpAddress* network, std::uint8_t tag[kTagBytes]) {
   auto mac = key.mac.start();
   mac.update(payload, len);
   const std::uint8_t flags = payload[1];
@@ -161,8 +161,9 @@ std::optional<std::string> mint_token(const Key& key, const MintParams& params, 
   if (params.scope) {
     const auto descriptor = scope_descriptor(*params.scope, &scope_path);
     if (!descriptor || scope_path.size() > 0xffff) {
-      *error = "scope must be an absolute decoded path of 1 to 127 segments without '.', '..' "
-               "or '%', e.g. /gallery/12/ (a directory) or /gallery/12/photo.jpg (one file)";
+      *error =
+          "scope must be an absolute decoded path of 1 to 127 segments without '.', '..' "
+          "or '%', e.g. /gallery/12/ (a directory) or /gallery/12/photo.jpg (one file)";
       return std::nullopt;
     }
     c.flags |= flag::kScope;

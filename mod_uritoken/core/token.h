@@ -42,7 +42,7 @@ namespace uritoken {
 constexpr std::uint8_t kTokenVersion = 1;
 constexpr std::size_t kSessionBytes = 8;
 constexpr std::size_t kTagBytes = 16;
-constexpr std::size_t kPayloadMinBytes = 16 + 1 + 1;           // fixed part, client_len, 1-char client
+constexpr std::size_t kPayloadMinBytes = 16 + 1 + 1;  // fixed part, client_len, 1-char client
 constexpr std::size_t kPayloadMaxBytes = 16 + 4 + 1 + 1 + 1 + kClientIdMaxLen;
 constexpr std::size_t kTokenMinChars = base64url_encoded_len(kPayloadMinBytes + kTagBytes);
 constexpr std::size_t kTokenMaxChars = base64url_encoded_len(kPayloadMaxBytes + kTagBytes);
@@ -75,9 +75,9 @@ struct Claims {
   std::uint16_t key_id = 0;
   std::uint32_t expires = 0;
   SessionId session{};
-  std::uint32_t not_before = 0;     // valid if flags & kNotBefore
-  std::uint8_t scope = 0;           // valid if flags & kScope
-  std::uint8_t ip_prefix_len = 0;   // valid if flags & (kIpv4 | kIpv6)
+  std::uint32_t not_before = 0;    // valid if flags & kNotBefore
+  std::uint8_t scope = 0;          // valid if flags & kScope
+  std::uint8_t ip_prefix_len = 0;  // valid if flags & (kIpv4 | kIpv6)
   std::uint8_t client_len = 0;
   std::array<char, kClientIdMaxLen> client_buf{};
 
@@ -91,7 +91,7 @@ struct MintParams {
   std::optional<std::uint32_t> not_before;
   std::optional<std::string_view> scope;  // decoded path: "/gallery/12/" or "/a/b.jpg"
   std::optional<IpPrefix> network;
-  std::optional<SessionId> session;       // random if not given
+  std::optional<SessionId> session;  // random if not given
 };
 
 // Mints a token with `key`. Returns nothing and sets `error` if a parameter

@@ -20,23 +20,22 @@ namespace uritoken {
 
 class UsageTable {
  public:
-  static constexpr std::size_t kClients = 4096;   // a power of two
-  static constexpr std::size_t kClientChars = 32; // client ids are at most this long (keyring.h)
+  static constexpr std::size_t kClients = 4096;    // a power of two
+  static constexpr std::size_t kClientChars = 32;  // client ids are at most this long (keyring.h)
   static constexpr std::size_t kKeys = 65536;
 
   void reset();
 
   // One response of `bytes` to a request billed to `client`.
   void add(std::string_view client, std::uint64_t bytes);
-  void key_used(std::uint16_t key_id, std::uint32_t now_s) {
-    keys_[key_id].store(now_s, std::memory_order_relaxed);
-  }
+  void key_used(std::uint16_t key_id, std::uint32_t now_s) { keys_[key_id].store(now_s, std::memory_order_relaxed); }
 
   struct ClientUsage {
     std::string client;
     std::uint64_t requests = 0, bytes = 0;
   };
-  template <class F> void for_each_client(F f) const {
+  template <class F>
+  void for_each_client(F f) const {
     for (const Slot& s : slots_) {
       if (s.ready.load(std::memory_order_acquire) == 0) continue;
       f(ClientUsage{std::string(s.client, s.length), s.requests.load(std::memory_order_relaxed),
@@ -48,8 +47,8 @@ class UsageTable {
 
  private:
   struct Slot {
-    std::atomic<std::uint64_t> hash;  // 0 = free
-    std::atomic<std::uint32_t> ready; // the name is written
+    std::atomic<std::uint64_t> hash;   // 0 = free
+    std::atomic<std::uint32_t> ready;  // the name is written
     std::uint32_t length;
     char client[kClientChars];
     std::atomic<std::uint64_t> requests, bytes;

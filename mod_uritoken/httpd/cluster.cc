@@ -79,14 +79,10 @@ void sidecar_maintenance(int reason, void* data, int) {
       }
       break;
     }
-    case APR_OC_REASON_RESTART:
-      apr_proc_other_child_unregister(data);
-      break;
-    case APR_OC_REASON_UNREGISTER:
-      // The configuration pool is going away (restart or stop); its
-      // subprocess note sends SIGTERM and waits.
-      break;
+    case APR_OC_REASON_RESTART: apr_proc_other_child_unregister(data); break;
     default:
+      // APR_OC_REASON_UNREGISTER: the configuration pool is going away
+      // (restart or stop); its subprocess note sends SIGTERM and waits.
       break;
   }
 }
@@ -156,7 +152,8 @@ bool read_file(const std::string& path, std::string* text, std::string* error) {
 void keep_last_good(server_rec* s, const ClusterConfig& c, const std::string& path) {
   if (c.state_dir.empty()) return;
   const std::string copy = last_good_path(c, path);
-  struct stat from {}, to {};
+  struct stat from {
+  }, to{};
   if (stat(path.c_str(), &from) != 0) return;
   if (stat(copy.c_str(), &to) == 0 && to.st_size == from.st_size && to.st_mtime >= from.st_mtime) return;
   const std::string tmp = copy + ".tmp";
@@ -166,8 +163,8 @@ void keep_last_good(server_rec* s, const ClusterConfig& c, const std::string& pa
   out.close();
   if (!in || !out || std::rename(tmp.c_str(), copy.c_str()) != 0) {
     std::remove(tmp.c_str());
-    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "UT00053: cannot keep a last good copy of %s in %s",
-                 path.c_str(), c.state_dir.c_str());
+    ap_log_error(APLOG_MARK, APLOG_WARNING, errno, s, "UT00053: cannot keep a last good copy of %s in %s", path.c_str(),
+                 c.state_dir.c_str());
   }
 }
 
@@ -191,7 +188,8 @@ bool load_data_files(server_rec* s, ClusterConfig& c) {
       db = cluster::LocationDatabase::open(last_good_path(c, path), &ignored);
       ap_log_error(APLOG_MARK, APLOG_ERR, 0, s,
                    "UT00052: UriTokenLocationDatabase: %s; %s until it is fixed (e.g. 'location update')",
-                   error.c_str(), db ? "keeping the last good copy" : "no last good copy: places fall back to prefixes");
+                   error.c_str(),
+                   db ? "keeping the last good copy" : "no last good copy: places fall back to prefixes");
     } else if (!db) {
       ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr,
                    "UT00051: UriTokenLocationDatabase: %s; refresh it with 'location update' (Debian's location "
@@ -247,19 +245,22 @@ void wake_sidecar() {
 
 int check_cluster_config(server_rec* s) {
   // Not const: the data files are loaded into it here, at -t and every start.
-  ClusterConfig* c = static_cast<const ServerConfig*>(ap_get_module_config(s->module_config, &uritoken_module))->cluster;
+  ClusterConfig* c =
+      static_cast<const ServerConfig*>(ap_get_module_config(s->module_config, &uritoken_module))->cluster;
   if (c == nullptr) return OK;
   const char* problem = nullptr;
   if (sharing_on(c) && c->state_dir.empty()) {
-    problem = "UriTokenSharing needs UriTokenStateDir, a directory that keeps the revocation journal across "
-              "restarts (e.g. 'UriTokenStateDir /var/lib/apache2/uritoken')";
+    problem =
+        "UriTokenSharing needs UriTokenStateDir, a directory that keeps the revocation journal across "
+        "restarts (e.g. 'UriTokenStateDir /var/lib/apache2/uritoken')";
   } else if (!c->gossip_listen.empty() && !sharing_on(c)) {
     problem = "UriTokenGossipListen is set but UriTokenSharing is Off; add 'UriTokenSharing Enforce' (or Shadow)";
   } else if (!c->gossip_listen.empty() && c->cluster_key_file.empty()) {
     problem = "UriTokenGossipListen needs UriTokenClusterKeyFile (make one with 'uritoken cluster-keygen')";
   } else if (c->bulk_mode != SharingMode::off && !sharing_on(c)) {
-    problem = "UriTokenBulk needs UriTokenSharing Shadow or Enforce: bulk use is judged from the sightings the "
-              "sharing sidecar gathers; add 'UriTokenSharing Shadow' (or Enforce) and a UriTokenStateDir";
+    problem =
+        "UriTokenBulk needs UriTokenSharing Shadow or Enforce: bulk use is judged from the sightings the "
+        "sharing sidecar gathers; add 'UriTokenSharing Shadow' (or Enforce) and a UriTokenStateDir";
   } else if (!c->peers.empty() && c->gossip_listen.empty()) {
     problem = "UriTokenGossipPeer needs UriTokenGossipListen, the address this node gossips from";
   }
@@ -314,7 +315,8 @@ int start_cluster(apr_pool_t* pconf, apr_pool_t*, server_rec* s) {
   if (!prepare_state_dir(pconf, s, *c)) return HTTP_INTERNAL_SERVER_ERROR;
   g_doorbell = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);  // inherited by fork: workers and sidecar
   if (g_doorbell < 0) {
-    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, errno, s, "UT00050: cannot create the sidecar's eventfd (see errno)");
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, errno, s,
+                 "UT00050: cannot create the sidecar's eventfd (see errno)");
     return HTTP_INTERNAL_SERVER_ERROR;
   }
   apr_pool_cleanup_register(pconf, nullptr, close_doorbell, apr_pool_cleanup_null);

@@ -51,8 +51,9 @@ const char* set_key_file(cmd_parms* cmd, void*, const char* arg) {
     error = e.what();
   }
   if (!ring) {
-    return apr_psprintf(cmd->pool, "UriTokenKeyFile: %s (one line per key: '<key-id> <client-id> "
-                                   "<sign|verify-only|retired> <secret>'; see 'uritoken keygen')",
+    return apr_psprintf(cmd->pool,
+                        "UriTokenKeyFile: %s (one line per key: '<key-id> <client-id> "
+                        "<sign|verify-only|retired> <secret>'; see 'uritoken keygen')",
                         error.c_str());
   }
   auto* owned = new (std::nothrow) KeyRing(std::move(*ring));
@@ -70,8 +71,8 @@ const char* set_seconds(cmd_parms* cmd, const char* arg, int min, int max, int* 
   char* end = nullptr;
   const long v = std::strtol(arg, &end, 10);
   if (end == arg || *end != '\0' || v < min || v > max) {
-    return apr_psprintf(cmd->pool, "%s: '%s' is not a number of seconds from %d to %d",
-                        cmd->directive->directive, arg, min, max);
+    return apr_psprintf(cmd->pool, "%s: '%s' is not a number of seconds from %d to %d", cmd->directive->directive, arg,
+                        min, max);
   }
   *out = static_cast<int>(v);
   return nullptr;
@@ -104,8 +105,7 @@ const char* set_log_limit(cmd_parms* cmd, void*, const char* arg) {
   const long v = std::strtol(arg, &end, 10);
   if (end == arg || *end != '\0' || v < 0 || v > 1000000) {
     return apr_psprintf(cmd->pool,
-                        "UriTokenLogLimit: '%s' is not a number of lines per second from 0 (no limit) to 1000000",
-                        arg);
+                        "UriTokenLogLimit: '%s' is not a number of lines per second from 0 (no limit) to 1000000", arg);
   }
   server_config_of(cmd)->log_limit = static_cast<int>(v);
   return nullptr;
@@ -113,8 +113,12 @@ const char* set_log_limit(cmd_parms* cmd, void*, const char* arg) {
 
 // Policies that never send the path (and so the token) to another site.
 const char* set_referrer_policy(cmd_parms* cmd, void*, const char* arg) {
-  static const char* const kSafe[] = {"no-referrer", "same-origin", "origin", "strict-origin",
-                                      "origin-when-cross-origin", "strict-origin-when-cross-origin"};
+  static const char* const kSafe[] = {"no-referrer",
+                                      "same-origin",
+                                      "origin",
+                                      "strict-origin",
+                                      "origin-when-cross-origin",
+                                      "strict-origin-when-cross-origin"};
   if (strcasecmp(arg, "Off") == 0) {
     server_config_of(cmd)->referrer_policy = "";
     return nullptr;
@@ -255,8 +259,9 @@ const char* set_bulk_limit(cmd_parms* cmd, void*, int argc, char* const argv[]) 
   const char* error = nullptr;
   ClusterConfig* c = cluster_of(cmd, &error);
   if (c == nullptr) return error;
-  const char* usage = "UriTokenBulkLimit: use 'UriTokenBulkLimit [requests=N] [bytes=SIZE]', per minute, SIZE "
-                      "in bytes or with K, M or G (e.g. 'UriTokenBulkLimit requests=600 bytes=500M'; 0 = no limit)";
+  const char* usage =
+      "UriTokenBulkLimit: use 'UriTokenBulkLimit [requests=N] [bytes=SIZE]', per minute, SIZE "
+      "in bytes or with K, M or G (e.g. 'UriTokenBulkLimit requests=600 bytes=500M'; 0 = no limit)";
   if (argc < 1 || argc > 2) return usage;
   for (int i = 0; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -270,7 +275,10 @@ const char* set_bulk_limit(cmd_parms* cmd, void*, int argc, char* const argv[]) 
       const unsigned long long v = std::strtoull(text, &end, 10);
       unsigned shift = 0;
       if (end != text && *end != '\0' && end[1] == '\0') {
-        shift = *end == 'K' || *end == 'k' ? 10 : *end == 'M' || *end == 'm' ? 20 : *end == 'G' || *end == 'g' ? 30 : 64;
+        shift = *end == 'K' || *end == 'k'   ? 10
+                : *end == 'M' || *end == 'm' ? 20
+                : *end == 'G' || *end == 'g' ? 30
+                                             : 64;
         ++end;
       }
       if (end == text || *end != '\0' || errno != 0 || shift == 64 || v > (1ull << 50) >> shift || *text == '-') {
@@ -304,7 +312,8 @@ const char* set_gossip_listen(cmd_parms* cmd, void*, const char* arg) {
   ClusterConfig* c = cluster_of(cmd, &error);
   if (c == nullptr) return error;
   if (!gossip::Endpoint::parse(arg)) {
-    return apr_psprintf(cmd->pool, "UriTokenGossipListen: '%s' is not ADDRESS:PORT (e.g. 10.0.0.5:7946 or [2001:db8::5]:7946)", arg);
+    return apr_psprintf(
+        cmd->pool, "UriTokenGossipListen: '%s' is not ADDRESS:PORT (e.g. 10.0.0.5:7946 or [2001:db8::5]:7946)", arg);
   }
   c->gossip_listen = arg;
   return nullptr;
@@ -359,7 +368,8 @@ const char* set_count(cmd_parms* cmd, const char* arg, long min, long max, unsig
   char* end = nullptr;
   const long v = std::strtol(arg, &end, 10);
   if (end == arg || *end != '\0' || v < min || v > max) {
-    return apr_psprintf(cmd->pool, "%s: '%s' is not %s from %ld to %ld", cmd->directive->directive, arg, what, min, max);
+    return apr_psprintf(cmd->pool, "%s: '%s' is not %s from %ld to %ld", cmd->directive->directive, arg, what, min,
+                        max);
   }
   *out = static_cast<unsigned>(v);
   return nullptr;
@@ -392,8 +402,9 @@ const char* add_client_sharing(cmd_parms* cmd, void*, int argc, char* const argv
   const char* error = nullptr;
   ClusterConfig* c = cluster_of(cmd, &error);
   if (c == nullptr) return error;
-  const char* usage = "UriTokenClientSharing: use 'UriTokenClientSharing CLIENT places=N [window=SECONDS]' "
-                      "(e.g. 'UriTokenClientSharing campus-tv places=5 window=300')";
+  const char* usage =
+      "UriTokenClientSharing: use 'UriTokenClientSharing CLIENT places=N [window=SECONDS]' "
+      "(e.g. 'UriTokenClientSharing campus-tv places=5 window=300')";
   if (argc < 2 || argc > 3) return usage;
   ClientSharing cs;
   cs.client = argv[0];
@@ -427,7 +438,8 @@ const char* add_shared_network(cmd_parms* cmd, void*, const char* arg) {
   if (c == nullptr) return error;
   const auto prefix = parse_ip_prefix(arg);
   if (!prefix) {
-    return apr_psprintf(cmd->pool, "UriTokenSharedNetwork: '%s' is not an address or CIDR prefix (e.g. 203.0.113.0/24)", arg);
+    return apr_psprintf(cmd->pool, "UriTokenSharedNetwork: '%s' is not an address or CIDR prefix (e.g. 203.0.113.0/24)",
+                        arg);
   }
   c->shared_networks.push_back(*prefix);
   return nullptr;
@@ -575,8 +587,8 @@ struct DirectiveGuard<const char* (*)(cmd_parms*, void*, Args...), F> {
   }
 };
 
-#define UT_FN(f) \
-  reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(&DirectiveGuard<decltype(&f), &f>::call))
+// NOLINTNEXTLINE(bugprone-macro-parentheses): f names a function, &(f) would not be a template argument
+#define UT_FN(f) reinterpret_cast<cmd_func>(reinterpret_cast<void (*)()>(&DirectiveGuard<decltype(&f), &f>::call))
 
 const command_rec kDirectives[] = {
     AP_INIT_FLAG("UriTokenEngine", UT_FN(set_engine), nullptr, RSRC_CONF,

@@ -41,32 +41,32 @@ struct ClientSharing {
 };
 
 struct ClusterConfig {
-  SharingMode mode = SharingMode::off;    // UriTokenSharing
-  std::string state_dir;                  // UriTokenStateDir (journal)
-  std::string gossip_listen;              // UriTokenGossipListen host:port
-  std::vector<std::string> peers;         // UriTokenGossipPeer host:port ...
-  std::string cluster_key_file;           // UriTokenClusterKeyFile
-  std::vector<ClusterKey> cluster_keys;   // the first seals packets, every one opens them
-  std::string cluster_name = "uritoken";  // UriTokenClusterName (bound into every packet)
-  std::string node_name;                  // UriTokenNodeName (default: the listen address)
-  unsigned max_places = 3;                // UriTokenSharingPlaces (also read as UriTokenSharingNetworks)
-  unsigned window_seconds = 600;          // UriTokenSharingWindow
-  unsigned concurrent_seconds = 120;      // UriTokenSharingConcurrency
-  std::vector<ClientSharing> client_sharing;  // UriTokenClientSharing, one per client
-  SharingMode bulk_mode = SharingMode::off;   // UriTokenBulk
-  unsigned bulk_requests_per_min = 600;       // requests=N of UriTokenBulkLimit (0: none)
+  SharingMode mode = SharingMode::off;              // UriTokenSharing
+  std::string state_dir;                            // UriTokenStateDir (journal)
+  std::string gossip_listen;                        // UriTokenGossipListen host:port
+  std::vector<std::string> peers;                   // UriTokenGossipPeer host:port ...
+  std::string cluster_key_file;                     // UriTokenClusterKeyFile
+  std::vector<ClusterKey> cluster_keys;             // the first seals packets, every one opens them
+  std::string cluster_name = "uritoken";            // UriTokenClusterName (bound into every packet)
+  std::string node_name;                            // UriTokenNodeName (default: the listen address)
+  unsigned max_places = 3;                          // UriTokenSharingPlaces (also read as UriTokenSharingNetworks)
+  unsigned window_seconds = 600;                    // UriTokenSharingWindow
+  unsigned concurrent_seconds = 120;                // UriTokenSharingConcurrency
+  std::vector<ClientSharing> client_sharing;        // UriTokenClientSharing, one per client
+  SharingMode bulk_mode = SharingMode::off;         // UriTokenBulk
+  unsigned bulk_requests_per_min = 600;             // requests=N of UriTokenBulkLimit (0: none)
   std::uint64_t bulk_bytes_per_min = 500ull << 20;  // bytes=SIZE of UriTokenBulkLimit (0: none)
-  std::vector<IpPrefix> shared_networks;  // UriTokenSharedNetwork CIDR ...
-  std::vector<std::string> shared_network_files;  // UriTokenSharedNetworkFile PATH ...
-  std::vector<IpPrefix> shared_file_ranges;        // ... as loaded by check_cluster_config
-  std::string location_path;              // UriTokenLocationDatabase PATH; "" unset (Debian's if present)
-  bool location_off = false;              // set by "UriTokenLocationDatabase Off"
+  std::vector<IpPrefix> shared_networks;            // UriTokenSharedNetwork CIDR ...
+  std::vector<std::string> shared_network_files;    // UriTokenSharedNetworkFile PATH ...
+  std::vector<IpPrefix> shared_file_ranges;         // ... as loaded by check_cluster_config
+  std::string location_path;                        // UriTokenLocationDatabase PATH; "" unset (Debian's if present)
+  bool location_off = false;                        // set by "UriTokenLocationDatabase Off"
   std::shared_ptr<const cluster::LocationDatabase> location;  // loaded by check_cluster_config
-  bool default_shared_networks = true;    // UriTokenSharedNetworkDefaults On|Off
-  unsigned ring_slots = 16384;            // UriTokenSightingsSlots
-  unsigned table_slots = 131072;          // UriTokenRevocationSlots
-  unsigned tracked_sessions = 1000000;    // UriTokenTrackedSessions
-  int revoked_status = 403;               // UriTokenRevokedStatus
+  bool default_shared_networks = true;                        // UriTokenSharedNetworkDefaults On|Off
+  unsigned ring_slots = 16384;                                // UriTokenSightingsSlots
+  unsigned table_slots = 131072;                              // UriTokenRevocationSlots
+  unsigned tracked_sessions = 1000000;                        // UriTokenTrackedSessions
+  int revoked_status = 403;                                   // UriTokenRevokedStatus
   ~ClusterConfig() {
     for (ClusterKey& k : cluster_keys) sodium_memzero(k.data(), k.size());
   }
@@ -79,27 +79,27 @@ enum class MissingReferrer { allow, refuse };
 // (virtual host) owns its own copy after merging, and check_config fills
 // in each list's refuse_missing from the per-client and server settings.
 struct ReferrerConfig {
-  std::map<std::string, ReferrerList, std::less<>> lists;      // UriTokenReferrers <client-id> host...
+  std::map<std::string, ReferrerList, std::less<>> lists;       // UriTokenReferrers <client-id> host...
   std::map<std::string, MissingReferrer, std::less<>> missing;  // UriTokenReferrerMissing <client-id> Allow|Refuse
 };
 
 struct ServerConfig {
-  int engine = kUnset;                 // UriTokenEngine
-  const char* key_file = nullptr;      // UriTokenKeyFile (resolved path)
-  const KeyRing* keys = nullptr;       // loaded when the directive is read
-  int clock_skew_seconds = kUnset;     // UriTokenClockSkew
-  int max_ttl_seconds = kUnset;        // UriTokenMaxTTL
-  int expired_status = kUnset;         // UriTokenExpiredStatus
-  int log_limit = kUnset;              // UriTokenLogLimit (main server)
+  int engine = kUnset;                    // UriTokenEngine
+  const char* key_file = nullptr;         // UriTokenKeyFile (resolved path)
+  const KeyRing* keys = nullptr;          // loaded when the directive is read
+  int clock_skew_seconds = kUnset;        // UriTokenClockSkew
+  int max_ttl_seconds = kUnset;           // UriTokenMaxTTL
+  int expired_status = kUnset;            // UriTokenExpiredStatus
+  int log_limit = kUnset;                 // UriTokenLogLimit (main server)
   const char* referrer_policy = nullptr;  // UriTokenReferrerPolicy ("" = Off); unset: kDefaultReferrerPolicy
-  int plain_http = kUnset;             // UriTokenPlainHTTP (a PlainHttp); unset: kDefaultPlainHttp
-  int referrer_missing = kUnset;       // UriTokenReferrerMissing Allow|Refuse (a MissingReferrer, every client)
-  ReferrerConfig* referrers = nullptr; // UriTokenReferrers, UriTokenReferrerMissing <client-id>
-  ClusterConfig* cluster = nullptr;    // main server's, shared by every vhost
+  int plain_http = kUnset;                // UriTokenPlainHTTP (a PlainHttp); unset: kDefaultPlainHttp
+  int referrer_missing = kUnset;          // UriTokenReferrerMissing Allow|Refuse (a MissingReferrer, every client)
+  ReferrerConfig* referrers = nullptr;    // UriTokenReferrers, UriTokenReferrerMissing <client-id>
+  ClusterConfig* cluster = nullptr;       // main server's, shared by every vhost
 };
 
 struct DirConfig {
-  int require = kUnset;                // UriTokenRequire
+  int require = kUnset;  // UriTokenRequire
 };
 
 constexpr int kDefaultClockSkewSeconds = 30;

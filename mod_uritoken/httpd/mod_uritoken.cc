@@ -72,12 +72,12 @@ constexpr const char* kLocationFilter = "URITOKEN_LOCATION";
 // What post_read_request learnt, kept on the initial request.
 struct RequestState {
   bool token_present = false;
-  bool directory_only = false;        // valid only if the path maps to a directory
-  bool bill = false;                  // its answer counts for the client (a served, valid token)
-  const char* prefix = nullptr;       // "/_uk_TOKEN", for redirects
-  const char* upgrade_path = nullptr; // the raw tokenized path, for an h2c Upgrade
-  const char* client = nullptr;       // the authenticated client id, for billing
-  bool sighted = false;               // reported to the sidecar: its bytes count for the bulk signal
+  bool directory_only = false;         // valid only if the path maps to a directory
+  bool bill = false;                   // its answer counts for the client (a served, valid token)
+  const char* prefix = nullptr;        // "/_uk_TOKEN", for redirects
+  const char* upgrade_path = nullptr;  // the raw tokenized path, for an h2c Upgrade
+  const char* client = nullptr;        // the authenticated client id, for billing
+  bool sighted = false;                // reported to the sidecar: its bytes count for the bulk signal
   Sighting sighting;
 };
 
@@ -195,9 +195,9 @@ const unsigned char* g_csrf_key = nullptr;
 
 constexpr std::size_t kLoggedRefererMax = 200;
 
-// Whether to write the error-log line for a refusal of `kind`; first writes the summary of what the limit held back in an
-// earlier second. The request is refused, so its Referer, which httpd
-// appends to every line about it, is cut short here.
+// Whether to write the error-log line for a refusal of `kind`; first writes the summary of what the limit held back in
+// an earlier second. The request is refused, so its Referer, which httpd appends to every line about it, is cut short
+// here.
 bool refusal_log_allowed(request_rec* r, Refusal kind) {
   if (const char* referer = apr_table_get(r->headers_in, "Referer");
       referer != nullptr && std::strlen(referer) > kLoggedRefererMax) {
@@ -269,27 +269,24 @@ struct RevokeOutcome {
   std::string why;  // the sidecar's answer when not done
 };
 
-// The error-log line of a refusal (docs/log-messages.md), under the log
-// limit. `token_first` tells a misplaced marker with no token first from a
-// second marker after it; `at_access` the access checker's out-of-scope
-// (a directory scope without its slash) from the token's.
-void log_refusal(request_rec* r, const Decision& d, const Whose& w, bool token_first, bool at_access,
-                 const char* referrer_host, const RevokeOutcome& revoke) {
-  if (!refusal_log_allowed(r, d.refusal)) return;
-  const char* name = refusal_name(d.refusal);
-  const char* client = w.client;
-  const char* session = w.session;
-  const unsigned key = w.key;
-  switch (d.refusal) {
+// The log lines of refusals (docs/log-messages.md), by the part of the
+// request path that refused: the path and the server, the token itself,
+// the policies on a valid token, the cluster's verdicts. Each returns
+// false for a kind that is not its own.
+
+// `token_first` tells a misplaced marker with no token first from a
+// second marker after it.
+bool log_path_refusal(request_rec* r, Refusal why, bool token_first) {
+  switch (why) {
     case Refusal::no_keys:
       ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "UT00001: token refused: no UriTokenKeyFile for this server");
-      return;
+      return true;
     case Refusal::misplaced_token:
       if (!token_first) {
         ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                       "UT00004: request refused (misplaced-token): a token is allowed only as the first path "
                       "segment, spelled /_uk_");
-        return;
+        return true;
       }
       [[fallthrough]];
     case Refusal::bad_escape:
@@ -297,65 +294,82 @@ void log_refusal(request_rec* r, const Decision& d, const Whose& w, bool token_f
     case Refusal::encoded_slash:
     case Refusal::dot_segment:
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                    "UT00002: token request refused (%s): the path after the token is unsafe", name);
-      return;
-    case Refusal::plain_http:
-      if (revoke.asked && revoke.done) {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "UT00043: token refused (plain-http) and revoked in the cluster: client %s, key %u, "
-                      "session %s was received over plain HTTP",
-                      client, key, session);
-      } else if (revoke.asked) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "UT00044: token refused (plain-http), but its revocation is not confirmed: client %s, key "
-                      "%u, session %s was received over plain HTTP, and the sidecar did not confirm the "
-                      "revocation: %s",
-                      client, key, session, revoke.why.c_str());
-      } else {
-        ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                      "UT00042: token refused (plain-http): client %s, key %u, session %s was received over plain "
-                      "HTTP%s",
-                      client, key, session,
-                      plain_http(server_config(r)) == PlainHttp::revoke ? " (revoked in the cluster already)" : "");
-      }
-      return;
+                    "UT00002: token request refused (%s): the path after the token is unsafe", refusal_name(why));
+      return true;
+    case Refusal::absent:
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                    "UT00006: request refused (absent): this location requires a token");
+      return true;
+    case Refusal::engine_off:
+      ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                    "UT00005: request refused: UriTokenRequire On but UriTokenEngine is not On for this server");
+      return true;
+    default: return false;
+  }
+}
+
+void log_plain_http_refusal(request_rec* r, const Whose& w, const RevokeOutcome& revoke) {
+  if (revoke.asked && revoke.done) {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "UT00043: token refused (plain-http) and revoked in the cluster: client %s, key %u, session %s was "
+                  "received over plain HTTP",
+                  w.client, w.key, w.session);
+  } else if (revoke.asked) {
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                  "UT00044: token refused (plain-http), but its revocation is not confirmed: client %s, key %u, "
+                  "session %s was received over plain HTTP, and the sidecar did not confirm the revocation: %s",
+                  w.client, w.key, w.session, revoke.why.c_str());
+  } else {
+    ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                  "UT00042: token refused (plain-http): client %s, key %u, session %s was received over plain HTTP%s",
+                  w.client, w.key, w.session,
+                  plain_http(server_config(r)) == PlainHttp::revoke ? " (revoked in the cluster already)" : "");
+  }
+}
+
+bool log_policy_refusal(request_rec* r, Refusal why, const Whose& w, const char* referrer_host,
+                        const RevokeOutcome& revoke) {
+  switch (why) {
+    case Refusal::plain_http: log_plain_http_refusal(r, w, revoke); return true;
     case Refusal::bad_referrer: {
       const std::string shown =
           *referrer_host == '\0' ? "(none: the Referer is not an absolute URL)" : redact_tokens(referrer_host);
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                     "UT00045: token refused (bad-referrer): client %s, key %u, session %s, referring host %s is "
                     "not in the client's UriTokenReferrers",
-                    client, key, session, shown.c_str());
-      return;
+                    w.client, w.key, w.session, shown.c_str());
+      return true;
     }
     case Refusal::missing_referrer:
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                     "UT00046: token refused (missing-referrer): client %s, key %u, session %s: no Referer, and "
                     "UriTokenReferrerMissing is Refuse for this client",
-                    client, key, session);
-      return;
+                    w.client, w.key, w.session);
+      return true;
     case Refusal::revoked:
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                     "UT00010: token refused (revoked): client %s, key %u, session %s is revoked in the cluster "
                     "(found shared, or revoked by an operator: the status page says which)",
-                    client, key, session);
-      return;
+                    w.client, w.key, w.session);
+      return true;
     case Refusal::bulk_use:
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                     "UT00058: token refused (bulk-use): client %s, key %u, session %s was found fetching far "
                     "more than a player (UriTokenBulkLimit; the status page shows its rate)",
-                    client, key, session);
-      return;
-    case Refusal::absent:
-      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
-                    "UT00006: request refused (absent): this location requires a token");
-      return;
-    case Refusal::engine_off:
-      ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                    "UT00005: request refused: UriTokenRequire On but UriTokenEngine is not On for this server");
-      return;
-    default:
-      break;
+                    w.client, w.key, w.session);
+      return true;
+    default: return false;
+  }
+}
+
+// The error-log line of a refusal, under the log limit. `at_access` tells
+// the access checker's out-of-scope (a directory scope without its slash)
+// from the token's.
+void log_refusal(request_rec* r, const Decision& d, const Whose& w, bool token_first, bool at_access,
+                 const char* referrer_host, const RevokeOutcome& revoke) {
+  if (!refusal_log_allowed(r, d.refusal)) return;
+  if (log_path_refusal(r, d.refusal, token_first) || log_policy_refusal(r, d.refusal, w, referrer_host, revoke)) {
+    return;
   }
   if (d.refusal == Refusal::out_of_scope && at_access) {
     ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
@@ -365,8 +379,8 @@ void log_refusal(request_rec* r, const Decision& d, const Whose& w, bool token_f
   }
   // The token's own reasons; whose token it was when the MAC proved it.
   const char* whose =
-      w.authenticated ? apr_psprintf(r->pool, ": client %s, key %u, session %s", client, key, session) : "";
-  ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s)%s", name, whose);
+      w.authenticated ? apr_psprintf(r->pool, ": client %s, key %u, session %s", w.client, w.key, w.session) : "";
+  ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r, "UT00003: token refused (%s)%s", refusal_name(d.refusal), whose);
 }
 
 // `n` in decimal, in pool memory: std::to_chars, a third of apr_ltoa's cost.
@@ -526,11 +540,10 @@ int apply(request_rec* r, const ServerConfig* conf, const Gathered& g, const Dec
   }
   if (d.redirect_into_token) {
     // "/_uk_T" alone: send the client into "/_uk_T/" so relative links resolve under the token.
-    apr_table_setn(r->headers_out, "Location",
-                   ap_construct_url(r->pool,
-                                    apr_pstrcat(r->pool, state->prefix, "/", r->args ? "?" : "",
-                                                r->args ? r->args : "", nullptr),
-                                    r));
+    apr_table_setn(
+        r->headers_out, "Location",
+        ap_construct_url(
+            r->pool, apr_pstrcat(r->pool, state->prefix, "/", r->args ? "?" : "", r->args ? r->args : "", nullptr), r));
     return HTTP_MOVED_PERMANENTLY;
   }
   // Strip the prefix by moving the pointer to the rest (which ends where the
@@ -762,7 +775,8 @@ std::string settle_referrers(ServerConfig* conf) {
     if (rc->lists.count(client) == 0) {
       return "UriTokenReferrerMissing: client '" + client +
              "' has no UriTokenReferrers list here, so the setting would do nothing; add its list "
-             "('UriTokenReferrers " + client + " host...') or remove the line";
+             "('UriTokenReferrers " +
+             client + " host...') or remove the line";
     }
   }
   for (auto& [client, list] : rc->lists) {
@@ -829,7 +843,8 @@ void create_worker_shared(apr_pool_t* pconf, server_rec* s) {
   g_usage = nullptr;
   apr_shm_t* shm = nullptr;
   if (apr_status_t rv = apr_shm_create(&shm, sizeof(WorkerShared), nullptr, pconf); rv != APR_SUCCESS) {
-    ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s, "UT00035: no shared memory for the refusal log limit and the "
+    ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
+                 "UT00035: no shared memory for the refusal log limit and the "
                  "usage counters; refusals are logged without a limit and usage is not counted");
     return;
   }
@@ -890,13 +905,13 @@ const unsigned char* csrf_key() { return g_csrf_key; }
 
 extern "C" {
 // The only exported symbol of the module.
-__attribute__((visibility("default"))) module AP_MODULE_DECLARE_DATA uritoken_module = {
-    STANDARD20_MODULE_STUFF,
-    uritoken::httpd::create_dir_config,
-    uritoken::httpd::merge_dir_config,
-    uritoken::httpd::create_server_config,
-    uritoken::httpd::merge_server_config,
-    uritoken::httpd::kDirectives,
-    uritoken::httpd::register_hooks,
-    AP_MODULE_FLAG_NONE};
+__attribute__((visibility("default")))
+module AP_MODULE_DECLARE_DATA uritoken_module = {STANDARD20_MODULE_STUFF,
+                                                 uritoken::httpd::create_dir_config,
+                                                 uritoken::httpd::merge_dir_config,
+                                                 uritoken::httpd::create_server_config,
+                                                 uritoken::httpd::merge_server_config,
+                                                 uritoken::httpd::kDirectives,
+                                                 uritoken::httpd::register_hooks,
+                                                 AP_MODULE_FLAG_NONE};
 }

@@ -64,7 +64,8 @@ class NoNetwork : public gossip::Transport {
 };
 
 // The likely cause of each kind of dropped gossip packet, for the drop report.
-constexpr std::array<const char*, gossip::kDropKinds> kDropHints = {  // in gossip::DropKind order
+constexpr std::array<const char*, gossip::kDropKinds> kDropHints = {
+    // in gossip::DropKind order
     "larger than any gossip packet: not from a cluster member",
     "not a gossip packet: a scan or another program",
     "UriTokenClusterName differs",
@@ -72,7 +73,8 @@ constexpr std::array<const char*, gossip::kDropKinds> kDropHints = {  // in goss
     "the sender's clock is more than 30 s off, or replayed",
     "replayed, or the sender's clock is behind ours",
     "replayed, or duplicated by the network",
-    "the sender runs a mod_uritoken with another gossip wire version: upgrade it; rolling upgrades work from wire version 2 on",
+    "the sender runs a mod_uritoken with another gossip wire version: upgrade it; rolling upgrades work from wire "
+    "version 2 on",
 };
 
 // When the sidecar drains the sightings ring (see wait_for_packets): news
@@ -106,8 +108,8 @@ SharingPolicy policy_of(const ClusterConfig& c) {
   p.bulk.requests_per_min = c.bulk_requests_per_min;
   p.bulk.bytes_per_min = c.bulk_bytes_per_min;
   for (const ClientSharing& cs : c.client_sharing) {
-    p.client_limits.push_back({sharing_client_hash(cs.client), cs.places,
-                               cs.window_seconds != 0 ? cs.window_seconds : c.window_seconds});
+    p.client_limits.push_back(
+        {sharing_client_hash(cs.client), cs.places, cs.window_seconds != 0 ? cs.window_seconds : c.window_seconds});
   }
   return p;
 }
@@ -185,9 +187,8 @@ class Sidecar {
     }
 
     const auto entries = service_.load_journal(nullptr);
-    node_ = std::make_unique<gossip::Node>(gc, udp_ ? static_cast<gossip::Transport&>(*udp_) : no_network_,
-                                           service_, boot_ms,
-                                           randombytes_random() | (std::uint64_t{randombytes_random()} << 32));
+    node_ = std::make_unique<gossip::Node>(gc, udp_ ? static_cast<gossip::Transport&>(*udp_) : no_network_, service_,
+                                           boot_ms, randombytes_random() | (std::uint64_t{randombytes_random()} << 32));
     service_.attach(node_.get());
     node_->load(entries);
     error.clear();
@@ -201,8 +202,8 @@ class Sidecar {
     drop_report_ms_ = drop_report_interval_ms();
     next_drop_report_ = boot_ms + drop_report_ms_;
     log(cluster::LogLevel::notice, "UT00024: sharing sidecar running as node '" + gc.name + "' with " +
-                                       std::to_string(gc.seeds.size()) + " peers, " +
-                                       std::to_string(entries.size()) + " journal entries");
+                                       std::to_string(gc.seeds.size()) + " peers, " + std::to_string(entries.size()) +
+                                       " journal entries");
     return true;
   }
 

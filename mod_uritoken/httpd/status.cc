@@ -4,7 +4,9 @@
 // (docs/control-protocol.md) and renders the answer as HTML for people,
 // JSON (`?json`) for scripts and Prometheus text (`?metrics`).
 //
-// Safety: GET and HEAD only; answers only when the Host header names this
+// Safety: GET and HEAD read it; POST (its revoke and pardon forms) must
+// come from the page itself (same Origin, and an hourly CSRF token keyed
+// per server start); it answers only when the Host header names this
 // server (ServerName, ServerAlias), an IP literal or localhost, so a DNS
 // rebinding page cannot read it (421 otherwise); never shows a token or a
 // key; if the sidecar is down or slow it answers within 1 s and says so.
@@ -16,7 +18,6 @@
 #include <http_protocol.h>
 #include <http_request.h>
 #include <mod_status.h>
-
 
 #include <sodium.h>
 
@@ -32,6 +33,7 @@
 #include "../cluster/control.h"
 #include "../cluster/control_client.h"
 #include "../cluster/json.h"
+#include "../cluster/status_report.h"
 #include "../cluster/shared_state.h"
 #include "../core/ipnet.h"
 #include "../core/request_path.h"
@@ -181,48 +183,15 @@ View load(request_rec* r, const ServerConfig* conf) {
   return v;
 }
 
-// The places the deciding owner counted, as JSON members (empty for a
-// manual verdict or one from a node before protocol 3).
-std::string places_json(const Record& b) {
-  const std::string field_places = field(b, "places");
-  if (field_places.empty()) return "";
-  std::string out = ",\"places\":[";
-  const auto places = control::parse_places(field_places);
-  for (std::size_t i = 0; i < places.size(); ++i) {
-    char weight[16];
-    std::snprintf(weight, sizeof weight, "%.1f", places[i].weight);
-    const auto when = [](std::uint64_t s) { return s == 0 ? std::string("null") : std::to_string(s); };
-    out += std::string(i ? "," : "") + "{\"place\":" + json(places[i].name) +
-           ",\"country\":" + (places[i].country.empty() ? std::string("null") : json(places[i].country)) +
-           ",\"networks\":" + std::to_string(places[i].networks) +
-           ",\"concurrent\":" + (places[i].concurrent ? "true" : "false") + ",\"weight\":" + weight +
-           ",\"first_used\":" + when(places[i].first_s) + ",\"last_used\":" + when(places[i].last_s) + "}";
-  }
-  const std::string score = field(b, "score"), limit = field(b, "limit");
-  out += "],\"score\":";
-  json_decimal(out, score);
-  out += ",\"limit\":";
-  json_decimal(out, limit);
-  return out;
-}
-
-// A bulk verdict's rate (reason bulk), or null.
-std::string bulk_json(const Record& b) {
-  if (field(b, "reason") != "bulk") return ",\"bulk\":null";
-  std::string out = ",\"bulk\":{\"requests_per_min\":";
-  json_decimal(out, field(b, "bulk_requests"));
-  out += ",\"bytes_per_min\":";
-  json_decimal(out, field(b, "bulk_bytes"));
-  return out + "}";
-}
-
 // The location database the sidecar uses: path ("" none) and build time.
 struct LocationInfo {
   bool known = false;  // the sidecar said
   std::string path;
   std::uint64_t built = 0;
   bool stale(std::time_t now) const {
-    return !path.empty() && built + std::uint64_t{cluster::kLocationStaleDays} * 86400 < static_cast<std::uint64_t>(now);
+    // cppcheck-suppress ignoredReturnValue
+    return !path.empty() &&
+           built + std::uint64_t{cluster::kLocationStaleDays} * 86400 < static_cast<std::uint64_t>(now);
   }
 };
 LocationInfo location_of(const View& v) {
@@ -242,9 +211,10 @@ std::string places_section(const View& v) {
   const std::time_t now = std::time(nullptr);
   std::string out = "<section id=\"places\"><h2>Places</h2>\n<p>";
   if (l.path.empty()) {
-    out += "<span class=\"bad\">No location database</span> (UriTokenLocationDatabase Off, or Debian's "
-           "libloc-database not installed): places are IPv4 /16 and IPv6 /32 networks, which cannot group a "
-           "carrier's address pool the way an autonomous system does.";
+    out +=
+        "<span class=\"bad\">No location database</span> (UriTokenLocationDatabase Off, or Debian's "
+        "libloc-database not installed): places are IPv4 /16 and IPv6 /32 networks, which cannot group a "
+        "carrier's address pool the way an autonomous system does.";
   } else {
     out += "From the location database <code>" + html(l.path) + "</code>, " +
            html(cluster::describe_age(static_cast<std::time_t>(l.built), now)) + ".";
@@ -259,9 +229,9 @@ std::string places_section(const View& v) {
 
 void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_set_content_type(r, "application/json");
-  std::string out = "{\"sidecar\":" + std::string(v.sharing_off             ? "\"off\""
-                                                   : v.sidecar_problem.empty() ? "\"up\""
-                                                                               : "\"unavailable\"");
+  std::string out = "{\"sidecar\":" + std::string(v.sharing_off               ? "\"off\""
+                                                  : v.sidecar_problem.empty() ? "\"up\""
+                                                                              : "\"unavailable\"");
   if (!v.sidecar_problem.empty()) out += ",\"problem\":" + json(v.sidecar_problem);
   if (!v.node.empty()) {
     const Record& n = v.node[0];
@@ -276,43 +246,31 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
   out += ",\"members\":[";
   for (std::size_t i = 0; i < v.members.size(); ++i) {
     const Record& m = v.members[i];
-    out += std::string(i ? "," : "") + "{\"name\":" + json(field(m, "name")) + ",\"address\":" +
-           json(field(m, "address")) + ",\"state\":" + json(field(m, "state")) +
-           ",\"last_contact_ms\":" + (field(m, "last_contact_ms").empty() ? "0" : field(m, "last_contact_ms")) +
-           ",\"protocol\":" + json(field(m, "protocol")) +
+    out += std::string(i ? "," : "") + "{\"name\":" + json(field(m, "name")) +
+           ",\"address\":" + json(field(m, "address")) + ",\"state\":" + json(field(m, "state")) +
+           ",\"last_contact_ms\":";
+    json_decimal(out, field(m, "last_contact_ms"));  // null if never heard from
+    out += ",\"protocol\":" + json(field(m, "protocol")) +
            ",\"same_policy\":" + (field(m, "same_policy") == "0" ? "false" : "true") + "}";
   }
-  auto entries = [&](const char* name, const std::vector<Record>& list) {
-    out += std::string(",\"") + name + "\":[";
-    for (std::size_t i = 0; i < list.size(); ++i) {
-      const Record& b = list[i];
-      std::string nets = "[";
-      const std::string all = field(b, "nets");
-      for (std::size_t at = 0; at < all.size();) {
-        const std::size_t end = std::min(all.find(',', at), all.size());
-        nets += std::string(nets.size() > 1 ? "," : "") + json(all.substr(at, end - at));
-        at = end + 1;
-      }
-      nets += "]";
-      out += std::string(i ? "," : "") + "{\"key_id\":" + field(b, "key") + ",\"session\":" +
-             json(field(b, "session")) + ",\"client\":" + json(client_of(conf, field(b, "key"))) +
-             ",\"since_ms\":" + field(b, "since_ms") + ",\"expires\":" + field(b, "expires") +
-             ",\"reason\":" + json(field(b, "reason")) + ",\"network_count\":" + field(b, "networks") +
-             ",\"networks\":" + nets + places_json(b) + bulk_json(b) + ",\"first_seen\":" + (field(b, "first").empty() ? "0" : field(b, "first")) +
-             ",\"last_seen\":" + (field(b, "last").empty() ? "0" : field(b, "last")) +
-             ",\"decided_by\":" + json(field(b, "origin")) +
-             ",\"operator\":" + json(field(b, "operator")) + ",\"user\":" + json(field(b, "user")) +
-             ",\"comment\":" + json(field(b, "comment")) + "}";
-    }
-    out += "]";
-  };
   out += "]";
-  entries("blocked", v.blocked);
-  entries("pardoned", v.pardoned);
+  // The verdicts in the schema `uritoken blocked --json` writes too.
+  for (const auto& [name, list] : {std::pair{"blocked", &v.blocked}, std::pair{"pardoned", &v.pardoned}}) {
+    std::vector<report::Verdict> verdicts;
+    for (const Record& rec : *list) {
+      report::Verdict verdict = report::parse_verdict(rec);
+      if (const std::string client = client_of(conf, field(rec, "key")); client != "-") verdict.client = client;
+      verdicts.push_back(std::move(verdict));
+    }
+    out += std::string(",\"") + name + "\":";
+    report::append_json(out, verdicts);
+  }
   out += ",\"shared_networks\":[";
-  for (std::size_t i = 0; i < v.shared.size(); ++i) out += std::string(i ? "," : "") + json(field(v.shared[i], "network"));
+  for (std::size_t i = 0; i < v.shared.size(); ++i)
+    out += std::string(i ? "," : "") + json(field(v.shared[i], "network"));
   out += "],\"detected_proxies\":[";
-  for (std::size_t i = 0; i < v.proxies.size(); ++i) out += std::string(i ? "," : "") + json(field(v.proxies[i], "network"));
+  for (std::size_t i = 0; i < v.proxies.size(); ++i)
+    out += std::string(i ? "," : "") + json(field(v.proxies[i], "network"));
   out += "],\"clients\":[";
   if (const UsageTable* usage = usage_table()) {
     bool first = true;
@@ -327,14 +285,15 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
     bool first = true;
     for (const auto& k : conf->keys->keys()) {
       const UsageTable* usage = usage_table();
-      out += std::string(first ? "" : ",") + "{\"key_id\":" + std::to_string(k->id) + ",\"client\":" +
-             json(k->client) + ",\"last_used\":" + std::to_string(usage ? usage->key_last_used(k->id) : 0) + "}";
+      out += std::string(first ? "" : ",") + "{\"key_id\":" + std::to_string(k->id) + ",\"client\":" + json(k->client) +
+             ",\"last_used\":" + std::to_string(usage ? usage->key_last_used(k->id) : 0) + "}";
       first = false;
     }
   }
   out += "],\"counters\":{";
   for (std::size_t i = 0; i < v.counters.size(); ++i) {
-    out += std::string(i ? "," : "") + json(field(v.counters[i], "name")) + ":" + field(v.counters[i], "value");
+    out += std::string(i ? "," : "") + json(field(v.counters[i], "name")) + ":";
+    json_decimal(out, field(v.counters[i], "value"));
   }
   out += "}}\n";
   ap_rputs(out.c_str(), r);
@@ -357,9 +316,10 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_set_content_type(r, "text/plain; version=0.0.4");
   std::string out;
   if (!v.sharing_off) {
-    out += "# HELP uritoken_sidecar_up Whether this node's sharing sidecar answered the status request.\n"
-           "# TYPE uritoken_sidecar_up gauge\nuritoken_sidecar_up " +
-           std::string(v.sidecar_problem.empty() ? "1" : "0") + "\n";
+    out +=
+        "# HELP uritoken_sidecar_up Whether this node's sharing sidecar answered the status request.\n"
+        "# TYPE uritoken_sidecar_up gauge\nuritoken_sidecar_up " +
+        std::string(v.sidecar_problem.empty() ? "1" : "0") + "\n";
   }
   if (!v.sharing_off && v.sidecar_problem.empty()) {
     std::size_t manual = 0, bulk = 0;
@@ -367,24 +327,29 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
       manual += field(b, "reason") == "manual" ? 1 : 0;
       bulk += field(b, "reason") == "bulk" ? 1 : 0;
     }
-    out += "# HELP uritoken_blocked_tokens Tokens revoked in the cluster, as this node knows it.\n"
-           "# TYPE uritoken_blocked_tokens gauge\nuritoken_blocked_tokens " +
-           std::to_string(v.blocked.size()) + "\n";
-    out += "# HELP uritoken_verdicts Revocations in force by reason: shared (found shared by the places rule), "
-           "bulk (found in bulk use) or manual (by an operator); and pardons.\n# TYPE uritoken_verdicts gauge\n"
-           "uritoken_verdicts{reason=\"shared\"} " +
-           std::to_string(v.blocked.size() - manual - bulk) + "\nuritoken_verdicts{reason=\"bulk\"} " +
-           std::to_string(bulk) + "\nuritoken_verdicts{reason=\"manual\"} " + std::to_string(manual) +
-           "\nuritoken_verdicts{reason=\"pardoned\"} " + std::to_string(v.pardoned.size()) + "\n";
+    out +=
+        "# HELP uritoken_blocked_tokens Tokens revoked in the cluster, as this node knows it.\n"
+        "# TYPE uritoken_blocked_tokens gauge\nuritoken_blocked_tokens " +
+        std::to_string(v.blocked.size()) + "\n";
+    out +=
+        "# HELP uritoken_verdicts Revocations in force by reason: shared (found shared by the places rule), "
+        "bulk (found in bulk use) or manual (by an operator); and pardons.\n# TYPE uritoken_verdicts gauge\n"
+        "uritoken_verdicts{reason=\"shared\"} " +
+        std::to_string(v.blocked.size() - manual - bulk) + "\nuritoken_verdicts{reason=\"bulk\"} " +
+        std::to_string(bulk) + "\nuritoken_verdicts{reason=\"manual\"} " + std::to_string(manual) +
+        "\nuritoken_verdicts{reason=\"pardoned\"} " + std::to_string(v.pardoned.size()) + "\n";
     if (const LocationInfo l = location_of(v); l.known && !l.path.empty()) {
-      out += "# HELP uritoken_location_database_built_seconds When the location database in use was built (unix s; "
-             "refresh with 'location update').\n# TYPE uritoken_location_database_built_seconds gauge\n"
-             "uritoken_location_database_built_seconds " + std::to_string(l.built) + "\n";
+      out +=
+          "# HELP uritoken_location_database_built_seconds When the location database in use was built (unix s; "
+          "refresh with 'location update').\n# TYPE uritoken_location_database_built_seconds gauge\n"
+          "uritoken_location_database_built_seconds " +
+          std::to_string(l.built) + "\n";
     }
     std::map<std::string, int> states = {{"alive", 0}, {"suspect", 0}, {"dead", 0}};
     for (const Record& m : v.members) ++states[field(m, "state")];
     out += "# HELP uritoken_members Other cluster members by state.\n# TYPE uritoken_members gauge\n";
-    for (const auto& [state, n] : states) out += "uritoken_members{state=\"" + state + "\"} " + std::to_string(n) + "\n";
+    for (const auto& [state, n] : states)
+      out += "uritoken_members{state=\"" + state + "\"} " + std::to_string(n) + "\n";
     for (const Record& c : v.counters) {
       const bool gauge = field(c, "type") == "gauge";
       const std::string name = "uritoken_" + field(c, "name") + (gauge ? "" : "_total");
@@ -392,8 +357,9 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
              (gauge ? " gauge\n" : " counter\n") + name + " " + field(c, "value") + "\n";
     }
   }
-  out += "# HELP uritoken_refusals_total Requests refused, by reason, since the last restart.\n"
-         "# TYPE uritoken_refusals_total counter\n";
+  out +=
+      "# HELP uritoken_refusals_total Requests refused, by reason, since the last restart.\n"
+      "# TYPE uritoken_refusals_total counter\n";
   refusal_totals([&](const char* reason, std::uint64_t n) {
     out += std::string("uritoken_refusals_total{reason=\"") + reason + "\"} " + std::to_string(n) + "\n";
   });
@@ -411,8 +377,9 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
     });
     out += requests + bytes;
     if (conf->keys != nullptr) {
-      out += "# HELP uritoken_key_last_used_seconds When each key last verified a token on this node (unix s, 0 "
-             "never).\n# TYPE uritoken_key_last_used_seconds gauge\n";
+      out +=
+          "# HELP uritoken_key_last_used_seconds When each key last verified a token on this node (unix s, 0 "
+          "never).\n# TYPE uritoken_key_last_used_seconds gauge\n";
       for (const auto& k : conf->keys->keys()) {
         out += "uritoken_key_last_used_seconds{key_id=\"" + std::to_string(k->id) + "\",client=\"" +
                prometheus_label(k->client) + "\"} " + std::to_string(usage->key_last_used(k->id)) + "\n";
@@ -514,7 +481,8 @@ std::string bulk_html(const Record& b, const ClusterConfig* c) {
   if (c != nullptr) {
     std::string limits;
     if (c->bulk_requests_per_min != 0) limits = std::to_string(c->bulk_requests_per_min) + " requests";
-    if (c->bulk_bytes_per_min != 0) limits += (limits.empty() ? "" : " or ") + control::format_bytes(c->bulk_bytes_per_min);
+    if (c->bulk_bytes_per_min != 0)
+      limits += (limits.empty() ? "" : " or ") + control::format_bytes(c->bulk_bytes_per_min);
     out += " (limit " + limits + ")";
   }
   const auto places = control::parse_places(field(b, "places"));
@@ -540,8 +508,8 @@ std::string places_html(const Record& b) {
   for (const auto& p : places) {
     char weight[16];
     std::snprintf(weight, sizeof weight, "+%.1f", p.weight);
-    out += "<li>" + html(p.name) + (p.country.empty() ? "" : " (" + html(p.country) + ")") +
-           " <span class=\"muted\">" + std::to_string(p.networks) + (p.networks == 1 ? " network, " : " networks, ") +
+    out += "<li>" + html(p.name) + (p.country.empty() ? "" : " (" + html(p.country) + ")") + " <span class=\"muted\">" +
+           std::to_string(p.networks) + (p.networks == 1 ? " network, " : " networks, ") +
            (p.concurrent ? "concurrent" : "sequential") + ", " + weight + used_between(p.first_s, p.last_s) +
            "</span></li>";
   }
@@ -565,13 +533,15 @@ std::string operator_of(const Record& r) {
   return address.empty() ? user : user + " (" + address + ")";
 }
 
+// NOLINTNEXTLINE(readability-function-size): older than the limit, to be split
 void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_set_content_type(r, "text/html; charset=utf-8");
   const std::string client_filter = query_value(r, "client"), session_filter = query_value(r, "session");
   const bool filtered = !client_filter.empty() || !session_filter.empty();
-  std::string out = std::string("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-                                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-                                "<title>mod_uritoken status</title><style>") +
+  std::string out = std::string(
+                        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                        "<title>mod_uritoken status</title><style>") +
                     kStyle + "</style></head><body><main>\n<header><h1>mod_uritoken status</h1>";
   if (v.sharing_off) {
     out += "<p>Link-sharing detection is off on this server (UriTokenSharing).</p>";
@@ -655,8 +625,8 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   };
   auto header = [&](const char* column, const char* label, const char* cls = "") {
     const bool current = sort == column;
-    const bool next_ascending = current ? !ascending : (std::strcmp(column, "since") != 0 &&
-                                                        std::strcmp(column, "expires") != 0);
+    const bool next_ascending =
+        current ? !ascending : (std::strcmp(column, "since") != 0 && std::strcmp(column, "expires") != 0);
     return std::string("<th") + (*cls ? std::string(" class=\"") + cls + "\"" : "") +
            (current ? std::string(" aria-sort=\"") + (ascending ? "ascending" : "descending") + "\"" : "") +
            "><a href=\"" + link(column, next_ascending, 1) + "\">" + label +
@@ -700,10 +670,12 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     if (actions) {
       rows += "<td class=\"action\"><form method=\"post\" action=\"" + self + "\" class=\"pardon\">" + csrf +
               "<input type=\"hidden\" name=\"action\" value=\"pardon\">"
-              "<input type=\"hidden\" name=\"key\" value=\"" + html(field(b, "key")) +
-              "\"><input type=\"hidden\" name=\"session\" value=\"" + html(field(b, "session")) +
+              "<input type=\"hidden\" name=\"key\" value=\"" +
+              html(field(b, "key")) + "\"><input type=\"hidden\" name=\"session\" value=\"" +
+              html(field(b, "session")) +
               "\"><input name=\"comment\" placeholder=\"comment (optional)\" aria-label=\"Comment for pardoning "
-              "session " + html(field(b, "session")) + "\"><button class=\"quiet\" aria-label=\"Pardon session " +
+              "session " +
+              html(field(b, "session")) + "\"><button class=\"quiet\" aria-label=\"Pardon session " +
               html(field(b, "session")) + "\">Pardon</button></form></td>";
     }
     rows += "</tr>\n";
@@ -713,11 +685,16 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     rows = "<tr><td colspan=\"" + std::to_string(columns) + "\" class=\"empty muted\">" +
            (filtered ? "No blocked token matches the filter." : "No blocked tokens.") + "</td></tr>\n";
   }
-  out += "<section id=\"blocked\"><h2>Blocked tokens (" + std::to_string(v.blocked.size()) + ")</h2>\n"
-         "<form method=\"get\" action=\"" + self + "\" class=\"bar\" role=\"search\">"
-         "<label>Client<input name=\"client\" size=\"16\" placeholder=\"client id\" value=\"" + html(client_filter) +
+  out += "<section id=\"blocked\"><h2>Blocked tokens (" + std::to_string(v.blocked.size()) +
+         ")</h2>\n"
+         "<form method=\"get\" action=\"" +
+         self +
+         "\" class=\"bar\" role=\"search\">"
+         "<label>Client<input name=\"client\" size=\"16\" placeholder=\"client id\" value=\"" +
+         html(client_filter) +
          "\"></label><label>Session starts with<input name=\"session\" size=\"18\" placeholder=\"hex digits\" "
-         "spellcheck=\"false\" value=\"" + html(session_filter) + "\"></label><button>Filter</button>";
+         "spellcheck=\"false\" value=\"" +
+         html(session_filter) + "\"></label><button>Filter</button>";
   if (filtered) {
     out += "<span class=\"muted\">" + std::to_string(shown) + " of " + std::to_string(v.blocked.size()) +
            " shown · <a href=\"" + self + "\">show all</a></span>";
@@ -725,8 +702,8 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   out += "</form>\n<div class=\"wrap cards\"><table><thead><tr>" + header("session", "Session") +
          header("client", "Client") + header("key", "Key", "num") + "<th>Why</th>" + header("since", "Since") +
          header("expires", "Expires") + header("decided", "Decided by") +
-         std::string(actions ? "<th><span class=\"muted\">Action</span></th>" : "") + "</tr></thead><tbody>\n" +
-         rows + "</tbody></table></div>\n";
+         std::string(actions ? "<th><span class=\"muted\">Action</span></th>" : "") + "</tr></thead><tbody>\n" + rows +
+         "</tbody></table></div>\n";
   if (pages > 1) {
     out += "<nav class=\"bar\" aria-label=\"Pages of blocked tokens\"><span>Page " + std::to_string(page) + " of " +
            std::to_string(pages) + "</span>";
@@ -747,30 +724,32 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
              "</code></td><td data-label=\"Client\">" + html(client_of(conf, field(p, "key"))) +
              "</td><td data-label=\"Key\" class=\"num\">" + html(field(p, "key")) + "</td><td data-label=\"By\">" +
              (operator_of(p).empty() ? "" : html(operator_of(p)) + " on ") + html(field(p, "origin")) +
-             "</td><td data-label=\"When\">" + time_cell(since_ms / 1000) +
-             "</td><td data-label=\"Comment\">" + html(field(p, "comment")) + "</td></tr>\n";
+             "</td><td data-label=\"When\">" + time_cell(since_ms / 1000) + "</td><td data-label=\"Comment\">" +
+             html(field(p, "comment")) + "</td></tr>\n";
     }
     out += "</tbody></table></div></section>\n";
   }
-  out += "<section id=\"cluster\"><h2>Cluster members</h2>\n<div class=\"wrap\"><table><thead><tr><th>Member</th>"
-         "<th>Address</th><th>State</th><th>Last contact</th><th>Protocol</th><th>Sharing rule</th></tr></thead>"
-         "<tbody>\n";
+  out +=
+      "<section id=\"cluster\"><h2>Cluster members</h2>\n<div class=\"wrap\"><table><thead><tr><th>Member</th>"
+      "<th>Address</th><th>State</th><th>Last contact</th><th>Protocol</th><th>Sharing rule</th></tr></thead>"
+      "<tbody>\n";
   const std::uint64_t now_ms = static_cast<std::uint64_t>(apr_time_as_msec(r->request_time));
   for (const Record& m : v.members) {
     const bool alive = field(m, "state") == "alive";
     const std::uint64_t heard = std::strtoull(field(m, "last_contact_ms").c_str(), nullptr, 10);
-    const std::string contact = heard == 0 ? "never" : heard >= now_ms ? "just now"
-                                                   : std::to_string((now_ms - heard) / 1000) + " s ago";
+    const std::string contact = heard == 0        ? "never"
+                                : heard >= now_ms ? "just now"
+                                                  : std::to_string((now_ms - heard) / 1000) + " s ago";
     out += "<tr><td>" + html(field(m, "name")) + "</td><td><code>" + html(field(m, "address")) +
            "</code></td><td><span class=\"badge " + (alive ? "ok" : "bad") + "\">" + html(field(m, "state")) +
            "</span></td><td>" + contact + "</td><td>" + html(field(m, "protocol")) + "</td><td>" +
-           (field(m, "same_policy") == "0" ? "<span class=\"bad\">differs</span>" : "same") +
-           "</td></tr>\n";
+           (field(m, "same_policy") == "0" ? "<span class=\"bad\">differs</span>" : "same") + "</td></tr>\n";
   }
   if (v.members.empty()) out += "<tr><td colspan=\"6\" class=\"muted\">No other members known.</td></tr>\n";
-  out += "</tbody></table></div></section>\n<div class=\"cols\"><section id=\"keys\"><h2>Keys</h2>\n<div "
-         "class=\"wrap\"><table><thead><tr><th class=\"num\">Key id</th><th>Client</th><th>Last used here</th>"
-         "</tr></thead><tbody>\n";
+  out +=
+      "</tbody></table></div></section>\n<div class=\"cols\"><section id=\"keys\"><h2>Keys</h2>\n<div "
+      "class=\"wrap\"><table><thead><tr><th class=\"num\">Key id</th><th>Client</th><th>Last used here</th>"
+      "</tr></thead><tbody>\n";
   if (conf->keys != nullptr) {
     const UsageTable* usage = usage_table();
     for (const auto& k : conf->keys->keys()) {
@@ -780,21 +759,24 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
              "</td></tr>\n";
     }
   }
-  out += "</tbody></table></div></section>\n<section id=\"usage\"><h2>Usage by client <span class=\"muted\">(since "
-         "the last restart)</span></h2>\n<div class=\"wrap\"><table><thead><tr><th>Client</th><th class=\"num\">"
-         "Requests</th><th class=\"num\">Bytes</th></tr></thead><tbody>\n";
+  out +=
+      "</tbody></table></div></section>\n<section id=\"usage\"><h2>Usage by client <span class=\"muted\">(since "
+      "the last restart)</span></h2>\n<div class=\"wrap\"><table><thead><tr><th>Client</th><th class=\"num\">"
+      "Requests</th><th class=\"num\">Bytes</th></tr></thead><tbody>\n";
   if (const UsageTable* usage = usage_table()) {
     usage->for_each_client([&](const UsageTable::ClientUsage& u) {
       out += "<tr><td>" + html(u.client) + "</td><td class=\"num\">" + std::to_string(u.requests) +
              "</td><td class=\"num\">" + std::to_string(u.bytes) + "</td></tr>\n";
     });
   }
-  out += "</tbody></table></div></section></div>\n<div class=\"cols\"><section id=\"shared\"><h2>Shared networks "
-         "<span class=\"muted\">(configured)</span></h2>\n<p>";
+  out +=
+      "</tbody></table></div></section></div>\n<div class=\"cols\"><section id=\"shared\"><h2>Shared networks "
+      "<span class=\"muted\">(configured)</span></h2>\n<p>";
   for (const Record& s : v.shared) out += "<code>" + html(field(s, "network")) + "</code> ";
   if (v.shared.empty()) out += "<span class=\"muted\">None configured (UriTokenSharedNetwork).</span>";
-  out += "</p></section>\n<section id=\"proxies\"><h2>Suspected shared proxies</h2>\n<p class=\"hint\">Detected "
-         "here: networks with many sessions at once.</p>\n<p>";
+  out +=
+      "</p></section>\n<section id=\"proxies\"><h2>Suspected shared proxies</h2>\n<p class=\"hint\">Detected "
+      "here: networks with many sessions at once.</p>\n<p>";
   for (const Record& p : v.proxies) out += "<code>" + html(field(p, "network")) + "</code> ";
   if (v.proxies.empty()) out += "<span class=\"muted\">None at the moment.</span>";
   out += "</p></section></div>\n";
@@ -807,8 +789,7 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   }
   out += "</tbody></table></details></section>\n<footer>Shown at " +
          iso_time(static_cast<std::uint64_t>(apr_time_sec(r->request_time))) + " · <a href=\"" + self +
-         "?json\">JSON</a> · <a href=\"" + self +
-         "?metrics\">Prometheus metrics</a></footer>\n</main></body></html>\n";
+         "?json\">JSON</a> · <a href=\"" + self + "?metrics\">Prometheus metrics</a></footer>\n</main></body></html>\n";
   ap_rputs(out.c_str(), r);
 }
 
@@ -829,7 +810,9 @@ std::string csrf_token(std::uint64_t hour) {
   return hex;
 }
 
-std::uint64_t current_hour(const request_rec* r) { return static_cast<std::uint64_t>(apr_time_sec(r->request_time) / 3600); }
+std::uint64_t current_hour(const request_rec* r) {
+  return static_cast<std::uint64_t>(apr_time_sec(r->request_time) / 3600);
+}
 
 bool csrf_ok(const request_rec* r, const std::string& given) {
   if (given.size() != 32) return false;
@@ -873,15 +856,16 @@ std::map<std::string, std::string> read_form(request_rec* r) {
   return out;
 }
 
-// The token of a pasted URL (or a bare token): its key id, session and
-// expiry. The token itself is never shown or logged.
+// The token of a pasted URL (or a bare token, with or without "_uk_"):
+// its key id, session and expiry. The token itself is never shown or logged.
 bool token_of(const std::string& text, std::uint16_t* key, std::string* session, std::uint32_t* expires) {
   std::string_view t = text;
-  if (const auto at = t.find("/_uk_"); at != std::string_view::npos) {
-    t = t.substr(at + 5);
-    t = t.substr(0, t.find_first_of("/?# "));
-  } else if (t.rfind("_uk_", 0) == 0) {
-    t = t.substr(4);
+  t.remove_prefix(std::min(t.find_first_not_of(" \t\r\n"), t.size()));
+  t = t.substr(0, t.find_last_not_of(" \t\r\n") + 1);
+  if (const auto from_url = token_of_url(t)) {
+    t = *from_url;
+  } else if (t.substr(0, kTokenPrefix.size()) == kTokenPrefix) {
+    t.remove_prefix(kTokenPrefix.size());
   }
   Claims claims;
   if (decode_token(t, &claims) != Reason::ok) return false;
@@ -925,9 +909,9 @@ int handle_action(request_rec* r, const ServerConfig* conf) {
   std::string why;
   const auto answer = ask_sidecar(conf->cluster->state_dir + "/" + control::kSocketName, request, &why);
   const bool ok = answer && !answer->empty() && (*answer)[0].kind == "ok";
-  const std::string message = ok ? action + (action == "revoke" ? "d" : "ed") + " session " +
-                                       field((*answer)[0], "session")
-                                 : (answer && !answer->empty() ? field((*answer)[0], "message") : why);
+  const std::string message =
+      ok ? action + (action == "revoke" ? "d" : "ed") + " session " + field((*answer)[0], "session")
+         : (answer && !answer->empty() ? field((*answer)[0], "message") : why);
   ap_log_rerror(APLOG_MARK, ok ? APLOG_NOTICE : APLOG_WARNING, 0, r,
                 "UT00041: status page: operator %s%s%s %s key %s session %s%s%s",
                 r->useragent_ip ? r->useragent_ip : "-", r->user ? " user " : "", r->user ? r->user : "",
@@ -949,8 +933,8 @@ int server_status_section(request_rec* r, int flags) {
   const ServerConfig* conf = config_of(r);
   const ClusterConfig* c = conf->cluster;
   const char* mode = c == nullptr || c->mode == SharingMode::off ? "off"
-                     : c->mode == SharingMode::shadow           ? "shadow"
-                                                                : "enforce";
+                     : c->mode == SharingMode::shadow            ? "shadow"
+                                                                 : "enforce";
   const SharedState* shared = shared_state();
   const std::uint64_t now_ms = static_cast<std::uint64_t>(apr_time_as_msec(apr_time_now()));
   const std::uint64_t beat = shared != nullptr ? shared->sidecar_heartbeat() : 0;
@@ -959,19 +943,30 @@ int server_status_section(request_rec* r, int flags) {
   std::uint64_t refusals = 0;
   refusal_totals([&](const char*, std::uint64_t n) { refusals += n; });
   if (flags & AP_STATUS_SHORT) {
-    ap_rprintf(r, "UriTokenSharing: %s\nUriTokenSidecar: %s\nUriTokenRevocations: %" APR_UINT64_T_FMT "\nUriTokenSightingsDropped: %" APR_UINT64_T_FMT "\n"
+    ap_rprintf(r,
+               "UriTokenSharing: %s\nUriTokenSidecar: %s\nUriTokenRevocations: %" APR_UINT64_T_FMT
+               "\nUriTokenSightingsDropped: %" APR_UINT64_T_FMT
+               "\n"
                "UriTokenRefusals: %" APR_UINT64_T_FMT "\n",
-               mode, shared == nullptr ? "none" : sidecar_up ? "up" : "down",
-               static_cast<apr_uint64_t>(sc.revocations_in_table),
-               static_cast<apr_uint64_t>(sc.sightings_dropped), static_cast<apr_uint64_t>(refusals));
+               mode,
+               shared == nullptr ? "none"
+               : sidecar_up      ? "up"
+                                 : "down",
+               static_cast<apr_uint64_t>(sc.revocations_in_table), static_cast<apr_uint64_t>(sc.sightings_dropped),
+               static_cast<apr_uint64_t>(refusals));
     return OK;
   }
   ap_rprintf(r,
-             "<hr><h2>mod_uritoken</h2><dl><dt>Link sharing: %s; sidecar %s</dt><dt>%" APR_UINT64_T_FMT " revocations in the table, "
-             "%" APR_UINT64_T_FMT " sightings dropped (ring full), %" APR_UINT64_T_FMT " requests refused since the last restart</dt></dl>\n",
-             mode, shared == nullptr ? "none" : sidecar_up ? "up" : "<b>down</b>",
-             static_cast<apr_uint64_t>(sc.revocations_in_table),
-             static_cast<apr_uint64_t>(sc.sightings_dropped), static_cast<apr_uint64_t>(refusals));
+             "<hr><h2>mod_uritoken</h2><dl><dt>Link sharing: %s; sidecar %s</dt><dt>%" APR_UINT64_T_FMT
+             " revocations in the table, "
+             "%" APR_UINT64_T_FMT " sightings dropped (ring full), %" APR_UINT64_T_FMT
+             " requests refused since the last restart</dt></dl>\n",
+             mode,
+             shared == nullptr ? "none"
+             : sidecar_up      ? "up"
+                               : "<b>down</b>",
+             static_cast<apr_uint64_t>(sc.revocations_in_table), static_cast<apr_uint64_t>(sc.sightings_dropped),
+             static_cast<apr_uint64_t>(refusals));
   return OK;
 }
 

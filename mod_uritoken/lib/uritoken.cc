@@ -40,9 +40,8 @@ int uritoken_init(void) { return sodium_init() < 0 ? -1 : 0; }
 
 void uritoken_keygen(unsigned char key[URITOKEN_KEYBYTES]) { randombytes_buf(key, URITOKEN_KEYBYTES); }
 
-int uritoken_mint(char* token, size_t token_maxlen, const unsigned char key[URITOKEN_KEYBYTES],
-                  unsigned int key_id, const char* client, uint32_t expires,
-                  const uritoken_mint_options* options) try {
+int uritoken_mint(char* token, size_t token_maxlen, const unsigned char key[URITOKEN_KEYBYTES], unsigned int key_id,
+                  const char* client, uint32_t expires, const uritoken_mint_options* options) try {
   if (token == nullptr || key == nullptr || client == nullptr || key_id == 0 || key_id > 65535) {
     return -1;
   }
@@ -84,8 +83,8 @@ int uritoken_inspect(uritoken_claims* claims, const char* token) try {
 }
 
 int uritoken_verify(uritoken_claims* claims, const char** reason, const char* token,
-                    const unsigned char key[URITOKEN_KEYBYTES], unsigned int key_id,
-                    const char* client, const uritoken_verify_options* options) try {
+                    const unsigned char key[URITOKEN_KEYBYTES], unsigned int key_id, const char* client,
+                    const uritoken_verify_options* options) try {
   if (reason != nullptr) *reason = "bad-arguments";
   if (token == nullptr || key == nullptr || client == nullptr || key_id == 0 || key_id > 65535) {
     return URITOKEN_INVALID;

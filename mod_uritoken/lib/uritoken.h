@@ -33,18 +33,18 @@ extern "C" {
 
 #define URITOKEN_KEYBYTES 32U
 #define URITOKEN_SESSIONBYTES 8U
-#define URITOKEN_CLIENT_MAXBYTES 33U  /* 32 characters and a NUL */
-#define URITOKEN_TOKEN_MAXBYTES 96U   /* 95 characters and a NUL */
-#define URITOKEN_PREFIX "_uk_"        /* the path segment is "_uk_" TOKEN */
+#define URITOKEN_CLIENT_MAXBYTES 33U /* 32 characters and a NUL */
+#define URITOKEN_TOKEN_MAXBYTES 96U  /* 95 characters and a NUL */
+#define URITOKEN_PREFIX "_uk_"       /* the path segment is "_uk_" TOKEN */
 
 /* Optional claims for uritoken_mint; zero-initialise and set what you need. */
 typedef struct uritoken_mint_options {
-  uint32_t not_before;            /* unix seconds; 0 = valid at once */
-  const char *scope;              /* decoded path: "/gallery/12/" (directory)
-                                     or "/gallery/12/a.jpg" (one file); NULL = any */
-  const char *network;            /* client network "192.0.2.0/24",
-                                     "2001:db8::/48"; NULL = any */
-  const unsigned char *session;   /* URITOKEN_SESSIONBYTES bytes; NULL = random */
+  uint32_t not_before;          /* unix seconds; 0 = valid at once */
+  const char *scope;            /* decoded path: "/gallery/12/" (directory)
+                                   or "/gallery/12/a.jpg" (one file); NULL = any */
+  const char *network;          /* client network "192.0.2.0/24",
+                                   "2001:db8::/48"; NULL = any */
+  const unsigned char *session; /* URITOKEN_SESSIONBYTES bytes; NULL = random */
 } uritoken_mint_options;
 
 /* The fields a token carries (uritoken_inspect, uritoken_verify). */
@@ -54,12 +54,12 @@ typedef struct uritoken_claims {
   char client[URITOKEN_CLIENT_MAXBYTES];
   unsigned char session[URITOKEN_SESSIONBYTES];
   uint32_t expires;
-  uint32_t not_before;            /* 0 if none */
-  int has_scope;                  /* 1 if bound to a path scope */
-  unsigned int scope_segments;    /* how many leading path segments */
-  int scope_exact;                /* 1 if the scope is one file */
-  int network_family;             /* 0 none, 4 or 6 */
-  unsigned int network_prefix;    /* prefix length of the bound network */
+  uint32_t not_before;         /* 0 if none */
+  int has_scope;               /* 1 if bound to a path scope */
+  unsigned int scope_segments; /* how many leading path segments */
+  int scope_exact;             /* 1 if the scope is one file */
+  int network_family;          /* 0 none, 4 or 6 */
+  unsigned int network_prefix; /* prefix length of the bound network */
 } uritoken_claims;
 
 /* Verdicts of uritoken_verify. */
@@ -69,20 +69,19 @@ typedef struct uritoken_claims {
 
 /* Parameters of uritoken_verify. */
 typedef struct uritoken_verify_options {
-  const char *path;               /* request path after the token, as in the URL; NULL = "/" */
-  const char *client_ip;          /* client address; NULL = unknown */
-  int64_t now;                    /* unix seconds; 0 = current time */
-  uint32_t leeway_seconds;        /* clock skew tolerated; 0 = 30 */
-  uint32_t max_ttl_seconds;       /* longest lifetime accepted; 0 = 7 days */
+  const char *path;         /* request path after the token, as in the URL; NULL = "/" */
+  const char *client_ip;    /* client address; NULL = unknown */
+  int64_t now;              /* unix seconds; 0 = current time */
+  uint32_t leeway_seconds;  /* clock skew tolerated; 0 = 30 */
+  uint32_t max_ttl_seconds; /* longest lifetime accepted; 0 = 7 days */
 } uritoken_verify_options;
 
 URITOKEN_EXPORT int uritoken_init(void);
 
 /* Writes a NUL-terminated token to `token` (at least URITOKEN_TOKEN_MAXBYTES
  * bytes is always enough). `key` must be a sign key of `client`. */
-URITOKEN_EXPORT int uritoken_mint(char *token, size_t token_maxlen,
-                                  const unsigned char key[URITOKEN_KEYBYTES], unsigned int key_id,
-                                  const char *client, uint32_t expires,
+URITOKEN_EXPORT int uritoken_mint(char *token, size_t token_maxlen, const unsigned char key[URITOKEN_KEYBYTES],
+                                  unsigned int key_id, const char *client, uint32_t expires,
                                   const uritoken_mint_options *options);
 
 /* Decodes a token's fields WITHOUT checking its MAC: never trust them. */
@@ -92,8 +91,7 @@ URITOKEN_EXPORT int uritoken_inspect(uritoken_claims *claims, const char *token)
  * Returns URITOKEN_VALID, URITOKEN_INVALID or URITOKEN_EXPIRED; `reason`
  * (if not NULL) receives a static string such as "bad-mac". */
 URITOKEN_EXPORT int uritoken_verify(uritoken_claims *claims, const char **reason, const char *token,
-                                    const unsigned char key[URITOKEN_KEYBYTES],
-                                    unsigned int key_id, const char *client,
+                                    const unsigned char key[URITOKEN_KEYBYTES], unsigned int key_id, const char *client,
                                     const uritoken_verify_options *options) URITOKEN_WARN_UNUSED;
 
 /* Makes a fresh random key. */

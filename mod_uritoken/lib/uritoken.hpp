@@ -26,11 +26,26 @@ struct MintOptions {
   std::optional<std::string> scope_path;
   std::optional<std::string> network_cidr;
 
-  MintOptions& ttl(std::uint32_t s) { ttl_seconds = s; return *this; }
-  MintOptions& expires(std::uint32_t t) { expires_at = t; return *this; }
-  MintOptions& not_before(std::uint32_t t) { not_before_at = t; return *this; }
-  MintOptions& scope(std::string s) { scope_path = std::move(s); return *this; }
-  MintOptions& network(std::string s) { network_cidr = std::move(s); return *this; }
+  MintOptions& ttl(std::uint32_t s) {
+    ttl_seconds = s;
+    return *this;
+  }
+  MintOptions& expires(std::uint32_t t) {
+    expires_at = t;
+    return *this;
+  }
+  MintOptions& not_before(std::uint32_t t) {
+    not_before_at = t;
+    return *this;
+  }
+  MintOptions& scope(std::string s) {
+    scope_path = std::move(s);
+    return *this;
+  }
+  MintOptions& network(std::string s) {
+    network_cidr = std::move(s);
+    return *this;
+  }
 };
 
 class Minter {
@@ -42,9 +57,8 @@ class Minter {
 
   // The token alone.
   std::string mint(const MintOptions& o = {}) const {
-    const auto expires = o.expires_at != 0
-                             ? o.expires_at
-                             : static_cast<std::uint32_t>(std::time(nullptr)) + o.ttl_seconds;
+    const auto expires =
+        o.expires_at != 0 ? o.expires_at : static_cast<std::uint32_t>(std::time(nullptr)) + o.ttl_seconds;
     uritoken_mint_options c{};
     c.not_before = o.not_before_at;
     c.scope = o.scope_path ? o.scope_path->c_str() : nullptr;

@@ -24,7 +24,8 @@ int main(int argc, char** argv) {
     controls += r.controls_revoked;
     unconverged += !r.converged;
     if (r.max_ms_after_heal > max_ms) max_ms = r.max_ms_after_heal;
-    if (!r.failures.empty()) std::printf("  seed %llu: %s\n", static_cast<unsigned long long>(seed), r.failures.c_str());
+    if (!r.failures.empty())
+      std::printf("  seed %llu: %s\n", static_cast<unsigned long long>(seed), r.failures.c_str());
   }
   std::printf("  %llu seeds x %d phases of 3 s: %zu control tokens revoked, %zu runs not converged\n",
               static_cast<unsigned long long>(seeds), phases, controls, unconverged);

@@ -35,9 +35,7 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double ms_since(Clock::time_point t) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
-}
+double ms_since(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 struct Node {
   std::unique_ptr<Httpd> httpd;
@@ -105,7 +103,8 @@ class Bench {
     for (unsigned t = 0; t < 20; ++t) {
       const std::string token = mint();
       const unsigned seed = first_seed + t;
-      for (std::size_t k = 0; k < 5; ++k) get(others[k % others.size()], token, network_address(seed, static_cast<int>(k)));
+      for (std::size_t k = 0; k < 5; ++k)
+        get(others[k % others.size()], token, network_address(seed, static_cast<int>(k)));
       revoked.emplace_back(token, seed);
     }
     for (auto& [token, seed] : revoked) wait_refused(token, others, seed, Clock::now());

@@ -86,7 +86,8 @@ Revocation make_rev(std::uint64_t session, std::uint64_t now_ms) {
   return r;
 }
 
-template <class T> T median(std::vector<T> v) {
+template <class T>
+T median(std::vector<T> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
@@ -132,21 +133,19 @@ void dissemination(Simulation& s, double loss, std::uint64_t first_session, cons
     std::printf("%s: p999 %llu ms, all %llu ms\n", label, static_cast<unsigned long long>(median(p999)),
                 static_cast<unsigned long long>(median(all)));
   } else {
-    std::printf("sim nodes=%zu loss=%d%%: p999 %llu ms, all %llu ms\n", n,
-                static_cast<int>(std::lround(loss * 100)),
-                static_cast<unsigned long long>(median(p999)),
-                static_cast<unsigned long long>(median(all)));
+    std::printf("sim nodes=%zu loss=%d%%: p999 %llu ms, all %llu ms\n", n, static_cast<int>(std::lround(loss * 100)),
+                static_cast<unsigned long long>(median(p999)), static_cast<unsigned long long>(median(all)));
   }
   // Free format: how much SWIM churned while this cell was measured.
   const Stats churn1 = churn();
   double secs = static_cast<double>(s.now() - cell0) / 1000.0, health = 0;
   for (std::size_t i = 0; i < n; ++i) health += s.node(i)->health();
-  std::printf("  membership during the measurement (%.1f s): %.0f suspicions/s, %.0f refutations/s, "
-              "%llu member deaths summed over all views, mean local health score %.2f\n",
-              secs, static_cast<double>(churn1.suspicions - churn0.suspicions) / secs,
-              static_cast<double>(churn1.refutations - churn0.refutations) / secs,
-              static_cast<unsigned long long>(churn1.deaths - churn0.deaths),
-              health / static_cast<double>(n));
+  std::printf(
+      "  membership during the measurement (%.1f s): %.0f suspicions/s, %.0f refutations/s, "
+      "%llu member deaths summed over all views, mean local health score %.2f\n",
+      secs, static_cast<double>(churn1.suspicions - churn0.suspicions) / secs,
+      static_cast<double>(churn1.refutations - churn0.refutations) / secs,
+      static_cast<unsigned long long>(churn1.deaths - churn0.deaths), health / static_cast<double>(n));
   std::fflush(stdout);
 }
 
@@ -210,10 +209,11 @@ void memory_and_catch_up() {
   auto node = std::make_unique<Node>(c, t, l, sim::kEpochMs, 1);
   node->load(entries);
   std::size_t heap1 = mallinfo2().uordblks;
-  std::printf("memory: a Node holding %zu revocations uses %.1f MB of heap (%.0f bytes/entry; "
-              "sizeof(Revocation) = %zu)\n",
-              node->revocations().size(), (heap1 - heap0) / 1e6,
-              static_cast<double>(heap1 - heap0) / 100000.0, sizeof(Revocation));
+  std::printf(
+      "memory: a Node holding %zu revocations uses %.1f MB of heap (%.0f bytes/entry; "
+      "sizeof(Revocation) = %zu)\n",
+      node->revocations().size(), (heap1 - heap0) / 1e6, static_cast<double>(heap1 - heap0) / 100000.0,
+      sizeof(Revocation));
   node.reset();
 
   for (double loss : {0.0, 0.10}) {
@@ -222,15 +222,17 @@ void memory_and_catch_up() {
     o.loss = loss;
     o.base = base_config();
     Simulation s(o);
-    for (std::size_t i = 0; i < 3; ++i) s.add_node(i ? std::vector<std::size_t>{0} : std::vector<std::size_t>{}, entries);
+    for (std::size_t i = 0; i < 3; ++i)
+      s.add_node(i ? std::vector<std::size_t>{0} : std::vector<std::size_t>{}, entries);
     s.run_for(3000);
     std::size_t fresh = s.add_node({0, 1, 2});
     std::uint64_t t0 = s.now();
     s.run_until_true([&] { return s.node(fresh)->ready(); }, 60000, 5);
-    std::printf("catch-up: a new node pulls %zu revocations and is ready after %llu ms "
-                "(loss %d%%)\n",
-                s.node(fresh)->revocations().size(),
-                static_cast<unsigned long long>(s.now() - t0), static_cast<int>(loss * 100));
+    std::printf(
+        "catch-up: a new node pulls %zu revocations and is ready after %llu ms "
+        "(loss %d%%)\n",
+        s.node(fresh)->revocations().size(), static_cast<unsigned long long>(s.now() - t0),
+        static_cast<int>(loss * 100));
   }
 }
 

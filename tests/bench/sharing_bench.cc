@@ -123,10 +123,11 @@ int main(int argc, char** argv) {
     std::printf("  %-10s AS%-6u %-40s %zu IPv4 and %zu IPv6 networks\n", role.c_str(), a.asn, a.name.c_str(),
                 a.v4.size(), a.v6.size());
   }
-  std::printf("bench-sharing: %zu sessions per behaviour, seed %llu, 3 simulated nodes, database %s (%s), "
-              "%zu stranger ASes\n\n",
-              sessions, static_cast<unsigned long long>(seed), path.c_str(),
-              describe_age(db->created_at(), std::time(nullptr)).c_str(), w.strangers.size());
+  std::printf(
+      "bench-sharing: %zu sessions per behaviour, seed %llu, 3 simulated nodes, database %s (%s), "
+      "%zu stranger ASes\n\n",
+      sessions, static_cast<unsigned long long>(seed), path.c_str(),
+      describe_age(db->created_at(), std::time(nullptr)).c_str(), w.strangers.size());
   std::printf("%-48s %14s %14s %14s\n", "honest behaviour", "revoked (db)", "revoked (fb)", "of them bulk");
   std::size_t false_db = 0, false_fb = 0, false_bulk = 0, honest = 0;
   const auto all = behaviours();
@@ -144,19 +145,20 @@ int main(int argc, char** argv) {
       continue;
     }
     char row[256];
-    std::snprintf(row, sizeof row, "%-48s %5zu/%-3zu  p50 %5.1f  p99 %5.1f    %5zu/%-3zu  p50 %5.1f  p99 %5.1f",
-                  b.name, with.everywhere, with.sessions, percentile(with.latency_s, 0.5),
-                  percentile(with.latency_s, 0.99), without.everywhere, without.sessions,
-                  percentile(without.latency_s, 0.5), percentile(without.latency_s, 0.99));
+    std::snprintf(row, sizeof row, "%-48s %5zu/%-3zu  p50 %5.1f  p99 %5.1f    %5zu/%-3zu  p50 %5.1f  p99 %5.1f", b.name,
+                  with.everywhere, with.sessions, percentile(with.latency_s, 0.5), percentile(with.latency_s, 0.99),
+                  without.everywhere, without.sessions, percentile(without.latency_s, 0.5),
+                  percentile(without.latency_s, 0.99));
     sharing_rows.push_back(row);
   }
   std::printf("%-48s %8zu of %-3zu %8zu of %-3zu %14zu\n\n", "false revocations, all honest behaviours", false_db,
               honest, false_fb, honest, false_bulk);
   std::printf("%-48s %-31s %s\n", "sharing pattern", "revoked everywhere (db), s", "(fallback), s");
   for (const auto& r : sharing_rows) std::printf("%s\n", r.c_str());
-  std::printf("\n(latency: seconds from the strangers' first request from a third AS other than the owner's, or "
-              "the scraper's first request, to revoked on all 3 nodes, checked every 0.5 s of virtual time; -1: none. "
-              "UriTokenBulk on with the default UriTokenBulkLimit: requests=600 bytes=500M a minute over two "
-              "minutes)\n");
+  std::printf(
+      "\n(latency: seconds from the strangers' first request from a third AS other than the owner's, or "
+      "the scraper's first request, to revoked on all 3 nodes, checked every 0.5 s of virtual time; -1: none. "
+      "UriTokenBulk on with the default UriTokenBulkLimit: requests=600 bytes=500M a minute over two "
+      "minutes)\n");
   return 0;
 }

@@ -116,10 +116,11 @@ int main(int argc, char** argv) {
   }
   std::map<std::string, std::uint64_t> session_by_hex;
   for (const auto& [s, token] : token_of) session_by_hex[c.session_of(token)] = s;
-  std::printf("bench-sharing (nodes): 3 httpd nodes on loopback, %zu sessions per behaviour, seed %llu, time / %llu, "
-              "%zu requests with X-Forwarded-For, %zu tokens\n",
-              sessions, static_cast<unsigned long long>(seed), static_cast<unsigned long long>(squeeze), ev.size(),
-              token_of.size());
+  std::printf(
+      "bench-sharing (nodes): 3 httpd nodes on loopback, %zu sessions per behaviour, seed %llu, time / %llu, "
+      "%zu requests with X-Forwarded-For, %zu tokens\n",
+      sessions, static_cast<unsigned long long>(seed), static_cast<unsigned long long>(squeeze), ev.size(),
+      token_of.size());
   std::fflush(stdout);
 
   // Replay on schedule; a poller notes when each session is first blocked.
@@ -197,7 +198,8 @@ int main(int argc, char** argv) {
   std::printf("%-48s %3zu of %zu\n\n", "false revocations, all honest behaviours", false_revoked, honest);
   std::printf("%-48s %s\n", "sharing pattern", "revoked on all 3 nodes; s from the third place to listed blocked");
   for (const auto& r : rows) std::printf("%s\n", r.c_str());
-  std::printf("\n(listed blocked: on node 1's status page, polled every 0.25 s; all 3 nodes checked after the replay. One "
-              "friend: 2 places, never revoked by design; the re-streamer's time counts from its 3rd request)\n");
+  std::printf(
+      "\n(listed blocked: on node 1's status page, polled every 0.25 s; all 3 nodes checked after the replay. One "
+      "friend: 2 places, never revoked by design; the re-streamer's time counts from its 3rd request)\n");
   return 0;
 }

@@ -60,7 +60,7 @@ int main(int argc, char** argv) {
   // Shared memory as the module sizes it for this load.
   SharedStateLayout layout;
   layout.ring_slots = 16384;
-  layout.table_slots = 262144;  // 100,000 revocations at under 40% load
+  layout.table_slots = 262144;        // 100,000 revocations at under 40% load
   layout.repeat_slots = 1000000 / 4;  // as the module sizes it for UriTokenTrackedSessions
   layout.repeat_counts = bulk_on;
   const std::size_t shm_bytes = shared_state_bytes(layout);
@@ -120,11 +120,12 @@ int main(int argc, char** argv) {
   }
   const double sidecar = private_resident_mib() - before;
   const double shm = static_cast<double>(shm_bytes) / (1024.0 * 1024.0);
-  std::printf("  shared memory %.1f MiB (ring %u slots, table %u slots, repeat filter %u slots), sidecar structures %.1f MiB "
-              "(detector tracks %zu sessions, reports %.1f MiB; bulk table %.1f MiB; %zu revocations)\n",
-              shm, layout.ring_slots, layout.table_slots, layout.repeat_slots, sidecar, detector->tracked(),
-              static_cast<double>(detector->memory_bytes()) / (1024.0 * 1024.0),
-              static_cast<double>(bulk->memory_bytes()) / (1024.0 * 1024.0), node->revocations().size());
+  std::printf(
+      "  shared memory %.1f MiB (ring %u slots, table %u slots, repeat filter %u slots), sidecar structures %.1f MiB "
+      "(detector tracks %zu sessions, reports %.1f MiB; bulk table %.1f MiB; %zu revocations)\n",
+      shm, layout.ring_slots, layout.table_slots, layout.repeat_slots, sidecar, detector->tracked(),
+      static_cast<double>(detector->memory_bytes()) / (1024.0 * 1024.0),
+      static_cast<double>(bulk->memory_bytes()) / (1024.0 * 1024.0), node->revocations().size());
   std::printf("state MiB for 1M sessions%s: %.1f\n", bulk_on ? " (UriTokenBulk on)" : "", shm + sidecar);
   return 0;
 }

@@ -63,7 +63,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       // (2) and times_len (2, protocol 4).
       std::size_t added = 0;
       for (const auto& m : decoded->messages) {
-        added += std::holds_alternative<SightingReport>(m.v) ? 7 + 12 : std::holds_alternative<Revocation>(m.v) ? 2 + 2 : 0;
+        added += std::holds_alternative<SightingReport>(m.v) ? 7 + 12
+                 : std::holds_alternative<Revocation>(m.v)   ? 2 + 2
+                                                             : 0;
       }
       if (decoded->skipped == 0 && once.size() > size + added) std::abort();
     }
@@ -77,8 +79,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (mode == 0) {
     node.receive(from, data, size, kNow);
   } else {
-    auto pkt = wire::seal(config().cluster_key, config().cluster_label, wire::Header{2, 1, kNow},
-                          data, size);
+    auto pkt = wire::seal(config().cluster_key, config().cluster_label, wire::Header{2, 1, kNow}, data, size);
     node.receive(from, pkt.data(), pkt.size(), kNow);
     node.tick(kNow + 10'000);  // run the timers the records may have armed
     node.tick(kNow + 20'000);

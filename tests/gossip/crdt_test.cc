@@ -46,8 +46,8 @@ TEST(GossipCrdt, LaterPardonWinsEqualStampIsAddWins) {
   EXPECT_TRUE(s.in_force({1, 5}, 1'700'000'000));
   EXPECT_TRUE(s.merge(rev(5, 2000, true)));  // later manual pardon
   EXPECT_FALSE(s.in_force({1, 5}, 1'700'000'000));
-  EXPECT_FALSE(s.merge(rev(5, 1500, false)));  // an older revoke loses
-  EXPECT_FALSE(s.merge(rev(5, 2000, true)));   // idempotent
+  EXPECT_FALSE(s.merge(rev(5, 1500, false)));    // an older revoke loses
+  EXPECT_FALSE(s.merge(rev(5, 2000, true)));     // idempotent
   EXPECT_TRUE(s.merge(rev(5, 2000, false, 0)));  // same stamp: the revoke wins, whatever origin
   EXPECT_TRUE(s.in_force({1, 5}, 1'700'000'000));
   EXPECT_FALSE(s.merge(rev(5, 2000, true, 99)));
@@ -75,13 +75,28 @@ TEST(GossipCrdt, ExpectedWinnerInEveryMergeOrder) {
       {"later pardon beats an earlier revoke", {rev(5, 1000, false), rev(5, 2000, true)}, 2000, true, 1, false},
       {"later revoke beats an earlier pardon", {rev(5, 1000, true), rev(5, 2000, false)}, 2000, false, 1, false},
       {"equal stamps: the revoke wins whatever the origins",
-       {rev(5, 2000, true, 99), rev(5, 2000, false, 0)}, 2000, false, 0, false},
-      {"equal stamps and kinds: the greater origin", {rev(5, 2000, false, 2), rev(5, 2000, false, 3)}, 2000, false, 3,
+       {rev(5, 2000, true, 99), rev(5, 2000, false, 0)},
+       2000,
+       false,
+       0,
+       false},
+      {"equal stamps and kinds: the greater origin",
+       {rev(5, 2000, false, 2), rev(5, 2000, false, 3)},
+       2000,
+       false,
+       3,
        false},
       {"otherwise equal: the enforced verdict beats the shadow one",
-       {shadow(rev(5, 2000, false, 3)), rev(5, 2000, false, 3)}, 2000, false, 3, false},
+       {shadow(rev(5, 2000, false, 3)), rev(5, 2000, false, 3)},
+       2000,
+       false,
+       3,
+       false},
       {"four operations",
-       {rev(5, 1000, false, 5), rev(5, 3000, true, 1), rev(5, 3000, true, 2), rev(5, 2000, false, 9)}, 3000, true, 2,
+       {rev(5, 1000, false, 5), rev(5, 3000, true, 1), rev(5, 3000, true, 2), rev(5, 2000, false, 9)},
+       3000,
+       true,
+       2,
        false},
   };
   for (const auto& c : cases) {
@@ -175,11 +190,9 @@ TEST(GossipCrdt, DigestsTrackContentsAndLocateDifferences) {
   EXPECT_TRUE(same_digest(a, b));
   b.merge(rev(77, 200, true));
   std::size_t differing = 0;
-  for (std::size_t i = 0; i < RevocationSet::kBuckets; ++i)
-    differing += a.bucket_hash(i) != b.bucket_hash(i);
+  for (std::size_t i = 0; i < RevocationSet::kBuckets; ++i) differing += a.bucket_hash(i) != b.bucket_hash(i);
   EXPECT_EQ(differing, 1u);
-  EXPECT_NE(a.bucket_hash(RevocationSet::bucket_of({1, 77})),
-            b.bucket_hash(RevocationSet::bucket_of({1, 77})));
+  EXPECT_NE(a.bucket_hash(RevocationSet::bucket_of({1, 77})), b.bucket_hash(RevocationSet::bucket_of({1, 77})));
 }
 
 // Evidence is not in the order (a later stamp wins whatever it carries) but

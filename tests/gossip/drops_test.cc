@@ -73,8 +73,8 @@ TEST_F(GossipDrops, EachKindIsReportedPerSenderAndMatchesTheStats) {
   feed(c, std::vector<std::uint8_t>(cfg.max_packet + 1, 0));
   feed(b, packet(130, kNow - cfg.max_packet_age_ms - 1, cfg.cluster_key, cfg.cluster_label));
   feed(b, packet(131, kNow - 1, cfg.cluster_key, cfg.cluster_label));  // before the node started
-  feed(d, good(140));  // accepted: not in the report
-  feed(c, good(140));  // the same counter again from another address
+  feed(d, good(140));                                                  // accepted: not in the report
+  feed(c, good(140));                                                  // the same counter again from another address
   feed(d, good(141));
 
   DropReport r = node->take_drop_report(kNow + 60000);

@@ -24,8 +24,8 @@ TEST(GossipEndpoint, ParsesAndFormats) {
   EXPECT_TRUE(b->v6);
   EXPECT_EQ(b->addr[15], 1);
   EXPECT_EQ(b->to_string(), "[::1]:80");
-  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
-                          "::1:80", "[::1]80", "[::1]:", "1.2.3:4", "host:80", "1.2.3.4:8x"})
+  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "::1:80", "[::1]80",
+                          "[::1]:", "1.2.3:4", "host:80", "1.2.3.4:8x"})
     EXPECT_FALSE(Endpoint::parse(bad)) << bad;
   EXPECT_TRUE(*a < *b);
   EXPECT_EQ(*a, *Endpoint::parse("127.0.0.1:7946"));
@@ -33,9 +33,7 @@ TEST(GossipEndpoint, ParsesAndFormats) {
 }
 
 namespace {
-std::string temp_path(const char* name) {
-  return "/tmp/gossip_io_test_" + std::to_string(::getpid()) + "_" + name;
-}
+std::string temp_path(const char* name) { return "/tmp/gossip_io_test_" + std::to_string(::getpid()) + "_" + name; }
 Revocation entry(std::uint64_t session, std::uint64_t stamp, bool pardon, std::uint32_t expires) {
   Revocation r;
   r.token = {9, session};
@@ -149,8 +147,10 @@ TEST(GossipJournal, EvidenceRoundTripsAndOldLinesStillParse) {
   ASSERT_TRUE(Journal::parse(line.substr(0, line.size() - 1), got));
   EXPECT_EQ(got, plain);
   // A line as older builds wrote it.
-  ASSERT_TRUE(Journal::parse("v1 key=7 session=1122334455667788 expires=1700003600 stamp=1700000000005 "
-                             "revoke shadow=0 origin=42 reason=1 networks=9", got));
+  ASSERT_TRUE(
+      Journal::parse("v1 key=7 session=1122334455667788 expires=1700003600 stamp=1700000000005 "
+                     "revoke shadow=0 origin=42 reason=1 networks=9",
+                     got));
   EXPECT_TRUE(got.evidence.empty());
 
   Revocation r = with_evidence(2);
@@ -226,21 +226,21 @@ TEST(GossipJournal, BrokenEvidenceMakesTheLineUnreadable) {
   Revocation got;
   ASSERT_TRUE(Journal::parse(head + " ev=" + ev, got));
   std::vector<std::string> bad = {
-      head + " ev=",                                    // torn right after the name
-      head + " ev",                                     // torn inside it
+      head + " ev=",  // torn right after the name
+      head + " ev",   // torn inside it
       head + " e",
       head + " ",
-      head + "  ev=" + ev,                              // not the separator
-      head + " evidence=" + ev,                         // not the name
-      head + " ev=" + ev + " ",                         // trailing bytes
-      head + " ev=" + ev + "AA",                        // more bytes than the evidence
-      head + " ev=" + ev.substr(0, ev.size() - 1),      // torn inside it
+      head + "  ev=" + ev,                          // not the separator
+      head + " evidence=" + ev,                     // not the name
+      head + " ev=" + ev + " ",                     // trailing bytes
+      head + " ev=" + ev + "AA",                    // more bytes than the evidence
+      head + " ev=" + ev.substr(0, ev.size() - 1),  // torn inside it
       head + " ev=" + ev.substr(0, ev.size() - 4),
       head + " ev=" + ev.substr(0, 8),
       head + " ev=" + ev.substr(0, 10) + "+" + ev.substr(11),  // not base64url
-      head + " ev=" + ev + "=",                         // padding
-      head + " ev=AAAAAAAAAAAAAAAA",                    // empty evidence spelled out (12 zero bytes)
-      head + " ev=CQ",                                  // 9 networks, then nothing
+      head + " ev=" + ev + "=",                                // padding
+      head + " ev=AAAAAAAAAAAAAAAA",                           // empty evidence spelled out (12 zero bytes)
+      head + " ev=CQ",                                         // 9 networks, then nothing
   };
   for (const auto& b : bad) EXPECT_FALSE(Journal::parse(b, got)) << b;
 
@@ -248,8 +248,8 @@ TEST(GossipJournal, BrokenEvidenceMakesTheLineUnreadable) {
   std::string path = temp_path("journal_bad_ev");
   {
     std::ofstream out(path, std::ios::trunc);
-    out << Journal::format(entry(1, 100, false, 5000)) << head << " ev=" << ev.substr(0, ev.size() / 2)
-        << "\n" << Journal::format(with_evidence(5));
+    out << Journal::format(entry(1, 100, false, 5000)) << head << " ev=" << ev.substr(0, ev.size() / 2) << "\n"
+        << Journal::format(with_evidence(5));
   }
   std::string err;
   auto got_all = Journal::load(path, &err, 2000);

@@ -69,7 +69,7 @@ inline Sighting sighting(std::uint64_t session, const std::string& ip, std::uint
 }
 
 inline const std::vector<std::string> kFiveNetworks = {"198.51.100.7", "203.0.113.9", "192.0.2.33", "45.33.12.8",
-                                                "151.101.1.5"};
+                                                       "151.101.1.5"};
 
 // Simulated cluster where every node runs the real decision path over its
 // own shared state, as each sidecar does.
@@ -136,8 +136,7 @@ class ServiceCluster {
 
   bool revoked_on(std::size_t i, std::uint64_t session) {
     // Found shared (revoked) or in bulk use (bulk): either is refused where enforced.
-    return states[i]->state->lookup(1, session, static_cast<std::uint32_t>(sim->now() / 1000)) !=
-           RevocationState::none;
+    return states[i]->state->lookup(1, session, static_cast<std::uint32_t>(sim->now() / 1000)) != RevocationState::none;
   }
   std::size_t revoked_count(std::uint64_t session) {
     std::size_t n = 0;
@@ -286,9 +285,10 @@ inline ChaosResult run_chaos(std::uint64_t seed, int phases, std::uint64_t phase
                            "/" + std::to_string(c.up_count()) + " nodes 1 s after the heal (missing:";
         for (std::size_t i = 0; i < n; ++i) {
           if (c.sim->up(i) && !c.revoked_on(i, t.session)) {
-            result.failures += " node" + std::to_string(i) + (c.sim->node(i)->ready() ? " ready" : " not ready") +
-                               (std::find(crashed.begin(), crashed.end(), i) != crashed.end() ? " restarted" : "") +
-                               " holds=" + std::to_string(c.sim->node(i)->revocations().find({1, t.session}) != nullptr);
+            result.failures +=
+                " node" + std::to_string(i) + (c.sim->node(i)->ready() ? " ready" : " not ready") +
+                (std::find(crashed.begin(), crashed.end(), i) != crashed.end() ? " restarted" : "") +
+                " holds=" + std::to_string(c.sim->node(i)->revocations().find({1, t.session}) != nullptr);
           }
         }
         result.failures += "); ";
@@ -298,8 +298,7 @@ inline ChaosResult run_chaos(std::uint64_t seed, int phases, std::uint64_t phase
       }
     }
     // Tokens already judged leave the load (their users gave up).
-    tokens.erase(std::remove_if(tokens.begin(), tokens.end(),
-                                [&](const Token& t) { return t.born + 1500 <= healed; }),
+    tokens.erase(std::remove_if(tokens.begin(), tokens.end(), [&](const Token& t) { return t.born + 1500 <= healed; }),
                  tokens.end());
   }
   result.converged = c.sim->run_until_true([&] { return all_alive(c); }, 30000);

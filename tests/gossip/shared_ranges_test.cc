@@ -9,7 +9,8 @@
 using namespace uritoken;
 
 TEST(SharedRanges, PlainListWithCommentsAndBlankLines) {
-  const auto r = parse_shared_ranges("# office proxies\n203.0.113.0/24\n\n  198.51.100.7  \r\n2001:db8:5::/48 # relay\n");
+  const auto r =
+      parse_shared_ranges("# office proxies\n203.0.113.0/24\n\n  198.51.100.7  \r\n2001:db8:5::/48 # relay\n");
   ASSERT_TRUE(r.ok()) << r.error;
   ASSERT_EQ(r.ranges.size(), 3u);
   EXPECT_EQ(format_ip_prefix(r.ranges[0]), "203.0.113.0/24");
@@ -29,8 +30,8 @@ TEST(SharedRanges, ApplesEgressCsvAsPublished) {
 }
 
 TEST(SharedRanges, ALineWithoutARangeIsAnErrorNamingIt) {
-  for (const char* text : {"203.0.113.0/24\nhello\n", "203.0.113.0/24\n203.0.113.0/33\n",
-                           "203.0.113.0/24\n<html>\n", "203.0.113.0/24\n,US\n"}) {
+  for (const char* text : {"203.0.113.0/24\nhello\n", "203.0.113.0/24\n203.0.113.0/33\n", "203.0.113.0/24\n<html>\n",
+                           "203.0.113.0/24\n,US\n"}) {
     const auto r = parse_shared_ranges(text);
     EXPECT_FALSE(r.ok()) << text;
     EXPECT_EQ(r.error_line, 2u) << text;

@@ -182,7 +182,8 @@ TEST_F(SharingServiceWithDatabase, VerdictNamesEachNetworksPlaceInItsOwnPosition
   };
   const auto nets = split(verdict->get("nets").value_or(""));
   const auto where = split(verdict->get("nets_where").value_or(""));
-  ASSERT_EQ(nets.size(), where.size()) << verdict->get("nets").value_or("") << " / " << verdict->get("nets_where").value_or("");
+  ASSERT_EQ(nets.size(), where.size()) << verdict->get("nets").value_or("") << " / "
+                                       << verdict->get("nets_where").value_or("");
   ASSERT_GE(nets.size(), 4u);
   for (std::size_t i = 0; i < nets.size(); ++i) {
     ASSERT_TRUE(expected.count(nets[i])) << nets[i];
@@ -270,9 +271,8 @@ TEST(SharingServiceSim, SightingsOnSeveralNodesBecomeARevocationInEveryTable) {
 // place; a player beside it is left alone, and a pardon holds. Off, nothing.
 std::size_t run_scraper(bool bulk_on, std::uint64_t* caught_ms, ServiceCluster** out = nullptr) {
   static std::unique_ptr<ServiceCluster> keep;
-  keep = std::make_unique<ServiceCluster>(3, 5, 0.0, nullptr, [bulk_on](ServiceConfig& sc) {
-    sc.policy.bulk.enabled = bulk_on;
-  });
+  keep = std::make_unique<ServiceCluster>(3, 5, 0.0, nullptr,
+                                          [bulk_on](ServiceConfig& sc) { sc.policy.bulk.enabled = bulk_on; });
   ServiceCluster& c = *keep;
   c.sim->run_until_true([&] { return all_alive(c); }, 20000);
   const std::uint64_t t0 = c.sim->now();

@@ -87,7 +87,11 @@ TEST(GossipSim, ClusterFormsAndNoSeedsMeansReady) {
   for (std::size_t i = 0; i < s->size(); ++i) EXPECT_TRUE(s->node(i)->ready()) << i;
 }
 
-struct SpreadCase { std::size_t n; double loss; std::uint64_t limit_ms; };
+struct SpreadCase {
+  std::size_t n;
+  double loss;
+  std::uint64_t limit_ms;
+};
 class GossipSpread : public ::testing::TestWithParam<SpreadCase> {};
 
 TEST_P(GossipSpread, RevocationReachesEveryLiveNode) {
@@ -107,8 +111,7 @@ TEST_P(GossipSpread, RevocationReachesEveryLiveNode) {
 
 INSTANTIATE_TEST_SUITE_P(Sizes, GossipSpread,
                          ::testing::Values(SpreadCase{50, 0.10, 250}, SpreadCase{50, 0.30, 1000},
-                                           SpreadCase{200, 0.10, 250},
-                                           SpreadCase{200, 0.30, 1000}));
+                                           SpreadCase{200, 0.10, 250}, SpreadCase{200, 0.30, 1000}));
 
 TEST(GossipSim, PartitionHealsAndAllConverge) {
   const std::size_t n = 30;
@@ -119,13 +122,11 @@ TEST(GossipSim, PartitionHealsAndAllConverge) {
   s->decide(n - 1, make_rev(200, s->now(), n));
   // Each side declares the other dead (suspicion timeouts grow with loss
   // and Lifeguard's local health, so wait for it rather than a fixed time).
-  EXPECT_TRUE(s->run_until_true([&] { return alive_seen(*s, 0) == n / 2 && alive_seen(*s, n - 1) == n / 2; },
-                                30000));
+  EXPECT_TRUE(s->run_until_true([&] { return alive_seen(*s, 0) == n / 2 && alive_seen(*s, n - 1) == n / 2; }, 30000));
   EXPECT_EQ(holders(*s, {1, 100}), n / 2);
   EXPECT_EQ(holders(*s, {1, 200}), n / 2);
   for (std::size_t i = 0; i < n; ++i) s->set_group(i, 0);
-  EXPECT_TRUE(s->run_until_true(
-      [&] { return holders(*s, {1, 100}) == n && holders(*s, {1, 200}) == n; }, 20000));
+  EXPECT_TRUE(s->run_until_true([&] { return holders(*s, {1, 100}) == n && holders(*s, {1, 200}) == n; }, 20000));
   EXPECT_TRUE(s->run_until_true([&] { return converged(*s, n); }, 60000));
 }
 
@@ -159,8 +160,7 @@ TEST(GossipSim, NewAndRestartedNodesLearnTheFullSetBeforeReady) {
       [&] {
         std::size_t idx[2] = {3, fresh};
         for (int j = 0; j < 2; ++j)
-          if (!size_at_ready[j] && s->node(idx[j])->ready())
-            size_at_ready[j] = s->node(idx[j])->revocations().size();
+          if (!size_at_ready[j] && s->node(idx[j])->ready()) size_at_ready[j] = s->node(idx[j])->revocations().size();
         return size_at_ready[0] && size_at_ready[1];
       },
       15000, 1);
@@ -379,7 +379,7 @@ TEST(GossipSim, RestartedNodeCatchesUpWhenPeerClocksAreBehind) {
   s->crash(r);
   s->run_for(1000);
   s->set_clock_offset(r, static_cast<std::int64_t>(skew));  // every peer's clock is 3 s behind its own
-  s->restart(r, {});  // no journal: everything has to come from peers
+  s->restart(r, {});                                        // no journal: everything has to come from peers
   const std::uint64_t restarted = s->now();
   s->decide(2, make_rev(999, s->now(), 3));
 

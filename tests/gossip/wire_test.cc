@@ -134,10 +134,17 @@ std::vector<wire::Message> all_messages() {
   pardon.pardon = true;
   pardon.shadow = false;
   pardon.reason = 2;
-  return {{wire::Ping{1, 2}},          {wire::PingReq{3, 4, ep4}}, {wire::Ack{5}},
-          {m},                         {sample_revocation()},      {pardon},
-          {sample_sighting(false)},    {sample_sighting(true)},    {root},
-          {group},                     {revocation_with_evidence()}};
+  return {{wire::Ping{1, 2}},
+          {wire::PingReq{3, 4, ep4}},
+          {wire::Ack{5}},
+          {m},
+          {sample_revocation()},
+          {pardon},
+          {sample_sighting(false)},
+          {sample_sighting(true)},
+          {root},
+          {group},
+          {revocation_with_evidence()}};
 }
 
 bool same(const wire::Message& a, const wire::Message& b) {
@@ -388,8 +395,8 @@ std::vector<std::uint8_t> revoke_with_ext(const std::vector<std::uint8_t>& ext) 
 
 // Evidence bytes by hand: networks as (family, prefix_len), then the times
 // and strings of the given lengths.
-std::vector<std::uint8_t> ext_bytes(const std::vector<std::pair<int, int>>& nets, std::size_t op,
-                                    std::size_t user, std::size_t comment) {
+std::vector<std::uint8_t> ext_bytes(const std::vector<std::pair<int, int>>& nets, std::size_t op, std::size_t user,
+                                    std::size_t comment) {
   std::vector<std::uint8_t> e{static_cast<std::uint8_t>(nets.size())};
   for (auto [fam, prefix] : nets) {
     e.push_back(static_cast<std::uint8_t>(fam));
@@ -407,7 +414,9 @@ std::vector<std::uint8_t> ext_bytes(const std::vector<std::pair<int, int>>& nets
 }  // namespace
 
 TEST(GossipWire, MalformedEvidenceIsRejected) {
-  auto ok = [](const std::vector<std::uint8_t>& rec) { return wire::decode_payload(rec.data(), rec.size()).has_value(); };
+  auto ok = [](const std::vector<std::uint8_t>& rec) {
+    return wire::decode_payload(rec.data(), rec.size()).has_value();
+  };
   const std::size_t kOp = Evidence::kMaxOperator, kUser = Evidence::kMaxUser, kComment = Evidence::kMaxComment;
   // The hand-made bytes are right: at the limits they decode, as the encoder's do.
   std::vector<std::pair<int, int>> max_nets(Evidence::kMaxNetworks, {6, 128});
@@ -433,10 +442,10 @@ TEST(GossipWire, MalformedEvidenceIsRejected) {
   EXPECT_FALSE(ok(revoke_with_ext(ext, ext.size() - 1)));  // ext_len short of what was parsed
   auto longer = ext;
   longer.push_back(0);
-  EXPECT_FALSE(ok(revoke_with_ext(longer)));                // ext_len past it
+  EXPECT_FALSE(ok(revoke_with_ext(longer)));               // ext_len past it
   EXPECT_FALSE(ok(revoke_with_ext(ext, ext.size() + 1)));  // ext_len past the payload
   auto no_ext = revoke_with_ext({}, 0);
-  no_ext.resize(wire::kRevocationFixedSize);                // the old 34-byte record
+  no_ext.resize(wire::kRevocationFixedSize);  // the old 34-byte record
   EXPECT_FALSE(ok(no_ext));
 }
 
@@ -468,8 +477,8 @@ class GossipReject : public ::testing::Test {
     node = std::make_unique<Node>(cfg, transport, listener, kNow, 1);
     node->start(kNow);
   }
-  std::vector<std::uint8_t> packet(std::uint64_t counter, std::uint64_t time_ms,
-                                   const wire::Key& key, const std::string& label) {
+  std::vector<std::uint8_t> packet(std::uint64_t counter, std::uint64_t time_ms, const wire::Key& key,
+                                   const std::string& label) {
     std::vector<std::uint8_t> payload;
     wire::encode({wire::Ack{1}}, payload);
     return wire::seal(key, label, wire::Header{2, counter, time_ms}, payload.data(), payload.size());
@@ -477,8 +486,8 @@ class GossipReject : public ::testing::Test {
   void feed(const std::vector<std::uint8_t>& p) { node->receive(from, p.data(), p.size(), kNow); }
   std::uint64_t drops() const {
     const Stats& s = node->stats();
-    return s.dropped_malformed + s.dropped_auth + s.dropped_replay + s.dropped_stale +
-           s.dropped_label + s.dropped_oversized + s.dropped_before_start + s.dropped_version;
+    return s.dropped_malformed + s.dropped_auth + s.dropped_replay + s.dropped_stale + s.dropped_label +
+           s.dropped_oversized + s.dropped_before_start + s.dropped_version;
   }
 
   Config cfg;
@@ -534,8 +543,8 @@ TEST_F(GossipReject, EachKindOfBadPacketIsCountedSeparately) {
 
   // An authentic packet whose plaintext does not decode.
   std::vector<std::uint8_t> bad_payload = {0x63, 1, 2};
-  auto p = wire::seal(cfg.cluster_key, cfg.cluster_label, wire::Header{2, 105, kNow},
-                      bad_payload.data(), bad_payload.size());
+  auto p = wire::seal(cfg.cluster_key, cfg.cluster_label, wire::Header{2, 105, kNow}, bad_payload.data(),
+                      bad_payload.size());
   feed(p);
   EXPECT_EQ(node->stats().dropped_malformed, 3u);
   EXPECT_EQ(node->stats().dropped_replay, 0u);

@@ -191,12 +191,27 @@ TEST_F(BrowserTest, StatusPageReadFilterPardonRevokeInHeadlessChromium) {
   auto page = [&](int i) { return "http://127.0.0.1:" + std::to_string(cluster->node(i).port()) + "/uritoken-status"; };
   const std::string leaked_url =
       "http://127.0.0.1:" + std::to_string(cluster->node(0).port()) + "/_uk_" + leaked + "/media/clip/seg1.ts";
-  const ScriptResult run = run_script(
-      {kPython, std::string(SOURCE_DIR) + "/tests/browser/status_page.py", "--page0", page(0), "--page1", page(1),
-       "--client", "site42", "--pardon", cluster->session_of(mine), "--other", cluster->session_of(theirs),
-       "--revoke-url", leaked_url, "--revoke-session", cluster->session_of(leaked), "--out", out,
-       "--profile-root", profiles},
-      out + "/status_page.log", profiles, std::chrono::seconds(180));
+  const ScriptResult run = run_script({kPython,
+                                       std::string(SOURCE_DIR) + "/tests/browser/status_page.py",
+                                       "--page0",
+                                       page(0),
+                                       "--page1",
+                                       page(1),
+                                       "--client",
+                                       "site42",
+                                       "--pardon",
+                                       cluster->session_of(mine),
+                                       "--other",
+                                       cluster->session_of(theirs),
+                                       "--revoke-url",
+                                       leaked_url,
+                                       "--revoke-session",
+                                       cluster->session_of(leaked),
+                                       "--out",
+                                       out,
+                                       "--profile-root",
+                                       profiles},
+                                      out + "/status_page.log", profiles, std::chrono::seconds(180));
   run_command(std::string("rm -rf '") + profiles + "'", &ignored);
 
   std::string left;

@@ -95,7 +95,7 @@ class Cluster {
   }
   // Waits until node i's gossip, since its error log had `mark` bytes, has
   // seen every other member alive: until then it owns every token itself
-  // (docs/design-notes.md, "Membership first"), e.g. after its sidecar
+  // (docs/design.md, "Membership first"), e.g. after its sidecar
   // restarted.
   bool sees_every_member(int i, std::size_t mark) {
     const auto k = static_cast<std::size_t>(i);
@@ -166,9 +166,9 @@ class Cluster {
   bool refuses_as_revoked(int i, const std::string& token, const std::string& from = "198.51.100.7") {
     const std::size_t mark = node(i).error_log().size();
     if (get(i, token, from).status != 403) return false;
-    return node(i).error_log().find("UT00010: token refused (revoked): client site42, key 1, session " +
-                                        session_of(token) + " ",
-                                    mark) != std::string::npos;
+    return node(i).error_log().find(
+               "UT00010: token refused (revoked): client site42, key 1, session " + session_of(token) + " ", mark) !=
+           std::string::npos;
   }
 
   // Waits until every node refuses `token` as revoked; returns the
@@ -180,12 +180,12 @@ class Cluster {
     while (Clock::now() - start < std::chrono::milliseconds(timeout_ms)) {
       bool all = true;
       for (int i = 0; i < size(); ++i) {
-        if (!refused[static_cast<std::size_t>(i)]) refused[static_cast<std::size_t>(i)] = refuses_as_revoked(i, token, from);
+        if (!refused[static_cast<std::size_t>(i)])
+          refused[static_cast<std::size_t>(i)] = refuses_as_revoked(i, token, from);
         all = all && refused[static_cast<std::size_t>(i)];
       }
       if (all) {
-        return static_cast<long>(
-            std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
+        return static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - start).count());
       }
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }

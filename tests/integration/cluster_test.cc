@@ -83,7 +83,7 @@ TEST_F(ClusterTest, DualStackHandoverIsServedAndAForumPostIsRevokedByPlaces) {
   ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
   cluster->expect_log(R"(UT00010: )");
   const std::string honest = mint(), shared = mint();
-  const std::vector<std::string> handover = {"2601:0:1234::7", "24.34.17.8",   "2601:0:1234::8",
+  const std::vector<std::string> handover = {"2601:0:1234::7",   "24.34.17.8", "2601:0:1234::8",
                                              "2607:fb90:1:2::5", "172.58.3.9", "172.59.200.4"};
   for (std::size_t k = 0; k < handover.size(); ++k) {
     EXPECT_EQ(cluster->get(static_cast<int>(k % 3), honest, handover[k]).status, 200) << handover[k];
@@ -107,7 +107,8 @@ TEST_F(ClusterTest, DualStackHandoverIsServedAndAForumPostIsRevokedByPlaces) {
   }
   EXPECT_GE(named, 4) << j.body;
   EXPECT_EQ(j.body.find("{\"place\":\"net "), std::string::npos) << "a place not from the database: " << j.body;
-  EXPECT_EQ(j.body.find(cluster->session_of(honest)), std::string::npos) << "the honest token is not listed: " << j.body;
+  EXPECT_EQ(j.body.find(cluster->session_of(honest)), std::string::npos)
+      << "the honest token is not listed: " << j.body;
 }
 
 // The same on a location database the test writes itself (libloc's
@@ -442,18 +443,19 @@ TEST(ClusterNetworkTest, NodeCutOffByAPartitionCatchesUpWhenItHeals) {
     Cluster cluster(3);
     if (!cluster.start_all()) return "cluster did not start: " + cluster.startup_output();
     const std::string port = std::to_string(cluster.gossip_port(2));
-    if (!nft("add table inet uttest") ||
-        !nft("'add chain inet uttest input { type filter hook input priority 0; }'") ||
+    if (!nft("add table inet uttest") || !nft("'add chain inet uttest input { type filter hook input priority 0; }'") ||
         !nft("add rule inet uttest input udp dport " + port + " drop") ||
         !nft("add rule inet uttest input udp sport " + port + " drop")) {
       return "nft rules failed";
     }
     const std::string token = cluster.mint();
     if (!cluster.served_everywhere(token)) return "a fresh token was not served on every node";
-    for (std::size_t k = 0; k < kFiveNetworks.size(); ++k) cluster.get(static_cast<int>(k % 2), token, kFiveNetworks[k]);
+    for (std::size_t k = 0; k < kFiveNetworks.size(); ++k)
+      cluster.get(static_cast<int>(k % 2), token, kFiveNetworks[k]);
     const auto refused_on = [&](int i) { return cluster.refuses_as_revoked(i, token); };
     auto deadline = Clock::now() + std::chrono::seconds(5);
-    while (Clock::now() < deadline && !(refused_on(0) && refused_on(1))) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    while (Clock::now() < deadline && !(refused_on(0) && refused_on(1)))
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
     if (!refused_on(0) || !refused_on(1)) return "not revoked on the connected nodes";
     std::this_thread::sleep_for(std::chrono::seconds(2));
     if (cluster.get(2, token, "198.51.100.7").status != 200) {
@@ -481,8 +483,10 @@ TEST(ClusterNetworkTest, RevocationReachesEveryNodeDespiteThirtyPercentLoss) {
     // how many packets there were and how many were really lost.
     std::string ports;
     for (int i = 0; i < cluster.size(); ++i) ports += (i ? ", " : "") + std::to_string(cluster.gossip_port(i));
-    std::string rules = "add table inet uttest\nadd chain inet uttest input { type filter hook input priority 0; }\n"
-                        "add rule inet uttest input udp dport { " + ports + " } counter\n";
+    std::string rules =
+        "add table inet uttest\nadd chain inet uttest input { type filter hook input priority 0; }\n"
+        "add rule inet uttest input udp dport { " +
+        ports + " } counter\n";
     for (int i = 0; i < cluster.size(); ++i) {
       rules += "add rule inet uttest input udp dport " + std::to_string(cluster.gossip_port(i)) +
                " numgen random mod 100 < 30 counter drop\n";
@@ -507,7 +511,7 @@ TEST(ClusterNetworkTest, RevocationReachesEveryNodeDespiteThirtyPercentLoss) {
     for (std::size_t t = 0; t < tokens.size(); ++t) {
       if (cluster.wait_refused_everywhere(tokens[t], 5000) >= 0) continue;
       std::string missed = "token " + std::to_string(t) + " (session " + cluster.session_of(tokens[t]) +
-                        ") was not revoked on every node within 5 s; refused on:";
+                           ") was not revoked on every node within 5 s; refused on:";
       for (int i = 0; i < cluster.size(); ++i) {
         if (cluster.refuses_as_revoked(i, tokens[t])) missed += " node " + std::to_string(i);
       }
@@ -516,7 +520,8 @@ TEST(ClusterNetworkTest, RevocationReachesEveryNodeDespiteThirtyPercentLoss) {
         missed += "\n--- node " + std::to_string(i) + ":";
         std::istringstream status(cluster.control(i, "status\n"));
         for (std::string line; std::getline(status, line);) {
-          if (line.rfind("blocked\t", 0) == 0 || line.find("name=sightings_") != std::string::npos) missed += "\n" + line;
+          if (line.rfind("blocked\t", 0) == 0 || line.find("name=sightings_") != std::string::npos)
+            missed += "\n" + line;
         }
       }
       return missed;
@@ -727,10 +732,12 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     // Linode address is its AS, each place concurrent; score and limit.
     // (The owner decides at the fourth place: Linode's or Fastly's, or both.)
     // Each place with its networks' country and its first and last use.
-    const bool linode = j.body.find("{\"place\":\"AS63949 Linode, LLC\",\"country\":\"US\",\"networks\":1,"
-                                    "\"concurrent\":true,\"weight\":1.0,\"first_used\":1") != std::string::npos;
-    const bool fastly = j.body.find("{\"place\":\"AS54113 FASTLY\",\"country\":\"US\",\"networks\":1,"
-                                    "\"concurrent\":true,\"weight\":1.0,\"first_used\":1") != std::string::npos;
+    const bool linode = j.body.find(
+                            "{\"place\":\"AS63949 Linode, LLC\",\"country\":\"US\",\"networks\":1,"
+                            "\"concurrent\":true,\"weight\":1.0,\"first_used\":1") != std::string::npos;
+    const bool fastly = j.body.find(
+                            "{\"place\":\"AS54113 FASTLY\",\"country\":\"US\",\"networks\":1,"
+                            "\"concurrent\":true,\"weight\":1.0,\"first_used\":1") != std::string::npos;
     EXPECT_EQ(j.body.find("\"first_used\":null"), std::string::npos) << "every place's first use is known: " << j.body;
     EXPECT_TRUE(linode || fastly) << j.body;
     EXPECT_NE(j.body.find("\"limit\":3"), std::string::npos) << j.body;
@@ -784,15 +791,16 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
   // DNS rebinding: another Host gets 421, and no data.
   const Response rebound = http_get(cluster->node(0).port(), "/uritoken-status?json", {"Host: attacker.example"});
   // http_get sends its own Host first; send the request raw instead.
-  const Response raw = http_raw(cluster->node(0).port(),
-                                "GET /uritoken-status?json HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n");
+  const Response raw =
+      http_raw(cluster->node(0).port(),
+               "GET /uritoken-status?json HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n");
   EXPECT_EQ(raw.status, 421);
   EXPECT_EQ(raw.body.find(session), std::string::npos);
   (void)rebound;
 
   // Pardon through node 1's control socket: served everywhere again.
-  const std::string pardon =
-      cluster->control(1, "pardon\tkey=1\tsession=" + session + "\toperator=10.0.0.9\tuser=alice\tcomment=false%20positive\n");
+  const std::string pardon = cluster->control(
+      1, "pardon\tkey=1\tsession=" + session + "\toperator=10.0.0.9\tuser=alice\tcomment=false%20positive\n");
   ASSERT_EQ(pardon.rfind("ok\t", 0), 0u) << pardon;
   for (int i = 0; i < 3; ++i) {
     const auto deadline = Clock::now() + std::chrono::seconds(5);
@@ -803,14 +811,15 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
   }
   const Response page = http_get(cluster->node(0).port(), "/uritoken-status");
   EXPECT_NE(page.body.find("A pardon holds for the token's life"), std::string::npos) << page.body;
-  EXPECT_NE(http_get(cluster->node(0).port(), "/uritoken-status?metrics").body.find("uritoken_verdicts{reason=\"pardoned\"} 1\n"),
+  EXPECT_NE(http_get(cluster->node(0).port(), "/uritoken-status?metrics")
+                .body.find("uritoken_verdicts{reason=\"pardoned\"} 1\n"),
             std::string::npos);
   // A manual revoke of a fresh token on node 2 is refused on nodes 0 and 1.
   const std::string other = mint();
   ASSERT_TRUE(cluster->served_everywhere(other));
-  const std::string revoke = cluster->control(
-      2, "revoke\tkey=1\tsession=" + session_of(other) + "\texpires=" + std::to_string(std::time(nullptr) + 600) +
-             "\toperator=10.0.0.9\tcomment=leaked\n");
+  const std::string revoke = cluster->control(2, "revoke\tkey=1\tsession=" + session_of(other) +
+                                                     "\texpires=" + std::to_string(std::time(nullptr) + 600) +
+                                                     "\toperator=10.0.0.9\tcomment=leaked\n");
   ASSERT_EQ(revoke.rfind("ok\t", 0), 0u) << revoke;
   EXPECT_GE(cluster->wait_refused_everywhere(other), 0);
   const Response j = http_get(cluster->node(2).port(), "/uritoken-status?json");
@@ -900,9 +909,10 @@ TEST_F(ClusterTest, StatusPageFormsNeedTheirTokenAndTheirOrigin) {
   const Response page1 = http_get(port1, "/uritoken-status");
   const std::string csrf1 = page1.body.substr(page1.body.find("name=\"csrf\" value=\"") + 19, 32);
   EXPECT_NE(page1.body.find("leaked"), std::string::npos) << "the operator's comment travels with the entry";
-  std::string req = "POST /uritoken-status HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port1) +
-                    "\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nOrigin: http://127.0.0.1:" +
-                    std::to_string(port1) + "\r\n";
+  std::string req =
+      "POST /uritoken-status HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port1) +
+      "\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nOrigin: http://127.0.0.1:" +
+      std::to_string(port1) + "\r\n";
   const std::string body = "action=pardon&key=1&session=" + session_of(token) + "&csrf=" + csrf1;
   req += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
   EXPECT_EQ(http_raw(port1, req).status, 303);
@@ -937,10 +947,10 @@ TEST_F(ClusterTest, CliListsRevokesAndPardonsThroughTheControlSocket) {
   EXPECT_NE(out.find(session), std::string::npos) << out;
   EXPECT_NE(out.find("seen on a forum"), std::string::npos) << out;
   EXPECT_NE(out.find("site42"), std::string::npos) << out;
-  ASSERT_EQ(run_command(cli + "pardon --socket " + cluster->state_dir(1) + "/control.sock --key-id 1 --session " +
-                            session,
-                        &out),
-            0)
+  ASSERT_EQ(
+      run_command(cli + "pardon --socket " + cluster->state_dir(1) + "/control.sock --key-id 1 --session " + session,
+                  &out),
+      0)
       << out;
   for (int i = 0; i < 2; ++i) {
     const auto deadline = Clock::now() + std::chrono::seconds(5);
@@ -992,10 +1002,11 @@ TEST_F(ClusterTest, StatusPagePagesAndSortsManyBlockedTokens) {
   EXPECT_EQ(first_session(asc.body), sessions.front());
   EXPECT_EQ(first_session(desc.body), sessions.back());
   // The filter narrows before paging.
-  EXPECT_EQ(rows(http_get(port, "/uritoken-status?session=" + sessions[0].substr(0, 14)).body), 1u +
-            static_cast<std::size_t>(std::count_if(sessions.begin() + 1, sessions.end(), [&](const std::string& s) {
-              return s.compare(0, 14, sessions[0], 0, 14) == 0;
-            })));
+  EXPECT_EQ(
+      rows(http_get(port, "/uritoken-status?session=" + sessions[0].substr(0, 14)).body),
+      1u + static_cast<std::size_t>(std::count_if(sessions.begin() + 1, sessions.end(), [&](const std::string& s) {
+        return s.compare(0, 14, sessions[0], 0, 14) == 0;
+      })));
 }
 
 }  // namespace

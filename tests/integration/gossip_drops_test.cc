@@ -68,17 +68,16 @@ std::vector<std::string> lines_with(const std::string& log, const std::string& n
 }
 
 std::uint64_t wall_ms() {
-  return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                        std::chrono::system_clock::now().time_since_epoch())
-                                        .count());
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
 }
 
 // An authentic-looking packet: an ACK record sealed under `key` and `label`.
 std::vector<std::uint8_t> sealed(const gossip::wire::Key& key, const std::string& label, std::uint64_t counter) {
   std::vector<std::uint8_t> payload;
   gossip::wire::encode({gossip::wire::Ack{1}}, payload);
-  return gossip::wire::seal(key, label, gossip::wire::Header{0x77, counter, wall_ms()}, payload.data(),
-                            payload.size());
+  return gossip::wire::seal(key, label, gossip::wire::Header{0x77, counter, wall_ms()}, payload.data(), payload.size());
 }
 
 class GossipDropsTest : public ::testing::Test {
@@ -90,13 +89,14 @@ class GossipDropsTest : public ::testing::Test {
     sodium_bin2hex(hex, sizeof hex, key.data(), key.size());
     gossip_port = free_udp_port();
     HttpdOptions o;
-    o.extra_conf = "LogLevel warn uritoken:notice\n"
-                   "UriTokenSharing Enforce\n"
-                   "UriTokenStateDir @ROOT@/state\n"
-                   "UriTokenClusterKeyFile @ROOT@/cluster.key\n"
-                   "UriTokenNodeName node0\n"
-                   "UriTokenGossipListen 127.0.0.1:" +
-                   std::to_string(gossip_port) + "\n";
+    o.extra_conf =
+        "LogLevel warn uritoken:notice\n"
+        "UriTokenSharing Enforce\n"
+        "UriTokenStateDir @ROOT@/state\n"
+        "UriTokenClusterKeyFile @ROOT@/cluster.key\n"
+        "UriTokenNodeName node0\n"
+        "UriTokenGossipListen 127.0.0.1:" +
+        std::to_string(gossip_port) + "\n";
     httpd = std::make_unique<Httpd>(o);
     const std::string key_path = httpd->root() + "/cluster.key";
     std::ofstream(key_path) << hex << "\n";
@@ -167,7 +167,8 @@ TEST_F(GossipDropsTest, JunkAndWrongKeyDatagramsAreSummedUpBySender) {
   for (const std::string& part :
        {"3 malformed (not a gossip packet: a scan or another program) from " + a.address(),
         "1 another wire version (the sender runs a mod_uritoken with another gossip wire version: upgrade it; "
-        "rolling upgrades work from wire version 2 on) from " + a.address(),
+        "rolling upgrades work from wire version 2 on) from " +
+            a.address(),
         "3 failed authentication (wrong UriTokenClusterKeyFile, or forged) from " + a.address(),
         "2 wrong cluster name (UriTokenClusterName differs) from " + b.address(),
         "1 oversized (larger than any gossip packet: not from a cluster member) from " + a.address()}) {

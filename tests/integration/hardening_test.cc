@@ -62,8 +62,7 @@ class Hardening : public ::testing::Test {
   std::string curl(const std::string& options, const std::string& url, std::string* body = nullptr) {
     const std::string out_file = h->root() + "/curl.out";
     std::string out;
-    run_command("curl -s -o " + out_file + " -w '%{http_code} %{http_version}' " + options + " '" + url + "'",
-                &out);
+    run_command("curl -s -o " + out_file + " -w '%{http_code} %{http_version}' " + options + " '" + url + "'", &out);
     if (body != nullptr) run_command("cat " + out_file, body);
     return out;
   }
@@ -108,7 +107,8 @@ TEST_P(CacheBypass, NoCachedCopyOfAProtectedFileReachesARequestWithoutAValidToke
     EXPECT_EQ(http_get(h->port(), "/_uk_" + tok + kMedia).status, 200);
     EXPECT_EQ(http_get(h->port(), "/_uk_" + tok + "/media/gallery/12/").status, 200);
   }
-  for (const std::string& plain : {kMedia, std::string("/media/gallery/12/"), std::string("/media/gallery/12/index.html")}) {
+  for (const std::string& plain :
+       {kMedia, std::string("/media/gallery/12/"), std::string("/media/gallery/12/index.html")}) {
     const Response r = http_get(h->port(), plain);
     EXPECT_EQ(r.status, 403) << plain << " served without a token: " << r.header("x-cache");
     EXPECT_EQ(r.body.find("pppp"), std::string::npos) << plain;
@@ -123,7 +123,8 @@ TEST_P(CacheBypass, NoCachedCopyOfAProtectedFileReachesARequestWithoutAValidToke
 INSTANTIATE_TEST_SUITE_P(Providers, CacheBypass,
                          ::testing::Combine(::testing::Values("disk", "socache"), ::testing::Bool()),
                          [](const auto& param_info) {
-                           return std::get<0>(param_info.param) + (std::get<1>(param_info.param) ? "_quick" : "_normal");
+                           return std::get<0>(param_info.param) +
+                                  (std::get<1>(param_info.param) ? "_quick" : "_normal");
                          });
 
 // --- Satisfy Any (mod_access_compat) ----------------------------------------
@@ -214,17 +215,19 @@ TEST_F(Hardening, TokensWorkOverH2cByUpgradeAndByPriorKnowledge) {
 TEST_F(Hardening, TokensWorkOverH2WithTls) {
   HttpdOptions o;
   o.modules = {"socache_shmcb", "ssl", "http2"};
-  o.extra_conf = "SSLEngine on\nSSLCertificateFile @ROOT@/tls.crt\nSSLCertificateKeyFile @ROOT@/tls.key\n"
-                 "SSLSessionCache shmcb:@ROOT@/ssl_scache(512000)\nProtocols h2 http/1.1\n";
+  o.extra_conf =
+      "SSLEngine on\nSSLCertificateFile @ROOT@/tls.crt\nSSLCertificateKeyFile @ROOT@/tls.key\n"
+      "SSLSessionCache shmcb:@ROOT@/ssl_scache(512000)\nProtocols h2 http/1.1\n";
   make(o);
   const std::string root = h->root();
   std::string out;
-  ASSERT_EQ(run_command("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
-                        "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE "
-                        "-keyout " +
-                            root + "/tls.key -out " + root + "/tls.crt 2>&1",
-                        &out),
-            0)
+  ASSERT_EQ(
+      run_command("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 "
+                  "-subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 -addext basicConstraints=critical,CA:FALSE "
+                  "-keyout " +
+                      root + "/tls.key -out " + root + "/tls.crt 2>&1",
+                  &out),
+      0)
       << out;
   start();
   // Debian's mod_ssl may be built against a newer OpenSSL patch release.
@@ -311,13 +314,12 @@ TEST_F(Hardening, RefererIsRedactedAndTokenizedResponsesSetReferrerPolicy) {
   const std::string tok = mint("--scope /media/gallery/12/");
   const std::string referer = "Referer: http://127.0.0.1/_uk_" + tok + "/media/gallery/12/index.html";
   const std::size_t mark = h->error_log().size();
-  EXPECT_EQ(http_get(h->port(), kMedia, {referer}).status, 403);  // UT00006
+  EXPECT_EQ(http_get(h->port(), kMedia, {referer}).status, 403);                                   // UT00006
   EXPECT_EQ(http_get(h->port(), "/_uk_" + tok + "/media/gallery/12/%zz", {referer}).status, 403);  // UT00002
   const std::string log = h->error_log().substr(mark);
   EXPECT_NE(log.find("UT00006"), std::string::npos) << log;
   EXPECT_NE(log.find("UT00002"), std::string::npos) << log;
-  EXPECT_NE(log.find("referer: http://127.0.0.1/_uk_[redacted]/media/gallery/12/index.html"), std::string::npos)
-      << log;
+  EXPECT_NE(log.find("referer: http://127.0.0.1/_uk_[redacted]/media/gallery/12/index.html"), std::string::npos) << log;
 
   const Response ok = http_get(h->port(), "/_uk_" + tok + kMedia);
   EXPECT_EQ(ok.status, 200);
@@ -400,8 +402,9 @@ TEST_F(Hardening, RefusalLoggingIsRateLimitedAndBounded) {
 // Prometheus text parses (one sample per line: name{labels} value).
 TEST_F(Hardening, BillingCountersMatchWhatClientsReceived) {
   HttpdOptions o;
-  o.extra_conf = "<Location /uritoken-status>\n  SetHandler uritoken-status\n  Require ip 127.0.0.1\n</Location>\n"
-                 "<Location /media/ops>\n  SetHandler uritoken-status\n  Require ip 127.0.0.1\n</Location>\n";
+  o.extra_conf =
+      "<Location /uritoken-status>\n  SetHandler uritoken-status\n  Require ip 127.0.0.1\n</Location>\n"
+      "<Location /media/ops>\n  SetHandler uritoken-status\n  Require ip 127.0.0.1\n</Location>\n";
   start(o);
   h->expect_log("UT00006: ");
   // Under a token-required tree (UriTokenRequire On on /media) the page is
@@ -464,7 +467,8 @@ TEST_F(Hardening, BillingCountersMatchWhatClientsReceived) {
     EXPECT_NE(at, std::string::npos) << reason;
     EXPECT_EQ(metrics.find(label, at + 1), std::string::npos) << reason << " listed twice";
   }
-  EXPECT_TRUE(std::regex_search(metrics, std::regex("uritoken_refusals_total\\{reason=\"absent\"\\} [1-9]"))) << metrics;
+  EXPECT_TRUE(std::regex_search(metrics, std::regex("uritoken_refusals_total\\{reason=\"absent\"\\} [1-9]")))
+      << metrics;
   for (const char* old_name : {"misplaced-segment", "directory-only"}) {
     EXPECT_EQ(metrics.find(old_name), std::string::npos) << old_name;
   }
@@ -477,8 +481,8 @@ TEST_F(Hardening, BillingCountersMatchWhatClientsReceived) {
   }
   const Response j = http_get(h->port(), "/uritoken-status?json");
   EXPECT_NE(j.body.find("\"sidecar\":\"off\""), std::string::npos) << j.body;
-  EXPECT_NE(j.body.find("{\"client\":\"site42\",\"requests\":" + std::to_string(site_requests) + ",\"bytes\":" +
-                        std::to_string(site_bytes) + "}"),
+  EXPECT_NE(j.body.find("{\"client\":\"site42\",\"requests\":" + std::to_string(site_requests) +
+                        ",\"bytes\":" + std::to_string(site_bytes) + "}"),
             std::string::npos)
       << j.body;
 }

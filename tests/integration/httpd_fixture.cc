@@ -158,8 +158,8 @@ Response http_raw(int port, const std::string& request) {
 
 Response http_get(int port, const std::string& target, const std::vector<std::string>& headers,
                   const std::string& method) {
-  std::string req = method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) +
-                    "\r\nConnection: close\r\n";
+  std::string req =
+      method + " " + target + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\nConnection: close\r\n";
   for (const auto& h : headers) req += h + "\r\n";
   req += "\r\n";
   return http_raw(port, req);
@@ -228,8 +228,9 @@ std::string Httpd::render_conf() const {
     << "EnableSendfile On\n"
     << "DirectoryIndex index.html\n"
     << "StartServers 1\n"
-    << (options_.mpm == "prefork" ? "ServerLimit 5\nMinSpareServers 1\nMaxSpareServers 3\nMaxRequestWorkers 5\n"
-                                  : "ServerLimit 2\nThreadsPerChild 8\nMaxRequestWorkers 16\nMinSpareThreads 1\nMaxSpareThreads 16\n")
+    << (options_.mpm == "prefork"
+            ? "ServerLimit 5\nMinSpareServers 1\nMaxSpareServers 3\nMaxRequestWorkers 5\n"
+            : "ServerLimit 2\nThreadsPerChild 8\nMaxRequestWorkers 16\nMinSpareThreads 1\nMaxSpareThreads 16\n")
     << "<Directory " << root_ << "/htdocs>\n  Require all granted\n  AllowOverride None\n</Directory>\n"
     << "<Location /media>\n  UriTokenRequire On\n</Location>\n";
   if (options_.engine) c << "UriTokenEngine On\nUriTokenKeyFile " << key_file() << "\n";

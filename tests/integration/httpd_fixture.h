@@ -43,8 +43,8 @@ int run_command(const std::string& cmd, std::string* output);
 
 struct HttpdOptions {
   std::string mpm = "event";
-  std::string extra_conf;        // appended to the generated httpd.conf; "@ROOT@" is the server root
-  bool engine = true;            // emit UriTokenEngine On + UriTokenKeyFile
+  std::string extra_conf;            // appended to the generated httpd.conf; "@ROOT@" is the server root
+  bool engine = true;                // emit UriTokenEngine On + UriTokenKeyFile
   std::vector<std::string> modules;  // more httpd modules to load ("cache", "http2", ...)
 };
 
@@ -115,6 +115,11 @@ int free_udp_port();
 // Inline: the cluster benchmark links this fixture without GoogleTest.
 inline void expect_server_clean(const Httpd& h, const std::vector<std::string>& tokens, std::size_t log_from = 0) {
   EXPECT_EQ(h.crash_notice(), "") << "child crashed";
+  // A machine whose installed libssl3 is older than the one Debian built
+  // apache2-bin against: not this module's fault, and the fix is one command.
+  EXPECT_EQ(h.error_log().find("AH01882"), std::string::npos)
+      << "mod_ssl reports a library mismatch (AH01882: compiled against a newer OpenSSL than the one loaded): "
+         "run bash scripts/install-deps.sh, which upgrades libssl3 to the archive's version";
   EXPECT_EQ(h.unexpected_log_lines(log_from), "") << "warnings or errors no test asked for";
   for (const auto& t : tokens) {
     EXPECT_EQ(h.error_log().find(t), std::string::npos) << "token in error log";

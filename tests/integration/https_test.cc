@@ -64,8 +64,11 @@ const TestPki& pki() {
         "openssl req -x509 -new -key ca.key -sha256 -days 2 -subj '/CN=mod_uritoken test CA' "
         "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign -out ca.crt\n"
         "openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out server.key\n"
-        "openssl req -new -key server.key -subj '/CN=*." + z + "' -out server.csr\n"
-        "printf 'subjectAltName=DNS:*." + z +
+        "openssl req -new -key server.key -subj '/CN=*." +
+        z +
+        "' -out server.csr\n"
+        "printf 'subjectAltName=DNS:*." +
+        z +
         "\\nbasicConstraints=critical,CA:FALSE\\nkeyUsage=critical,digitalSignature\\n"
         "extendedKeyUsage=serverAuth\\n' > server.ext\n"
         "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -sha256 -days 2 "
@@ -108,9 +111,10 @@ class Https : public ::testing::Test {
     o.extra_conf = "ServerName " + pki().host() + "\nSSLEngine on\nSSLCertificateFile " + d +
                    "/server.crt\nSSLCertificateKeyFile " + d +
                    "/server.key\nSSLSessionCache shmcb:@ROOT@/ssl_scache(512000)\nProtocols h2 http/1.1\n"
-                   "Listen 127.0.0.1:" + std::to_string(plain_port_) + "\n<VirtualHost 127.0.0.1:" +
-                   std::to_string(plain_port_) + ">\n  ServerName " + pki().host() +
-                   "\n  SSLEngine off\n  Protocols h2c http/1.1\n" + plain_vhost_conf + "</VirtualHost>\n" + conf;
+                   "Listen 127.0.0.1:" +
+                   std::to_string(plain_port_) + "\n<VirtualHost 127.0.0.1:" + std::to_string(plain_port_) +
+                   ">\n  ServerName " + pki().host() + "\n  SSLEngine off\n  Protocols h2c http/1.1\n" +
+                   plain_vhost_conf + "</VirtualHost>\n" + conf;
     h = std::make_unique<Httpd>(o);
     h->write_doc("open/photo.jpg", std::string(3000, 'o'));
     h->write_doc("media/gallery/12/photo.jpg", std::string(5000, 'p'));
@@ -137,8 +141,7 @@ class Https : public ::testing::Test {
   // curl against this server: every host name resolves to 127.0.0.1 and
   // certificates are verified against the test CA only. Returns
   // "STATUS HTTPVERSION" ("000 0" when no answer), the exit code in `rc`.
-  std::string curl(const std::string& options, const std::string& url, std::string* body = nullptr,
-                   int* rc = nullptr) {
+  std::string curl(const std::string& options, const std::string& url, std::string* body = nullptr, int* rc = nullptr) {
     const std::string host = url.substr(url.find("://") + 3, url.find(':', url.find("://") + 3) - url.find("://") - 3);
     const std::string port = std::to_string(url.rfind("https", 0) == 0 ? h->port() : plain_port_);
     const std::string out_file = h->root() + "/curl.out";
@@ -305,21 +308,24 @@ TEST(HttpsConfig, MisusedDirectivesStopConfigTestNamingTheDirectiveAndTheFix) {
       {"UriTokenPlainHTTP Revoke", {}, "UriTokenPlainHTTP Revoke: no TLS module (mod_ssl) is loaded"},
       {"UriTokenPlainHTTP Revoke", tls,
        "UriTokenPlainHTTP Revoke revokes through link sharing, which is off: add 'UriTokenSharing Enforce'"},
-      {"<Location /x>\nUriTokenPlainHTTP Refuse\n</Location>", tls, "UriTokenPlainHTTP not allowed in <Location> context"},
-      {"UriTokenReferrers site42 https://shop.example/", {},
+      {"<Location /x>\nUriTokenPlainHTTP Refuse\n</Location>", tls,
+       "UriTokenPlainHTTP not allowed in <Location> context"},
+      {"UriTokenReferrers site42 https://shop.example/",
+       {},
        "UriTokenReferrers: 'https://shop.example/' is not a host name: give the host alone"},
       {"UriTokenReferrers site42 shop.example:8443", {}, "without scheme, port or path"},
       {"UriTokenReferrers site42 *.com", {}, "UriTokenReferrers: '*.com' would allow every host under a top-level"},
       {"UriTokenReferrers site42 a.*.example", {}, "UriTokenReferrers: 'a.*.example' is not a host name"},
       {"UriTokenReferrers shop/berlin a.example", {}, "UriTokenReferrers: 'shop/berlin' is not a client id"},
       {"UriTokenReferrers site42", {}, "UriTokenReferrers"},
-      {"UriTokenReferrers nosuchsite shop.example", {},
-       "UriTokenReferrers: client 'nosuchsite' has no key in"},
-      {"UriTokenReferrerMissing site42 Refuse", {},
+      {"UriTokenReferrers nosuchsite shop.example", {}, "UriTokenReferrers: client 'nosuchsite' has no key in"},
+      {"UriTokenReferrerMissing site42 Refuse",
+       {},
        "UriTokenReferrerMissing: client 'site42' has no UriTokenReferrers list here"},
       {"UriTokenReferrerMissing Sometimes", {}, "UriTokenReferrerMissing: 'Sometimes' is not allowed"},
       {"UriTokenReferrerMissing site42 Never", {}, "UriTokenReferrerMissing: 'Never' is not allowed"},
-      {"<Directory /tmp>\nUriTokenReferrers site42 shop.example\n</Directory>", {},
+      {"<Directory /tmp>\nUriTokenReferrers site42 shop.example\n</Directory>",
+       {},
        "UriTokenReferrers not allowed in <Directory> context"},
   };
   for (const auto& c : cases) {
@@ -350,8 +356,9 @@ TEST(HttpsCluster, PlainHttpRevokeRevokesTheTokenOnEveryNode) {
   Cluster c(3);
   // mod_ssl loaded (the node could serve HTTPS; this test sends in clear).
   const std::string mods = HTTPD_MODULES;
-  c.add_node_conf(0, "LoadModule socache_shmcb_module " + mods + "/mod_socache_shmcb.so\nLoadModule ssl_module " + mods +
-                         "/mod_ssl.so\nSSLSessionCache shmcb:" + c.state_dir(0) + "-ssl_scache(51200)\n"
+  c.add_node_conf(0, "LoadModule socache_shmcb_module " + mods + "/mod_socache_shmcb.so\nLoadModule ssl_module " +
+                         mods + "/mod_ssl.so\nSSLSessionCache shmcb:" + c.state_dir(0) +
+                         "-ssl_scache(51200)\n"
                          "UriTokenPlainHTTP Revoke\n");
   ASSERT_TRUE(c.start_all()) << c.startup_output();
   c.expect_log(R"(UT00043: token refused \(plain-http\) and revoked|UT00042: token refused \(plain-http\)|)"
@@ -372,7 +379,8 @@ TEST(HttpsCluster, PlainHttpRevokeRevokesTheTokenOnEveryNode) {
   mark = c.node(0).error_log().size();
   EXPECT_EQ(c.get(0, tok, "203.0.113.9").status, 403);
   EXPECT_NE(c.node(0).error_log().find("UT00043: token refused (plain-http) and revoked in the cluster: client "
-                                       "site42, key 1, session " + session + " was received over plain HTTP",
+                                       "site42, key 1, session " +
+                                           session + " was received over plain HTTP",
                                        mark),
             std::string::npos)
       << c.node(0).error_log().substr(mark);
@@ -399,7 +407,7 @@ TEST(HttpsCluster, PlainHttpRevokeRevokesTheTokenOnEveryNode) {
   mark = c.node(0).error_log().size();
   EXPECT_EQ(c.get(0, tok, "203.0.113.9").status, 403);
   EXPECT_NE(c.node(0).error_log().find("UT00042: token refused (plain-http): client site42, key 1, session " + session +
-                                       " was received over plain HTTP (revoked in the cluster already)",
+                                           " was received over plain HTTP (revoked in the cluster already)",
                                        mark),
             std::string::npos)
       << c.node(0).error_log().substr(mark);
@@ -414,8 +422,9 @@ TEST(HttpsCluster, PlainHttpRevokeRevokesTheTokenOnEveryNode) {
 TEST(HttpsCluster, PlainHttpRevokeWithoutAnAnsweringSidecarStillRefuses) {
   Cluster c(1, "Enforce", false);
   const std::string mods = HTTPD_MODULES;
-  c.add_node_conf(0, "LoadModule socache_shmcb_module " + mods + "/mod_socache_shmcb.so\nLoadModule ssl_module " + mods +
-                         "/mod_ssl.so\nSSLSessionCache shmcb:" + c.state_dir(0) + "-ssl_scache(51200)\n"
+  c.add_node_conf(0, "LoadModule socache_shmcb_module " + mods + "/mod_socache_shmcb.so\nLoadModule ssl_module " +
+                         mods + "/mod_ssl.so\nSSLSessionCache shmcb:" + c.state_dir(0) +
+                         "-ssl_scache(51200)\n"
                          "UriTokenPlainHTTP Revoke\n");
   ASSERT_TRUE(c.start_all()) << c.startup_output();
   c.expect_log(R"(UT00044: token refused \(plain-http\), but its revocation is not confirmed)");
@@ -437,7 +446,8 @@ TEST(HttpsCluster, PlainHttpRevokeWithoutAnAnsweringSidecarStillRefuses) {
   EXPECT_GE(ms, 900) << "the control call should have waited for its 1 s";
   EXPECT_LT(ms, 3000);
   EXPECT_NE(c.node(0).error_log().find("UT00044: token refused (plain-http), but its revocation is not confirmed: "
-                                       "client site42, key 1, session " + c.session_of(tok),
+                                       "client site42, key 1, session " +
+                                           c.session_of(tok),
                                        mark),
             std::string::npos)
       << c.node(0).error_log().substr(mark);
@@ -463,9 +473,7 @@ class Referrers : public ::testing::Test {
     h->write_doc("media/gallery/12/photo.jpg", std::string(5000, 'p'));
     ASSERT_TRUE(h->start()) << h->startup_output();
   }
-  void TearDown() override {
-    expect_server_clean(*h, tokens_);
-  }
+  void TearDown() override { expect_server_clean(*h, tokens_); }
   std::string mint(const std::string& client, const std::string& lifetime = "--ttl 600") {
     tokens_.push_back(h->mint("--client " + client + " " + lifetime));
     EXPECT_EQ(tokens_.back().find("MINT-FAILED"), std::string::npos) << tokens_.back();
@@ -490,8 +498,8 @@ TEST_F(Referrers, ListedHostsAreServedOthersRefusedAsBadReferrer) {
   }();
   EXPECT_EQ(get(tok, "https://shop.example.com/gallery.html"), 200);
   EXPECT_EQ(get(tok, "https://SHOP.Example.COM:8443/gallery.html"), 200);  // case and port do not matter
-  EXPECT_EQ(get(tok, "http://a.b.site42.example/"), 200);                   // wildcard, any depth
-  EXPECT_EQ(get(tok, ""), 200);                                              // none: allowed by default
+  EXPECT_EQ(get(tok, "http://a.b.site42.example/"), 200);                  // wildcard, any depth
+  EXPECT_EQ(get(tok, ""), 200);                                            // none: allowed by default
   // A listed page that itself holds a token in its URL: the header is
   // redacted for the logs, the host is what counts.
   EXPECT_EQ(get(tok, "https://shop.example.com/_uk_" + mint("site42") + "/page.html"), 200);
@@ -561,8 +569,8 @@ TEST_F(Referrers, MissingRefererIsRefusedOnlyWhereConfigured) {
             std::string::npos)
       << h->error_log().substr(mark);
   EXPECT_EQ(http_get(h->port(), "/_uk_" + tok + kMedia, {"Referer: "}).status, 403);  // empty is none
-  EXPECT_EQ(get(tok, "https://shop.example.com/"), 403);  // site42's list is not other's
-  EXPECT_EQ(get(mint("site42"), ""), 200);                // site42 keeps the default
+  EXPECT_EQ(get(tok, "https://shop.example.com/"), 403);                              // site42's list is not other's
+  EXPECT_EQ(get(mint("site42"), ""), 200);                                            // site42 keeps the default
 }
 
 }  // namespace

@@ -81,9 +81,7 @@ class Module : public ::testing::TestWithParam<std::string> {
   }
   // Error log lines written since SetUp.
   std::string new_log() const { return h->error_log().substr(log_mark); }
-  std::string token(const std::string& args = "--scope " + kScope) {
-    return mint("--client site42 --ttl 600 " + args);
-  }
+  std::string token(const std::string& args = "--scope " + kScope) { return mint("--client site42 --ttl 600 " + args); }
   // Mints and remembers the token, so TearDown can check no log holds it.
   std::string mint(const std::string& args) {
     tokens_.push_back(h->mint(args));
@@ -281,7 +279,8 @@ TEST_P(Module, AccessLogCarriesVerdictClientAndSessionButNeverTheToken) {
     log = h->access_log();
   }
   EXPECT_NE(log.find("\"GET /_uk_[redacted]/media/gallery/12/photo.jpg HTTP/1.1\" 200 5000 status=valid reason=ok "
-                     "client=site42 session=" + session),
+                     "client=site42 session=" +
+                     session),
             std::string::npos)
       << log;
   EXPECT_EQ(log.find(tok), std::string::npos);

@@ -113,7 +113,8 @@ TEST(Bulk, AScraperAmongManyPlayersKeepsItsEntry) {
   BulkVerdict v;
   std::uint64_t player = 1000;
   for (int t = 0; t < 120 && !v.bulk; t += 5) {
-    for (int k = 0; k < 200; ++k) d.observe(1, player++, 1, 3'750'000, kT0 + t * 1000ull + k);  // 200 new players each 5 s
+    for (int k = 0; k < 200; ++k)
+      d.observe(1, player++, 1, 3'750'000, kT0 + t * 1000ull + k);  // 200 new players each 5 s
     v = d.observe(1, 7, 17, 17 * 3'750'000ull, kT0 + t * 1000ull + 500);
   }
   EXPECT_TRUE(v.bulk);
@@ -136,7 +137,7 @@ TEST(Bulk, LateSightingsCountInTheirOwnQuarterOrNotAtAll) {
   d.observe(1, 8, 10, 0, t);
   d.observe(1, 8, 1000, 0, t - 200'000);  // older than the window: dropped
   EXPECT_EQ(d.rate(1, 8, t).requests_per_min, 5u);
-  d.observe(1, 8, 100, 0, t - 60'000);     // two quarters back: still in
+  d.observe(1, 8, 100, 0, t - 60'000);  // two quarters back: still in
   EXPECT_EQ(d.rate(1, 8, t).requests_per_min, 55u);
   // ... and it leaves the window before the newest does.
   EXPECT_EQ(d.rate(1, 8, t + 60'000).requests_per_min, 5u);

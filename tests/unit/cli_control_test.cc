@@ -234,7 +234,6 @@ class JsonReader {
   std::size_t i_ = 0;
 };
 
-
 class CliControl : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -255,23 +254,28 @@ TEST_F(CliControl, BlockedListsTokensWithTheirClientsAndEvidence) {
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.err, "");
   EXPECT_TRUE(has(r.out, "node media-eu-1: mode enforce, ready, 3 members\n")) << r.out;
-  EXPECT_TRUE(has(r.out, "3 blocked:\nSESSION           KEY  CLIENT       SINCE                 EXPIRES               "
-                         "REASON  DECIDED BY  EVIDENCE\n"))
+  EXPECT_TRUE(has(r.out,
+                  "3 blocked:\nSESSION           KEY  CLIENT       SINCE                 EXPIRES               "
+                  "REASON  DECIDED BY  EVIDENCE\n"))
       << r.out;
-  EXPECT_TRUE(has(r.out, "0123456789abcdef  12   shop-berlin  2027-01-15T05:13:20Z  2027-01-15T08:00:00Z  auto    "
-                         "media-eu-2  5 networks: 198.51.100.0/24, 203.0.113.0/24\n"))
+  EXPECT_TRUE(has(r.out,
+                  "0123456789abcdef  12   shop-berlin  2027-01-15T05:13:20Z  2027-01-15T08:00:00Z  auto    "
+                  "media-eu-2  5 networks: 198.51.100.0/24, 203.0.113.0/24\n"))
       << r.out;
   // The comment's tab and escape byte are neutralised, its UTF-8 kept.
-  EXPECT_TRUE(has(r.out, "4567456745674567  12   shop-berlin  2027-01-15T05:15:00Z  2027-01-15T08:08:20Z  manual  "
-                         "media-eu-1  by alice from 10.0.0.9: leaked?on forum, 100% ?[31mred \xc3\xa9t\xc3\xa9\n"))
+  EXPECT_TRUE(has(r.out,
+                  "4567456745674567  12   shop-berlin  2027-01-15T05:15:00Z  2027-01-15T08:08:20Z  manual  "
+                  "media-eu-1  by alice from 10.0.0.9: leaked?on forum, 100% ?[31mred \xc3\xa9t\xc3\xa9\n"))
       << r.out;
   EXPECT_TRUE(has(r.out, "89ab89ab89ab89ab  99   -            2027-01-15T05:16:40Z")) << "key 99 is in no key file";
-  EXPECT_TRUE(has(r.out, "media-eu-3  4 places, score 3.80: AS7922 Comcast (concurrent, 2 networks), net 452923ca "
-                         "(sequential), AS21928 T-Mobile (concurrent), AS3320 Telekom (concurrent)\n"))
+  EXPECT_TRUE(has(r.out,
+                  "media-eu-3  4 places, score 3.80: AS7922 Comcast (concurrent, 2 networks), net 452923ca "
+                  "(sequential), AS21928 T-Mobile (concurrent), AS3320 Telekom (concurrent)\n"))
       << r.out;
-  EXPECT_TRUE(has(r.out, "1 pardoned:\nSESSION           KEY  CLIENT      SINCE                 DECIDED BY  EVIDENCE\n"
-                         "cdefcdefcdefcdef  13   other-site  2027-01-15T05:18:20Z  media-eu-2  by bob from local: "
-                         "false positive \xff\n"))
+  EXPECT_TRUE(has(r.out,
+                  "1 pardoned:\nSESSION           KEY  CLIENT      SINCE                 DECIDED BY  EVIDENCE\n"
+                  "cdefcdefcdefcdef  13   other-site  2027-01-15T05:18:20Z  media-eu-2  by bob from local: "
+                  "false positive \xff\n"))
       << r.out;
   EXPECT_FALSE(has(r.out, "\x1b"));
   EXPECT_EQ(sidecar_.requests(), std::vector<std::string>{"status"});
@@ -279,7 +283,7 @@ TEST_F(CliControl, BlockedListsTokensWithTheirClientsAndEvidence) {
   const CliRun plain = run_cli(sidecar_, {"blocked"});
   ASSERT_EQ(plain.status, 0) << plain.err;
   EXPECT_TRUE(has(plain.out, "0123456789abcdef  12   -       2027-01-15T05:13:20Z")) << "no key file: client -\n"
-                                                                                    << plain.out;
+                                                                                     << plain.out;
 
   const CliRun mine = run_cli(sidecar_, {"blocked", "--key-file", key_file_, "--client", "other-site"});
   ASSERT_EQ(mine.status, 0) << mine.err;
@@ -305,10 +309,10 @@ TEST_F(CliControl, BlockedJsonHasTheDocumentedShape) {
   EXPECT_EQ(node["policy"].s, "5a1b");
   EXPECT_EQ(node["members"].n, 3);
 
-  const std::vector<std::string> blocked_keys = {
-      "key_id",        "session",    "client",    "since",      "since_ms", "expires",  "reason", "networks",
-      "network_count", "first_seen", "last_seen", "places",     "score",    "limit",    "bulk",     "decided_by",
-      "operator",      "user",       "comment"};
+  const std::vector<std::string> blocked_keys = {"key_id",     "session",  "client",   "since",         "since_ms",
+                                                 "expires",    "reason",   "networks", "network_count", "first_seen",
+                                                 "last_seen",  "places",   "score",    "limit",         "bulk",
+                                                 "decided_by", "operator", "user",     "comment"};
   const std::vector<std::string> pardoned_keys = {"key_id",     "session",  "client", "since",  "since_ms",
                                                   "decided_by", "operator", "user",   "comment"};
   const Json& blocked = j["blocked"];
@@ -384,18 +388,19 @@ TEST_F(CliControl, BlockedJsonHasTheDocumentedShape) {
 
 TEST_F(CliControl, RevokeAndPardonBySessionSendTheFieldsEncoded) {
   const CliRun r = run_cli(sidecar_, {"revoke", "--session", "0123456789ABCDEF", "--key-id", "12", "--expires",
-                                   "1800000000", "--comment", "leaked on forum, 100% = sure\tx"});
+                                      "1800000000", "--comment", "leaked on forum, 100% = sure\tx"});
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(r.out,
             "revoked: session 0123456789abcdef, key 12, until 2027-01-15T08:00:00Z; stamped 2027-01-15T05:13:20Z, "
             "spreading to every node\n");
   const CliRun p = run_cli({"URITOKEN_CONTROL_SOCKET=" + sidecar_.path(), "SUDO_USER=carol", "USER=root"},
-                        {"pardon", "--session", "0123456789abcdef", "--key-id", "12"});
+                           {"pardon", "--session", "0123456789abcdef", "--key-id", "12"});
   ASSERT_EQ(p.status, 0) << p.err;
-  EXPECT_EQ(p.out, "pardoned: session 0123456789abcdef, key 12; stamped 2027-01-15T05:13:20Z, spreading to every node\n");
+  EXPECT_EQ(p.out,
+            "pardoned: session 0123456789abcdef, key 12; stamped 2027-01-15T05:13:20Z, spreading to every node\n");
   // Without --expires: the sidecar must know the token already.
   const CliRun n = run_cli({"URITOKEN_CONTROL_SOCKET=" + sidecar_.path(), "-u SUDO_USER", "-u USER"},
-                        {"revoke", "--session", "0123456789abcdef", "--key-id", "7"});
+                           {"revoke", "--session", "0123456789abcdef", "--key-id", "7"});
   ASSERT_EQ(n.status, 0) << n.err;
   EXPECT_EQ(sidecar_.requests(),
             (std::vector<std::string>{
@@ -450,11 +455,11 @@ TEST_F(CliControl, ATokenOrUrlIsDecodedAndNeverPrinted) {
 
 TEST_F(CliControl, UsageErrorsExitWith2) {
   for (const auto& args : std::vector<std::vector<std::string>>{
-           {"blocked", "--client", "shop-berlin"},                   // --client needs --key-file
+           {"blocked", "--client", "shop-berlin"},  // --client needs --key-file
            {"blocked", "extra"},
            {"blocked", "--json=yes"},
            {"revoke"},
-           {"revoke", "--session", "0123456789abcdef"},              // no --key-id
+           {"revoke", "--session", "0123456789abcdef"},  // no --key-id
            {"revoke", "--session", "0123456789abcdeg", "--key-id", "1"},
            {"revoke", "--session", "0123456789abcde", "--key-id", "1"},
            {"revoke", "--session", "0123456789abcdef", "--key-id", "0"},

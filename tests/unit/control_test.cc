@@ -46,8 +46,9 @@ TEST(Control, MalformedLinesAndTruncatedResponsesAreRefused) {
 }  // namespace
 
 TEST(Control, PlacesFieldParsesAndSkipsMalformedEntries) {
-  const auto places = parse_places("AS7922 Comcast, LLC|2|c|13;net 452923ca|1|s|5;bad|x|c|10;short|1|c;"
-                                   "odd|1|q|10;|1|c|10;extra|1|c|10|9;198.51.0.0/16|1|c|10");
+  const auto places = parse_places(
+      "AS7922 Comcast, LLC|2|c|13;net 452923ca|1|s|5;bad|x|c|10;short|1|c;"
+      "odd|1|q|10;|1|c|10;extra|1|c|10|9;198.51.0.0/16|1|c|10");
   ASSERT_EQ(places.size(), 3u);
   EXPECT_EQ(places[0].name, "AS7922 Comcast, LLC");
   EXPECT_EQ(places[0].networks, 2u);
@@ -60,8 +61,9 @@ TEST(Control, PlacesFieldParsesAndSkipsMalformedEntries) {
   EXPECT_EQ(places[0].first_s, 0u) << "before protocol 4: no times";
   EXPECT_TRUE(parse_places("").empty());
   // Protocol 4: first and last use, and the country.
-  const auto timed = parse_places("AS7922 Comcast|2|c|13|1790000000|1790000300|US;net 1|1|s|5|0|0|;"
-                                  "bad|1|c|10|x|0|;lower|1|c|10|1|2|us;long|1|c|10|1|2|USA;big|1|c|10|12345678901|2|");
+  const auto timed = parse_places(
+      "AS7922 Comcast|2|c|13|1790000000|1790000300|US;net 1|1|s|5|0|0|;"
+      "bad|1|c|10|x|0|;lower|1|c|10|1|2|us;long|1|c|10|1|2|USA;big|1|c|10|12345678901|2|");
   ASSERT_EQ(timed.size(), 2u);
   EXPECT_EQ(timed[0].first_s, 1790000000u);
   EXPECT_EQ(timed[0].last_s, 1790000300u);
@@ -88,7 +90,8 @@ TEST(Control, DecimalFieldsBecomeJsonNumbersOrNull) {
   };
   EXPECT_EQ(as_json("3"), "3");
   EXPECT_EQ(as_json("4.00"), "4.00");
-  for (const char* bad : {"", ".5", "5.", "1.2.3", "-1", "1e5", "4,00", "null", "3 "}) EXPECT_EQ(as_json(bad), "null") << bad;
+  for (const char* bad : {"", ".5", "5.", "1.2.3", "-1", "1e5", "4,00", "null", "3 "})
+    EXPECT_EQ(as_json(bad), "null") << bad;
   std::string s;
   uritoken::json_string(s, "a\"b\\\n");
   EXPECT_EQ(s, "\"a\\\"b\\\\\\n\"");

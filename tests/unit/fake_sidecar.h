@@ -42,11 +42,18 @@ inline std::string status_answer() {
   rs[3].kind = "blocked";
   rs[3].add("key", 12).add("session", "0123456789abcdef").add("expires", 1800000000);
   rs[3].add("since_ms", 1799990000123ULL).add("reason", "auto").add("origin", "media-eu-2");
-  rs[3].add("networks", 5).add("nets", "198.51.100.0/24,203.0.113.0/24").add("first", 1799989000).add("last", 1799990000);
+  rs[3]
+      .add("networks", 5)
+      .add("nets", "198.51.100.0/24,203.0.113.0/24")
+      .add("first", 1799989000)
+      .add("last", 1799990000);
   rs[4].kind = "blocked";
   rs[4].add("key", 12).add("session", "4567456745674567").add("expires", 1800000500);
   rs[4].add("since_ms", 1799990100000ULL).add("reason", "manual").add("origin", "media-eu-1");
-  rs[4].add("operator", "10.0.0.9").add("user", "alice").add("comment", "leaked\ton forum, 100% \x1b[31mred \xc3\xa9t\xc3\xa9");
+  rs[4]
+      .add("operator", "10.0.0.9")
+      .add("user", "alice")
+      .add("comment", "leaked\ton forum, 100% \x1b[31mred \xc3\xa9t\xc3\xa9");
   rs[5].kind = "blocked";
   rs[5].add("key", 99).add("session", "89ab89ab89ab89ab").add("expires", 1800000900);
   rs[5].add("since_ms", 1799990200000ULL).add("reason", "auto").add("origin", "media-eu-3");

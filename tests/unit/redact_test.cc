@@ -43,7 +43,8 @@ TEST(Redact, EveryRequestClassLosesItsToken) {
       {"GET /_uk_" + kTok + "/a#frag HTTP/1.1", "GET /_uk_[redacted]/a#frag HTTP/1.1"},
       // an absolute-form target and a Referer
       {"GET http://media.example/_uk_" + kTok + "/a HTTP/1.1", "GET http://media.example/_uk_[redacted]/a HTTP/1.1"},
-      {"https://media.example/_uk_" + kTok + "/gallery/index.html", "https://media.example/_uk_[redacted]/gallery/index.html"},
+      {"https://media.example/_uk_" + kTok + "/gallery/index.html",
+       "https://media.example/_uk_[redacted]/gallery/index.html"},
       // a request line cut short (414, or a client stalling mid-line)
       {"GET /_uk_" + kTok.substr(0, 20), "GET /_uk_[redacted]"},
       // the marker alone, and nothing to redact
@@ -90,7 +91,10 @@ TEST(Redact, RandomLinesNeverKeepAToken) {
     for (std::size_t i = 0; i + 8 <= kTok.size(); ++i) {
       ASSERT_EQ(out.find(kTok.substr(i, 8)), std::string::npos) << line << "\n" << out;
     }
-    for (std::size_t at = find_token_marker(out); at != std::string::npos; at = find_token_marker(out.substr(at + 1)) == std::string::npos ? std::string::npos : at + 1 + find_token_marker(out.substr(at + 1))) {
+    for (std::size_t at = find_token_marker(out); at != std::string::npos;
+         at = find_token_marker(out.substr(at + 1)) == std::string::npos
+                  ? std::string::npos
+                  : at + 1 + find_token_marker(out.substr(at + 1))) {
       ASSERT_EQ(out.compare(at, kRedactedToken.size(), kRedactedToken), 0) << out;
     }
   }

@@ -101,9 +101,9 @@ TEST(Referrer, ListVerdicts) {
 // received.
 TEST(Referrer, RedactionKeepsOrdinaryHostsButNotHostsHoldingTheMarker) {
   const std::string tok = "AQIAB2sC_LSstB13FdzthAIGc2l0ZTQyI54Qxlr2VSZ5Jv4aaCqXiw";
-  for (const std::string& r : {"https://shop.example.com/_uk_" + tok + "/page.html",
-                               "https://shop.example.com:8443/p?next=/_uk_" + tok + "/a",
-                               "https://u:_uk_" + tok + "@shop.example.com/x"}) {
+  for (const std::string& r :
+       {"https://shop.example.com/_uk_" + tok + "/page.html", "https://shop.example.com:8443/p?next=/_uk_" + tok + "/a",
+        "https://u:_uk_" + tok + "@shop.example.com/x"}) {
     const std::string clean = redact_tokens(r);
     ASSERT_EQ(clean.find(tok), std::string::npos) << r;
     EXPECT_EQ(referer_host(clean).value_or("NONE"), "shop.example.com") << clean;

@@ -99,3 +99,18 @@ TEST(RequestPath, TokenSegmentsPlainOrEncoded) {
   EXPECT_FALSE(has_token_segment("/gallery/12/photo.jpg"));
   EXPECT_FALSE(has_token_segment(""));
 }
+
+// One parser of a pasted URL, with the server's rule: the token is the
+// first path segment, spelled "_uk_".
+TEST(RequestPath, TokenOfAUrlIsItsFirstPathSegment) {
+  EXPECT_EQ(token_of_url("https://media.example/_uk_AQIDBA/gallery/a.jpg"), "AQIDBA");
+  EXPECT_EQ(token_of_url("https://media.example:8443/_uk_AQIDBA?x=1"), "AQIDBA");
+  EXPECT_EQ(token_of_url("http://[2001:db8::1]/_uk_AQIDBA#top"), "AQIDBA");
+  EXPECT_EQ(token_of_url("/_uk_AQIDBA/gallery/"), "AQIDBA");
+  EXPECT_EQ(token_of_url("/_uk_"), "");  // a token segment, empty: decoding refuses it
+  for (const char* no :
+       {"https://media.example/gallery/_uk_AQIDBA/a.jpg", "https://media.example", "https://media.example?/_uk_AQIDBA",
+        "_uk_AQIDBA", "AQIDBA", "", "/gallery/a.jpg", "https://media.example/_UK_AQIDBA/"}) {
+    EXPECT_EQ(token_of_url(no), std::nullopt) << no;
+  }
+}

@@ -43,7 +43,8 @@ namespace {
 
 // A 64-byte aligned heap region.
 struct Region {
-  explicit Region(std::size_t n) : bytes(n), mem(static_cast<unsigned char*>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {
+  explicit Region(std::size_t n)
+      : bytes(n), mem(static_cast<unsigned char*>(std::aligned_alloc(64, (n + 63) / 64 * 64))) {
     std::memset(mem, 0xa5, bytes);  // garbage: format must not rely on zeroed memory
   }
   ~Region() { std::free(mem); }
@@ -404,8 +405,8 @@ TEST(SharedStateTable, ConcurrentReadersNeverSeeTornOrMissingRecords) {
         } else {
           for (const auto& rec : s.revocations()) {
             const auto expect = make(rec.session, rec.state);
-            if (rec.key_id != expect.key_id || rec.token_expires != expect.token_expires ||
-                rec.since != expect.since || rec.state == RevocationState::none) {
+            if (rec.key_id != expect.key_id || rec.token_expires != expect.token_expires || rec.since != expect.since ||
+                rec.state == RevocationState::none) {
               torn++;
             }
           }
@@ -446,7 +447,7 @@ TEST(SharedStateTable, DeadWriterFailsOpenUntilRepaired) {
   // Readers give up on the slot after bounded retries instead of hanging.
   EXPECT_EQ(s.lookup(1, same[1], 1), RevocationState::none);
   s.repair();
-  EXPECT_EQ(s.lookup(1, same[0], 1), RevocationState::none);   // torn slot became a tombstone
+  EXPECT_EQ(s.lookup(1, same[0], 1), RevocationState::none);     // torn slot became a tombstone
   EXPECT_EQ(s.lookup(1, same[1], 1), RevocationState::revoked);  // reachable across it again
   const auto c = s.counters();
   EXPECT_EQ(c.revocations_in_table, 1u);
@@ -482,7 +483,7 @@ TEST(SharedStateRegion, AttachRejectsForeignOrShortRegions) {
   EXPECT_FALSE(SharedState::attach(r.mem, bytes - 64));  // mapped shorter than formatted
   EXPECT_FALSE(SharedState::attach(r.mem, 100));
   EXPECT_FALSE(SharedState::attach(r.mem + 8, bytes - 8));  // misaligned
-  r.mem[0] ^= 1;  // magic
+  r.mem[0] ^= 1;                                            // magic
   EXPECT_FALSE(SharedState::attach(r.mem, bytes));
   r.mem[0] ^= 1;
   EXPECT_TRUE(SharedState::attach(r.mem, bytes));
@@ -501,8 +502,8 @@ TEST(SharedStateRegion, FormatRefusesSmallOrMisalignedRegions) {
   Region r(need);
   EXPECT_FALSE(SharedState::format(r.mem, need - 1, layout));
   EXPECT_FALSE(SharedState::format(r.mem + 64, need - 64, layout));  // aligned but short
-  EXPECT_FALSE(SharedState::format(r.mem + 8, need - 8, {8, 16}));  // misaligned
-  EXPECT_FALSE(SharedState::attach(r.mem, need));  // failed formats left nothing attachable
+  EXPECT_FALSE(SharedState::format(r.mem + 8, need - 8, {8, 16}));   // misaligned
+  EXPECT_FALSE(SharedState::attach(r.mem, need));                    // failed formats left nothing attachable
   EXPECT_TRUE(SharedState::format(r.mem, need, layout));
   EXPECT_EQ(need % 64, 0u);
   EXPECT_GE(need, 1024u * 64 + 4096u * 32);
@@ -564,8 +565,10 @@ TEST(SharedStateRepeats, TokensSharingABucketStayRefreshes) {
   Region r(shared_state_bytes({8, 16, 64}));
   auto s = make_state(r, {8, 16, 64});
   const std::uint64_t t0 = 1'700'000'000'000ull, later = t0 + SharedState::kRepeatMs + 300;
-  for (std::uint64_t k = 0; k < 24; ++k) EXPECT_EQ(s.check_repeat(sighting(500 + k, t0, "203.0.113.5")), Seen::news) << k;
-  for (std::uint64_t k = 0; k < 24; ++k) EXPECT_EQ(s.check_repeat(sighting(500 + k, later, "203.0.113.5")), Seen::refresh) << k;
+  for (std::uint64_t k = 0; k < 24; ++k)
+    EXPECT_EQ(s.check_repeat(sighting(500 + k, t0, "203.0.113.5")), Seen::news) << k;
+  for (std::uint64_t k = 0; k < 24; ++k)
+    EXPECT_EQ(s.check_repeat(sighting(500 + k, later, "203.0.113.5")), Seen::refresh) << k;
 }
 
 // A region formatted again (reused memory: a freed heap block, a reused
@@ -587,7 +590,8 @@ TEST(SharedStateRepeats, ManyTokensInASmallFilterAreNeverLostOnlyRepeated) {
   auto s = make_state(r, {8, 16, 8});
   const std::uint64_t t0 = 1'700'000'000'000ull;
   // 1,000 tokens through 8 slots: each is new the first time it is seen.
-  for (std::uint64_t k = 0; k < 1000; ++k) EXPECT_EQ(s.check_repeat(sighting(1000 + k, t0, "203.0.113.5")), Seen::news) << k;
+  for (std::uint64_t k = 0; k < 1000; ++k)
+    EXPECT_EQ(s.check_repeat(sighting(1000 + k, t0, "203.0.113.5")), Seen::news) << k;
 }
 
 // The doorbell: a worker wakes a sleeping sidecar once, for news (or a

@@ -110,13 +110,13 @@ TEST(NetworkClassifier, DefaultAndConfiguredSharedRanges) {
   SharingPolicy p = small_policy();
   p.shared_ranges.push_back(*parse_ip_prefix("203.0.113.0/24"));
   const NetworkClassifier c(p);
-  for (const char* shared : {"100.64.0.1", "100.127.255.254", "10.1.2.3", "172.16.0.1", "172.31.255.1",
-                             "192.168.1.1", "127.0.0.1", "fd00::1", "fc12::1", "::1", "fe80::1",
-                             "::ffff:100.64.1.1", "203.0.113.50"}) {
+  for (const char* shared :
+       {"100.64.0.1", "100.127.255.254", "10.1.2.3", "172.16.0.1", "172.31.255.1", "192.168.1.1", "127.0.0.1",
+        "fd00::1", "fc12::1", "::1", "fe80::1", "::ffff:100.64.1.1", "203.0.113.50"}) {
     EXPECT_TRUE(c.in_shared_range(ip(shared))) << shared;
   }
-  for (const char* open : {"100.63.255.255", "100.128.0.0", "172.32.0.1", "198.51.100.1", "2001:db8::1",
-                           "8.8.8.8", "203.0.114.1"}) {
+  for (const char* open :
+       {"100.63.255.255", "100.128.0.0", "172.32.0.1", "198.51.100.1", "2001:db8::1", "8.8.8.8", "203.0.114.1"}) {
     EXPECT_FALSE(c.in_shared_range(ip(open))) << open;
   }
   p.default_shared_ranges = false;
@@ -225,9 +225,9 @@ TEST(SharingDetector, PhoneHandoverBetweenDualStackNetworksIsNotShared) {
     const bool wifi = (minute / 5) % 2 == 0;
     for (int s = 0; s < 60; s += 6) {
       const bool v6 = s % 18 != 0;
-      const std::string addr = wifi ? (v6 ? "2001:db8:100:1::5" : "198.51.100.7")
-                                    : (v6 ? "2001:db8:200:" + std::to_string(minute % 3) + "::9"
-                                          : v4(203, 0, 113, minute % 200));
+      const std::string addr =
+          wifi ? (v6 ? "2001:db8:100:1::5" : "198.51.100.7")
+               : (v6 ? "2001:db8:200:" + std::to_string(minute % 3) + "::9" : v4(203, 0, 113, minute % 200));
       v = n.see(3, addr, kT0 + (minute * 60 + s) * kSec);
       ASSERT_FALSE(v.shared) << minute;
     }
@@ -353,8 +353,8 @@ TEST(SharingDetector, CommuteThroughTwoAddressPoolsIsNotShared) {
   Node n(small_policy());
   SharingVerdict v;
   std::uint64_t t = kT0;
-  for (int i = 0; i < 20; ++i, t += 6 * kSec) v = n.see(9, "2001:db8:100::5", t);      // home, dual stack
-  for (int i = 0; i < 20; ++i, t += 6 * kSec) v = n.see(9, v4(203, 0, i * 3, 9), t);  // carrier pool
+  for (int i = 0; i < 20; ++i, t += 6 * kSec) v = n.see(9, "2001:db8:100::5", t);       // home, dual stack
+  for (int i = 0; i < 20; ++i, t += 6 * kSec) v = n.see(9, v4(203, 0, i * 3, 9), t);    // carrier pool
   for (int i = 0; i < 20; ++i, t += 6 * kSec) v = n.see(9, v4(192, 0, 2, 100 + i), t);  // office egress ...
   for (int i = 0; i < 20; ++i, t += 6 * kSec) v = n.see(9, "2001:db8:3" + std::to_string(i % 10) + "0::1", t);
   EXPECT_EQ(v.places, 3u);
@@ -581,7 +581,7 @@ TEST(SharingDetector, EvictionWhenFullIsCountedAndSafe) {
   EXPECT_LE(n.detector.tracked(), cap);
   EXPECT_GT(n.detector.evictions(), 0u);
   EXPECT_EQ(n.detector.tracked() + n.detector.evictions(), 10000u);  // each newcomer took a free slot or evicted
-  EXPECT_EQ(n.detector.verdict(7, 9999).networks, 1u);  // the newest stays
+  EXPECT_EQ(n.detector.verdict(7, 9999).networks, 1u);               // the newest stays
   // Stale entries (idle beyond the window) make room without counting as evictions.
   const std::uint64_t evicted = n.detector.evictions();
   for (std::uint64_t s = 0; s < 16; ++s) n.see(20000 + s, "192.0.2.1", kT0 + 3600 * kSec);

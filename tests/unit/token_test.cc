@@ -58,7 +58,8 @@ TEST(TokenVectors, MintReproducesEveryVectorAndEveryCheckHolds) {
     p.client = f.at("client");
     p.expires = static_cast<std::uint32_t>(std::stoul(f.at("expires")));
     SessionId s;
-    for (std::size_t i = 0; i < s.size(); ++i) s[i] = static_cast<std::uint8_t>(std::stoi(f.at("session").substr(2 * i, 2), nullptr, 16));
+    for (std::size_t i = 0; i < s.size(); ++i)
+      s[i] = static_cast<std::uint8_t>(std::stoi(f.at("session").substr(2 * i, 2), nullptr, 16));
     p.session = s;
     if (f.at("not_before") != "-") p.not_before = static_cast<std::uint32_t>(std::stoul(f.at("not_before")));
     if (f.at("scope") != "-") p.scope = std::string_view(f.at("scope"));
