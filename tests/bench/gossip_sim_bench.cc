@@ -36,6 +36,7 @@
 #include <string>
 #include <random>
 
+#include "../../gossip/testing.h"
 #include "../../gossip/sim.h"
 
 using namespace uritoken::gossip;
@@ -45,7 +46,7 @@ namespace {
 
 Config base_config() {
   Config c;
-  for (std::size_t i = 0; i < c.cluster_key.size(); ++i) c.cluster_key[i] = static_cast<std::uint8_t>(i + 1);
+  c.cluster_key = doubles::pattern_key(1, 1);
   c.cluster_label = "bench";
   return c;
 }
@@ -185,13 +186,8 @@ double bytes_per_node_second(std::size_t n) {
   return static_cast<double>(sent() - before) / static_cast<double>(n * seconds);
 }
 
-struct Discard : Transport {
-  void send(const Endpoint&, const std::uint8_t*, std::size_t) override {}
-};
-struct Quiet : Listener {
-  void revocation_changed(const Revocation&) override {}
-  void owned_sighting(const SightingReport&) override {}
-};
+using Discard = doubles::NullTransport;
+using Quiet = doubles::NullListener;
 
 void memory_and_catch_up() {
   std::vector<Revocation> entries;

@@ -19,6 +19,7 @@
 #include <string>
 
 #include "../../gossip/gossip.h"
+#include "../../gossip/testing.h"
 #include "../../mod_uritoken/cluster/shared_state.h"
 #include "../../mod_uritoken/cluster/sharing.h"
 
@@ -40,16 +41,7 @@ double private_resident_mib() {
 
 }  // namespace
 
-namespace {
-
-class Silent : public gossip::Transport, public gossip::Listener {
- public:
-  void send(const gossip::Endpoint&, const std::uint8_t*, std::size_t) override {}
-  void revocation_changed(const gossip::Revocation&) override {}
-  void owned_sighting(const gossip::SightingReport&) override {}
-};
-
-}  // namespace
+namespace {}  // namespace
 
 int main(int argc, char** argv) {
   const bool bulk_on = argc > 1 && std::string(argv[1]) == "bulk";
@@ -76,11 +68,12 @@ int main(int argc, char** argv) {
   auto classifier = std::make_unique<NetworkClassifier>(policy);
   policy.bulk.enabled = bulk_on;  // its table only when on
   auto bulk = std::make_unique<BulkDetector>(policy.bulk);
-  Silent silent;
+  gossip::doubles::NullTransport no_network;
+  gossip::doubles::NullListener no_listener;
   gossip::Config gc;
   gc.node_id = 1;
   gc.name = "bench";
-  auto node = std::make_unique<gossip::Node>(gc, silent, silent, now_ms, 42);
+  auto node = std::make_unique<gossip::Node>(gc, no_network, no_listener, now_ms, 42);
 
   std::mt19937_64 rng(7);
   for (std::size_t i = 0; i < kSessions; ++i) {

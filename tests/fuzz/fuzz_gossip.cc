@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <cstdlib>
 
+#include "../../gossip/testing.h"
 #include "../../gossip/gossip.h"
 #include "../../gossip/wire.h"
 
@@ -25,17 +26,14 @@ struct Discard : Transport {
     if (size > 1200) std::abort();  // a Node must never build an oversized packet
   }
 };
-struct Quiet : Listener {
-  void revocation_changed(const Revocation&) override {}
-  void owned_sighting(const SightingReport&) override {}
-};
+using Quiet = doubles::NullListener;
 
 Config config() {
   Config c;
   c.node_id = 1;
   c.self = *Endpoint::parse("10.0.0.1:7946");
   c.seeds = {*Endpoint::parse("10.0.0.2:7946")};
-  for (std::size_t i = 0; i < c.cluster_key.size(); ++i) c.cluster_key[i] = static_cast<std::uint8_t>(i);
+  c.cluster_key = doubles::pattern_key();
   return c;
 }
 

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "../../gossip/testing.h"
 #include "../../gossip/gossip.h"
 #include "../../gossip/wire.h"
 
@@ -20,9 +21,7 @@ struct NullListener : Listener {
   void revocation_changed(const Revocation&) override {}
   void owned_sighting(const SightingReport&) override {}
 };
-struct NullTransport : Transport {
-  void send(const Endpoint&, const std::uint8_t*, std::size_t) override {}
-};
+using doubles::NullTransport;
 
 std::size_t index(DropKind k) { return static_cast<std::size_t>(k); }
 
@@ -31,7 +30,7 @@ class GossipDrops : public ::testing::Test {
   void SetUp() override {
     cfg.node_id = 1;
     cfg.self = *Endpoint::parse("127.0.0.1:7001");
-    for (std::size_t i = 0; i < cfg.cluster_key.size(); ++i) cfg.cluster_key[i] = static_cast<std::uint8_t>(i);
+    cfg.cluster_key = doubles::pattern_key();
     node = std::make_unique<Node>(cfg, transport, listener, kNow, 1);
     node->start(kNow);
   }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "../../gossip/testing.h"
 #include "../../gossip/gossip.h"
 
 using namespace uritoken::gossip;
@@ -72,7 +73,7 @@ class GossipRestart : public ::testing::Test {
     c.name = "node" + std::to_string(id);
     c.self = self;
     c.seeds = std::move(seeds);
-    for (std::size_t i = 0; i < c.cluster_key.size(); ++i) c.cluster_key[i] = static_cast<std::uint8_t>(i + 3);
+    c.cluster_key = doubles::pattern_key(1, 3);
     return c;
   }
 

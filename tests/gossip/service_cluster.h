@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "../../gossip/testing.h"
 #include "../../gossip/sim.h"
 #include "../../mod_uritoken/cluster/sharing_service.h"
 
@@ -83,7 +84,7 @@ class ServiceCluster {
     o.seed = seed;
     o.loss = loss;
     o.configure = std::move(configure);
-    for (std::size_t i = 0; i < o.base.cluster_key.size(); ++i) o.base.cluster_key[i] = static_cast<std::uint8_t>(i);
+    o.base.cluster_key = gossip::doubles::pattern_key();
     o.base.cluster_label = "svc";
     sim = std::make_unique<Simulation>(o);
     sim->on_sighting = [this](std::size_t i, const gossip::SightingReport& r) { services[i]->owned_sighting(r); };

@@ -18,6 +18,7 @@
 #include <set>
 #include <sstream>
 
+#include "../../gossip/testing.h"
 #include "../../gossip/sim.h"
 #include "service_cluster.h"
 
@@ -28,15 +29,13 @@ using namespace uritoken::cluster::simtest;
 
 namespace {
 
-struct NoNetwork : gossip::Transport {
-  void send(const gossip::Endpoint&, const std::uint8_t*, std::size_t) override {}
-};
+using NoNetwork = gossip::doubles::NullTransport;
 
 gossip::Config node_config(std::uint64_t id) {
   gossip::Config c;
   c.node_id = id;
   c.name = "n" + std::to_string(id);
-  for (std::size_t i = 0; i < c.cluster_key.size(); ++i) c.cluster_key[i] = static_cast<std::uint8_t>(i * 3);
+  c.cluster_key = gossip::doubles::pattern_key(3);
   return c;
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <set>
 
+#include "../../gossip/testing.h"
 #include "../../gossip/sim.h"
 #include "../../gossip/wire.h"
 
@@ -17,7 +18,7 @@ namespace {
 
 Config base_config() {
   Config c;
-  for (std::size_t i = 0; i < c.cluster_key.size(); ++i) c.cluster_key[i] = static_cast<std::uint8_t>(i * 7);
+  c.cluster_key = doubles::pattern_key(7);
   c.cluster_label = "sim";
   return c;
 }

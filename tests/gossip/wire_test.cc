@@ -8,6 +8,7 @@
 #include <set>
 #include <variant>
 
+#include "../../gossip/testing.h"
 #include "../../gossip/gossip.h"
 #include "../../gossip/wire.h"
 
@@ -158,9 +159,7 @@ struct NullListener : Listener {
   void revocation_changed(const Revocation&) override {}
   void owned_sighting(const SightingReport&) override {}
 };
-struct NullTransport : Transport {
-  void send(const Endpoint&, const std::uint8_t*, std::size_t) override {}
-};
+using doubles::NullTransport;
 
 }  // namespace
 
@@ -473,7 +472,7 @@ class GossipReject : public ::testing::Test {
   void SetUp() override {
     cfg.node_id = 1;
     cfg.self = *Endpoint::parse("127.0.0.1:7001");
-    for (std::size_t i = 0; i < cfg.cluster_key.size(); ++i) cfg.cluster_key[i] = static_cast<std::uint8_t>(i);
+    cfg.cluster_key = doubles::pattern_key();
     node = std::make_unique<Node>(cfg, transport, listener, kNow, 1);
     node->start(kNow);
   }
