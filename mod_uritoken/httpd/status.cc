@@ -533,11 +533,9 @@ std::string operator_of(const Record& r) {
   return address.empty() ? user : user + " (" + address + ")";
 }
 
-// NOLINTNEXTLINE(readability-function-size): older than the limit, to be split
-void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
-  ap_set_content_type(r, "text/html; charset=utf-8");
-  const std::string client_filter = query_value(r, "client"), session_filter = query_value(r, "session");
-  const bool filtered = !client_filter.empty() || !session_filter.empty();
+// The page's head: the node, its mode and members, the sidecar's state,
+// and the outcome of the last action (?done=, ?failed=).
+std::string page_header(const request_rec* r, const View& v) {
   std::string out = std::string(
                         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
@@ -561,33 +559,42 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   const std::string done = query_value(r, "done"), failed = query_value(r, "failed");
   if (!done.empty()) out += "<p class=\"flash ok\" role=\"status\">Done: " + html(done) + ".</p>\n";
   if (!failed.empty()) out += "<p class=\"flash bad\" role=\"alert\">Failed: " + html(failed) + ".</p>\n";
-  const std::string csrf = "<input type=\"hidden\" name=\"csrf\" value=\"" + csrf_token(current_hour(r)) + "\">";
-  const bool actions = !v.sharing_off && v.sidecar_problem.empty();
-  const std::string self = html(ap_escape_uri(r->pool, r->uri));  // this page, for its forms and links
-  if (actions) {
-    out += "<section id=\"revoke\"><h2>Revoke a token</h2>\n<form method=\"post\" action=\"" + self + "\">" + csrf +
-           "<input type=\"hidden\" name=\"action\" value=\"revoke\"><div class=\"bar\">"
-           "<label class=\"grow\">Shared URL or token<input name=\"url\" autocomplete=\"off\" spellcheck=\"false\" "
-           "placeholder=\"https://media.example/_uk_…/clip.m3u8\"></label>"
-           "<label>Comment<input name=\"comment\" size=\"24\" placeholder=\"why (optional)\"></label>"
-           "<button class=\"danger\">Revoke everywhere</button></div>\n"
-           "<details><summary>No URL? Revoke by session and key id</summary><div class=\"bar\">"
-           "<label>Session (16 hex digits)<input name=\"session\" size=\"18\" autocomplete=\"off\" "
-           "spellcheck=\"false\"></label>"
-           "<label>Key id<input name=\"key\" size=\"6\" inputmode=\"numeric\"></label>"
-           "<label>Expires (unix time, for a token<br>this cluster has not seen)<input name=\"expires\" size=\"12\" "
-           "inputmode=\"numeric\"></label></div></details>\n"
-           "<p class=\"hint\">Every node refuses it within seconds. The token itself is never shown or "
-           "logged.</p></form></section>\n";
-  }
+  return out;
+}
 
-  // Filter, sort (any column, ?sort=...&order=asc|desc; newest first by
-  // default) and page (100 rows a page, ?page=N): thousands of entries stay
-  // usable, and the JSON has every entry.
-  struct Row {
-    const Record* record;
-    std::string client;
-  };
+// The form that revokes a shared URL or a session on every node.
+std::string revoke_form(const std::string& self, const std::string& csrf) {
+  std::string out;
+  out += "<section id=\"revoke\"><h2>Revoke a token</h2>\n<form method=\"post\" action=\"" + self + "\">" + csrf +
+         "<input type=\"hidden\" name=\"action\" value=\"revoke\"><div class=\"bar\">"
+         "<label class=\"grow\">Shared URL or token<input name=\"url\" autocomplete=\"off\" spellcheck=\"false\" "
+         "placeholder=\"https://media.example/_uk_…/clip.m3u8\"></label>"
+         "<label>Comment<input name=\"comment\" size=\"24\" placeholder=\"why (optional)\"></label>"
+         "<button class=\"danger\">Revoke everywhere</button></div>\n"
+         "<details><summary>No URL? Revoke by session and key id</summary><div class=\"bar\">"
+         "<label>Session (16 hex digits)<input name=\"session\" size=\"18\" autocomplete=\"off\" "
+         "spellcheck=\"false\"></label>"
+         "<label>Key id<input name=\"key\" size=\"6\" inputmode=\"numeric\"></label>"
+         "<label>Expires (unix time, for a token<br>this cluster has not seen)<input name=\"expires\" size=\"12\" "
+         "inputmode=\"numeric\"></label></div></details>\n"
+         "<p class=\"hint\">Every node refuses it within seconds. The token itself is never shown or "
+         "logged.</p></form></section>\n";
+  return out;
+}
+
+// A blocked token in the list, with its client from this server's keys.
+struct BlockedRow {
+  const Record* record;
+  std::string client;
+};
+
+// The blocked tokens the page lists: filtered (?client=, ?session= prefix)
+// and sorted (any column, ?sort=...&order=asc|desc; newest first by
+// default); `sort` and `ascending` say how.
+std::vector<BlockedRow> blocked_rows(const request_rec* r, const ServerConfig* conf, const View& v,
+                                     const std::string& client_filter, const std::string& session_filter,
+                                     std::string& sort, bool& ascending) {
+  using Row = BlockedRow;
   std::vector<Row> list;
   for (const Record& b : v.blocked) {
     std::string client = client_of(conf, field(b, "key"));
@@ -596,10 +603,10 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     list.push_back({&b, std::move(client)});
   }
   static const char* const kSortable[] = {"session", "client", "key", "since", "expires", "decided"};
-  std::string sort = query_value(r, "sort");
+  sort = query_value(r, "sort");
   if (std::find(std::begin(kSortable), std::end(kSortable), sort) == std::end(kSortable)) sort = "since";
-  const bool ascending = query_value(r, "order") == "asc";
-  auto sort_key = [&sort](const Row& row) -> std::pair<std::uint64_t, std::string> {
+  ascending = query_value(r, "order") == "asc";
+  auto sort_key = [&sort = std::as_const(sort)](const Row& row) -> std::pair<std::uint64_t, std::string> {
     const Record& b = *row.record;
     if (sort == "key") return {std::strtoull(field(b, "key").c_str(), nullptr, 10), ""};
     if (sort == "since") return {std::strtoull(field(b, "since_ms").c_str(), nullptr, 10), ""};
@@ -611,6 +618,71 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   std::stable_sort(list.begin(), list.end(), [&](const Row& a, const Row& b) {
     return ascending ? sort_key(a) < sort_key(b) : sort_key(b) < sort_key(a);
   });
+  return list;
+}
+
+// The evidence of a verdict, for the Why column: bulk use, an operator's
+// revocation, or the places and networks the owner counted.
+std::string blocked_why(const Record& b, const ServerConfig* conf) {
+  std::string why;
+  if (field(b, "reason") == "bulk") {
+    why = bulk_html(b, conf->cluster);
+    if (!field(b, "nets").empty()) why += "network " + network_list(field(b, "nets"), field(b, "nets_where"));
+  } else if (field(b, "reason") == "manual") {
+    why = "manual";
+    if (const std::string who = operator_of(b); !who.empty()) why += " by " + html(who);
+    if (!field(b, "comment").empty()) why += ": " + html(field(b, "comment"));
+  } else if (!field(b, "places").empty()) {
+    why = places_html(b);
+    if (!field(b, "nets").empty()) why += "networks " + network_list(field(b, "nets"), field(b, "nets_where"));
+  } else {
+    why = html(field(b, "networks")) + " networks";
+    if (!field(b, "nets").empty()) why += ": " + network_list(field(b, "nets"), field(b, "nets_where"));
+  }
+  if (field(b, "reason") != "manual") {
+    if (!field(b, "first").empty()) {
+      why += "; seen " + iso_time(std::strtoull(field(b, "first").c_str(), nullptr, 10)) + " to " +
+             iso_time(std::strtoull(field(b, "last").c_str(), nullptr, 10));
+    } else if (!field(b, "last").empty()) {
+      why += "; last seen " + iso_time(std::strtoull(field(b, "last").c_str(), nullptr, 10));
+    }
+  }
+  return why;
+}
+
+// One row of the blocked list, with its Pardon form where actions are on.
+std::string blocked_row(const Record& b, const std::string& client, const ServerConfig* conf, bool actions,
+                        const std::string& self, const std::string& csrf) {
+  std::string out;
+  const std::uint64_t since_ms = std::strtoull(field(b, "since_ms").c_str(), nullptr, 10);
+  out += "<tr><td data-label=\"Session\"><code>" + html(field(b, "session")) +
+         "</code></td><td data-label=\"Client\">" + html(client) + "</td><td data-label=\"Key\" class=\"num\">" +
+         html(field(b, "key")) + "</td><td data-label=\"Why\" class=\"why\">" + blocked_why(b, conf) +
+         "</td><td data-label=\"Since\">" + time_cell(since_ms / 1000) + "</td><td data-label=\"Expires\">" +
+         time_cell(std::strtoull(field(b, "expires").c_str(), nullptr, 10)) + "</td><td data-label=\"Decided by\">" +
+         html(field(b, "origin")) + "</td>";
+  if (actions) {
+    out += "<td class=\"action\"><form method=\"post\" action=\"" + self + "\" class=\"pardon\">" + csrf +
+           "<input type=\"hidden\" name=\"action\" value=\"pardon\">"
+           "<input type=\"hidden\" name=\"key\" value=\"" +
+           html(field(b, "key")) + "\"><input type=\"hidden\" name=\"session\" value=\"" + html(field(b, "session")) +
+           "\"><input name=\"comment\" placeholder=\"comment (optional)\" aria-label=\"Comment for pardoning "
+           "session " +
+           html(field(b, "session")) + "\"><button class=\"quiet\" aria-label=\"Pardon session " +
+           html(field(b, "session")) + "\">Pardon</button></form></td>";
+  }
+  return out + "</tr>\n";
+}
+
+// The blocked tokens: a filter, the sortable list, 100 rows a page (?page=N),
+// so thousands of entries stay usable (the JSON has every entry).
+std::string blocked_section(const request_rec* r, const ServerConfig* conf, const View& v, const std::string& self,
+                            const std::string& csrf, bool actions) {
+  const std::string client_filter = query_value(r, "client"), session_filter = query_value(r, "session");
+  const bool filtered = !client_filter.empty() || !session_filter.empty();
+  std::string sort;
+  bool ascending = false;
+  const std::vector<BlockedRow> list = blocked_rows(r, conf, v, client_filter, session_filter, sort, ascending);
   constexpr std::size_t kPageRows = 100;
   const std::size_t pages = std::max<std::size_t>(1, (list.size() + kPageRows - 1) / kPageRows);
   const std::size_t page =
@@ -635,56 +707,14 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   std::string rows;
   const std::size_t shown = list.size();
   for (std::size_t i = (page - 1) * kPageRows; i < std::min(list.size(), page * kPageRows); ++i) {
-    const Record& b = *list[i].record;
-    const std::string& client = list[i].client;
-    std::string why;
-    if (field(b, "reason") == "bulk") {
-      why = bulk_html(b, conf->cluster);
-      if (!field(b, "nets").empty()) why += "network " + network_list(field(b, "nets"), field(b, "nets_where"));
-    } else if (field(b, "reason") == "manual") {
-      why = "manual";
-      if (const std::string who = operator_of(b); !who.empty()) why += " by " + html(who);
-      if (!field(b, "comment").empty()) why += ": " + html(field(b, "comment"));
-    } else if (!field(b, "places").empty()) {
-      why = places_html(b);
-      if (!field(b, "nets").empty()) why += "networks " + network_list(field(b, "nets"), field(b, "nets_where"));
-    } else {
-      why = html(field(b, "networks")) + " networks";
-      if (!field(b, "nets").empty()) why += ": " + network_list(field(b, "nets"), field(b, "nets_where"));
-    }
-    if (field(b, "reason") != "manual") {
-      if (!field(b, "first").empty()) {
-        why += "; seen " + iso_time(std::strtoull(field(b, "first").c_str(), nullptr, 10)) + " to " +
-               iso_time(std::strtoull(field(b, "last").c_str(), nullptr, 10));
-      } else if (!field(b, "last").empty()) {
-        why += "; last seen " + iso_time(std::strtoull(field(b, "last").c_str(), nullptr, 10));
-      }
-    }
-    const std::uint64_t since_ms = std::strtoull(field(b, "since_ms").c_str(), nullptr, 10);
-    rows += "<tr><td data-label=\"Session\"><code>" + html(field(b, "session")) +
-            "</code></td><td data-label=\"Client\">" + html(client) + "</td><td data-label=\"Key\" class=\"num\">" +
-            html(field(b, "key")) + "</td><td data-label=\"Why\" class=\"why\">" + why +
-            "</td><td data-label=\"Since\">" + time_cell(since_ms / 1000) + "</td><td data-label=\"Expires\">" +
-            time_cell(std::strtoull(field(b, "expires").c_str(), nullptr, 10)) + "</td><td data-label=\"Decided by\">" +
-            html(field(b, "origin")) + "</td>";
-    if (actions) {
-      rows += "<td class=\"action\"><form method=\"post\" action=\"" + self + "\" class=\"pardon\">" + csrf +
-              "<input type=\"hidden\" name=\"action\" value=\"pardon\">"
-              "<input type=\"hidden\" name=\"key\" value=\"" +
-              html(field(b, "key")) + "\"><input type=\"hidden\" name=\"session\" value=\"" +
-              html(field(b, "session")) +
-              "\"><input name=\"comment\" placeholder=\"comment (optional)\" aria-label=\"Comment for pardoning "
-              "session " +
-              html(field(b, "session")) + "\"><button class=\"quiet\" aria-label=\"Pardon session " +
-              html(field(b, "session")) + "\">Pardon</button></form></td>";
-    }
-    rows += "</tr>\n";
+    rows += blocked_row(*list[i].record, list[i].client, conf, actions, self, csrf);
   }
   const int columns = actions ? 8 : 7;
   if (shown == 0) {
     rows = "<tr><td colspan=\"" + std::to_string(columns) + "\" class=\"empty muted\">" +
            (filtered ? "No blocked token matches the filter." : "No blocked tokens.") + "</td></tr>\n";
   }
+  std::string out;
   out += "<section id=\"blocked\"><h2>Blocked tokens (" + std::to_string(v.blocked.size()) +
          ")</h2>\n"
          "<form method=\"get\" action=\"" +
@@ -712,6 +742,12 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     out += "</nav>\n";
   }
   out += "</section>\n";
+  return out;
+}
+
+// Pardoned tokens: the sharing rule leaves them alone for their life.
+std::string pardoned_section(const ServerConfig* conf, const View& v) {
+  std::string out;
   if (!v.pardoned.empty()) {
     out += "<section id=\"pardoned\"><h2>Pardoned (" + std::to_string(v.pardoned.size()) +
            ")</h2>\n<p class=\"muted\">A pardon holds for the token's life: the sharing rule does not revoke it "
@@ -729,6 +765,12 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
     }
     out += "</tbody></table></div></section>\n";
   }
+  return out;
+}
+
+// The cluster's members as this node sees them.
+std::string members_section(const request_rec* r, const View& v) {
+  std::string out;
   out +=
       "<section id=\"cluster\"><h2>Cluster members</h2>\n<div class=\"wrap\"><table><thead><tr><th>Member</th>"
       "<th>Address</th><th>State</th><th>Last contact</th><th>Protocol</th><th>Sharing rule</th></tr></thead>"
@@ -746,6 +788,13 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
            (field(m, "same_policy") == "0" ? "<span class=\"bad\">differs</span>" : "same") + "</td></tr>\n";
   }
   if (v.members.empty()) out += "<tr><td colspan=\"6\" class=\"muted\">No other members known.</td></tr>\n";
+  return out;
+}
+
+// Keys and their last use, usage by client, shared networks and suspected
+// proxies.
+std::string keys_and_networks_section(const ServerConfig* conf, const View& v) {
+  std::string out;
   out +=
       "</tbody></table></div></section>\n<div class=\"cols\"><section id=\"keys\"><h2>Keys</h2>\n<div "
       "class=\"wrap\"><table><thead><tr><th class=\"num\">Key id</th><th>Client</th><th>Last used here</th>"
@@ -780,6 +829,12 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   for (const Record& p : v.proxies) out += "<code>" + html(field(p, "network")) + "</code> ";
   if (v.proxies.empty()) out += "<span class=\"muted\">None at the moment.</span>";
   out += "</p></section></div>\n";
+  return out;
+}
+
+// Places, counters and the links to the page's JSON and metrics.
+std::string page_footer(const request_rec* r, const View& v, const std::string& self) {
+  std::string out;
   out += places_section(v);
   out += "<section id=\"counters\"><h2>Counters</h2>\n<details class=\"counters\"><summary>" +
          std::to_string(v.counters.size()) +
@@ -790,6 +845,21 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   out += "</tbody></table></details></section>\n<footer>Shown at " +
          iso_time(static_cast<std::uint64_t>(apr_time_sec(r->request_time))) + " · <a href=\"" + self +
          "?json\">JSON</a> · <a href=\"" + self + "?metrics\">Prometheus metrics</a></footer>\n</main></body></html>\n";
+  return out;
+}
+
+void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
+  ap_set_content_type(r, "text/html; charset=utf-8");
+  const std::string csrf = "<input type=\"hidden\" name=\"csrf\" value=\"" + csrf_token(current_hour(r)) + "\">";
+  const bool actions = !v.sharing_off && v.sidecar_problem.empty();
+  const std::string self = html(ap_escape_uri(r->pool, r->uri));  // this page, for its forms and links
+  std::string out = page_header(r, v);
+  if (actions) out += revoke_form(self, csrf);
+  out += blocked_section(r, conf, v, self, csrf, actions);
+  out += pardoned_section(conf, v);
+  out += members_section(r, v);
+  out += keys_and_networks_section(conf, v);
+  out += page_footer(r, v, self);
   ap_rputs(out.c_str(), r);
 }
 
