@@ -375,26 +375,28 @@ const char* set_count(cmd_parms* cmd, const char* arg, long min, long max, unsig
   return nullptr;
 }
 
-// The directives that set one number in the cluster record, by name.
+// A number of the cluster record and its bounds. The directive table
+// hands each directive its own as cmd->info (httpd's *_slot idiom), so one
+// handler sets them all without looking at the directive's name.
+struct ClusterNumber {
+  unsigned ClusterConfig::*field;
+  long min, max;
+  const char* what;
+};
+// A token's slot remembers its four latest places: more is never reached.
+ClusterNumber sharing_places{&ClusterConfig::max_places, 1, kMaxTrackedPlaces, "a number of places"};
+ClusterNumber sharing_window{&ClusterConfig::window_seconds, 10, 86400, "a number of seconds"};
+ClusterNumber sharing_concurrency{&ClusterConfig::concurrent_seconds, 0, 86400, "a number of seconds"};
+ClusterNumber sightings_slots{&ClusterConfig::ring_slots, 64, 1L << 24, "a number of slots"};
+ClusterNumber revocation_slots{&ClusterConfig::table_slots, 64, 1L << 26, "a number of slots"};
+ClusterNumber tracked_sessions{&ClusterConfig::tracked_sessions, 1024, 1L << 26, "a number of sessions"};
+
 const char* set_cluster_number(cmd_parms* cmd, void*, const char* arg) {
   const char* error = nullptr;
   ClusterConfig* c = cluster_of(cmd, &error);
   if (c == nullptr) return error;
-  const std::string name = cmd->directive->directive;
-  if (name == "UriTokenSharingPlaces" || name == "UriTokenSharingNetworks") {
-    // A token's slot remembers its four latest places: more is never reached.
-    return set_count(cmd, arg, 1, kMaxTrackedPlaces, &c->max_places, "a number of places");
-  }
-  if (name == "UriTokenSharingWindow") return set_count(cmd, arg, 10, 86400, &c->window_seconds, "a number of seconds");
-  if (name == "UriTokenSharingConcurrency") {
-    return set_count(cmd, arg, 0, 86400, &c->concurrent_seconds, "a number of seconds");
-  }
-  if (name == "UriTokenSightingsSlots") return set_count(cmd, arg, 64, 1L << 24, &c->ring_slots, "a number of slots");
-  if (name == "UriTokenRevocationSlots") return set_count(cmd, arg, 64, 1L << 26, &c->table_slots, "a number of slots");
-  if (name == "UriTokenTrackedSessions") {
-    return set_count(cmd, arg, 1024, 1L << 26, &c->tracked_sessions, "a number of sessions");
-  }
-  return "mod_uritoken: unknown numeric directive";
+  const auto* number = static_cast<const ClusterNumber*>(cmd->info);
+  return set_count(cmd, arg, number->min, number->max, &(c->*(number->field)), number->what);
 }
 
 // UriTokenClientSharing CLIENT places=N [window=SECONDS]
@@ -639,9 +641,9 @@ const command_rec kDirectives[] = {
                   "label bound into every gossip packet; clusters with different names ignore each other"),
     AP_INIT_TAKE1("UriTokenNodeName", UT_FN(set_node_name), nullptr, RSRC_CONF,
                   "this node's name on the status page and in logs (default: the gossip address)"),
-    AP_INIT_TAKE1("UriTokenSharingPlaces", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("UriTokenSharingPlaces", UT_FN(set_cluster_number), &sharing_places, RSRC_CONF,
                   "a token used from more than this many places (autonomous systems) at once is shared (default 3)"),
-    AP_INIT_TAKE1("UriTokenSharingNetworks", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("UriTokenSharingNetworks", UT_FN(set_cluster_number), &sharing_places, RSRC_CONF,
                   "former name of UriTokenSharingPlaces, same meaning (default 3)"),
     AP_INIT_TAKE1("UriTokenLocationDatabase", UT_FN(set_location_database), nullptr, RSRC_CONF,
                   "PATH of the libloc location database that turns addresses into places, or Off (default: "
@@ -652,19 +654,19 @@ const command_rec kDirectives[] = {
     AP_INIT_TAKE_ARGV("UriTokenClientSharing", UT_FN(add_client_sharing), nullptr, RSRC_CONF,
                       "CLIENT places=N [window=SECONDS]: one client site's own sharing limit and a window no "
                       "longer than UriTokenSharingWindow; the others keep the server's (default none)"),
-    AP_INIT_TAKE1("UriTokenSharingWindow", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("UriTokenSharingWindow", UT_FN(set_cluster_number), &sharing_window, RSRC_CONF,
                   "seconds of sightings the sharing rule looks at (default 600)"),
-    AP_INIT_TAKE1("UriTokenSharingConcurrency", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("UriTokenSharingConcurrency", UT_FN(set_cluster_number), &sharing_concurrency, RSRC_CONF,
                   "networks used within this many seconds of each other count as concurrent (default 120)"),
     AP_INIT_ITERATE("UriTokenSharedNetwork", UT_FN(add_shared_network), nullptr, RSRC_CONF,
                     "CIDR prefixes of known shared proxies; they count as one network together"),
     AP_INIT_FLAG("UriTokenSharedNetworkDefaults", UT_FN(set_shared_network_defaults), nullptr, RSRC_CONF,
                  "On (default) to treat CGNAT (100.64.0.0/10) and private ranges as shared networks too"),
-    AP_INIT_TAKE1("UriTokenSightingsSlots", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("UriTokenSightingsSlots", UT_FN(set_cluster_number), &sightings_slots, RSRC_CONF,
                   "size of the shared-memory sightings ring (default 16384)"),
-    AP_INIT_TAKE1("UriTokenRevocationSlots", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("UriTokenRevocationSlots", UT_FN(set_cluster_number), &revocation_slots, RSRC_CONF,
                   "size of the shared-memory revocation table (default 131072)"),
-    AP_INIT_TAKE1("UriTokenTrackedSessions", UT_FN(set_cluster_number), nullptr, RSRC_CONF,
+    AP_INIT_TAKE1("UriTokenTrackedSessions", UT_FN(set_cluster_number), &tracked_sessions, RSRC_CONF,
                   "tokens the sharing rule tracks at once per node (default 1000000)"),
     AP_INIT_TAKE1("UriTokenRevokedStatus", UT_FN(set_revoked_status), nullptr, RSRC_CONF,
                   "HTTP status for a revoked (link-shared) token: 403 (default), 404 or 410"),
