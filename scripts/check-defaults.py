@@ -57,8 +57,16 @@ m = re.search(r"kDefaultExpiredStatus = (\w+);", config_h)
 if m:
     code_default["UriTokenExpiredStatus"] = {"HTTP_GONE": "410", "HTTP_FORBIDDEN": "403", "HTTP_NOT_FOUND": "404"}[
         m.group(1)]
+# Defaults the configuration takes from the sharing rule and shared state
+# (one home for each: "unsigned max_places = kDefaultMaxPlaces;").
+cluster_constants = {}
+for header in ("sharing.h", "shared_state.h", "bulk.h"):
+    text = open(f"{root}/mod_uritoken/cluster/{header}").read()
+    for c in re.finditer(r"^constexpr [\w:]+ (kDefault\w+) = ([^;]+);", text, re.M):
+        cluster_constants[c.group(1)] = c.group(2).strip()
 for m in re.finditer(r"^\s*[\w:<>]+ \w+ = ([^;]+);\s*// (UriToken\w+)", config_h, re.M):
     value, name = m.group(1).strip().strip('"'), m.group(2)
+    value = cluster_constants.get(value, value)
     if value in ("kUnset", "nullptr"):  # the default lives in a kDefault constant or the help alone
         continue
     value = {"true": "on", "false": "off", "SharingMode::off": "off"}.get(value, value)

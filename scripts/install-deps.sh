@@ -7,7 +7,9 @@ set -euo pipefail
 
 mapfile -t packages < <(grep -v '^#' "$(dirname "$0")/debian-packages.txt")
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
-[[ "${1:-}" == "--bench" ]] && packages+=(wrk nftables iproute2)
+# The benchmarks: wrk for throughput, valgrind (callgrind) for instruction
+# counts, nft and ip for partitions.
+[[ "${1:-}" == "--bench" ]] && packages+=(wrk valgrind nftables iproute2)
 
 missing=()
 for p in "${packages[@]}"; do

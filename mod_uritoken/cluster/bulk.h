@@ -26,11 +26,15 @@ namespace uritoken {
 constexpr std::uint32_t kBulkWindowS = 120;
 constexpr std::uint32_t kBulkQuarterS = kBulkWindowS / 4;
 
+// The defaults of UriTokenBulkLimit, here and in the server's configuration.
+constexpr std::uint32_t kDefaultBulkRequestsPerMin = 600;
+constexpr std::uint64_t kDefaultBulkBytesPerMin = 500ull << 20;
+
 struct BulkPolicy {
-  bool enabled = false;                        // UriTokenBulk Shadow|Enforce (the owners judge)
-  std::uint32_t requests_per_min = 600;        // UriTokenBulkLimit requests=N (0: no request limit)
-  std::uint64_t bytes_per_min = 500ull << 20;  // ... bytes=SIZE (0: no byte limit)
-  std::size_t tokens = 16384;                  // tokens followed at once (memory is allocated up front)
+  bool enabled = false;                                         // UriTokenBulk Shadow|Enforce (the owners judge)
+  std::uint32_t requests_per_min = kDefaultBulkRequestsPerMin;  // requests=N (0: no request limit)
+  std::uint64_t bytes_per_min = kDefaultBulkBytesPerMin;        // bytes=SIZE (0: no byte limit)
+  std::size_t tokens = 16384;  // tokens followed at once (memory is allocated up front)
 };
 
 struct BulkVerdict {

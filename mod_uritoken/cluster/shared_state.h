@@ -70,9 +70,13 @@ struct RevocationRecord {
 
 // Counts are rounded up to powers of two (ring 2..2^24, table 16..2^26,
 // repeat filter 8..2^26).
+// UriTokenSightingsSlots and UriTokenRevocationSlots by default.
+constexpr std::uint32_t kDefaultRingSlots = 16384;
+constexpr std::uint32_t kDefaultTableSlots = 131072;
+
 struct SharedStateLayout {
-  std::uint32_t ring_slots = 16384;
-  std::uint32_t table_slots = 131072;
+  std::uint32_t ring_slots = kDefaultRingSlots;
+  std::uint32_t table_slots = kDefaultTableSlots;
   std::uint32_t repeat_slots = 65536;
   // The bulk signal's count words beside the repeat filter's (UriTokenBulk
   // on): 8 bytes more per slot. Without them sightings carry requests 1

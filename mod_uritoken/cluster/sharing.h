@@ -94,13 +94,20 @@ struct ClientSharingLimit {
 // client's own limit is found. Distinct-client counting, not security.
 std::uint32_t sharing_client_hash(std::string_view client);
 
+// The defaults of the sharing rule's directives, here and in the server's
+// configuration (httpd/config.h), which scripts/check-defaults.py reads.
+constexpr unsigned kDefaultMaxPlaces = 3;                 // UriTokenSharingPlaces
+constexpr std::uint32_t kDefaultWindowSeconds = 600;      // UriTokenSharingWindow
+constexpr std::uint32_t kDefaultConcurrentSeconds = 120;  // UriTokenSharingConcurrency
+constexpr std::size_t kDefaultTrackedSessions = 1000000;  // UriTokenTrackedSessions
+
 struct SharingPolicy {
-  unsigned max_places = 3;           // shared from max_places + kTipWeight, with max_places of them places
-  std::uint32_t window_s = 600;      // sightings older than this are forgotten
-  std::uint32_t concurrent_s = 120;  // two networks used within this time of each other count as concurrent
-  double sequential_weight = 0.5;    // weight of a place whose use does not overlap another's (handover)
-  double network_weight = 0.1;       // each further network of one family inside a place ...
-  double place_extra_max = 0.3;      // ... up to this much per place and in all (below kTipWeight: never tips)
+  unsigned max_places = kDefaultMaxPlaces;  // shared from max_places + kTipWeight, with max_places of them places
+  std::uint32_t window_s = kDefaultWindowSeconds;          // sightings older than this are forgotten
+  std::uint32_t concurrent_s = kDefaultConcurrentSeconds;  // networks used within this of each other: concurrent
+  double sequential_weight = 0.5;  // weight of a place whose use does not overlap another's (handover)
+  double network_weight = 0.1;     // each further network of one family inside a place ...
+  double place_extra_max = 0.3;    // ... up to this much per place and in all (below kTipWeight: never tips)
   // The workers' repeat filter keys on these defaults (ipnet.h): a finer
   // prefix here would need it to key on that too.
   unsigned ipv4_prefix = kSharingPrefixV4, ipv6_prefix = kSharingPrefixV6;
@@ -109,10 +116,10 @@ struct SharingPolicy {
   unsigned proxy_sessions = 50;         // a network seen with at least this many distinct sessions ...
   unsigned proxy_clients = 1;           // ... of at least this many distinct clients within window_s is a shared proxy
   bool places_from_database = false;    // places are autonomous systems (else the fallback prefixes)
-  std::vector<ClientSharingLimit> client_limits;  // at most kMaxClientLimits; windows <= window_s
-  BulkPolicy bulk;                                // the bulk signal (bulk.h), off by default
-  std::size_t max_sessions = 1000000;             // bound on tracked tokens (memory is allocated up front for this)
-  std::size_t proxy_networks = 8192;              // bound on networks the proxy detector follows
+  std::vector<ClientSharingLimit> client_limits;       // at most kMaxClientLimits; windows <= window_s
+  BulkPolicy bulk;                                     // the bulk signal (bulk.h), off by default
+  std::size_t max_sessions = kDefaultTrackedSessions;  // bound on tracked tokens (memory allocated up front)
+  std::size_t proxy_networks = 8192;                   // bound on networks the proxy detector follows
 
   // A digest of everything above that changes a verdict (not the memory
   // bounds): nodes whose digests differ judge the same sightings

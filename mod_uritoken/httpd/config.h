@@ -20,6 +20,8 @@
 #include "../core/referrer.h"
 #include "../core/request_decision.h"
 #include "../cluster/location.h"
+#include "../cluster/shared_state.h"
+#include "../cluster/sharing.h"
 
 #include <memory>
 
@@ -49,23 +51,23 @@ struct ClusterConfig {
   std::vector<ClusterKey> cluster_keys;             // the first seals packets, every one opens them
   std::string cluster_name = "uritoken";            // UriTokenClusterName (bound into every packet)
   std::string node_name;                            // UriTokenNodeName (default: the listen address)
-  unsigned max_places = 3;                          // UriTokenSharingPlaces (also read as UriTokenSharingNetworks)
-  unsigned window_seconds = 600;                    // UriTokenSharingWindow
-  unsigned concurrent_seconds = 120;                // UriTokenSharingConcurrency
-  std::vector<ClientSharing> client_sharing;        // UriTokenClientSharing, one per client
-  SharingMode bulk_mode = SharingMode::off;         // UriTokenBulk
-  unsigned bulk_requests_per_min = 600;             // requests=N of UriTokenBulkLimit (0: none)
-  std::uint64_t bulk_bytes_per_min = 500ull << 20;  // bytes=SIZE of UriTokenBulkLimit (0: none)
-  std::vector<IpPrefix> shared_networks;            // UriTokenSharedNetwork CIDR ...
-  std::vector<std::string> shared_network_files;    // UriTokenSharedNetworkFile PATH ...
-  std::vector<IpPrefix> shared_file_ranges;         // ... as loaded by check_cluster_config
-  std::string location_path;                        // UriTokenLocationDatabase PATH; "" unset (Debian's if present)
-  bool location_off = false;                        // set by "UriTokenLocationDatabase Off"
+  unsigned max_places = kDefaultMaxPlaces;          // UriTokenSharingPlaces (also read as UriTokenSharingNetworks)
+  unsigned window_seconds = kDefaultWindowSeconds;  // UriTokenSharingWindow
+  unsigned concurrent_seconds = kDefaultConcurrentSeconds;      // UriTokenSharingConcurrency
+  std::vector<ClientSharing> client_sharing;                    // UriTokenClientSharing, one per client
+  SharingMode bulk_mode = SharingMode::off;                     // UriTokenBulk
+  unsigned bulk_requests_per_min = kDefaultBulkRequestsPerMin;  // requests=N of UriTokenBulkLimit (0: none)
+  std::uint64_t bulk_bytes_per_min = kDefaultBulkBytesPerMin;   // bytes=SIZE of UriTokenBulkLimit (0: none)
+  std::vector<IpPrefix> shared_networks;                        // UriTokenSharedNetwork CIDR ...
+  std::vector<std::string> shared_network_files;                // UriTokenSharedNetworkFile PATH ...
+  std::vector<IpPrefix> shared_file_ranges;                     // ... as loaded by check_cluster_config
+  std::string location_path;  // UriTokenLocationDatabase PATH; "" unset (Debian's if present)
+  bool location_off = false;  // set by "UriTokenLocationDatabase Off"
   std::shared_ptr<const cluster::LocationDatabase> location;  // loaded by check_cluster_config
   bool default_shared_networks = true;                        // UriTokenSharedNetworkDefaults On|Off
-  unsigned ring_slots = 16384;                                // UriTokenSightingsSlots
-  unsigned table_slots = 131072;                              // UriTokenRevocationSlots
-  unsigned tracked_sessions = 1000000;                        // UriTokenTrackedSessions
+  unsigned ring_slots = kDefaultRingSlots;                    // UriTokenSightingsSlots
+  unsigned table_slots = kDefaultTableSlots;                  // UriTokenRevocationSlots
+  unsigned tracked_sessions = kDefaultTrackedSessions;        // UriTokenTrackedSessions
   int revoked_status = 403;                                   // UriTokenRevokedStatus
   ~ClusterConfig() {
     for (ClusterKey& k : cluster_keys) sodium_memzero(k.data(), k.size());

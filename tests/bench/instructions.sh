@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
 source scripts/lib.sh
+bash scripts/install-deps.sh --bench  # valgrind, when run on its own
 httpd=$(config_value HTTPD)
 N=${BENCH_REQUESTS:-2000}
 
