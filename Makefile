@@ -127,9 +127,14 @@ check-asan:
 # ThreadSanitizer on the lock-free parts that several processes or threads
 # share: the shared-memory ring and revocation table, the log limit, the
 # usage counters (the tests that run them from many threads at once).
+# TSan does not model std::atomic_thread_fence (GCC says so with -Wtsan,
+# kept as a warning): the revocation table's seqlock fences are checked by
+# SharedStateTable.ConcurrentReadersNeverSeeTornOrMissingRecords, not by
+# TSan; everything else those tests share is an atomic TSan follows.
 TSAN_TESTS ?= SharedState*:LogLimit*:Usage*
 check-tsan:
-	$(MAKE) BUILD=$(BUILD)/tsan OPT="-O1 -g -fno-omit-frame-pointer" CXX="$(CXX) -fsanitize=thread" $(BUILD)/tsan/unit_tests
+	$(MAKE) BUILD=$(BUILD)/tsan OPT="-O1 -g -fno-omit-frame-pointer" CXX="$(CXX) -fsanitize=thread -Wno-error=tsan" \
+		$(BUILD)/tsan/unit_tests
 	TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 $(BUILD)/tsan/unit_tests --gtest_filter='$(TSAN_TESTS)' $(GTEST_ARGS)
 
 # libFuzzer on the token parser and path decoder, bounded in time.

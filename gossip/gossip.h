@@ -94,6 +94,10 @@ struct Evidence {
   bool operator==(const Evidence& o) const;
 };
 
+// Why a verdict was reached: its byte on the wire and in the journal
+// (a later reason from a newer node reads as its number).
+enum class VerdictReason : std::uint8_t { unknown = 0, shared = 1, manual = 2, bulk = 3 };
+
 struct Revocation {
   TokenRef token;
   std::uint32_t token_expires = 0;  // unix s: the entry is dropped after this
@@ -101,7 +105,7 @@ struct Revocation {
   bool pardon = false;
   bool shadow = false;        // shadow-mode verdict: reported, not enforced
   std::uint64_t origin = 0;   // node id that decided
-  std::uint8_t reason = 0;    // 1 = sharing rule, 2 = manual, 3 = bulk use
+  VerdictReason reason = VerdictReason::unknown;
   std::uint8_t networks = 0;  // distinct networks seen (for ops)
   Evidence evidence;          // not part of the CRDT order (wins_over)
   bool operator==(const Revocation& o) const;

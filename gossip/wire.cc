@@ -151,7 +151,7 @@ void put_revocation_body(std::vector<std::uint8_t>& o, const Revocation& r) {
   put64(o, r.stamp_ms);
   put8(o, static_cast<std::uint8_t>((r.pardon ? 1 : 0) | (r.shadow ? 2 : 0)));
   put64(o, r.origin);
-  put8(o, r.reason);
+  put8(o, static_cast<std::uint8_t>(r.reason));
   put8(o, r.networks);
   // Extension: ext_len(2) then the evidence, patched in once its size is known.
   std::size_t at = o.size();
@@ -390,7 +390,7 @@ bool decode_revocation_body(Reader& r, Revocation& v) {
   v.pardon = flags & 1;
   v.shadow = flags & 2;
   v.origin = r.u64();
-  v.reason = r.u8();
+  v.reason = static_cast<VerdictReason>(r.u8());
   v.networks = r.u8();
   const std::size_t ext = r.u16();
   if (!r.take(ext)) return false;

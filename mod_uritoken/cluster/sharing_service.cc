@@ -534,7 +534,7 @@ void SharingService::owned_sighting(const gossip::SightingReport& r) {
 // One exception: a token in bulk use that is then found shared gets the
 // sharing verdict (a later stamp wins), so every node's UriTokenSharing,
 // not only its UriTokenBulk, applies to a link that has leaked.
-bool SharingService::decided_before(const gossip::TokenRef& token, std::uint8_t reason) {
+bool SharingService::decided_before(const gossip::TokenRef& token, gossip::VerdictReason reason) {
   const gossip::Revocation* known = node_->revocations().find(token);
   if (known == nullptr) return false;
   if (known->pardon) {
@@ -544,7 +544,7 @@ bool SharingService::decided_before(const gossip::TokenRef& token, std::uint8_t 
   return !(known->reason == kReasonBulk && reason != kReasonBulk);
 }
 
-gossip::Revocation SharingService::verdict_for(const gossip::SightingReport& r, std::uint8_t reason,
+gossip::Revocation SharingService::verdict_for(const gossip::SightingReport& r, gossip::VerdictReason reason,
                                                unsigned networks) const {
   gossip::Revocation rev;
   rev.token = r.token;

@@ -37,7 +37,8 @@ enum class LogLevel { notice, warn, error };
 using LogSink = std::function<void(LogLevel, const std::string&)>;
 
 // gossip::Revocation::reason
-constexpr std::uint8_t kReasonShared = 1, kReasonManual = 2, kReasonBulk = 3;
+constexpr gossip::VerdictReason kReasonShared = gossip::VerdictReason::shared,
+                                kReasonManual = gossip::VerdictReason::manual, kReasonBulk = gossip::VerdictReason::bulk;
 
 struct ServiceConfig {
   SharingPolicy policy;      // policy.bulk.enabled: UriTokenBulk is Shadow or Enforce
@@ -98,9 +99,9 @@ class SharingService : public gossip::Listener {
   void report(const Sighting& s, std::uint64_t now_ms);
   void add_place_evidence(const gossip::SightingReport& r, const SharingVerdict& v, gossip::Revocation& rev) const;
   void judge_bulk(const gossip::SightingReport& r, const NetworkId& net, const Place& place);
-  bool decided_before(const gossip::TokenRef& token, std::uint8_t reason);
+  bool decided_before(const gossip::TokenRef& token, gossip::VerdictReason reason);
   gossip::Evidence::Network evidence_network(const NetworkId& n) const;
-  gossip::Revocation verdict_for(const gossip::SightingReport& r, std::uint8_t reason, unsigned networks) const;
+  gossip::Revocation verdict_for(const gossip::SightingReport& r, gossip::VerdictReason reason, unsigned networks) const;
   void publish(const gossip::Revocation& r);
   std::string member_name(std::uint64_t node_id) const;
   std::vector<control::Record> status() const;

@@ -83,7 +83,7 @@ Revocation make_rev(std::uint64_t session, std::uint64_t now_ms) {
   r.token_expires = static_cast<std::uint32_t>(now_ms / 1000 + 3600);
   r.stamp_ms = now_ms;
   r.origin = 1;
-  r.reason = 1;
+  r.reason = VerdictReason::shared;
   return r;
 }
 

@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
     r.token_expires = static_cast<std::uint32_t>(now_ms / 1000 + 3600);
     r.stamp_ms = now_ms;
     r.origin = 1;
-    r.reason = 1;
+    r.reason = uritoken::gossip::VerdictReason::shared;
     r.networks = 5;
     node->decide(r, now_ms);
     RevocationRecord rec;

@@ -20,7 +20,7 @@ Revocation rev(std::uint64_t session, std::uint64_t stamp, bool pardon, std::uin
   r.stamp_ms = stamp;
   r.pardon = pardon;
   r.origin = origin;
-  r.reason = pardon ? 2 : 1;
+  r.reason = pardon ? uritoken::gossip::VerdictReason::manual : uritoken::gossip::VerdictReason::shared;
   return r;
 }
 

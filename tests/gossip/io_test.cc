@@ -42,7 +42,7 @@ Revocation entry(std::uint64_t session, std::uint64_t stamp, bool pardon, std::u
   r.pardon = pardon;
   r.shadow = session % 2;
   r.origin = 0xfeedface00000000ULL + session;
-  r.reason = pardon ? 2 : 1;
+  r.reason = pardon ? uritoken::gossip::VerdictReason::manual : uritoken::gossip::VerdictReason::shared;
   r.networks = static_cast<std::uint8_t>(session);
   return r;
 }
@@ -191,7 +191,7 @@ TEST(GossipJournal, EvidenceRoundTripsAndOldLinesStillParse) {
 // survive a restart: the line's tr= field.
 TEST(GossipJournal, PlaceTimesAndABulkRateRoundTrip) {
   Revocation r = entry(9, 109, false, 5000);
-  r.reason = 3;
+  r.reason = uritoken::gossip::VerdictReason::bulk;
   Evidence::Place p;
   p.kind = Evidence::Place::kAs;
   p.id = 24940;

@@ -50,7 +50,7 @@ Revocation revocation(std::uint64_t session, std::uint64_t stamp_ms, bool pardon
   r.stamp_ms = stamp_ms;
   r.pardon = pardon;
   r.origin = 1;
-  r.reason = pardon ? 2 : 1;
+  r.reason = pardon ? uritoken::gossip::VerdictReason::manual : uritoken::gossip::VerdictReason::shared;
   r.networks = 4;
   return r;
 }

@@ -23,7 +23,7 @@ std::vector<std::pair<std::string, std::vector<std::uint8_t>>> seeds() {
   r.token_expires = 1'700'003'600;
   r.stamp_ms = 1'700'000'000'000ULL;
   r.origin = 3;
-  r.reason = 1;
+  r.reason = uritoken::gossip::VerdictReason::shared;
   r.networks = 6;
   // With evidence: a v4 and a v6 network, the operator's fields.
   Revocation with = r;

@@ -107,7 +107,7 @@ TEST(SharingService, OneNodeTurnsRingSightingsIntoARevocationInTableAndJournal) 
   gossip::Revocation again = journal[0];
   now += 1000;
   again.stamp_ms = now;
-  again.reason = 2;
+  again.reason = uritoken::gossip::VerdictReason::manual;
   node.decide(again, now);
   EXPECT_EQ(shm.state->lookup(1, 12, static_cast<std::uint32_t>(now / 1000)), RevocationState::revoked);
   unlink(sc.journal_path.c_str());

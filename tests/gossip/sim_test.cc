@@ -53,7 +53,7 @@ Revocation make_rev(std::uint64_t session, std::uint64_t now_ms, std::uint64_t o
   r.token_expires = static_cast<std::uint32_t>(now_ms / 1000 + 3600);
   r.stamp_ms = now_ms;
   r.origin = origin;
-  r.reason = 1;
+  r.reason = uritoken::gossip::VerdictReason::shared;
   r.networks = 5;
   return r;
 }

@@ -26,7 +26,7 @@ Revocation sample_revocation() {
   r.pardon = false;
   r.shadow = true;
   r.origin = 42;
-  r.reason = 1;
+  r.reason = uritoken::gossip::VerdictReason::shared;
   r.networks = 9;
   return r;
 }
@@ -134,7 +134,7 @@ std::vector<wire::Message> all_messages() {
   Revocation pardon = sample_revocation();
   pardon.pardon = true;
   pardon.shadow = false;
-  pardon.reason = 2;
+  pardon.reason = uritoken::gossip::VerdictReason::manual;
   return {{wire::Ping{1, 2}},
           {wire::PingReq{3, 4, ep4}},
           {wire::Ack{5}},
