@@ -103,8 +103,8 @@ struct Revocation {
   std::uint32_t token_expires = 0;  // unix s: the entry is dropped after this
   std::uint64_t stamp_ms = 0;       // when decided (wall clock ms)
   bool pardon = false;
-  bool shadow = false;        // shadow-mode verdict: reported, not enforced
-  std::uint64_t origin = 0;   // node id that decided
+  bool shadow = false;       // shadow-mode verdict: reported, not enforced
+  std::uint64_t origin = 0;  // node id that decided
   VerdictReason reason = VerdictReason::unknown;
   std::uint8_t networks = 0;  // distinct networks seen (for ops)
   Evidence evidence;          // not part of the CRDT order (wins_over)

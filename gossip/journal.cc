@@ -48,7 +48,8 @@ std::string Journal::format(const Revocation& r) {
                 "v1 key=%u session=%016" PRIx64 " expires=%u stamp=%" PRIu64 " %s shadow=%d origin=%" PRIx64
                 " reason=%u networks=%u\n",
                 unsigned(r.token.key_id), r.token.session, unsigned(r.token_expires), r.stamp_ms,
-                r.pardon ? "pardon" : "revoke", r.shadow ? 1 : 0, r.origin, static_cast<unsigned>(r.reason), unsigned(r.networks));
+                r.pardon ? "pardon" : "revoke", r.shadow ? 1 : 0, r.origin, static_cast<unsigned>(r.reason),
+                unsigned(r.networks));
   std::string line = buf;
   std::vector<std::uint8_t> ev;  // why it was revoked: ` ev=` + base64url of wire::encode_evidence
   wire::encode_evidence(r.evidence, ev);

@@ -38,7 +38,8 @@ using LogSink = std::function<void(LogLevel, const std::string&)>;
 
 // gossip::Revocation::reason
 constexpr gossip::VerdictReason kReasonShared = gossip::VerdictReason::shared,
-                                kReasonManual = gossip::VerdictReason::manual, kReasonBulk = gossip::VerdictReason::bulk;
+                                kReasonManual = gossip::VerdictReason::manual,
+                                kReasonBulk = gossip::VerdictReason::bulk;
 
 struct ServiceConfig {
   SharingPolicy policy;      // policy.bulk.enabled: UriTokenBulk is Shadow or Enforce
@@ -101,7 +102,8 @@ class SharingService : public gossip::Listener {
   void judge_bulk(const gossip::SightingReport& r, const NetworkId& net, const Place& place);
   bool decided_before(const gossip::TokenRef& token, gossip::VerdictReason reason);
   gossip::Evidence::Network evidence_network(const NetworkId& n) const;
-  gossip::Revocation verdict_for(const gossip::SightingReport& r, gossip::VerdictReason reason, unsigned networks) const;
+  gossip::Revocation verdict_for(const gossip::SightingReport& r, gossip::VerdictReason reason,
+                                 unsigned networks) const;
   void publish(const gossip::Revocation& r);
   std::string member_name(std::uint64_t node_id) const;
   std::vector<control::Record> status() const;
