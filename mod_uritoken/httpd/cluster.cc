@@ -33,8 +33,6 @@
 
 #include "../../gossip/journal.h"
 
-extern "C" module AP_MODULE_DECLARE_DATA uritoken_module;
-
 APLOG_USE_MODULE(uritoken);
 
 namespace uritoken::httpd {
@@ -55,10 +53,7 @@ apr_pool_t* g_pconf = nullptr;
 server_rec* g_server = nullptr;
 const ClusterConfig* g_conf = nullptr;
 
-const ClusterConfig* cluster_config(server_rec* s) {
-  const auto* conf = static_cast<const ServerConfig*>(ap_get_module_config(s->module_config, &uritoken_module));
-  return conf->cluster;
-}
+const ClusterConfig* cluster_config(server_rec* s) { return server_config(s)->cluster; }
 
 bool sharing_on(const ClusterConfig* c) { return c != nullptr && c->mode != SharingMode::off; }
 
@@ -245,8 +240,7 @@ void wake_sidecar() {
 
 int check_cluster_config(server_rec* s) {
   // Not const: the data files are loaded into it here, at -t and every start.
-  ClusterConfig* c =
-      static_cast<const ServerConfig*>(ap_get_module_config(s->module_config, &uritoken_module))->cluster;
+  ClusterConfig* c = server_config(s)->cluster;
   if (c == nullptr) return OK;
   const char* problem = nullptr;
   if (sharing_on(c) && c->state_dir.empty()) {

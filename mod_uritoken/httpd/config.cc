@@ -501,13 +501,9 @@ const char* set_require(cmd_parms*, void* dconf, int on) {
 }  // namespace
 }  // namespace uritoken::httpd
 
-extern "C" module AP_MODULE_DECLARE_DATA uritoken_module;
-
 namespace uritoken::httpd {
 namespace {
-ServerConfig* server_config_of(cmd_parms* cmd) {
-  return static_cast<ServerConfig*>(ap_get_module_config(cmd->server->module_config, &uritoken_module));
-}
+ServerConfig* server_config_of(cmd_parms* cmd) { return server_config(cmd->server); }
 
 apr_status_t delete_referrers(void* data) {
   delete static_cast<ReferrerConfig*>(data);

@@ -25,6 +25,8 @@
 
 #include <memory>
 
+extern "C" module AP_MODULE_DECLARE_DATA uritoken_module;
+
 namespace uritoken::httpd {
 
 constexpr int kUnset = -1;
@@ -140,6 +142,16 @@ inline const ReferrerList* referrer_list(const ServerConfig* c, std::string_view
   if (c->referrers == nullptr) return nullptr;
   const auto it = c->referrers->lists.find(client);
   return it == c->referrers->lists.end() ? nullptr : &it->second;
+}
+
+// This module's record of a server (or a request's server) and of a
+// request's directory: the one place that casts ap_get_module_config.
+inline ServerConfig* server_config(const server_rec* s) {
+  return static_cast<ServerConfig*>(ap_get_module_config(s->module_config, &uritoken_module));
+}
+inline const ServerConfig* server_config(const request_rec* r) { return server_config(r->server); }
+inline const DirConfig* dir_config(const request_rec* r) {
+  return static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &uritoken_module));
 }
 
 void* create_server_config(apr_pool_t* p, server_rec* s);

@@ -60,8 +60,6 @@
 #include "config.h"
 #include "status.h"
 
-extern "C" module AP_MODULE_DECLARE_DATA uritoken_module;
-
 APLOG_USE_MODULE(uritoken);
 
 namespace uritoken::httpd {
@@ -80,18 +78,6 @@ struct RequestState {
   bool sighted = false;                // reported to the sidecar: its bytes count for the bulk signal
   Sighting sighting;
 };
-
-const ServerConfig* server_config_of(const server_rec* s) {
-  return static_cast<const ServerConfig*>(ap_get_module_config(s->module_config, &uritoken_module));
-}
-
-const ServerConfig* server_config(const request_rec* r) {
-  return static_cast<const ServerConfig*>(ap_get_module_config(r->server->module_config, &uritoken_module));
-}
-
-const DirConfig* dir_config(const request_rec* r) {
-  return static_cast<const DirConfig*>(ap_get_module_config(r->per_dir_config, &uritoken_module));
-}
 
 // The request the client sent, for sub-requests and internal redirects.
 const request_rec* initial_request(const request_rec* r) {
@@ -797,7 +783,7 @@ std::string settle_referrers(ServerConfig* conf) {
 // Runs in `apachectl -t` too: every server with the engine on needs keys.
 int check_config(server_rec* s) {
   for (server_rec* vs = s; vs != nullptr; vs = vs->next) {
-    auto* conf = static_cast<ServerConfig*>(ap_get_module_config(vs->module_config, &uritoken_module));
+    ServerConfig* conf = server_config(vs);
     if (engine_on(conf) && conf->keys == nullptr) {
       ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr,
                    "UT00009: UriTokenEngine On for %s:%u but no UriTokenKeyFile; add "
@@ -849,7 +835,7 @@ void create_worker_shared(apr_pool_t* pconf, server_rec* s) {
     return;
   }
   auto* shared = new (apr_shm_baseaddr_get(shm)) WorkerShared();
-  shared->log_limit.reset(static_cast<std::uint32_t>(log_limit_per_second(server_config_of(s))));
+  shared->log_limit.reset(static_cast<std::uint32_t>(log_limit_per_second(server_config(s))));
   shared->usage.reset();
   randombytes_buf(shared->csrf_key, sizeof shared->csrf_key);
   g_csrf_key = shared->csrf_key;

@@ -43,17 +43,12 @@
 #include "config.h"
 #include "status.h"
 
-extern "C" module AP_MODULE_DECLARE_DATA uritoken_module;
 APLOG_USE_MODULE(uritoken);
 
 namespace uritoken::httpd {
 namespace {
 
 using control::Record;
-
-const ServerConfig* config_of(const request_rec* r) {
-  return static_cast<const ServerConfig*>(ap_get_module_config(r->server->module_config, &uritoken_module));
-}
 
 // The sidecar's "ok" answer to one request (control::call: 1 s at most),
 // or nullopt with *why (the sidecar's own message if it refused).
@@ -1000,7 +995,7 @@ int handle_action(request_rec* r, const ServerConfig* conf) {
 // A short section in mod_status's /server-status, from shared memory only
 // (no sidecar round trip): mod_status pages are polled often.
 int server_status_section(request_rec* r, int flags) {
-  const ServerConfig* conf = config_of(r);
+  const ServerConfig* conf = server_config(r);
   const ClusterConfig* c = conf->cluster;
   const char* mode = c == nullptr || c->mode == SharingMode::off ? "off"
                      : c->mode == SharingMode::shadow            ? "shadow"
@@ -1050,7 +1045,7 @@ int handle_status(request_rec* r) {
                   r->hostname);
     return HTTP_MISDIRECTED_REQUEST;
   }
-  const ServerConfig* conf = config_of(r);
+  const ServerConfig* conf = server_config(r);
   if (r->method_number == M_POST) return handle_action(r, conf);
   const View v = load(r, conf);
   apr_table_setn(r->headers_out, "Cache-Control", "no-store");
