@@ -235,7 +235,7 @@ lint-cxx:
 	@for f in $(TIDY_SRCS); do clang-tidy -quiet $$f -- $(CXXSTD) $(SODIUM_CFLAGS) $(LOC_CFLAGS) 2>/dev/null || exit 1; done && \
 	for f in $(HTTPD_SRCS); do clang-tidy -quiet $$f -- $(CXXSTD) $(HTTPD_CPPFLAGS) 2>/dev/null || exit 1; done \
 		|| { echo "lint: clang-tidy (.clang-tidy) found the problems above"; exit 1; }
-	@echo "lint: clang-tidy finds no bug-prone pattern and no function over 80 lines (but the older ones marked NOLINT)"
+	@echo "lint: clang-tidy finds no bug-prone pattern and no function over 80 lines"
 	@cppcheck --enable=warning,portability --error-exitcode=1 --std=c++17 --quiet --inline-suppr \
 		mod_uritoken/core mod_uritoken/cluster mod_uritoken/lib mod_uritoken/cli gossip \
 		&& cppcheck --enable=warning,portability --error-exitcode=1 --std=c++17 --quiet --inline-suppr \

@@ -446,7 +446,48 @@ SightingReport decode_sighting_body(Reader& r) {
 
 }  // namespace
 
-// NOLINTNEXTLINE(readability-function-size): older than the limit, to be split
+// The bodies decode_payload reads; a malformed one sets r.bad.
+Member decode_member_body(Reader& r) {
+  Member m;
+  m.node_id = r.u64();
+  m.incarnation = r.u64();
+  m.state = r.u8();
+  if (m.state > kDead) r.bad = true;
+  m.endpoint = r.endpoint();
+  const std::size_t name_len = r.u8();
+  if (name_len > kMaxName || !r.take(name_len)) {
+    r.bad = true;
+    return m;
+  }
+  m.name.assign(reinterpret_cast<const char*>(r.p), name_len);
+  r.p += name_len;
+  r.n -= name_len;
+  m.policy = r.u64();
+  m.protocol_min = r.u8();
+  m.protocol_max = r.u8();
+  if (m.protocol_min > m.protocol_max) r.bad = true;
+  return m;
+}
+
+PpRoot decode_pp_root_body(Reader& r) {
+  PpRoot p;
+  const std::uint8_t flags = r.u8();
+  if (flags > 1) r.bad = true;
+  p.reply = flags;
+  p.member_hash = r.u64();
+  p.count = r.u32();
+  for (auto& g : p.groups) g = r.u64();
+  return p;
+}
+
+PpGroup decode_pp_group_body(Reader& r) {
+  PpGroup g;
+  g.group = r.u8();
+  if (g.group >= RevocationSet::kGroups) r.bad = true;
+  for (auto& b : g.buckets) b = r.u64();
+  return g;
+}
+
 std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size) {
   Reader whole{data, size};
   Payload payload;
@@ -482,53 +523,15 @@ std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size
         out.push_back({a});
         break;
       }
-      case Type::kMember: {
-        Member m;
-        m.node_id = r.u64();
-        m.incarnation = r.u64();
-        m.state = r.u8();
-        if (m.state > kDead) r.bad = true;
-        m.endpoint = r.endpoint();
-        const std::size_t name_len = r.u8();
-        if (name_len > kMaxName || !r.take(name_len)) {
-          r.bad = true;
-          break;
-        }
-        m.name.assign(reinterpret_cast<const char*>(r.p), name_len);
-        r.p += name_len;
-        r.n -= name_len;
-        m.policy = r.u64();
-        m.protocol_min = r.u8();
-        m.protocol_max = r.u8();
-        if (m.protocol_min > m.protocol_max) r.bad = true;
-        out.push_back({m});
-        break;
-      }
+      case Type::kMember: out.push_back({decode_member_body(r)}); break;
       case Type::kRevoke: {
         Revocation v;
         if (decode_revocation_body(r, v)) out.push_back({v});
         break;
       }
       case Type::kSighting: out.push_back({decode_sighting_body(r)}); break;
-      case Type::kPpRoot: {
-        PpRoot p;
-        std::uint8_t flags = r.u8();
-        if (flags > 1) r.bad = true;
-        p.reply = flags;
-        p.member_hash = r.u64();
-        p.count = r.u32();
-        for (auto& g : p.groups) g = r.u64();
-        out.push_back({p});
-        break;
-      }
-      case Type::kPpGroup: {
-        PpGroup g;
-        g.group = r.u8();
-        if (g.group >= RevocationSet::kGroups) r.bad = true;
-        for (auto& b : g.buckets) b = r.u64();
-        out.push_back({g});
-        break;
-      }
+      case Type::kPpRoot: out.push_back({decode_pp_root_body(r)}); break;
+      case Type::kPpGroup: out.push_back({decode_pp_group_body(r)}); break;
       default: ++payload.skipped;  // a newer version's record type
     }
     if (r.bad) return std::nullopt;

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <optional>
 
 namespace uritoken::control {
 namespace {
@@ -58,17 +59,105 @@ bool ends_response(const std::string& buf) {
   return buf.size() >= kEnd.size() && std::string_view(buf).substr(buf.size() - kEnd.size()) == kEnd;
 }
 
+CallResult failure(CallError e, std::string message) {
+  CallResult res;
+  res.error = e;
+  res.message = std::move(message);
+  return res;
+}
+
+// The three steps of a call; each gives its failure, or nothing when done.
+using Step = std::optional<CallResult>;
+
+// A Unix socket connects at once or fails, except with EAGAIN when the
+// listener's backlog is full: retry until the deadline.
+Step connect_socket(int fd, const sockaddr_un& addr, const std::string& path, Clock::time_point deadline,
+                    const std::string& timed_out) {
+  int err = 0;
+  for (;;) {
+    if (connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) return std::nullopt;
+    err = errno;
+    if (err == EINTR) continue;
+    if (err == EAGAIN) {
+      const int left = remaining_ms(deadline);
+      if (left == 0) return failure(CallError::timeout, timed_out);
+      poll(nullptr, 0, left < 10 ? left : 10);
+      continue;
+    }
+    if (err != EINPROGRESS) break;
+    const int w = wait_for(fd, POLLOUT, deadline);
+    if (w == 0) return failure(CallError::timeout, timed_out);
+    socklen_t len = sizeof err;
+    if (w < 0 || getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+    if (err == 0) return std::nullopt;
+    break;
+  }
+  if (err == ENOENT || err == ENOTDIR) {
+    return failure(CallError::no_socket, "no sidecar control socket at " + path +
+                                             ": is UriTokenSharing on and httpd running? (--socket PATH)");
+  }
+  if (err == ECONNREFUSED) {
+    return failure(CallError::no_socket, "nothing listens on " + path +
+                                             " (left by a stopped sidecar?): is UriTokenSharing on and httpd "
+                                             "running? (--socket PATH)");
+  }
+  if (err == EACCES || err == EPERM) {
+    return failure(CallError::permission, "permission denied on " + path + ": run as root or the httpd user");
+  }
+  return failure(CallError::io, "cannot connect to " + path + ": " + std::strerror(err));
+}
+
+Step send_line(int fd, const std::string& line, const std::string& path, Clock::time_point deadline,
+               const std::string& timed_out) {
+  std::size_t sent = 0;
+  while (sent < line.size()) {
+    const ssize_t n = send(fd, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<std::size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      const int w = wait_for(fd, POLLOUT, deadline);
+      if (w == 0) return failure(CallError::timeout, timed_out);
+      if (w > 0) continue;
+    }
+    return failure(CallError::io, "cannot send to the sidecar at " + path + ": " + std::strerror(errno));
+  }
+  return std::nullopt;
+}
+
+// Reads up to the "end" line into `buf`.
+Step read_answer(int fd, std::string* buf, const std::string& path, Clock::time_point deadline,
+                 const std::string& timed_out) {
+  char chunk[65536];
+  while (!ends_response(*buf)) {
+    const ssize_t n = recv(fd, chunk, sizeof chunk, 0);
+    if (n > 0) {
+      buf->append(chunk, static_cast<std::size_t>(n));
+      if (buf->size() > kMaxResponseBytes) {
+        return failure(CallError::malformed, "the sidecar at " + path + " sent more than " +
+                                                 std::to_string(kMaxResponseBytes >> 20) + " MiB");
+      }
+      continue;
+    }
+    if (n == 0) {
+      return failure(CallError::io, "the sidecar at " + path + " closed the connection before the end of its answer");
+    }
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+      const int w = wait_for(fd, POLLIN, deadline);
+      if (w == 0) return failure(CallError::timeout, timed_out);
+      if (w > 0) continue;
+    }
+    return failure(CallError::io, "cannot read from the sidecar at " + path + ": " + std::strerror(errno));
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
-// NOLINTNEXTLINE(readability-function-size): older than the limit, to be split
 CallResult call(const std::string& socket_path, const Record& request, int timeout_ms) {
-  CallResult res;
-  auto fail = [&res](CallError e, std::string message) {
-    res.error = e;
-    res.message = std::move(message);
-    res.records.clear();
-    return res;
-  };
   const std::string timed_out =
       "the sidecar did not answer within " + duration_text(timeout_ms) + " (socket " + socket_path + ")";
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -76,105 +165,29 @@ CallResult call(const std::string& socket_path, const Record& request, int timeo
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
   if (socket_path.empty() || socket_path.size() >= sizeof addr.sun_path) {
-    return fail(CallError::io, "control socket path must be 1 to " + std::to_string(sizeof addr.sun_path - 1) +
-                                   " bytes: " + socket_path);
+    return failure(CallError::io, "control socket path must be 1 to " + std::to_string(sizeof addr.sun_path - 1) +
+                                      " bytes: " + socket_path);
   }
   std::memcpy(addr.sun_path, socket_path.data(), socket_path.size());
-
   Socket s(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
-  if (s.fd() < 0) return fail(CallError::io, std::string("cannot create a Unix socket: ") + std::strerror(errno));
+  if (s.fd() < 0) return failure(CallError::io, std::string("cannot create a Unix socket: ") + std::strerror(errno));
 
-  // Connect. A Unix socket connects at once or fails, except with EAGAIN
-  // when the listener's backlog is full: retry until the deadline.
-  int err = 0;
-  for (;;) {
-    if (connect(s.fd(), reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0) break;
-    err = errno;
-    if (err == EINTR) continue;
-    if (err == EAGAIN) {
-      const int left = remaining_ms(deadline);
-      if (left == 0) return fail(CallError::timeout, timed_out);
-      poll(nullptr, 0, left < 10 ? left : 10);
-      continue;
-    }
-    if (err == EINPROGRESS) {
-      const int w = wait_for(s.fd(), POLLOUT, deadline);
-      if (w == 0) return fail(CallError::timeout, timed_out);
-      socklen_t len = sizeof err;
-      if (w < 0 || getsockopt(s.fd(), SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
-      if (err == 0) break;
-    }
-    if (err == ENOENT || err == ENOTDIR) {
-      return fail(CallError::no_socket, "no sidecar control socket at " + socket_path +
-                                            ": is UriTokenSharing on and httpd running? (--socket PATH)");
-    }
-    if (err == ECONNREFUSED) {
-      return fail(CallError::no_socket, "nothing listens on " + socket_path +
-                                            " (left by a stopped sidecar?): is UriTokenSharing on and httpd "
-                                            "running? (--socket PATH)");
-    }
-    if (err == EACCES || err == EPERM) {
-      return fail(CallError::permission, "permission denied on " + socket_path + ": run as root or the httpd user");
-    }
-    return fail(CallError::io, "cannot connect to " + socket_path + ": " + std::strerror(err));
-  }
-
-  // Send the request line.
-  const std::string line = encode(request);
-  std::size_t sent = 0;
-  while (sent < line.size()) {
-    const ssize_t n = send(s.fd(), line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<std::size_t>(n);
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      const int w = wait_for(s.fd(), POLLOUT, deadline);
-      if (w == 0) return fail(CallError::timeout, timed_out);
-      if (w > 0) continue;
-    }
-    return fail(CallError::io, "cannot send to the sidecar at " + socket_path + ": " + std::strerror(errno));
-  }
-
-  // Read up to the "end" line.
   std::string buf;
-  char chunk[65536];
-  while (!ends_response(buf)) {
-    const ssize_t n = recv(s.fd(), chunk, sizeof chunk, 0);
-    if (n > 0) {
-      buf.append(chunk, static_cast<std::size_t>(n));
-      if (buf.size() > kMaxResponseBytes) {
-        return fail(CallError::malformed, "the sidecar at " + socket_path + " sent more than " +
-                                              std::to_string(kMaxResponseBytes >> 20) + " MiB");
-      }
-      continue;
-    }
-    if (n == 0) {
-      return fail(CallError::io,
-                  "the sidecar at " + socket_path + " closed the connection before the end of its answer");
-    }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
-      const int w = wait_for(s.fd(), POLLIN, deadline);
-      if (w == 0) return fail(CallError::timeout, timed_out);
-      if (w > 0) continue;
-    }
-    return fail(CallError::io, "cannot read from the sidecar at " + socket_path + ": " + std::strerror(errno));
-  }
+  if (Step failed = connect_socket(s.fd(), addr, socket_path, deadline, timed_out)) return *failed;
+  if (Step failed = send_line(s.fd(), encode(request), socket_path, deadline, timed_out)) return *failed;
+  if (Step failed = read_answer(s.fd(), &buf, socket_path, deadline, timed_out)) return *failed;
 
   auto records = decode_all(buf);
   if (!records || records->empty()) {
-    return fail(CallError::malformed, "malformed answer from the sidecar at " + socket_path);
+    return failure(CallError::malformed, "malformed answer from the sidecar at " + socket_path);
   }
   const Record& first = records->front();
-  if (first.kind == "error") {
-    return fail(CallError::refused, first.get("message").value_or("(no message)"));
-  }
+  if (first.kind == "error") return failure(CallError::refused, first.get("message").value_or("(no message)"));
   if (first.kind != "ok") {
-    return fail(CallError::malformed,
-                "the sidecar at " + socket_path + " answered '" + first.kind + "' instead of ok or error");
+    return failure(CallError::malformed,
+                   "the sidecar at " + socket_path + " answered '" + first.kind + "' instead of ok or error");
   }
+  CallResult res;
   res.records = std::move(*records);
   return res;
 }

@@ -368,7 +368,6 @@ control::Record SharingService::location_record() const {
   return location;
 }
 
-// NOLINTNEXTLINE(readability-function-size): older than the limit, to be split
 std::vector<control::Record> SharingService::status() const {
   std::vector<control::Record> out;
   control::Record ok;
@@ -376,13 +375,27 @@ std::vector<control::Record> SharingService::status() const {
   ok.add("protocol", control::kProtocolVersion);
   out.push_back(ok);
   const gossip::Config& cfg = node_->config();
-  const auto members = node_->members();
   control::Record self;
   self.kind = "node";
   self.add("name", cfg.name).add("id", hex64(cfg.node_id)).add("mode", config_.shadow ? "shadow" : "enforce");
-  self.add("ready", node_->ready() ? 1 : 0).add("policy", hex64(cfg.policy_digest)).add("members", members.size());
+  self.add("ready", node_->ready() ? 1 : 0).add("policy", hex64(cfg.policy_digest));
+  self.add("members", node_->members().size());
   out.push_back(self);
   out.push_back(location_record());
+  add_member_records(out);
+  const auto now_s = static_cast<std::uint32_t>(clock() / 1000);
+  node_->revocations().for_each([&](const gossip::Revocation& r) {
+    if (r.token_expires < now_s) return;
+    out.push_back(verdict_record(r));
+  });
+  add_network_records(out);
+  add_counter_records(out);
+  return out;
+}
+
+void SharingService::add_member_records(std::vector<control::Record>& out) const {
+  const gossip::Config& cfg = node_->config();
+  const auto members = node_->members();
   for (const gossip::Member& m : members) {
     if (m.node_id == cfg.node_id) continue;
     control::Record rec;
@@ -396,11 +409,9 @@ std::vector<control::Record> SharingService::status() const {
                             : std::to_string(m.protocol_min) + "-" + std::to_string(m.protocol_max));
     out.push_back(rec);
   }
-  const auto now_s = static_cast<std::uint32_t>(clock() / 1000);
-  node_->revocations().for_each([&](const gossip::Revocation& r) {
-    if (r.token_expires < now_s) return;
-    out.push_back(verdict_record(r));
-  });
+}
+
+void SharingService::add_network_records(std::vector<control::Record>& out) const {
   for (NetworkId net : classifier_.detected_proxy_networks(clock(), 1000)) {
     if (net.prefix_len == 0)
       net.prefix_len = static_cast<std::uint8_t>(net.v6 ? config_.policy.ipv6_prefix : config_.policy.ipv4_prefix);
@@ -415,6 +426,9 @@ std::vector<control::Record> SharingService::status() const {
     rec.add("network", format_ip_prefix(p));
     out.push_back(rec);
   }
+}
+
+void SharingService::add_counter_records(std::vector<control::Record>& out) const {
   // Monotonic counts, and gauges (values that go up and down).
   auto counter = [&out](const char* name, std::uint64_t value, const char* type = "counter") {
     control::Record rec;
@@ -457,7 +471,6 @@ std::vector<control::Record> SharingService::status() const {
   counter("pardons_held", pardons_held_);
   counter("location_lookups", places_.lookups());
   counter("sidecar_restarts", sc.sidecar_restarts);
-  return out;
 }
 
 // A manual revoke or pardon: a new entry stamped now, spread like an

@@ -107,6 +107,11 @@ class SharingService : public gossip::Listener {
   void publish(const gossip::Revocation& r);
   std::string member_name(std::uint64_t node_id) const;
   std::vector<control::Record> status() const;
+  // status()'s parts: the other members, the networks (detected proxies and
+  // configured shared ranges), the counters.
+  void add_member_records(std::vector<control::Record>& out) const;
+  void add_network_records(std::vector<control::Record>& out) const;
+  void add_counter_records(std::vector<control::Record>& out) const;
   control::Record location_record() const;
   control::Record verdict_record(const gossip::Revocation& r) const;
   std::vector<control::Record> manual(const control::Record& request, bool pardon);
