@@ -335,14 +335,6 @@ std::string printable(std::string_view s) {
 // JSON the status page's ?json shares).
 using Listed = report::Verdict;
 
-Listed parse_listed(const control::Record& r, const KeyRing* keys) {
-  Listed e = report::parse_verdict(r);
-  if (keys != nullptr && e.key_id && *e.key_id <= 65535) {
-    if (const Key* k = keys->find(static_cast<std::uint16_t>(*e.key_id))) e.client = k->client;
-  }
-  return e;
-}
-
 std::string render_json(const control::Record* node, const std::vector<Listed>& entries) {
   std::string out = "{\"node\":";
   if (node == nullptr) {
@@ -486,7 +478,7 @@ int cmd_blocked(int argc, char** argv) {
   for (const auto& rec : r.records) {
     if (rec.kind == "node" && node == nullptr) node = &rec;
     if (rec.kind != "blocked" && rec.kind != "pardoned") continue;
-    Listed e = parse_listed(rec, ring ? &*ring : nullptr);
+    Listed e = report::parse_verdict(rec, ring ? &*ring : nullptr);
     if (o.count("client") && e.client != o.at("client")) continue;
     entries.push_back(std::move(e));
   }

@@ -9,10 +9,17 @@
 
 namespace uritoken::report {
 
-Verdict parse_verdict(const control::Record& r) {
+std::optional<std::string> client_of(const KeyRing* keys, std::optional<std::uint64_t> key_id) {
+  if (keys == nullptr || !key_id || *key_id > 0xffff) return std::nullopt;
+  const Key* k = keys->find(static_cast<std::uint16_t>(*key_id));
+  return k != nullptr ? std::optional(k->client) : std::nullopt;
+}
+
+Verdict parse_verdict(const control::Record& r, const KeyRing* keys) {
   Verdict e;
   e.blocked = r.kind == "blocked";
   e.key_id = r.get_u64("key");
+  e.client = client_of(keys, e.key_id);
   e.session = r.get("session");
   e.since_ms = r.get_u64("since_ms");
   e.expires = r.get_u64("expires");

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "../core/keyring.h"
 #include "control.h"
 
 namespace uritoken::report {
@@ -28,8 +29,11 @@ struct Verdict {
   std::optional<std::uint64_t> bulk_requests, bulk_bytes;  // reason bulk: its rate a minute
 };
 
-// The record's fields (kind "blocked" or "pardoned"); `client` stays unset.
-Verdict parse_verdict(const control::Record& r);
+// The client of key `key_id` in `keys` (the reader's key ring), if any.
+std::optional<std::string> client_of(const KeyRing* keys, std::optional<std::uint64_t> key_id);
+
+// The record's fields (kind "blocked" or "pardoned"), the client from `keys`.
+Verdict parse_verdict(const control::Record& r, const KeyRing* keys = nullptr);
 
 // Appends `v` as one JSON object: key_id, session, client, since (ISO 8601),
 // since_ms, then for a blocked token expires, reason, networks,

@@ -385,6 +385,7 @@ struct Gathered {
   Whose whose;
   std::optional<IpAddress> address;
   const char* referrer_host = "";  // the Referer's host, for bad-referrer's log line
+  SharedState* shared = nullptr;   // this node's, if it shares state with a sidecar
 };
 
 // The token's facts: the path after it, then the token itself. Exports the
@@ -432,7 +433,8 @@ void gather_policies(request_rec* r, const ServerConfig* conf, const char* raw_r
                                   r->hostname != nullptr ? r->hostname : "", &host);
     g->referrer_host = apr_pstrmemdup(r->pool, host.data(), host.size());
   }
-  if (const SharedState* shared = shared_state()) {
+  if (SharedState* shared = shared_state()) {
+    g->shared = shared;
     f.cluster = true;
     f.sharing = conf->cluster->mode;
     f.bulk = conf->cluster->bulk_mode;
@@ -477,8 +479,7 @@ void gather(request_rec* r, const ServerConfig* conf, RequestState* state, Gathe
 // after segment repeats the same sighting, which the shared state skips
 // without a ring slot or the sidecar's time.
 void report_sighting(request_rec* r, const Gathered& g, RequestState* state) {
-  SharedState* shared = shared_state();
-  if (shared == nullptr) return;
+  SharedState* shared = g.shared;  // set when the decision asks for a sighting
   const Claims& claims = g.verdict.claims;
   Sighting seen;
   seen.session = session_number(claims.session);

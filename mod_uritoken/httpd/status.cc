@@ -113,11 +113,9 @@ std::string field(const Record& r, const char* name) { return r.get(name).value_
 std::string csrf_token(std::uint64_t hour);
 std::uint64_t current_hour(const request_rec* r);
 
-// Client id of a key id, from this server's key ring ("-" if unknown).
-std::string client_of(const ServerConfig* conf, const std::string& key) {
-  if (conf->keys == nullptr || key.empty()) return "-";
-  const Key* k = conf->keys->find(static_cast<std::uint16_t>(std::strtoul(key.c_str(), nullptr, 10)));
-  return k != nullptr ? k->client : "-";
+// Client id of a record's key id, from this server's key ring ("-" if unknown).
+std::string client_of(const ServerConfig* conf, const Record& rec) {
+  return report::client_of(conf->keys, rec.get_u64("key")).value_or("-");
 }
 
 std::string query_value(const request_rec* r, const char* name) {
@@ -253,9 +251,7 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
   for (const auto& [name, list] : {std::pair{"blocked", &v.blocked}, std::pair{"pardoned", &v.pardoned}}) {
     std::vector<report::Verdict> verdicts;
     for (const Record& rec : *list) {
-      report::Verdict verdict = report::parse_verdict(rec);
-      if (const std::string client = client_of(conf, field(rec, "key")); client != "-") verdict.client = client;
-      verdicts.push_back(std::move(verdict));
+      verdicts.push_back(report::parse_verdict(rec, conf->keys));
     }
     out += std::string(",\"") + name + "\":";
     report::append_json(out, verdicts);
@@ -592,7 +588,7 @@ std::vector<BlockedRow> blocked_rows(const request_rec* r, const ServerConfig* c
   using Row = BlockedRow;
   std::vector<Row> list;
   for (const Record& b : v.blocked) {
-    std::string client = client_of(conf, field(b, "key"));
+    std::string client = client_of(conf, b);
     if (!client_filter.empty() && client != client_filter) continue;
     if (!session_filter.empty() && field(b, "session").rfind(session_filter, 0) != 0) continue;
     list.push_back({&b, std::move(client)});
@@ -752,7 +748,7 @@ std::string pardoned_section(const ServerConfig* conf, const View& v) {
     for (const Record& p : v.pardoned) {
       const std::uint64_t since_ms = std::strtoull(field(p, "since_ms").c_str(), nullptr, 10);
       out += "<tr><td data-label=\"Session\"><code>" + html(field(p, "session")) +
-             "</code></td><td data-label=\"Client\">" + html(client_of(conf, field(p, "key"))) +
+             "</code></td><td data-label=\"Client\">" + html(client_of(conf, p)) +
              "</td><td data-label=\"Key\" class=\"num\">" + html(field(p, "key")) + "</td><td data-label=\"By\">" +
              (operator_of(p).empty() ? "" : html(operator_of(p)) + " on ") + html(field(p, "origin")) +
              "</td><td data-label=\"When\">" + time_cell(since_ms / 1000) + "</td><td data-label=\"Comment\">" +
@@ -783,7 +779,7 @@ std::string members_section(const request_rec* r, const View& v) {
            (field(m, "same_policy") == "0" ? "<span class=\"bad\">differs</span>" : "same") + "</td></tr>\n";
   }
   if (v.members.empty()) out += "<tr><td colspan=\"6\" class=\"muted\">No other members known.</td></tr>\n";
-  return out;
+  return out + "</tbody></table></div></section>\n";
 }
 
 // Keys and their last use, usage by client, shared networks and suspected
@@ -791,7 +787,7 @@ std::string members_section(const request_rec* r, const View& v) {
 std::string keys_and_networks_section(const ServerConfig* conf, const View& v) {
   std::string out;
   out +=
-      "</tbody></table></div></section>\n<div class=\"cols\"><section id=\"keys\"><h2>Keys</h2>\n<div "
+      "<div class=\"cols\"><section id=\"keys\"><h2>Keys</h2>\n<div "
       "class=\"wrap\"><table><thead><tr><th class=\"num\">Key id</th><th>Client</th><th>Last used here</th>"
       "</tr></thead><tbody>\n";
   if (conf->keys != nullptr) {
