@@ -24,7 +24,7 @@ WARN += -Werror
 endif
 OPT ?= -O2 -g
 CXXFLAGS_BASE := $(CXXSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden -fvisibility-inlines-hidden \
-	-fstack-protector-strong -D_FORTIFY_SOURCE=2 $(SODIUM_CFLAGS) $(OPENSSL_CFLAGS) $(LOC_CFLAGS)
+	-fstack-protector-strong -D_FORTIFY_SOURCE=2 $(SODIUM_CFLAGS) $(OPENSSL_CFLAGS) $(LOC_CFLAGS) $(CURL_CFLAGS)
 HTTPD_CPPFLAGS := -I$(APXS_INCLUDEDIR) -I$(APR_INCLUDEDIR) $(if $(APU_INCLUDEDIR),-I$(APU_INCLUDEDIR)) $(APXS_CPPFLAGS)
 LIBS := $(SODIUM_LIBS) $(OPENSSL_LIBS)
 GTEST_LIBS := -lgtest -lgtest_main -pthread
@@ -85,7 +85,7 @@ $(STLIB): $(LIB_OBJS) $(CORE_OBJS) Makefile
 CLI_CLUSTER_OBJS := $(call obj,mod_uritoken/cluster/control.cc mod_uritoken/cluster/control_client.cc mod_uritoken/cluster/json.cc \
 	mod_uritoken/cluster/status_report.cc)
 $(CLI): $(call obj,mod_uritoken/cli/uritoken_cli.cc) $(CLI_CLUSTER_OBJS) $(CORE_OBJS)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS)
 
 # Order-only: tests/unit/cli_control_test.cc runs the CLI binary, and
 # c_api_test.cc reads the static library's symbols.
@@ -213,6 +213,8 @@ lint:
 		echo "lint: mod_uritoken/core/hmac.cc: equal_constant_time compares bytes by other means than CRYPTO_memcmp (not constant-time)"; exit 1; fi
 	@if ! grep -qE 'equal_constant_time\(tag, ' mod_uritoken/core/token.cc; then \
 		echo "lint: mod_uritoken/core/token.cc: verify_token must compare the tag with equal_constant_time"; exit 1; fi
+	@if ! grep -qE 'equal_constant_time\(mac, auth.signature' mod_uritoken/core/client_api.cc; then \
+		echo "lint: mod_uritoken/core/client_api.cc: authenticate must compare the signature with equal_constant_time"; exit 1; fi
 	@if grep -nE 'memcmp|bcmp|strn?cmp|std::equal|==|!=' mod_uritoken/core/*.h mod_uritoken/core/*.cc mod_uritoken/cluster/* mod_uritoken/lib/* gossip/*.h gossip/*.cc \
 		| grep -iE '(^|[^a-z0-9_])([a-z0-9_]*_)?(tags?|macs?)(_[a-z0-9_]*)?([^a-z0-9_]|$$)|k(tag|mac)(bytes|size)|abytes' \
 		| grep -vE '^gossip/wire.cc:[0-9]+:.*(OpenResult::kLabel|our_label = std::memcmp)'; then \
@@ -351,5 +353,8 @@ clean:
 # Regenerates the known-answer vectors (only when the format changes).
 $(BUILD)/make_vectors: $(call obj,tests/vectors/make_vectors.cc) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS)
-vectors: $(BUILD)/make_vectors
+$(BUILD)/make_client_vectors: $(call obj,tests/vectors/make_client_vectors.cc) $(CORE_OBJS)
+	$(CXX) -o $@ $^ $(LIBS)
+vectors: $(BUILD)/make_vectors $(BUILD)/make_client_vectors
 	$(BUILD)/make_vectors > tests/vectors/tokens.txt
+	$(BUILD)/make_client_vectors > tests/vectors/client-requests.txt

@@ -96,7 +96,9 @@ struct Evidence {
 
 // Why a verdict was reached: its byte on the wire and in the journal
 // (a later reason from a newer node reads as its number).
-enum class VerdictReason : std::uint8_t { unknown = 0, shared = 1, manual = 2, bulk = 3 };
+// client: revoked by the client site that minted the token, through its
+// signed API (docs/client-api.md).
+enum class VerdictReason : std::uint8_t { unknown = 0, shared = 1, manual = 2, bulk = 3, client = 4 };
 
 struct Revocation {
   TokenRef token;

@@ -11,6 +11,13 @@
 //   uritoken revoke (--session HEX --key-id N [--expires UNIX] | --url URL | TOKEN)
 //                   [--comment TEXT] [--socket PATH]
 //   uritoken pardon (--session HEX --key-id N | --url URL | TOKEN) [--comment TEXT] [--socket PATH]
+//   uritoken client-revoke API-URL --key-file F --client ID
+//                   (--session HEX --key-id N --expires UNIX | --token TOKEN-OR-URL) [--comment TEXT]
+//   uritoken client-feed API-URL --key-file F --client ID [--after CURSOR] [--limit N]
+//
+// client-revoke and client-feed are the client site's: signed requests to
+// any node's client-site API (docs/client-api.md), over HTTPS with libcurl
+// (--cacert FILE for a private CA).
 //
 // blocked, revoke and pardon talk to the sidecar's control socket
 // (docs/control-protocol.md; the client is cluster/control_client.h): --socket,
@@ -19,6 +26,7 @@
 //
 // Exit status: 0 success (verify: token valid), 1 refused or failed (an
 // error from the sidecar, or none reachable), 2 usage or a malformed argument.
+#include <curl/curl.h>
 #include <sodium.h>
 
 #include <algorithm>
@@ -36,6 +44,8 @@
 #include "../cluster/control_client.h"
 #include "../cluster/json.h"
 #include "../cluster/status_report.h"
+#include "../core/base64url.h"
+#include "../core/client_api.h"
 #include "../core/keyring.h"
 #include "../core/request_path.h"
 #include "../core/token.h"
@@ -59,6 +69,10 @@ constexpr const char* kUsage =
     "  uritoken revoke (--session HEX --key-id N [--expires UNIX] | --url URL | TOKEN)\n"
     "                  [--comment TEXT] [--socket PATH]\n"
     "  uritoken pardon (--session HEX --key-id N | --url URL | TOKEN) [--comment TEXT] [--socket PATH]\n"
+    "  uritoken client-revoke API-URL --key-file F --client ID\n"
+    "                  (--session HEX --key-id N --expires UNIX | --token TOKEN-OR-URL) [--comment TEXT]\n"
+    "                  [--cacert FILE]\n"
+    "  uritoken client-feed API-URL --key-file F --client ID [--after CURSOR] [--limit N] [--cacert FILE]\n"
     "blocked, revoke and pardon use the sidecar's control socket: --socket, else\n"
     "$URITOKEN_CONTROL_SOCKET, else /var/lib/apache2/uritoken/control.sock\n";
 
@@ -595,6 +609,117 @@ int cmd_verdict(int argc, char** argv, bool revoke) {
   return 0;
 }
 
+// One signed request to a client-site API (docs/client-api.md): prints the
+// JSON answer; 0 on 200, 1 otherwise.
+int client_request(const Args& a, const std::string& method, const std::string& query, const std::string& body) {
+  if (a.positional.size() != 1)
+    return usage("client-" + std::string(method == "POST" ? "revoke" : "feed") +
+                 " needs one API-URL, e.g. https://media.example.net/uritoken/client");
+  if (!a.options.count("client")) return usage("needs --client ID");
+  const auto ring = load_keys(a);
+  if (!ring) return 2;
+  const Key* key = ring->signing_key(a.options.at("client"), std::nullopt);
+  if (key == nullptr) {
+    std::fprintf(stderr, "uritoken: the key file has no sign key of client %s\n", a.options.at("client").c_str());
+    return 2;
+  }
+  std::string url = a.positional[0] + (query.empty() ? "" : "?" + query);
+  // The target as sent: the URL's path and query.
+  const std::size_t scheme = url.find("://");
+  const std::size_t path_at = scheme == std::string::npos ? std::string::npos : url.find('/', scheme + 3);
+  const std::string target = path_at == std::string::npos ? "/" : url.substr(path_at);
+  std::uint8_t raw[16];
+  randombytes_buf(raw, sizeof raw);
+  const std::string nonce = base64url_encode(raw, sizeof raw);
+  const std::int64_t now = std::time(nullptr);
+  const std::string signature = client_api::sign(*key, method, target, now, nonce, body);
+
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return 1;
+  std::string answer;
+  curl_slist* headers = nullptr;
+  for (const std::string& h : {"X-UriToken-Key: " + std::to_string(key->id), "X-UriToken-Time: " + std::to_string(now),
+                               "X-UriToken-Nonce: " + nonce, "X-UriToken-Signature: " + signature,
+                               std::string("Content-Type: application/x-www-form-urlencoded")}) {
+    headers = curl_slist_append(headers, h.c_str());
+  }
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+  curl_easy_setopt(curl, CURLOPT_PATH_AS_IS, 1L);  // the signed target, unchanged
+  if (a.options.count("cacert")) curl_easy_setopt(curl, CURLOPT_CAINFO, a.options.at("cacert").c_str());
+  if (method == "POST") {
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body.c_str());
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, static_cast<long>(body.size()));
+  }
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION, +[](char* p, std::size_t size, std::size_t n, void* out) {
+        static_cast<std::string*>(out)->append(p, size * n);
+        return size * n;
+      });
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
+  const CURLcode rc = curl_easy_perform(curl);
+  long status = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
+  curl_slist_free_all(headers);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) {
+    std::fprintf(stderr, "uritoken: %s: %s\n", a.positional[0].c_str(), curl_easy_strerror(rc));
+    return 1;
+  }
+  std::fputs(answer.c_str(), status == 200 ? stdout : stderr);
+  if (status != 200) std::fprintf(stderr, "uritoken: the node answered HTTP %ld\n", status);
+  return status == 200 ? 0 : 1;
+}
+
+// A form field, percent-encoded (RFC 3986 unreserved kept).
+std::string form_field(const std::string& name, const std::string& value) {
+  std::string out = name + "=";
+  for (unsigned char c : value) {
+    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", c);
+      out += buf;
+    }
+  }
+  return out;
+}
+
+int cmd_client_revoke(int argc, char** argv) {
+  std::string error;
+  const auto a = parse_args(
+      argc, argv, {"key-file", "client", "session", "key-id", "expires", "token", "comment", "cacert"}, &error);
+  if (!a) return usage(error);
+  const auto& o = a->options;
+  std::string body;
+  if (o.count("token") == (o.count("session") || o.count("key-id") || o.count("expires") ? 1u : 0u)) {
+    return usage("client-revoke needs --token TOKEN-OR-URL, or --session HEX --key-id N --expires UNIX");
+  }
+  if (o.count("token")) {
+    body = form_field("token", o.at("token"));
+  } else {
+    if (!o.count("session") || !o.count("key-id") || !o.count("expires")) {
+      return usage("client-revoke needs all of --session HEX --key-id N --expires UNIX");
+    }
+    body = form_field("key", o.at("key-id")) + "&" + form_field("session", o.at("session")) + "&" +
+           form_field("expires", o.at("expires"));
+  }
+  if (o.count("comment")) body += "&" + form_field("comment", o.at("comment"));
+  return client_request(*a, "POST", "", body);
+}
+
+int cmd_client_feed(int argc, char** argv) {
+  std::string error;
+  const auto a = parse_args(argc, argv, {"key-file", "client", "after", "limit", "cacert"}, &error);
+  if (!a) return usage(error);
+  std::string query;
+  if (a->options.count("after")) query = form_field("after", a->options.at("after"));
+  if (a->options.count("limit")) query += (query.empty() ? "" : "&") + form_field("limit", a->options.at("limit"));
+  return client_request(*a, "GET", query, "");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -617,6 +742,8 @@ int main(int argc, char** argv) {
     if (cmd == "blocked") return cmd_blocked(argc, argv);
     if (cmd == "revoke") return cmd_verdict(argc, argv, true);
     if (cmd == "pardon") return cmd_verdict(argc, argv, false);
+    if (cmd == "client-revoke") return cmd_client_revoke(argc, argv);
+    if (cmd == "client-feed") return cmd_client_feed(argc, argv);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::printf("%s", kUsage);
       return 0;

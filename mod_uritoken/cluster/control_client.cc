@@ -182,7 +182,11 @@ CallResult call(const std::string& socket_path, const Record& request, int timeo
     return failure(CallError::malformed, "malformed answer from the sidecar at " + socket_path);
   }
   const Record& first = records->front();
-  if (first.kind == "error") return failure(CallError::refused, first.get("message").value_or("(no message)"));
+  if (first.kind == "error") {
+    CallResult res = failure(CallError::refused, first.get("message").value_or("(no message)"));
+    res.records = std::move(*records);  // the error record's other fields (a client-API problem=)
+    return res;
+  }
   if (first.kind != "ok") {
     return failure(CallError::malformed,
                    "the sidecar at " + socket_path + " answered '" + first.kind + "' instead of ok or error");

@@ -35,7 +35,8 @@ struct CallResult {
   // For humans: names the socket path and what to do; for `refused`, the
   // sidecar's own message.
   std::string message;
-  // The decoded response, first record ("ok") included; empty on failure.
+  // The decoded response, first record ("ok") included; for `refused`, the
+  // "error" record; empty on other failures.
   std::vector<Record> records;
 
   bool ok() const { return error == CallError::none; }

@@ -7,6 +7,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <map>
+
+#include "../core/client_api.h"
 
 namespace uritoken::cluster {
 
@@ -315,7 +318,10 @@ std::vector<control::Record> SharingService::handle(const control::Record& reque
   if (request.kind == "status") return status();
   if (request.kind == "revoke") return manual(request, false);
   if (request.kind == "pardon") return manual(request, true);
-  return {error_record("unknown request '" + request.kind + "': use status, revoke or pardon")};
+  if (request.kind == "client-revoke") return client_revoke(request);
+  if (request.kind == "client-feed") return client_feed(request);
+  return {
+      error_record("unknown request '" + request.kind + "': use status, revoke, pardon, client-revoke or client-feed")};
 }
 
 // One blocked or pardoned token for the status page, the CLI and the
@@ -325,9 +331,10 @@ control::Record SharingService::verdict_record(const gossip::Revocation& r) cons
   rec.kind = r.pardon ? "pardoned" : "blocked";
   rec.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("expires", r.token_expires);
   rec.add("since_ms", r.stamp_ms)
-      .add("reason", r.reason == kReasonManual ? "manual"
-                     : r.reason == kReasonBulk ? "bulk"
-                                               : "auto");
+      .add("reason", r.reason == kReasonManual   ? "manual"
+                     : r.reason == kReasonBulk   ? "bulk"
+                     : r.reason == kReasonClient ? "client"
+                                                 : "auto");
   rec.add("origin", member_name(r.origin)).add("networks", r.networks);
   std::string nets;
   std::string where;
@@ -505,6 +512,105 @@ std::vector<control::Record> SharingService::manual(const control::Record& reque
   ok.kind = "ok";
   ok.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("stamp_ms", r.stamp_ms);
   return {ok};
+}
+
+namespace {
+// An error the client-API handler passes on: `problem` is its name (client_api.h).
+control::Record problem_record(const char* problem, const std::string& message) {
+  control::Record r = error_record(message);
+  r.add("problem", problem);
+  return r;
+}
+}  // namespace
+
+// A nonce is good once per client: remembered for twice the window, the
+// longest a signed request's time stays acceptable. Full: refused, never
+// forgotten early (which would let a replay through).
+bool SharingService::fresh_nonce(const control::Record& request, std::uint64_t now_ms) {
+  const std::string key = request.get("client").value_or("") + "\n" + request.get("nonce").value_or("");
+  if (nonces_.size() >= kMaxNonces / 2) {
+    for (auto it = nonces_.begin(); it != nonces_.end();) it = it->second <= now_ms ? nonces_.erase(it) : std::next(it);
+  }
+  if (nonces_.size() >= kMaxNonces) return false;
+  return nonces_.emplace(key, now_ms + 2 * client_api::kWindowSeconds * 1000).second;
+}
+
+// A revocation the client site signed: like an operator's, stamped now,
+// reason client, the site's address and name as its evidence.
+std::vector<control::Record> SharingService::client_revoke(const control::Record& request) {
+  const std::uint64_t now = clock();
+  const auto key = request.get_u64("key");
+  const auto session = request.get_u64("session", 16);
+  const auto expires = request.get_u64("expires");
+  if (!key || *key > 0xffff || !session || !expires || *expires > 0xffffffffULL || !request.get("client")) {
+    return {problem_record("bad-request", "give client=, nonce=, key=, session= and expires=")};
+  }
+  if (*expires < now / 1000) return {problem_record("expired-token", "that token has expired already")};
+  if (!fresh_nonce(request, now)) return {problem_record("replayed", "this request was seen already")};
+  gossip::Revocation r;
+  r.token = {static_cast<std::uint16_t>(*key), *session};
+  const gossip::Revocation* known = node_->revocations().find(r.token);
+  r.token_expires = static_cast<std::uint32_t>(*expires);
+  r.stamp_ms = known != nullptr && known->stamp_ms >= now ? known->stamp_ms + 1 : now;
+  r.origin = node_->config().node_id;
+  r.reason = kReasonClient;
+  r.evidence.operator_address = request.get("operator").value_or("").substr(0, gossip::Evidence::kMaxOperator);
+  r.evidence.user = request.get("client")->substr(0, gossip::Evidence::kMaxUser);
+  r.evidence.comment = request.get("comment").value_or("").substr(0, gossip::Evidence::kMaxComment);
+  node_->decide(r, now);
+  control::Record ok;
+  ok.kind = "ok";
+  ok.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("stamp_ms", r.stamp_ms);
+  return {ok};
+}
+
+// One page of a client's verdicts: those of its keys (`keys`, from the
+// handler's key ring), in (stamp, key, session) order after the cursor.
+// A scan of the set: a feed polled every few seconds costs some ms a
+// million entries.
+std::vector<control::Record> SharingService::client_feed(const control::Record& request) {
+  std::set<std::uint16_t> keys;
+  const std::string list = request.get("keys").value_or("");
+  for (std::size_t at = 0; at < list.size();) {
+    const std::size_t comma = std::min(list.find(',', at), list.size());
+    keys.insert(static_cast<std::uint16_t>(std::strtoul(list.substr(at, comma - at).c_str(), nullptr, 10)));
+    at = comma + 1;
+  }
+  const auto after = client_api::parse_cursor(request.get("after").value_or(""));
+  const unsigned limit =
+      static_cast<unsigned>(std::min<std::uint64_t>(request.get_u64("limit").value_or(100), client_api::kFeedMaxLimit));
+  if (!request.get("client") || keys.empty() || limit == 0 || (request.get("after") && !after)) {
+    return {problem_record("bad-request", "give client=, nonce=, keys=, limit= and after= (a cursor) or none")};
+  }
+  if (!fresh_nonce(request, clock())) return {problem_record("replayed", "this request was seen already")};
+  auto cursor_of = [](const gossip::Revocation& r) {
+    return client_api::Cursor{r.stamp_ms, r.token.key_id, r.token.session};
+  };
+  std::vector<const gossip::Revocation*> page;
+  node_->revocations().for_each([&](const gossip::Revocation& r) {
+    if (keys.count(r.token.key_id) == 0 || (after && !(*after < cursor_of(r)))) return;
+    page.push_back(&r);
+  });
+  const auto by_cursor = [&](const gossip::Revocation* a, const gossip::Revocation* b) {
+    return cursor_of(*a) < cursor_of(*b);
+  };
+  const bool more = page.size() > limit;
+  if (more) {
+    std::nth_element(page.begin(), page.begin() + limit, page.end(), by_cursor);
+    page.resize(limit);
+  }
+  std::sort(page.begin(), page.end(), by_cursor);
+  control::Record ok;
+  ok.kind = "ok";
+  std::vector<control::Record> out{ok};
+  for (const gossip::Revocation* r : page) out.push_back(verdict_record(*r));
+  control::Record end;
+  end.kind = "page";
+  end.add("next",
+          page.empty() ? request.get("after").value_or("") : client_api::format_cursor(cursor_of(*page.back())));
+  end.add("more", more ? 1 : 0);
+  out.push_back(end);
+  return out;
 }
 
 gossip::Evidence::Network SharingService::evidence_network(const NetworkId& n) const {

@@ -39,7 +39,8 @@ using LogSink = std::function<void(LogLevel, const std::string&)>;
 // gossip::Revocation::reason
 constexpr gossip::VerdictReason kReasonShared = gossip::VerdictReason::shared,
                                 kReasonManual = gossip::VerdictReason::manual,
-                                kReasonBulk = gossip::VerdictReason::bulk;
+                                kReasonBulk = gossip::VerdictReason::bulk,
+                                kReasonClient = gossip::VerdictReason::client;
 
 struct ServiceConfig {
   SharingPolicy policy;      // policy.bulk.enabled: UriTokenBulk is Shadow or Enforce
@@ -115,6 +116,12 @@ class SharingService : public gossip::Listener {
   control::Record location_record() const;
   control::Record verdict_record(const gossip::Revocation& r) const;
   std::vector<control::Record> manual(const control::Record& request, bool pardon);
+  // The client-site API's part on the node (docs/client-api.md): the
+  // handler checked the signature; the node checks the nonce was not seen,
+  // then revokes or reads the feed.
+  bool fresh_nonce(const control::Record& request, std::uint64_t now_ms);
+  std::vector<control::Record> client_revoke(const control::Record& request);
+  std::vector<control::Record> client_feed(const control::Record& request);
 
   static constexpr std::uint64_t kFreshDecisionMs = 60000;
   static constexpr std::uint64_t kJournalFlushMs = 20;
@@ -138,6 +145,10 @@ class SharingService : public gossip::Listener {
   std::uint64_t journal_writes_ = 0;
   std::uint64_t revocations_applied_ = 0, pardons_applied_ = 0;  // changes of the table's verdicts
   std::uint64_t pardons_held_ = 0;                               // verdicts not reached again because a pardon holds
+  // Nonces of client-API requests ("client\nnonce") and when to forget
+  // them: after twice the window, when their time can no longer pass.
+  std::map<std::string, std::uint64_t> nonces_;
+  static constexpr std::size_t kMaxNonces = 100000;
   std::set<std::uint64_t> warned_same_name_;
   std::set<std::uint64_t> warned_policy_;
   std::vector<Sighting> batch_ = std::vector<Sighting>(1024);

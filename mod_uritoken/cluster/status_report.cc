@@ -128,6 +128,7 @@ void append_json(std::string& out, const Verdict& v) {
   append_json(out, v.key_id);
   out += ",\"session\":";
   append_json(out, v.session);
+  out += v.blocked ? ",\"state\":\"blocked\"" : ",\"state\":\"pardoned\"";
   out += ",\"client\":";
   append_json(out, v.client);
   out += ",\"since\":";

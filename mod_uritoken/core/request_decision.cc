@@ -35,6 +35,7 @@ const char* refusal_name(Refusal r) {
     case Refusal::missing_referrer: return referrer_verdict_name(ReferrerVerdict::missing_referrer);
     case Refusal::revoked: return "revoked";
     case Refusal::bulk_use: return "bulk-use";
+    case Refusal::client_api: return "client-api";
     default: return "unknown";
   }
 }

@@ -70,8 +70,10 @@ enum class Refusal : std::uint8_t {
   // the cluster's verdicts
   revoked,
   bulk_use,
+  // a client-site API request (its reason: client_api::Problem), not a token
+  client_api,
 };
-inline constexpr unsigned kRefusalKinds = static_cast<unsigned>(Refusal::bulk_use) + 1;
+inline constexpr unsigned kRefusalKinds = static_cast<unsigned>(Refusal::client_api) + 1;
 
 // The stable name: "bad-mac", "plain-http", ...; "ok" for none.
 const char* refusal_name(Refusal r);

@@ -158,6 +158,19 @@ const char* set_plain_http(cmd_parms* cmd, void*, const char* arg) {
   return nullptr;
 }
 
+// UriTokenClientApiPlainHTTP Refuse|Allow: the client-site API signs
+// requests but does not encrypt them (a feed names customers' networks).
+const char* set_client_api_plain_http(cmd_parms* cmd, void*, const char* arg) {
+  if (strcasecmp(arg, "Refuse") != 0 && strcasecmp(arg, "Allow") != 0) {
+    return apr_psprintf(cmd->pool,
+                        "UriTokenClientApiPlainHTTP: '%s' is not allowed; use Refuse (the default: the client-site "
+                        "API answers over TLS only) or Allow (a TLS-terminating proxy in front, or a test)",
+                        arg);
+  }
+  server_config_of(cmd)->client_api_plain_http = strcasecmp(arg, "Allow") == 0 ? 1 : 0;
+  return nullptr;
+}
+
 ReferrerConfig* referrers_of(cmd_parms* cmd);
 
 // UriTokenReferrers <client-id> host...: called once per host (ITERATE2).
@@ -539,6 +552,7 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
   c->expired_status = pick(add->expired_status, base->expired_status, kUnset);
   c->referrer_policy = add->referrer_policy ? add->referrer_policy : base->referrer_policy;
   c->plain_http = pick(add->plain_http, base->plain_http, kUnset);
+  c->client_api_plain_http = pick(add->client_api_plain_http, base->client_api_plain_http, kUnset);
   c->referrer_missing = pick(add->referrer_missing, base->referrer_missing, kUnset);
   if (base->referrers != nullptr || add->referrers != nullptr) {
     // A copy of its own (check_config completes each server's lists); a
@@ -611,6 +625,8 @@ const command_rec kDirectives[] = {
     AP_INIT_TAKE1("UriTokenPlainHTTP", UT_FN(set_plain_http), nullptr, RSRC_CONF,
                   "tokens received over plain HTTP (no TLS): Allow (default), Refuse (403) or Revoke (403, and "
                   "revoke the token in the cluster)"),
+    AP_INIT_TAKE1("UriTokenClientApiPlainHTTP", UT_FN(set_client_api_plain_http), nullptr, RSRC_CONF,
+                  "the client-site API (SetHandler uritoken-client-api) over plain HTTP: Refuse (default) or Allow"),
     AP_INIT_ITERATE2("UriTokenReferrers", UT_FN(add_referrer), nullptr, RSRC_CONF,
                      "<client-id> host... : hosts (exact, or *.example.com) whose pages may embed this client's "
                      "tokenized media; a Referer naming another host is refused (no list, no check)"),

@@ -98,6 +98,7 @@ struct ServerConfig {
   const char* referrer_policy = nullptr;  // UriTokenReferrerPolicy ("" = Off); unset: kDefaultReferrerPolicy
   int plain_http = kUnset;                // UriTokenPlainHTTP (a PlainHttp); unset: kDefaultPlainHttp
   int referrer_missing = kUnset;          // UriTokenReferrerMissing Allow|Refuse (a MissingReferrer, every client)
+  int client_api_plain_http = kUnset;     // UriTokenClientApiPlainHTTP Refuse|Allow (1 = Allow); unset: Refuse
   ReferrerConfig* referrers = nullptr;    // UriTokenReferrers, UriTokenReferrerMissing <client-id>
   ClusterConfig* cluster = nullptr;       // main server's, shared by every vhost
 };
@@ -134,6 +135,7 @@ inline bool require_token(const DirConfig* c) { return c->require == 1; }
 inline PlainHttp plain_http(const ServerConfig* c) {
   return c->plain_http == kUnset ? kDefaultPlainHttp : static_cast<PlainHttp>(c->plain_http);
 }
+inline bool client_api_plain_http_allowed(const ServerConfig* c) { return c->client_api_plain_http == 1; }
 inline MissingReferrer referrer_missing(const ServerConfig* c) {
   return c->referrer_missing == kUnset ? kDefaultReferrerMissing : static_cast<MissingReferrer>(c->referrer_missing);
 }

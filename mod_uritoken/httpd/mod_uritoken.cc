@@ -181,6 +181,8 @@ const unsigned char* g_csrf_key = nullptr;
 
 constexpr std::size_t kLoggedRefererMax = 200;
 
+}  // namespace
+
 // Whether to write the error-log line for a refusal of `kind`; first writes the summary of what the limit held back in
 // an earlier second. The request is refused, so its Referer, which httpd appends to every line about it, is cut short
 // here.
@@ -215,6 +217,8 @@ bool connection_is_tls(conn_rec* c) {
   }
   return false;
 }
+
+namespace {
 
 // Revokes the token's session on every node through this node's sidecar
 // (its control socket, as the status page does); false and `why` if the
@@ -335,7 +339,7 @@ bool log_policy_refusal(request_rec* r, Refusal why, const Whose& w, const char*
     case Refusal::revoked:
       ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
                     "UT00010: token refused (revoked): client %s, key %u, session %s is revoked in the cluster "
-                    "(found shared, or revoked by an operator: the status page says which)",
+                    "(found shared, or revoked by an operator or the client site: the status page says which)",
                     w.client, w.key, w.session);
       return true;
     case Refusal::bulk_use:
@@ -553,15 +557,17 @@ int handle_post_read_request(request_rec* r) {
   return apply(r, conf, g, decide(g.facts), state);
 }
 
-// The status page is guarded by its own Require, not by a token (it sits
-// wherever the admin puts it, often under a token-required tree).
+// The status page and the client-site API are guarded by their own
+// Require and signatures, not by a token (they sit wherever the admin puts
+// them, often under a token-required tree).
 // SetHandler is applied only after the access checks: read it here.
 bool is_status_handler(request_rec* r) {
   const auto* core = static_cast<const core_dir_config*>(ap_get_core_module_config(r->per_dir_config));
   if (core == nullptr || core->expr_handler == nullptr) return false;
   const char* error = nullptr;
   const char* handler = ap_expr_str_exec(r, core->expr_handler, &error);
-  return handler != nullptr && std::strcmp(handler, "uritoken-status") == 0;
+  return handler != nullptr &&
+         (std::strcmp(handler, "uritoken-status") == 0 || std::strcmp(handler, "uritoken-client-api") == 0);
 }
 
 // Applies access_checker's refusal. Out of line, as is post_read_request's:
@@ -714,6 +720,7 @@ int access_hook(request_rec* r) { return guarded(r, handle_access); }
 int fixups_hook(request_rec* r) { return guarded(r, handle_fixups); }
 int log_transaction_hook(request_rec* r) { return guarded(r, handle_log_transaction); }
 int status_handler_hook(request_rec* r) { return guarded(r, handle_status); }
+int client_api_hook(request_rec* r) { return guarded(r, handle_client_api); }
 int server_status_hook(request_rec* r, int flags) {
   return guarded(r, [flags](request_rec* rr) { return server_status_section(rr, flags); });
 }
@@ -869,6 +876,7 @@ void register_hooks(apr_pool_t*) {
   // Before mod_log_config (APR_HOOK_MIDDLE) writes the line.
   ap_hook_log_transaction(log_transaction_hook, nullptr, nullptr, APR_HOOK_REALLY_FIRST);
   ap_hook_handler(status_handler_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
+  ap_hook_handler(client_api_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   // Only if mod_status is loaded (an optional hook: no link-time dependency).
   APR_OPTIONAL_HOOK(ap, status_hook, server_status_hook, nullptr, nullptr, APR_HOOK_MIDDLE);
   ap_hook_insert_error_filter(insert_filter_hook, nullptr, nullptr, APR_HOOK_MIDDLE);

@@ -313,10 +313,11 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
         std::string(v.sidecar_problem.empty() ? "1" : "0") + "\n";
   }
   if (!v.sharing_off && v.sidecar_problem.empty()) {
-    std::size_t manual = 0, bulk = 0;
+    std::size_t manual = 0, bulk = 0, client = 0;
     for (const Record& b : v.blocked) {
       manual += field(b, "reason") == "manual" ? 1 : 0;
       bulk += field(b, "reason") == "bulk" ? 1 : 0;
+      client += field(b, "reason") == "client" ? 1 : 0;
     }
     out +=
         "# HELP uritoken_blocked_tokens Tokens revoked in the cluster, as this node knows it.\n"
@@ -324,10 +325,12 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
         std::to_string(v.blocked.size()) + "\n";
     out +=
         "# HELP uritoken_verdicts Revocations in force by reason: shared (found shared by the places rule), "
-        "bulk (found in bulk use) or manual (by an operator); and pardons.\n# TYPE uritoken_verdicts gauge\n"
+        "bulk (found in bulk use), manual (by an operator) or client (by the client site, signed); and "
+        "pardons.\n# TYPE uritoken_verdicts gauge\n"
         "uritoken_verdicts{reason=\"shared\"} " +
-        std::to_string(v.blocked.size() - manual - bulk) + "\nuritoken_verdicts{reason=\"bulk\"} " +
+        std::to_string(v.blocked.size() - manual - bulk - client) + "\nuritoken_verdicts{reason=\"bulk\"} " +
         std::to_string(bulk) + "\nuritoken_verdicts{reason=\"manual\"} " + std::to_string(manual) +
+        "\nuritoken_verdicts{reason=\"client\"} " + std::to_string(client) +
         "\nuritoken_verdicts{reason=\"pardoned\"} " + std::to_string(v.pardoned.size()) + "\n";
     if (const LocationInfo l = location_of(v); l.known && !l.path.empty()) {
       out +=
@@ -623,6 +626,11 @@ std::string blocked_why(const Record& b, const ServerConfig* conf) {
     why = "manual";
     if (const std::string who = operator_of(b); !who.empty()) why += " by " + html(who);
     if (!field(b, "comment").empty()) why += ": " + html(field(b, "comment"));
+  } else if (field(b, "reason") == "client") {
+    // user= is the client id the site signed with, operator= its address.
+    why = "revoked by the client site " + html(field(b, "user"));
+    if (!field(b, "operator").empty()) why += " (from " + html(field(b, "operator")) + ")";
+    if (!field(b, "comment").empty()) why += ": " + html(field(b, "comment"));
   } else if (!field(b, "places").empty()) {
     why = places_html(b);
     if (!field(b, "nets").empty()) why += "networks " + network_list(field(b, "nets"), field(b, "nets_where"));
@@ -630,7 +638,7 @@ std::string blocked_why(const Record& b, const ServerConfig* conf) {
     why = html(field(b, "networks")) + " networks";
     if (!field(b, "nets").empty()) why += ": " + network_list(field(b, "nets"), field(b, "nets_where"));
   }
-  if (field(b, "reason") != "manual") {
+  if (field(b, "reason") != "manual" && field(b, "reason") != "client") {
     if (!field(b, "first").empty()) {
       why += "; seen " + iso_time(std::strtoull(field(b, "first").c_str(), nullptr, 10)) + " to " +
              iso_time(std::strtoull(field(b, "last").c_str(), nullptr, 10));

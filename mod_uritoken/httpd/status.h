@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "../core/request_decision.h"
 #include "../core/usage.h"
 
 namespace uritoken::httpd {
@@ -19,6 +20,14 @@ int server_status_section(request_rec* r, int flags);
 const UsageTable* usage_table();
 // 32 random bytes of this generation that sign the page's form tokens.
 const unsigned char* csrf_key();
+// The client-site API (SetHandler uritoken-client-api); client_api.cc.
+int handle_client_api(request_rec* r);
+
+// Shared by the handlers, from mod_uritoken.cc: whether to log a refusal
+// of `kind` now (UriTokenLogLimit), and whether a connection is TLS.
+bool refusal_log_allowed(request_rec* r, Refusal kind);
+bool connection_is_tls(conn_rec* c);
+
 // Refused requests since the last restart, by reason (mod_uritoken.cc).
 void refusal_totals(const std::function<void(const char* reason, std::uint64_t count)>& f);
 

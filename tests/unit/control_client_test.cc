@@ -51,7 +51,8 @@ TEST(ControlClient, ErrorsSayWhatToDo) {
     const auto r = control::call(refuse.path(), req);
     EXPECT_EQ(r.error, control::CallError::refused);
     EXPECT_EQ(r.message, "unknown session and no expires");
-    EXPECT_TRUE(r.records.empty());
+    ASSERT_EQ(r.records.size(), 1u);  // the error record itself, for its other fields
+    EXPECT_EQ(r.records[0].kind, "error");
   }
   {
     FakeSidecar early(FakeSidecar::Mode::close_early);

@@ -15,8 +15,8 @@ struct VectorBlock {
   std::vector<std::string> checks;
 };
 
-inline std::vector<VectorBlock> read_vectors() {
-  std::ifstream in(std::string(SOURCE_DIR) + "/tests/vectors/tokens.txt");
+inline std::vector<VectorBlock> read_vectors(const std::string& file = "tokens.txt") {
+  std::ifstream in(std::string(SOURCE_DIR) + "/tests/vectors/" + file);
   std::vector<VectorBlock> blocks;
   std::string line;
   VectorBlock cur;
