@@ -56,7 +56,7 @@ UNIT := $(BUILD)/unit_tests
 INTEG := $(BUILD)/integration_tests
 GOSSIP_TESTS := $(BUILD)/gossip_tests
 
-.PHONY: check-tsan lint-cxx vectors all check check-unit check-gossip check-integration check-all check-asan fuzz fuzz-gossip fuzz-ranges lint bench bench-cluster bench-sharing install demo demo-cluster clean
+.PHONY: check-tsan lint-cxx vectors all check check-unit check-gossip check-integration check-all check-asan fuzz fuzz-gossip fuzz-ranges fuzz-client-api lint bench bench-cluster bench-sharing install demo demo-cluster clean
 all: $(MODULE) $(CLI) $(SHLIB) $(STLIB)
 
 $(BUILD)/obj/mod_uritoken/httpd/%.o: mod_uritoken/httpd/%.cc
@@ -157,6 +157,17 @@ fuzz-ranges: $(BUILD)/fuzz_ranges
 	cp tests/fuzz/ranges-seeds/* $(BUILD)/fuzz-ranges-corpus/ 2>/dev/null || true
 	$(BUILD)/fuzz_ranges -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz-ranges-corpus
 
+# The client-site API's request parsers (core/client_api.h), likewise.
+fuzz-client-api: $(BUILD)/fuzz_client_api
+	mkdir -p $(BUILD)/fuzz-client-api-corpus
+	cp tests/fuzz/client-api-seeds/* $(BUILD)/fuzz-client-api-corpus/ 2>/dev/null || true
+	$(BUILD)/fuzz_client_api -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $(BUILD)/fuzz-client-api-corpus
+
+$(BUILD)/fuzz_client_api: tests/fuzz/fuzz_client_api.cc $(CORE_SRCS)
+	@mkdir -p $(BUILD)
+	$(FUZZ_CXX) $(CXXSTD) -O1 -g -fsanitize=fuzzer,address,undefined $(SODIUM_CFLAGS) $(OPENSSL_CFLAGS) \
+		-o $@ $^ $(LIBS)
+
 $(BUILD)/fuzz_ranges: tests/fuzz/fuzz_ranges.cc mod_uritoken/cluster/shared_ranges.cc mod_uritoken/core/ipnet.cc
 	@mkdir -p $(BUILD)
 	$(FUZZ_CXX) $(CXXSTD) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $^
@@ -244,7 +255,7 @@ lint-cxx:
 		mod_uritoken/httpd || { echo "lint: cppcheck found the problems above"; exit 1; }
 	@echo "lint: cppcheck finds nothing"
 
-check-all: lint check check-asan check-tsan fuzz fuzz-gossip fuzz-ranges
+check-all: lint check check-asan check-tsan fuzz fuzz-gossip fuzz-ranges fuzz-client-api
 
 $(BUILD)/verify_bench: $(call obj,tests/bench/verify_bench.cc) $(CORE_OBJS)
 	$(CXX) -o $@ $^ $(LIBS) -lbenchmark -pthread

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Runs the known-answer vector tests of the Python, Node and PHP minters
-# against tests/vectors/tokens.txt. All three interpreters are required
+# against tests/vectors/tokens.txt, and of their client-site API helpers
+# against tests/vectors/client-requests.txt. All three interpreters are required
 # (CI installs php-cli): a missing one is a failure, not a skip.
 # Exit status: 0 if every language passed, 1 otherwise.
 set -u
@@ -33,6 +34,10 @@ run() {  # run LANGUAGE INTERPRETER TEST_FILE
 run python python3 python/test_vectors.py python3
 run node node node/test_vectors.js nodejs
 run php php php/test_vectors.php php-cli
+# the client-site API's request signatures (tests/vectors/client-requests.txt)
+run python-client-api python3 python/test_client_vectors.py python3
+run node-client-api node node/test_client_vectors.js nodejs
+run php-client-api php php/test_client_vectors.php php-cli
 
 echo "== summary =="
 printf '%s\n' "${summary[@]}"

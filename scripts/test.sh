@@ -5,7 +5,7 @@
 #   simulation), integration tests against real httpd (event and prefork,
 #   and clusters of real nodes), unit and gossip tests under ASan+UBSan,
 #   the lock-free shared-memory, log-limit and usage tests under TSan,
-#   the token-parser, gossip-packet and range-file fuzzers for a bounded
+#   the token-parser, gossip-packet, range-file and client-API fuzzers for a bounded
 #   time each, and
 #   the PHP/Python/Node minters against the vectors, and (as root) the
 #   Debian packages built, installed into Debian's apache2 and purged.
@@ -132,6 +132,7 @@ run_step tsan make check-tsan
 run_step fuzz make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 run_step fuzz-gossip make fuzz-gossip FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
 run_step fuzz-ranges make fuzz-ranges FUZZ_SECONDS="${FUZZ_RANGES_SECONDS:-20}"
+run_step fuzz-client-api make fuzz-client-api FUZZ_SECONDS="${FUZZ_RANGES_SECONDS:-20}"
 run_step clients bash clients/run_tests.sh
 # The client test scripts end each language with "N passed, M failed".
 read -r p q < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p += $1; q += $3 } END { print p + 0, q + 0 }' \

@@ -56,40 +56,45 @@ function report(ok, name, detail = '') {
   console.log(`${ok ? 'PASS' : 'FAIL'} ${name}${detail}`);
 }
 
-const vectors = readVectors(VECTORS);
-for (const v of vectors) {
-  let got;
-  try {
-    got = mintVector(v);
-  } catch (e) {  // a refused vector is a failure, not a crash
-    got = `error: ${e.message}`;
+function main() {
+  const vectors = readVectors(VECTORS);
+  for (const v of vectors) {
+    let got;
+    try {
+      got = mintVector(v);
+    } catch (e) {  // a refused vector is a failure, not a crash
+      got = `error: ${e.message}`;
+    }
+    report(got === v.token, v.name, got === v.token ? '' : `: got ${got}, want ${v.token}`);
   }
-  report(got === v.token, v.name, got === v.token ? '' : `: got ${got}, want ${v.token}`);
+
+  // Negative checks (the comparison can fail) and one equivalence.
+  const byName = Object.fromEntries(vectors.map((v) => [v.name, v]));
+  const typical = byName.typical, ipv4 = byName['ipv4-24'];
+  report(mintVector(typical, { expires: Number(typical.expires) + 1 }) !== typical.token,
+    'negative: changed expiry gives another token');
+  report(mintVector(typical, { scope: '/gallery/13/' }) !== typical.token,
+    'negative: changed scope gives another token');
+  report(mintVector(ipv4, { network: '192.0.2.200/24' }) === ipv4.token,
+    'extra: host bits beyond the prefix are ignored');
+  let refused = false;
+  try {
+    mintVector(typical, { scope: '/gallery/../12/' });
+  } catch (e) {
+    refused = e instanceof RangeError;
+  }
+  report(refused, 'negative: dot segment in scope is refused');
+  refused = false;
+  try {
+    mintVector(typical, { scope: '/gallery/_UK_x/' });
+  } catch (e) {
+    refused = e instanceof RangeError;
+  }
+  report(refused, 'negative: a token segment in scope is refused in any letter case');
+
+  console.log(`${passed} passed, ${failed} failed`);
+  process.exitCode = failed || passed === 0 ? 1 : 0;
 }
 
-// Negative checks (the comparison can fail) and one equivalence.
-const byName = Object.fromEntries(vectors.map((v) => [v.name, v]));
-const typical = byName.typical, ipv4 = byName['ipv4-24'];
-report(mintVector(typical, { expires: Number(typical.expires) + 1 }) !== typical.token,
-  'negative: changed expiry gives another token');
-report(mintVector(typical, { scope: '/gallery/13/' }) !== typical.token,
-  'negative: changed scope gives another token');
-report(mintVector(ipv4, { network: '192.0.2.200/24' }) === ipv4.token,
-  'extra: host bits beyond the prefix are ignored');
-let refused = false;
-try {
-  mintVector(typical, { scope: '/gallery/../12/' });
-} catch (e) {
-  refused = e instanceof RangeError;
-}
-report(refused, 'negative: dot segment in scope is refused');
-refused = false;
-try {
-  mintVector(typical, { scope: '/gallery/_UK_x/' });
-} catch (e) {
-  refused = e instanceof RangeError;
-}
-report(refused, 'negative: a token segment in scope is refused in any letter case');
-
-console.log(`${passed} passed, ${failed} failed`);
-process.exitCode = failed || passed === 0 ? 1 : 0;
+module.exports = { readVectors };
+if (require.main === module) main();

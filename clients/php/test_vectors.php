@@ -8,39 +8,12 @@
 declare(strict_types=1);
 
 require_once __DIR__ . '/uritoken_mint.php';
+require_once __DIR__ . '/vectors.php';
 
 // The repository's vectors, found from this file's location; an argument
 // overrides it (e.g. to check that a corrupted copy makes the test fail).
 $file = $argv[1] ?? __DIR__ . '/../../tests/vectors/tokens.txt';
 
-/** Blocks of "field: value" lines separated by blank lines; '#' comments. */
-function read_vectors(string $file): array
-{
-    $text = file_get_contents($file);
-    if ($text === false) {
-        fwrite(STDERR, "cannot read $file\n");
-        exit(1);
-    }
-    $blocks = [];
-    $block = [];
-    foreach ([...preg_split('/\r?\n/', $text), ''] as $line) {
-        if (str_starts_with($line, '#')) {
-            continue;
-        }
-        if (trim($line) === '') {
-            if ($block) {
-                $blocks[] = $block;
-            }
-            $block = [];
-            continue;
-        }
-        [$field, $value] = array_pad(explode(': ', $line, 2), 2, '');
-        if ($field !== 'check') {  // checks are for verifiers
-            $block[$field] = $value;
-        }
-    }
-    return $blocks;
-}
 
 function mint_vector(array $v, array $override = []): string
 {

@@ -221,6 +221,49 @@ TEST_F(ClientApiTest, TheCliRevokesAndReadsTheFeed) {
   EXPECT_NE(out.find("bad-request"), std::string::npos) << out;
 }
 
+// The PHP, Python and Node helpers against a real node: each revokes a
+// token of its own and finds it in the feed.
+TEST_F(ClientApiTest, ThePhpPythonAndNodeClientsRevokeAndReadTheFeed) {
+  start(2);
+  const std::string api = "http://127.0.0.1:" + std::to_string(cluster->node(1).port()) + kApi;
+  const std::string key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";  // key 1 of kTestKeys
+  const std::string clients = std::string(SOURCE_DIR) + "/clients/";
+  const auto script = [&](const std::string& lang, const std::string& token) -> std::string {
+    if (lang == "python") {
+      return "python3 -c 'import sys, json; sys.path.insert(0, \"" + clients +
+             "python\"); from uritoken_mint import key_from_base64url; from uritoken_client import revoke, feed; "
+             "k = key_from_base64url(\"" +
+             key + "\"); revoke(\"" + api + "\", k, 1, token=\"" + token +
+             "\", comment=\"from python\"); print(json.dumps(feed(\"" + api + "\", k, 1, limit=1000)))'";
+    }
+    if (lang == "node") {
+      return "node -e 'const { keyFromBase64url } = require(\"" + clients +
+             "node/uritoken_mint\"); const { revoke, feed } = require(\"" + clients +
+             "node/uritoken_client\"); const k = keyFromBase64url(\"" + key + "\"); (async () => { await revoke(\"" +
+             api + "\", k, 1, { token: \"" + token +
+             "\", comment: \"from node\" }); "
+             "console.log(JSON.stringify(await feed(\"" +
+             api +
+             "\", k, 1, { limit: 1000 }))); })()"
+             ".catch((e) => { console.error(e.message); process.exit(1); })'";
+    }
+    return "php -r 'require \"" + clients + "php/uritoken_mint.php\"; require \"" + clients +
+           "php/uritoken_client.php\"; $k = UriToken\\key_from_base64url(\"" + key + "\"); UriToken\\revoke(\"" + api +
+           "\", $k, 1, [\"token\" => \"" + token +
+           "\", \"comment\" => \"from php\"]); "
+           "echo json_encode(UriToken\\feed(\"" +
+           api + "\", $k, 1, [\"limit\" => 1000]));'";
+  };
+  for (const std::string lang : {"python", "node", "php"}) {
+    const std::string token = mint();
+    std::string out;
+    ASSERT_EQ(run_command(script(lang, token) + " 2>&1", &out), 0) << lang << ": " << out;
+    EXPECT_NE(out.find(cluster->session_of(token)), std::string::npos) << lang << ": " << out;
+    EXPECT_NE(out.find("from " + lang), std::string::npos) << lang << ": " << out;
+    EXPECT_GE(cluster->wait_refused_everywhere(token, 3000), 0) << lang;
+  }
+}
+
 TEST(ClientApiPlainHttp, IsRefusedUnlessAllowed) {
   HttpdOptions o;
   o.extra_conf = std::string("<Location ") + kApi + ">\n  SetHandler uritoken-client-api\n</Location>\n";
