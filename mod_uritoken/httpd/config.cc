@@ -19,6 +19,7 @@
 #include <string>
 
 #include "../../gossip/gossip.h"
+#include "../core/return_url.h"
 
 namespace uritoken::httpd {
 namespace {
@@ -171,7 +172,26 @@ const char* set_client_api_plain_http(cmd_parms* cmd, void*, const char* arg) {
   return nullptr;
 }
 
-ReferrerConfig* referrers_of(cmd_parms* cmd);
+ClientPolicies* clients_of(cmd_parms* cmd);
+
+// UriTokenReturnURL <client-id> URL
+const char* set_return_url(cmd_parms* cmd, void*, const char* client, const char* url) {
+  if (!client_id_ok(client)) {
+    return apr_psprintf(cmd->pool,
+                        "UriTokenReturnURL: '%s' is not a client id (1 to 32 of A-Z a-z 0-9 . _ -); use "
+                        "'UriTokenReturnURL <client-id> URL', e.g. 'UriTokenReturnURL shop-berlin "
+                        "https://shop.example/media-expired'",
+                        client);
+  }
+  if (!return_url_ok(url)) {
+    return apr_psprintf(cmd->pool,
+                        "UriTokenReturnURL %s: '%s' is not an absolute http:// or https:// URL without a fragment "
+                        "(the client site's page that mints a fresh token)",
+                        client, url);
+  }
+  clients_of(cmd)->return_urls[client] = url;
+  return nullptr;
+}
 
 // UriTokenReferrers <client-id> host...: called once per host (ITERATE2).
 const char* add_referrer(cmd_parms* cmd, void*, const char* client, const char* host) {
@@ -185,7 +205,7 @@ const char* add_referrer(cmd_parms* cmd, void*, const char* client, const char* 
   std::string error;
   const auto pattern = parse_referrer_pattern(host, &error);
   if (!pattern) return apr_psprintf(cmd->pool, "UriTokenReferrers: %s", error.c_str());
-  referrers_of(cmd)->lists[client].patterns.push_back(*pattern);
+  clients_of(cmd)->lists[client].patterns.push_back(*pattern);
   return nullptr;
 }
 
@@ -213,7 +233,7 @@ const char* set_referrer_missing(cmd_parms* cmd, void*, const char* first, const
     return apr_psprintf(cmd->pool, "UriTokenReferrerMissing: '%s' is not a client id (1 to 32 of A-Z a-z 0-9 . _ -)",
                         first);
   }
-  referrers_of(cmd)->missing[first] = mode;
+  clients_of(cmd)->missing[first] = mode;
   return nullptr;
 }
 
@@ -518,21 +538,21 @@ namespace uritoken::httpd {
 namespace {
 ServerConfig* server_config_of(cmd_parms* cmd) { return server_config(cmd->server); }
 
-apr_status_t delete_referrers(void* data) {
-  delete static_cast<ReferrerConfig*>(data);
+apr_status_t delete_client_policies(void* data) {
+  delete static_cast<ClientPolicies*>(data);
   return APR_SUCCESS;
 }
 
-ReferrerConfig* new_referrers(apr_pool_t* p, const ReferrerConfig* copy) {
-  auto* r = copy != nullptr ? new ReferrerConfig(*copy) : new ReferrerConfig();
-  apr_pool_cleanup_register(p, r, delete_referrers, apr_pool_cleanup_null);
+ClientPolicies* new_client_policies(apr_pool_t* p, const ClientPolicies* copy) {
+  auto* r = copy != nullptr ? new ClientPolicies(*copy) : new ClientPolicies();
+  apr_pool_cleanup_register(p, r, delete_client_policies, apr_pool_cleanup_null);
   return r;
 }
 
-ReferrerConfig* referrers_of(cmd_parms* cmd) {
+ClientPolicies* clients_of(cmd_parms* cmd) {
   ServerConfig* conf = server_config_of(cmd);
-  if (conf->referrers == nullptr) conf->referrers = new_referrers(cmd->pool, nullptr);
-  return conf->referrers;
+  if (conf->clients == nullptr) conf->clients = new_client_policies(cmd->pool, nullptr);
+  return conf->clients;
 }
 }  // namespace
 
@@ -554,13 +574,14 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
   c->plain_http = pick(add->plain_http, base->plain_http, kUnset);
   c->client_api_plain_http = pick(add->client_api_plain_http, base->client_api_plain_http, kUnset);
   c->referrer_missing = pick(add->referrer_missing, base->referrer_missing, kUnset);
-  if (base->referrers != nullptr || add->referrers != nullptr) {
+  if (base->clients != nullptr || add->clients != nullptr) {
     // A copy of its own (check_config completes each server's lists); a
     // client's list or setting in the virtual host replaces the main server's.
-    c->referrers = new_referrers(p, base->referrers);
-    if (add->referrers != nullptr) {
-      for (const auto& [client, list] : add->referrers->lists) c->referrers->lists[client] = list;
-      for (const auto& [client, mode] : add->referrers->missing) c->referrers->missing[client] = mode;
+    c->clients = new_client_policies(p, base->clients);
+    if (add->clients != nullptr) {
+      for (const auto& [client, list] : add->clients->lists) c->clients->lists[client] = list;
+      for (const auto& [client, mode] : add->clients->missing) c->clients->missing[client] = mode;
+      for (const auto& [client, url] : add->clients->return_urls) c->clients->return_urls[client] = url;
     }
   }
   c->cluster = add->cluster ? add->cluster : base->cluster;
@@ -627,6 +648,9 @@ const command_rec kDirectives[] = {
                   "revoke the token in the cluster)"),
     AP_INIT_TAKE1("UriTokenClientApiPlainHTTP", UT_FN(set_client_api_plain_http), nullptr, RSRC_CONF,
                   "the client-site API (SetHandler uritoken-client-api) over plain HTTP: Refuse (default) or Allow"),
+    AP_INIT_TAKE2("UriTokenReturnURL", UT_FN(set_return_url), nullptr, RSRC_CONF,
+                  "<client-id> URL: a page navigation refused as expired, revoked, bulk-use or out-of-scope is "
+                  "redirected (302) there with a signed reason (default none; players keep their 403/410)"),
     AP_INIT_ITERATE2("UriTokenReferrers", UT_FN(add_referrer), nullptr, RSRC_CONF,
                      "<client-id> host... : hosts (exact, or *.example.com) whose pages may embed this client's "
                      "tokenized media; a Referer naming another host is refused (no list, no check)"),

@@ -79,12 +79,14 @@ struct ClusterConfig {
 // Whether a client with a referrer list accepts requests without a Referer.
 enum class MissingReferrer { allow, refuse };
 
-// UriTokenReferrers and UriTokenReferrerMissing of one server; each server
-// (virtual host) owns its own copy after merging, and check_config fills
-// in each list's refuse_missing from the per-client and server settings.
-struct ReferrerConfig {
+// The per-client policies of one server (UriTokenReferrers,
+// UriTokenReferrerMissing, UriTokenReturnURL); each server (virtual host)
+// owns its own copy after merging, and check_config fills in each list's
+// refuse_missing from the per-client and server settings.
+struct ClientPolicies {
   std::map<std::string, ReferrerList, std::less<>> lists;       // UriTokenReferrers <client-id> host...
   std::map<std::string, MissingReferrer, std::less<>> missing;  // UriTokenReferrerMissing <client-id> Allow|Refuse
+  std::map<std::string, std::string, std::less<>> return_urls;  // UriTokenReturnURL <client-id> URL
 };
 
 struct ServerConfig {
@@ -99,7 +101,7 @@ struct ServerConfig {
   int plain_http = kUnset;                // UriTokenPlainHTTP (a PlainHttp); unset: kDefaultPlainHttp
   int referrer_missing = kUnset;          // UriTokenReferrerMissing Allow|Refuse (a MissingReferrer, every client)
   int client_api_plain_http = kUnset;     // UriTokenClientApiPlainHTTP Refuse|Allow (1 = Allow); unset: Refuse
-  ReferrerConfig* referrers = nullptr;    // UriTokenReferrers, UriTokenReferrerMissing <client-id>
+  ClientPolicies* clients = nullptr;      // UriTokenReferrers, UriTokenReferrerMissing <client-id>, UriTokenReturnURL
   ClusterConfig* cluster = nullptr;       // main server's, shared by every vhost
 };
 
@@ -141,9 +143,9 @@ inline MissingReferrer referrer_missing(const ServerConfig* c) {
 }
 // The referrer list of `client` in this server, or nullptr (no check).
 inline const ReferrerList* referrer_list(const ServerConfig* c, std::string_view client) {
-  if (c->referrers == nullptr) return nullptr;
-  const auto it = c->referrers->lists.find(client);
-  return it == c->referrers->lists.end() ? nullptr : &it->second;
+  if (c->clients == nullptr) return nullptr;
+  const auto it = c->clients->lists.find(client);
+  return it == c->clients->lists.end() ? nullptr : &it->second;
 }
 
 // This module's record of a server (or a request's server) and of a

@@ -50,6 +50,7 @@
 
 #include "../cluster/control_client.h"
 #include "../core/log_limit.h"
+#include "../core/return_url.h"
 #include "../core/referrer.h"
 #include "../core/usage.h"
 #include "../core/redact.h"
@@ -497,8 +498,34 @@ void report_sighting(request_rec* r, const Gathered& g, RequestState* state) {
   state->sighting = seen;
 }
 
+// A refused page navigation of a client with a UriTokenReturnURL goes back
+// to the site (302) with a signed reason (core/return_url.h); players and
+// elements keep their 403/410. 0 if this refusal does not lead back.
+int return_to_site(request_rec* r, const ServerConfig* conf, const Gathered& g, const Decision& d) {
+  if (!leads_back(d.refusal) || conf->clients == nullptr || conf->keys == nullptr) return 0;
+  const Claims& claims = g.verdict.claims;
+  const auto url = conf->clients->return_urls.find(claims.client());
+  const Key* key = conf->keys->find(claims.key_id);
+  // The key's own client (verification got past step 7): never a forged client.
+  if (url == conf->clients->return_urls.end() || key == nullptr || key->client != claims.client()) return 0;
+  apr_table_mergen(r->err_headers_out, "Vary", "Sec-Fetch-Mode, Sec-Fetch-Dest, Accept");
+  NavigationHints hints;
+  hints.method = r->method;
+  hints.sec_fetch_mode = apr_table_get(r->headers_in, "Sec-Fetch-Mode");
+  hints.sec_fetch_dest = apr_table_get(r->headers_in, "Sec-Fetch-Dest");
+  hints.accept = apr_table_get(r->headers_in, "Accept");
+  hints.range = apr_table_get(r->headers_in, "Range") != nullptr;
+  if (!is_page_navigation(hints)) return 0;
+  const std::string location =
+      return_location(url->second, *key, refusal_name(d.refusal), g.verdict.authenticated ? g.whose.session : "",
+                      apr_time_sec(r->request_time), g.split.remainder);
+  apr_table_setn(r->err_headers_out, "Location", apr_pstrmemdup(r->pool, location.data(), location.size()));
+  apr_table_setn(r->err_headers_out, "Cache-Control", "no-store");
+  return HTTP_MOVED_TEMPORARILY;
+}
+
 // A refusal of post_read_request: the sidecar's part (UriTokenPlainHTTP
-// Revoke), then the log line.
+// Revoke), then the log line, then the answer (or the way back to the site).
 __attribute__((noinline)) int refuse(request_rec* r, const ServerConfig* conf, const Gathered& g, const Decision& d) {
   RevokeOutcome revoke;
   if (d.revoke_in_cluster) {
@@ -506,7 +533,8 @@ __attribute__((noinline)) int refuse(request_rec* r, const ServerConfig* conf, c
     revoke.done = revoke_in_cluster(r, conf, g.verdict.claims, g.whose.session, &revoke.why);
   }
   log_refusal(r, d, g.whose, g.facts.token_first, false, g.referrer_host, revoke);
-  return d.http_status;
+  const int back = return_to_site(r, conf, g, d);
+  return back != 0 ? back : d.http_status;
 }
 
 // Applies post_read_request's decision at its one exit: the verdict's
@@ -763,7 +791,7 @@ std::string plain_http_problem(const ServerConfig* conf) {
 // must name a client of its key ring, each per-client setting a client
 // with a list. Completes each list's refuse_missing. Returns a message, or "".
 std::string settle_referrers(ServerConfig* conf) {
-  ReferrerConfig* rc = conf->referrers;
+  ClientPolicies* rc = conf->clients;
   if (rc == nullptr) return "";
   for (const auto& [client, mode] : rc->missing) {
     if (rc->lists.count(client) == 0) {

@@ -26,7 +26,8 @@ namespace {
 
 constexpr const char* kApi = "/uritoken/client";
 const std::string kApiConf = std::string("<Location ") + kApi +
-                             ">\n  SetHandler uritoken-client-api\n</Location>\nUriTokenClientApiPlainHTTP Allow\n";
+                             ">\n  SetHandler uritoken-client-api\n</Location>\nUriTokenClientApiPlainHTTP Allow\n"
+                             "UriTokenReturnURL site42 https://shop.example/renew\n";
 
 std::string fresh_nonce() {
   std::uint8_t raw[16];
@@ -148,6 +149,14 @@ TEST_F(ClientApiTest, ALogoutIsHonouredEverywhereWithinASecondAndAForgeryNowhere
   ASSERT_GE(waited, 0) << "not refused on every node";
   EXPECT_LT(ms, 1000) << "refused everywhere " << ms << " ms after the request";
   std::printf("client logout refused on 3 nodes %ld ms after the request\n", ms);
+
+  // A viewer's page navigation to it goes back to the site, revoked; a player's request stays a 403.
+  const Response nav = http_get(cluster->node(2).port(), "/_uk_" + out + "/media/clip/seg1.ts",
+                                {"X-Forwarded-For: 198.51.100.7", "Sec-Fetch-Mode: navigate", "Accept: text/html"});
+  EXPECT_EQ(nav.status, 302);
+  EXPECT_EQ(nav.header("location").rfind("https://shop.example/renew?uritoken_reason=revoked&uritoken_key=1&", 0), 0u)
+      << nav.header("location");
+  EXPECT_EQ(cluster->get(2, out, "198.51.100.7").status, 403);
 
   // The same request again, on the same node: a replay.
   const Response replay = send(1, logout);

@@ -732,7 +732,9 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     const Response j = http_get(cluster->node(i).port(), "/uritoken-status?json");
     ASSERT_EQ(j.status, 200) << i;
     EXPECT_EQ(j.header("content-type"), "application/json");
-    EXPECT_NE(j.body.find("\"session\":\"" + session + "\",\"client\":\"site42\""), std::string::npos) << j.body;
+    EXPECT_NE(j.body.find("\"session\":\"" + session + "\",\"state\":\"blocked\",\"client\":\"site42\""),
+              std::string::npos)
+        << j.body;
     EXPECT_NE(j.body.find("\"reason\":\"auto\""), std::string::npos) << j.body;
     // The evidence travels with the verdict: every node names the networks.
     EXPECT_NE(j.body.find("\"networks\":[\""), std::string::npos) << j.body;

@@ -236,6 +236,7 @@ std::string Httpd::render_conf() const {
   if (options_.engine) c << "UriTokenEngine On\nUriTokenKeyFile " << key_file() << "\n";
   std::string extra = options_.extra_conf;
   for (std::size_t at; (at = extra.find("@ROOT@")) != std::string::npos;) extra.replace(at, 6, root_);
+  for (std::size_t at; (at = extra.find("@PORT@")) != std::string::npos;) extra.replace(at, 6, std::to_string(port_));
   c << extra << "\n";
   return c.str();
 }

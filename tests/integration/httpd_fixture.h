@@ -43,8 +43,8 @@ int run_command(const std::string& cmd, std::string* output);
 
 struct HttpdOptions {
   std::string mpm = "event";
-  std::string extra_conf;            // appended to the generated httpd.conf; "@ROOT@" is the server root
-  bool engine = true;                // emit UriTokenEngine On + UriTokenKeyFile
+  std::string extra_conf;  // appended to the generated httpd.conf; "@ROOT@" is the server root, "@PORT@" its port
+  bool engine = true;      // emit UriTokenEngine On + UriTokenKeyFile
   std::vector<std::string> modules;  // more httpd modules to load ("cache", "http2", ...)
 };
 
