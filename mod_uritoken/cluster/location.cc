@@ -93,6 +93,25 @@ std::string LocationDatabase::as_name(std::uint32_t asn) const {
   return out;
 }
 
+CountryTable LocationDatabase::country_table() const {
+  CountryTable::Builder b;
+  loc_database_enumerator* e = nullptr;
+  if (loc_database_enumerator_new(&e, db_, LOC_DB_ENUMERATE_NETWORKS, 0) != 0) return b.build();
+  loc_network* net = nullptr;
+  while (loc_database_enumerator_next_network(e, &net) == 0 && net != nullptr) {
+    const in6_addr* first = loc_network_get_first_address(net);
+    CountryTable::Address a = 0;
+    for (int i = 0; i < 16; ++i) a = (a << 8) | first->s6_addr[i];
+    // libloc reports an IPv4 network's prefix over its 32 bits; the table counts 128.
+    const unsigned prefix = loc_network_prefix(net) + (loc_network_address_family(net) == AF_INET ? 96 : 0);
+    const char* cc = loc_network_get_country_code(net);
+    b.add(a, prefix, cc != nullptr ? country_code(cc, std::strlen(cc)) : kNoCountry);
+    loc_network_unref(net);
+  }
+  loc_database_enumerator_unref(e);
+  return b.build();
+}
+
 std::time_t LocationDatabase::created_at() const { return loc_database_created_at(db_); }
 
 std::string LocationDatabase::description() const {

@@ -33,6 +33,7 @@ const char* refusal_name(Refusal r) {
     case Refusal::plain_http: return "plain-http";
     case Refusal::bad_referrer: return referrer_verdict_name(ReferrerVerdict::bad_referrer);
     case Refusal::missing_referrer: return referrer_verdict_name(ReferrerVerdict::missing_referrer);
+    case Refusal::country: return "country";
     case Refusal::revoked: return "revoked";
     case Refusal::bulk_use: return "bulk-use";
     case Refusal::client_api: return "client-api";
@@ -96,6 +97,8 @@ Decision decide(const RequestFacts& f) {
   if (f.referrer == ReferrerVerdict::missing_referrer) {
     return refused(RequestStatus::invalid, Refusal::missing_referrer, 403);
   }
+  // 451 Unavailable For Legal Reasons (RFC 7725): a territory, not a fault.
+  if (f.country_refused) return refused(RequestStatus::invalid, Refusal::country, 451);
 
   Decision served;
   served.status = RequestStatus::valid;

@@ -67,6 +67,7 @@ enum class Refusal : std::uint8_t {
   plain_http,
   bad_referrer,
   missing_referrer,
+  country,  // the client's UriTokenCountries do not cover the viewer's country
   // the cluster's verdicts
   revoked,
   bulk_use,
@@ -102,6 +103,7 @@ struct RequestFacts {
   bool tls = false;  // the request crossed the network inside TLS
   PlainHttp plain_http = PlainHttp::allow;
   ReferrerVerdict referrer = ReferrerVerdict::allowed;
+  bool country_refused = false;  // outside the client's UriTokenCountries
   // The cluster: only if this node shares state with a sidecar.
   bool cluster = false;
   RevocationState revocation = RevocationState::none;

@@ -238,6 +238,34 @@ void wake_sidecar() {
   if (g_doorbell >= 0) (void)!write(g_doorbell, &one, sizeof one);
 }
 
+namespace {
+std::shared_ptr<const CountryTable> g_country_table;
+}  // namespace
+
+const CountryTable* country_table() { return g_country_table.get(); }
+
+int load_country_table(server_rec* s) {
+  g_country_table.reset();
+  bool rules = false;
+  for (server_rec* vs = s; vs != nullptr; vs = vs->next) rules = rules || country_rule_count(server_config(vs)) > 0;
+  if (!rules) return OK;
+  const ClusterConfig* c = server_config(s)->cluster;
+  std::string path = c != nullptr ? c->location_path : "";
+  if (path.empty() && (c == nullptr || !c->location_off)) path = cluster::kDebianLocationDatabase;
+  std::string error = "UriTokenLocationDatabase is Off";
+  std::unique_ptr<cluster::LocationDatabase> db;
+  if (c == nullptr || !c->location_off) db = cluster::LocationDatabase::open(path, &error);
+  if (!db) {
+    ap_log_error(APLOG_MARK, APLOG_STARTUP | APLOG_EMERG, 0, nullptr,
+                 "UT00062: UriTokenCountries needs the location database: %s; install libloc-database (Debian) or "
+                 "point UriTokenLocationDatabase at a database",
+                 error.c_str());
+    return HTTP_INTERNAL_SERVER_ERROR;
+  }
+  g_country_table = std::make_shared<const CountryTable>(db->country_table());
+  return OK;
+}
+
 int check_cluster_config(server_rec* s) {
   // Not const: the data files are loaded into it here, at -t and every start.
   ClusterConfig* c = server_config(s)->cluster;

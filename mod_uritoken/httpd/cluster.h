@@ -25,6 +25,13 @@ int start_cluster(apr_pool_t* pconf, apr_pool_t* ptemp, server_rec* s);
 // check_config: a sharing setup that cannot work stops `apachectl -t`.
 int check_cluster_config(server_rec* s);
 
+// check_config: the country table of UriTokenCountries, from the location
+// database (UriTokenLocationDatabase, else Debian's), for this generation
+// (nullptr when no server has country rules). OK, or a logged stop.
+int load_country_table(server_rec* s);
+// This generation's country table in a worker, or nullptr.
+const CountryTable* country_table();
+
 // This generation's shared state in a worker, or nullptr when sharing is off.
 SharedState* shared_state();
 // Wakes this generation's sidecar from its sleep (when SharedState::report says so).

@@ -193,6 +193,39 @@ const char* set_return_url(cmd_parms* cmd, void*, const char* client, const char
   return nullptr;
 }
 
+// UriTokenCountries <client-id> Allow|Deny CC...: ISO 3166 codes of the
+// location database, two capital letters each.
+const char* set_countries(cmd_parms* cmd, void*, int argc, char* const argv[]) {
+  const char* usage =
+      "UriTokenCountries: use 'UriTokenCountries <client-id> Allow|Deny CC...' with ISO 3166 country codes "
+      "(two capital letters, as the location database has them), e.g. 'UriTokenCountries shop-berlin Allow DE "
+      "AT CH'";
+  if (argc < 3 || !client_id_ok(argv[0])) return usage;
+  CountryRule rule;
+  if (strcasecmp(argv[1], "Allow") == 0) {
+    rule.allow = true;
+  } else if (strcasecmp(argv[1], "Deny") == 0) {
+    rule.allow = false;
+  } else {
+    return apr_psprintf(cmd->pool, "UriTokenCountries %s: '%s' is neither Allow nor Deny", argv[0], argv[1]);
+  }
+  for (int i = 2; i < argc; ++i) {
+    const CountryCode code = country_code(argv[i], std::strlen(argv[i]));
+    if (code == kNoCountry) {
+      return apr_psprintf(cmd->pool,
+                          "UriTokenCountries %s: '%s' is not a country code: use two capital letters of ISO 3166 "
+                          "(DE, US, GB; not 'de' or 'DEU')",
+                          argv[0], argv[i]);
+    }
+    rule.listed.set(code);
+  }
+  if (clients_of(cmd)->countries.count(argv[0]) != 0) {
+    return apr_psprintf(cmd->pool, "UriTokenCountries %s: given twice; one line per client", argv[0]);
+  }
+  clients_of(cmd)->countries[argv[0]] = rule;
+  return nullptr;
+}
+
 // UriTokenReferrers <client-id> host...: called once per host (ITERATE2).
 const char* add_referrer(cmd_parms* cmd, void*, const char* client, const char* host) {
   if (!client_id_ok(client)) {
@@ -582,6 +615,7 @@ void* merge_server_config(apr_pool_t* p, void* base_v, void* add_v) {
       for (const auto& [client, list] : add->clients->lists) c->clients->lists[client] = list;
       for (const auto& [client, mode] : add->clients->missing) c->clients->missing[client] = mode;
       for (const auto& [client, url] : add->clients->return_urls) c->clients->return_urls[client] = url;
+      for (const auto& [client, rule] : add->clients->countries) c->clients->countries[client] = rule;
     }
   }
   c->cluster = add->cluster ? add->cluster : base->cluster;
@@ -648,6 +682,9 @@ const command_rec kDirectives[] = {
                   "revoke the token in the cluster)"),
     AP_INIT_TAKE1("UriTokenClientApiPlainHTTP", UT_FN(set_client_api_plain_http), nullptr, RSRC_CONF,
                   "the client-site API (SetHandler uritoken-client-api) over plain HTTP: Refuse (default) or Allow"),
+    AP_INIT_TAKE_ARGV("UriTokenCountries", UT_FN(set_countries), nullptr, RSRC_CONF,
+                      "<client-id> Allow|Deny CC... : the countries (ISO 3166, from the location database) from "
+                      "which that client's tokens are served, or refused (451 country); default none"),
     AP_INIT_TAKE2("UriTokenReturnURL", UT_FN(set_return_url), nullptr, RSRC_CONF,
                   "<client-id> URL: a page navigation refused as expired, revoked, bulk-use or out-of-scope is "
                   "redirected (302) there with a signed reason (default none; players keep their 403/410)"),

@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "../core/country_table.h"
 #include "../core/ipnet.h"
 #include "../core/keyring.h"
 #include "../core/referrer.h"
@@ -87,6 +88,7 @@ struct ClientPolicies {
   std::map<std::string, ReferrerList, std::less<>> lists;       // UriTokenReferrers <client-id> host...
   std::map<std::string, MissingReferrer, std::less<>> missing;  // UriTokenReferrerMissing <client-id> Allow|Refuse
   std::map<std::string, std::string, std::less<>> return_urls;  // UriTokenReturnURL <client-id> URL
+  std::map<std::string, CountryRule, std::less<>> countries;    // UriTokenCountries <client-id> Allow|Deny CC...
 };
 
 struct ServerConfig {
@@ -141,6 +143,16 @@ inline bool client_api_plain_http_allowed(const ServerConfig* c) { return c->cli
 inline MissingReferrer referrer_missing(const ServerConfig* c) {
   return c->referrer_missing == kUnset ? kDefaultReferrerMissing : static_cast<MissingReferrer>(c->referrer_missing);
 }
+inline std::size_t country_rule_count(const ServerConfig* c) {
+  return c->clients == nullptr ? 0 : c->clients->countries.size();
+}
+// The country rule of `client` in this server, or nullptr (no rule).
+inline const CountryRule* country_rule(const ServerConfig* c, std::string_view client) {
+  if (c->clients == nullptr || c->clients->countries.empty()) return nullptr;
+  const auto it = c->clients->countries.find(client);
+  return it == c->clients->countries.end() ? nullptr : &it->second;
+}
+
 // The referrer list of `client` in this server, or nullptr (no check).
 inline const ReferrerList* referrer_list(const ServerConfig* c, std::string_view client) {
   if (c->clients == nullptr) return nullptr;

@@ -44,6 +44,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <atomic>
 #include <cstring>
 #include <exception>
 #include <string>
@@ -178,6 +179,9 @@ static_assert(kRefusalKinds <= LogLimit::kKinds, "every refusal has its own log-
 
 LogLimit* g_log_limit = nullptr;  // this generation's, in shared memory (post_config)
 UsageTable* g_usage = nullptr;    // likewise
+// Refusals by country (UriTokenCountries): one per code, the last for an
+// address of no known country; likewise in shared memory.
+std::atomic<std::uint64_t>* g_country_refusals = nullptr;
 const unsigned char* g_csrf_key = nullptr;
 
 constexpr std::size_t kLoggedRefererMax = 200;
@@ -322,6 +326,14 @@ bool log_policy_refusal(request_rec* r, Refusal why, const Whose& w, const char*
                         const RevokeOutcome& revoke) {
   switch (why) {
     case Refusal::plain_http: log_plain_http_refusal(r, w, revoke); return true;
+    case Refusal::country: {
+      const char* where = apr_table_get(r->notes, "uritoken-country");
+      ap_log_rerror(APLOG_MARK, APLOG_WARNING, 0, r,
+                    "UT00063: token refused (country): client %s, key %u, session %s, from %s, outside the client's "
+                    "UriTokenCountries",
+                    w.client, w.key, w.session, where != nullptr ? where : "an address of no known country");
+      return true;
+    }
     case Refusal::bad_referrer: {
       const std::string shown =
           *referrer_host == '\0' ? "(none: the Referer is not an absolute URL)" : redact_tokens(referrer_host);
@@ -389,8 +401,9 @@ struct Gathered {
   Verdict verdict;
   Whose whose;
   std::optional<IpAddress> address;
-  const char* referrer_host = "";  // the Referer's host, for bad-referrer's log line
-  SharedState* shared = nullptr;   // this node's, if it shares state with a sidecar
+  const char* referrer_host = "";    // the Referer's host, for bad-referrer's log line
+  CountryCode country = kNoCountry;  // where the location database puts the client (with UriTokenCountries)
+  SharedState* shared = nullptr;     // this node's, if it shares state with a sidecar
 };
 
 // The token's facts: the path after it, then the token itself. Exports the
@@ -437,6 +450,12 @@ void gather_policies(request_rec* r, const ServerConfig* conf, const char* raw_r
     f.referrer = referrers->check(raw_referer != nullptr ? std::optional<std::string_view>(raw_referer) : std::nullopt,
                                   r->hostname != nullptr ? r->hostname : "", &host);
     g->referrer_host = apr_pstrmemdup(r->pool, host.data(), host.size());
+  }
+  if (const CountryRule* rule = country_rule(conf, g->whose.client)) {
+    // A binary search in the parent's table: no syscall, no allocation.
+    const CountryTable* table = country_table();
+    g->country = table != nullptr && g->address ? table->lookup(*g->address) : kNoCountry;
+    f.country_refused = !rule->permits(g->country);
   }
   if (SharedState* shared = shared_state()) {
     g->shared = shared;
@@ -531,6 +550,16 @@ __attribute__((noinline)) int refuse(request_rec* r, const ServerConfig* conf, c
   if (d.revoke_in_cluster) {
     revoke.asked = true;
     revoke.done = revoke_in_cluster(r, conf, g.verdict.claims, g.whose.session, &revoke.why);
+  }
+  if (d.refusal == Refusal::country) {
+    if (g.country != kNoCountry) {
+      char* letters = static_cast<char*>(apr_pcalloc(r->pool, 3));
+      country_letters(g.country, letters);
+      apr_table_setn(r->notes, "uritoken-country", letters);
+    }
+    if (g_country_refusals != nullptr) {
+      g_country_refusals[g.country == kNoCountry ? kCountryCodes : g.country].fetch_add(1, std::memory_order_relaxed);
+    }
   }
   log_refusal(r, d, g.whose, g.facts.token_first, false, g.referrer_host, revoke);
   const int back = return_to_site(r, conf, g, d);
@@ -835,6 +864,7 @@ int check_config(server_rec* s) {
       return HTTP_INTERNAL_SERVER_ERROR;
     }
   }
+  if (const int rc = load_country_table(s); rc != OK) return rc;
   return check_cluster_config(s);
 }
 
@@ -858,11 +888,13 @@ struct WorkerShared {
   LogLimit log_limit;
   UsageTable usage;
   unsigned char csrf_key[32];  // the status page's form tokens, new each generation
+  std::atomic<std::uint64_t> country_refusals[kCountryCodes + 1];
 };
 
 void create_worker_shared(apr_pool_t* pconf, server_rec* s) {
   g_log_limit = nullptr;
   g_usage = nullptr;
+  g_country_refusals = nullptr;
   apr_shm_t* shm = nullptr;
   if (apr_status_t rv = apr_shm_create(&shm, sizeof(WorkerShared), nullptr, pconf); rv != APR_SUCCESS) {
     ap_log_error(APLOG_MARK, APLOG_WARNING, rv, s,
@@ -877,6 +909,7 @@ void create_worker_shared(apr_pool_t* pconf, server_rec* s) {
   g_csrf_key = shared->csrf_key;
   g_log_limit = &shared->log_limit;
   g_usage = &shared->usage;
+  g_country_refusals = shared->country_refusals;
 }
 
 int post_config_hook(apr_pool_t* pconf, apr_pool_t*, apr_pool_t* ptemp, server_rec* s) noexcept {
@@ -923,6 +956,17 @@ void refusal_totals(const std::function<void(const char*, std::uint64_t)>& f) {
   }
 }
 const unsigned char* csrf_key() { return g_csrf_key; }
+
+void country_refusal_totals(const std::function<void(const char*, std::uint64_t)>& f) {
+  if (g_country_refusals == nullptr) return;
+  for (CountryCode c = 0; c <= kCountryCodes; ++c) {
+    const std::uint64_t n = g_country_refusals[c].load(std::memory_order_relaxed);
+    if (n == 0) continue;
+    char letters[3] = "--";  // no known country
+    if (c < kCountryCodes) country_letters(c, letters);
+    f(letters, n);
+  }
+}
 
 }  // namespace uritoken::httpd
 

@@ -303,6 +303,24 @@ std::string prometheus_label(const std::string& s) {
   return out;
 }
 
+// The refusals since the last restart, by reason and (UriTokenCountries) by country.
+void append_refusal_metrics(std::string& out) {
+  out +=
+      "# HELP uritoken_refusals_total Requests refused, by reason, since the last restart.\n"
+      "# TYPE uritoken_refusals_total counter\n";
+  refusal_totals([&](const char* reason, std::uint64_t n) {
+    out += std::string("uritoken_refusals_total{reason=\"") + reason + "\"} " + std::to_string(n) + "\n";
+  });
+  if (country_table() != nullptr) {
+    out +=
+        "# HELP uritoken_country_refusals_total Tokens refused by UriTokenCountries, by the viewer's country "
+        "(\"--\": none known), since the last restart.\n# TYPE uritoken_country_refusals_total counter\n";
+    country_refusal_totals([&](const char* country, std::uint64_t n) {
+      out += std::string("uritoken_country_refusals_total{country=\"") + country + "\"} " + std::to_string(n) + "\n";
+    });
+  }
+}
+
 void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
   ap_set_content_type(r, "text/plain; version=0.0.4");
   std::string out;
@@ -351,12 +369,7 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
              (gauge ? " gauge\n" : " counter\n") + name + " " + field(c, "value") + "\n";
     }
   }
-  out +=
-      "# HELP uritoken_refusals_total Requests refused, by reason, since the last restart.\n"
-      "# TYPE uritoken_refusals_total counter\n";
-  refusal_totals([&](const char* reason, std::uint64_t n) {
-    out += std::string("uritoken_refusals_total{reason=\"") + reason + "\"} " + std::to_string(n) + "\n";
-  });
+  append_refusal_metrics(out);
   if (const UsageTable* usage = usage_table()) {
     std::string requests =
         "# HELP uritoken_client_requests_total Answers to valid tokens per client (billing), since the last restart.\n"
@@ -792,6 +805,23 @@ std::string members_section(const request_rec* r, const View& v) {
 
 // Keys and their last use, usage by client, shared networks and suspected
 // proxies.
+// UriTokenCountries' refusals by the viewer's country, most first.
+std::string countries_section() {
+  std::vector<std::pair<std::uint64_t, std::string>> rows;
+  country_refusal_totals([&](const char* country, std::uint64_t n) { rows.emplace_back(n, country); });
+  std::sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::string out =
+      "<section id=\"countries\"><h2>Refusals by country <span class=\"muted\">(UriTokenCountries, since the last "
+      "restart)</span></h2>\n<div class=\"wrap\"><table><thead><tr><th>Country</th><th class=\"num\">Refused</th>"
+      "</tr></thead><tbody>\n";
+  for (const auto& [n, country] : rows) {
+    out += "<tr><td>" + (country == "--" ? std::string("no known country") : html(country)) +
+           "</td><td class=\"num\">" + std::to_string(n) + "</td></tr>\n";
+  }
+  if (rows.empty()) out += "<tr><td colspan=\"2\" class=\"empty\">none</td></tr>\n";
+  return out + "</tbody></table></div></section>\n";
+}
+
 std::string keys_and_networks_section(const ServerConfig* conf, const View& v) {
   std::string out;
   out +=
@@ -858,6 +888,7 @@ void render_html(request_rec* r, const ServerConfig* conf, const View& v) {
   out += pardoned_section(conf, v);
   out += members_section(r, v);
   out += keys_and_networks_section(conf, v);
+  if (country_table() != nullptr) out += countries_section();
   out += page_footer(r, v, self);
   ap_rputs(out.c_str(), r);
 }

@@ -28,6 +28,10 @@ int handle_client_api(request_rec* r);
 bool refusal_log_allowed(request_rec* r, Refusal kind);
 bool connection_is_tls(conn_rec* c);
 
+// Refusals of UriTokenCountries since the last restart, by country ("--":
+// an address of no known country), nonzero ones only (mod_uritoken.cc).
+void country_refusal_totals(const std::function<void(const char* country, std::uint64_t count)>& f);
+
 // Refused requests since the last restart, by reason (mod_uritoken.cc).
 void refusal_totals(const std::function<void(const char* reason, std::uint64_t count)>& f);
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <random>
 #include <set>
 
 #include "../../mod_uritoken/cluster/sharing_service.h"
@@ -149,4 +150,32 @@ TEST(LocationDatabase, ABadFileIsRefusedWithItsName) {
   EXPECT_FALSE(LocationDatabase::open(path, &error)) << "a database without autonomous systems";
   EXPECT_NE(error.find("no autonomous systems"), std::string::npos) << error;
   remove_db(path);
+}
+
+// The request path's flattened table says what libloc's own lookup says,
+// for random addresses over Debian's whole database (1.3 million networks,
+// nested many levels deep).
+TEST(LocationDatabase, TheCountryTableAgreesWithLiblocOnDebiansDatabase) {
+  std::string error;
+  const auto db = uritoken::cluster::LocationDatabase::open(uritoken::cluster::kDebianLocationDatabase, &error);
+  ASSERT_NE(db, nullptr) << error << " (libloc-database is in scripts/debian-packages.txt)";
+  const uritoken::CountryTable table = db->country_table();
+  EXPECT_GT(table.ranges(), 10000u);
+  std::mt19937_64 rng(42);
+  int placed = 0;
+  for (int i = 0; i < 20000; ++i) {
+    uritoken::IpAddress a;
+    a.v6 = i % 4 == 3;
+    const std::uint64_t hi = rng(), lo = rng();
+    for (int k = 0; k < 8; ++k) a.bytes[k] = static_cast<std::uint8_t>(hi >> (8 * k));
+    for (int k = 0; k < 8; ++k) a.bytes[8 + k] = static_cast<std::uint8_t>(lo >> (8 * k));
+    if (a.v6) a.bytes[0] = 0x20 | (a.bytes[0] & 0x0f);  // 2000::/4, where the assignments are
+    const uritoken::cluster::Location loc = db->lookup(a);
+    const uritoken::CountryCode want =
+        loc.found && loc.country[0] != 0 ? uritoken::country_code(loc.country, 2) : uritoken::kNoCountry;
+    ASSERT_EQ(table.lookup(a), want) << i;
+    placed += want != uritoken::kNoCountry;
+  }
+  EXPECT_GT(placed, 5000) << "most random IPv4 addresses have a country";
+  std::printf("country table: %zu ranges, %.1f MiB\n", table.ranges(), table.memory_bytes() / 1048576.0);
 }

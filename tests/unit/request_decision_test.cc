@@ -194,6 +194,23 @@ TEST(RequestDecision, PlainHttpIsJudgedBeforeTheReferrerAndTheClusterVerdict) {
   EXPECT_EQ(decide(f).refusal, Refusal::plain_http);
 }
 
+TEST(RequestDecision, CountryRulesRefuse451AfterTheReferrerAndBeforeTheCluster) {
+  RequestFacts f = valid_token();
+  f.country_refused = true;
+  expect_refused(decide(f), RequestStatus::invalid, Refusal::country, 451);
+  EXPECT_STREQ(refusal_name(Refusal::country), "country");
+  f.referrer = ReferrerVerdict::bad_referrer;
+  EXPECT_EQ(decide(f).refusal, Refusal::bad_referrer);
+  RequestFacts g = in_cluster(RevocationState::revoked);
+  g.country_refused = true;
+  EXPECT_EQ(decide(g).refusal, Refusal::country);
+  RequestFacts forged = valid_token();
+  forged.token = Status::invalid;
+  forged.reason = Reason::bad_mac;
+  forged.country_refused = true;
+  EXPECT_EQ(decide(forged).refusal, Refusal::bad_mac);
+}
+
 TEST(RequestDecision, ReferrerPolicyOnAValidTokenOnly) {
   RequestFacts f = valid_token();
   f.referrer = ReferrerVerdict::bad_referrer;
