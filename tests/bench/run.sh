@@ -10,7 +10,8 @@
 #    "..., same request length")
 #   refused req/s: N, server cpu us/request: C, error log bytes/refusal: B
 #                                         (forged tokens: the refusal path and its logging)
-#   instructions/request: plain P tokenized T added A   (callgrind, tests/bench/instructions.sh)
+#   instructions/request: plain P tokenized T added A   (callgrind, tests/bench/instructions.sh),
+#                                         then again with a UriTokenCountries rule
 #   sidecar cpu us/request: S              (BENCH_SHARING=1 only: the sidecar's CPU over the tokenized rounds,
 #                                          then its CPU ms per second in tokenized and in plain rounds)
 # BENCH_SHARING=1 (make bench-cluster) runs only the throughput part, with
@@ -190,4 +191,8 @@ grep -E "AH00051|AH00052|exit signal" "$dir/error.log" && { echo "httpd child cr
 if [[ -z "${BENCH_SHARING:-}" ]]; then
   echo "== instructions per request (callgrind)"
   bash tests/bench/instructions.sh
+  # UriTokenCountries: a Deny rule the bench client (127.0.0.1, no country)
+  # passes, so every tokenized request pays the lookup in Debian's table.
+  echo "== instructions per request with a country rule (UriTokenCountries bench Deny US)"
+  BENCH_EXTRA_CONF='UriTokenCountries bench Deny US' bash tests/bench/instructions.sh
 fi
