@@ -369,3 +369,4 @@ $(BUILD)/make_client_vectors: $(call obj,tests/vectors/make_client_vectors.cc) $
 vectors: $(BUILD)/make_vectors $(BUILD)/make_client_vectors
 	$(BUILD)/make_vectors > tests/vectors/tokens.txt
 	$(BUILD)/make_client_vectors > tests/vectors/client-requests.txt
+	$(BUILD)/make_client_vectors return > tests/vectors/return-urls.txt

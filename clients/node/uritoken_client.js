@@ -92,4 +92,26 @@ function feed(apiUrl, key, keyId, { after, limit, ca } = {}) {
   return call('GET', apiUrl + (query.length ? '?' + formEncode(query) : ''), key, keyId, '', { ca });
 }
 
-module.exports = { signClientRequest, revoke, feed, ClientApiError };
+/**
+ * Checks where a refused viewer was sent back (UriTokenReturnURL, docs/client-api.md). `keys` maps
+ * key ids to 32-byte secrets. Returns { reason, keyId, session (or null), time, path } if the
+ * signature is good and the time within maxAge seconds, else null.
+ */
+function verifyReturn(urlOrQuery, keys, { now, maxAge = 300 } = {}) {
+  const query = urlOrQuery.includes('://') ? new URL(urlOrQuery).search : urlOrQuery;
+  const f = new URLSearchParams(query);
+  const keyId = Number(f.get('uritoken_key')), time = Number(f.get('uritoken_time'));
+  const reason = f.get('uritoken_reason'), path = f.get('uritoken_path'), sig = f.get('uritoken_sig');
+  const session = f.get('uritoken_session') || '';
+  if (!Number.isInteger(keyId) || !Number.isInteger(time) || reason === null || path === null || sig === null) return null;
+  const key = keys instanceof Map ? keys.get(keyId) : keys[keyId];
+  now = now === undefined ? Math.floor(Date.now() / 1000) : now;
+  if (!key || Math.abs(now - time) > maxAge) return null;
+  const want = crypto.createHmac('sha256', key)
+    .update(['uritoken-return-v1', reason, String(keyId), session, String(time), path].join('\n')).digest();
+  const got = Buffer.from(sig, 'base64url');
+  if (got.length !== want.length || !crypto.timingSafeEqual(got, want) || got.toString('base64url') !== sig) return null;
+  return { reason, keyId, session: session || null, time, path };
+}
+
+module.exports = { signClientRequest, revoke, feed, verifyReturn, ClientApiError };

@@ -21,5 +21,19 @@ foreach ($blocks as $v) {
     $ok ? $passed++ : $failed++;
     echo ($ok ? 'ok   ' : 'FAIL ') . $v['name'] . ($ok ? '' : " got $got, want {$v['signature']}") . "\n";
 }
+$returns = read_vectors(__DIR__ . '/../../tests/vectors/return-urls.txt');
+$failed += $returns ? 0 : 1;
+foreach ($returns as $v) {
+    $keys = [(int)$v['key_id'] => UriToken\key_from_base64url($v['key'])];
+    $time = (int)$v['time'];
+    $got = UriToken\verify_return($v['location'], $keys, $time);
+    $tampered = str_replace("uritoken_time={$v['time']}", 'uritoken_time=' . ($time + 1), $v['location']);
+    $ok = $got === ['reason' => $v['reason'], 'keyId' => (int)$v['key_id'],
+                    'session' => $v['session'] === '-' ? null : $v['session'], 'time' => $time, 'path' => $v['path']]
+        && UriToken\verify_return($tampered, $keys, $time) === null
+        && UriToken\verify_return($v['location'], $keys, $time + 301) === null;
+    $ok ? $passed++ : $failed++;
+    echo ($ok ? 'ok   ' : 'FAIL ') . 'return ' . $v['name'] . ($ok ? '' : ' got ' . json_encode($got)) . "\n";
+}
 echo "$passed passed, $failed failed\n";
 exit($failed ? 1 : 0);

@@ -105,3 +105,41 @@ function feed(string $apiUrl, string $key, int $keyId, array $options = []): arr
     $url = $apiUrl . ($query ? '?' . http_build_query($query, '', '&', PHP_QUERY_RFC3986) : '');
     return client_call('GET', $url, $key, $keyId, '', $options['cafile'] ?? null);
 }
+
+/**
+ * Checks where a refused viewer was sent back (UriTokenReturnURL, docs/client-api.md). $keys maps
+ * key ids to 32-byte secrets. Returns ['reason', 'keyId', 'session' (or null), 'time', 'path'] if
+ * the signature is good and the time within $maxAge seconds, else null.
+ */
+function verify_return(string $urlOrQuery, array $keys, ?int $now = null, int $maxAge = 300): ?array
+{
+    $query = str_contains($urlOrQuery, '://') ? (string)parse_url($urlOrQuery, PHP_URL_QUERY) : ltrim($urlOrQuery, '?');
+    $f = [];
+    foreach (explode('&', $query) as $pair) {  // not parse_str: it would mangle names and decode '+'
+        [$name, $value] = array_pad(explode('=', $pair, 2), 2, '');
+        $f[rawurldecode($name)] = rawurldecode($value);
+    }
+    foreach (['uritoken_key', 'uritoken_time', 'uritoken_reason', 'uritoken_path', 'uritoken_sig'] as $name) {
+        if (!isset($f[$name])) {
+            return null;
+        }
+    }
+    if (!ctype_digit($f['uritoken_key']) || !ctype_digit($f['uritoken_time'])) {
+        return null;
+    }
+    $keyId = (int)$f['uritoken_key'];
+    $time = (int)$f['uritoken_time'];
+    $session = $f['uritoken_session'] ?? '';
+    $now ??= time();
+    if (!isset($keys[$keyId]) || abs($now - $time) > $maxAge) {
+        return null;
+    }
+    $signed = implode("\n", ['uritoken-return-v1', $f['uritoken_reason'], (string)$keyId, $session, (string)$time,
+                             $f['uritoken_path']]);
+    $want = rtrim(strtr(base64_encode(hash_hmac('sha256', $signed, $keys[$keyId], true)), '+/', '-_'), '=');
+    if (!hash_equals($want, $f['uritoken_sig'])) {
+        return null;
+    }
+    return ['reason' => $f['uritoken_reason'], 'keyId' => $keyId, 'session' => $session === '' ? null : $session,
+            'time' => $time, 'path' => $f['uritoken_path']];
+}

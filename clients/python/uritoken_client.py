@@ -26,7 +26,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
-__all__ = ["sign_client_request", "revoke", "feed", "ClientApiError"]
+__all__ = ["sign_client_request", "revoke", "feed", "verify_return", "ClientApiError"]
 
 LABEL = b"uritoken-client-v1"
 
@@ -96,3 +96,28 @@ def feed(api_url: str, key: bytes, key_id: int, after: str = None, limit: int = 
     query = [(k, str(v)) for k, v in (("after", after), ("limit", limit)) if v]
     url = api_url + ("?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote) if query else "")
     return _call("GET", url, key, key_id, b"", context)
+
+
+def verify_return(url_or_query: str, keys: dict, now: int = None, max_age: int = 300):
+    """Checks where a refused viewer was sent back (UriTokenReturnURL, docs/client-api.md).
+
+    keys maps key ids to their 32-byte secrets. Returns {"reason", "key_id", "session" (or None),
+    "time", "path"} if the signature is good and the time within max_age seconds, else None.
+    """
+    query = urllib.parse.urlsplit(url_or_query).query if "://" in url_or_query else url_or_query.lstrip("?")
+    fields = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
+    try:
+        key_id, stamp = int(fields["uritoken_key"]), int(fields["uritoken_time"])
+        reason, path, sig = fields["uritoken_reason"], fields["uritoken_path"], fields["uritoken_sig"]
+    except (KeyError, ValueError):
+        return None
+    session = fields.get("uritoken_session", "")
+    key = keys.get(key_id)
+    now = int(_time.time()) if now is None else int(now)
+    if key is None or abs(now - stamp) > max_age:
+        return None
+    signed = "\n".join(["uritoken-return-v1", reason, str(key_id), session, str(stamp), path]).encode()
+    want = base64.urlsafe_b64encode(hmac.new(key, signed, hashlib.sha256).digest()).rstrip(b"=").decode()
+    if not hmac.compare_digest(want, sig):
+        return None
+    return {"reason": reason, "key_id": key_id, "session": session or None, "time": stamp, "path": path}
