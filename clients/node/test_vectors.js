@@ -8,7 +8,7 @@
 
 const fs = require('fs');
 const path = require('path');
-const { mint, keyFromBase64url } = require('./uritoken_mint');
+const { mint, keyFromBase64url, subscriberId } = require('./uritoken_mint');
 
 // The repository's vectors, found from this file's location; an argument
 // overrides it (e.g. to check that a corrupted copy makes the test fail).
@@ -44,10 +44,15 @@ function mintVector(v, override = {}) {
     notBefore: v.not_before === '-' ? undefined : Number(v.not_before),
     scope: opt(v.scope),
     network: opt(v.network),
+    subscriber: v.account && v.account !== '-'
+      ? subscriberId(keyFromBase64url(v.subscriber_secret), v.client, v.account) : undefined,
+    issued: v.issued && v.issued !== '-' ? Number(v.issued) : undefined,
     ...override,
   };
-  return mint(a.key, a.keyId, a.client, a.expires,
-    { session: a.session, notBefore: a.notBefore, scope: a.scope, network: a.network });
+  return mint(a.key, a.keyId, a.client, a.expires, {
+    session: a.session, notBefore: a.notBefore, scope: a.scope, network: a.network, subscriber: a.subscriber,
+    issued: a.issued,
+  });
 }
 
 let passed = 0, failed = 0;
@@ -66,6 +71,11 @@ function main() {
       got = `error: ${e.message}`;
     }
     report(got === v.token, v.name, got === v.token ? '' : `: got ${got}, want ${v.token}`);
+  }
+
+  for (const v of vectors.filter((x) => x.account && x.account !== '-')) {
+    const got = subscriberId(keyFromBase64url(v.subscriber_secret), v.client, v.account).toString('hex');
+    report(got === v.subscriber, `${v.name}: subscriberId`, got === v.subscriber ? '' : `: got ${got}`);
   }
 
   // Negative checks (the comparison can fail) and one equivalence.

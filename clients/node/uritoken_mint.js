@@ -14,7 +14,7 @@ const crypto = require('crypto');
 const net = require('net');
 
 const VERSION = 1;
-const FLAG_NOT_BEFORE = 0x01, FLAG_SCOPE = 0x02, FLAG_IPV4 = 0x04, FLAG_IPV6 = 0x08;
+const FLAG_NOT_BEFORE = 0x01, FLAG_SCOPE = 0x02, FLAG_IPV4 = 0x04, FLAG_IPV6 = 0x08, FLAG_SUBSCRIBER = 0x10;
 const SCOPE_EXACT = 0x80;
 
 function fail(message) {
@@ -108,9 +108,11 @@ function networkOf(network) {
  * @param {number} [opts.notBefore]  unix seconds, earlier than expires
  * @param {string} [opts.scope]      decoded path "/dir/sub/" (a tree) or "/dir/file.mp4" (one file)
  * @param {string} [opts.network]    client network "192.0.2.0/24", "2001:db8::/48" or one address
+ * @param {Buffer} [opts.subscriber] 8 bytes (subscriberId); absent: bound to no subscriber
+ * @param {number} [opts.issued]     with a subscriber: when minted, unix seconds (default now), not after expires
  * @returns {string}
  */
-function mint(key, keyId, client, expires, { session, notBefore, scope, network } = {}) {
+function mint(key, keyId, client, expires, { session, notBefore, scope, network, subscriber, issued } = {}) {
   if (!Buffer.isBuffer(key) || key.length !== 32) fail('key must be a 32-byte Buffer');
   if (!Number.isInteger(keyId) || keyId < 1 || keyId > 0xffff) fail('keyId must be 1 to 65535');
   if (typeof client !== 'string' || !/^[A-Za-z0-9._-]{1,32}$/.test(client)) {
@@ -140,6 +142,14 @@ function mint(key, keyId, client, expires, { session, notBefore, scope, network 
     optional.push(Buffer.from([length]));
     bound.push(masked);
   }
+  if (subscriber != null) {
+    subscriber = Buffer.from(subscriber);
+    issued = issued == null ? Math.floor(Date.now() / 1000) : issued;
+    if (subscriber.length !== 8) fail('subscriber must be 8 bytes (subscriberId)');
+    if (issued > expires) fail('issued must not be later than expires');
+    flags |= FLAG_SUBSCRIBER;
+    optional.push(subscriber, u32(issued, 'issued'));
+  }
   const head = Buffer.alloc(4);
   head.writeUInt8(VERSION, 0);
   head.writeUInt8(flags, 1);
@@ -150,4 +160,19 @@ function mint(key, keyId, client, expires, { session, notBefore, scope, network 
   return Buffer.concat([payload, tag]).toString('base64url');
 }
 
-module.exports = { mint, keyFromBase64url };
+/**
+ * The 8-byte subscriber field for the site's account id (docs/token-format.md, "Subscriber"):
+ * `secret` is 32 bytes the site keeps to itself (never a token key), `account` a string (UTF-8)
+ * or Buffer. No personal identifier reaches a URL.
+ */
+function subscriberId(secret, client, account) {
+  if (!Buffer.isBuffer(secret) || secret.length !== 32) fail('secret must be a 32-byte Buffer');
+  if (typeof client !== 'string' || !/^[A-Za-z0-9._-]{1,32}$/.test(client)) {
+    fail('client must be 1 to 32 of A-Z a-z 0-9 . _ -');
+  }
+  return crypto.createHmac('sha256', secret)
+    .update(Buffer.concat([Buffer.from(`uritoken-subscriber-v1\n${client}\n`, 'ascii'), Buffer.from(account)]))
+    .digest().subarray(0, 8);
+}
+
+module.exports = { mint, keyFromBase64url, subscriberId };

@@ -28,6 +28,11 @@ function mint_vector(array $v, array $override = []): string
         'scope' => $opt($v['scope']),
         'network' => $opt($v['network']),
     ];
+    if (($v['account'] ?? '-') !== '-') {
+        $args['subscriber'] = UriToken\subscriber_id(UriToken\key_from_base64url($v['subscriber_secret']),
+                                                     $v['client'], $v['account']);
+        $args['issued'] = (int)$v['issued'];
+    }
     return UriToken\mint(...array_merge($args, $override));
 }
 
@@ -46,6 +51,14 @@ foreach ($vectors as $v) {
         $got = 'error: ' . $e->getMessage();
     }
     $report($got === $v['token'], $v['name'], $got === $v['token'] ? '' : ": got $got, want {$v['token']}");
+}
+
+foreach ($vectors as $v) {
+    if (($v['account'] ?? '-') !== '-') {
+        $got = bin2hex(UriToken\subscriber_id(UriToken\key_from_base64url($v['subscriber_secret']), $v['client'],
+                                              $v['account']));
+        $report($got === $v['subscriber'], "{$v['name']}: subscriber_id", $got === $v['subscriber'] ? '' : ": got $got");
+    }
 }
 
 // Negative checks (the comparison can fail) and one equivalence.

@@ -21,6 +21,7 @@ const FLAG_NOT_BEFORE = 0x01;
 const FLAG_SCOPE = 0x02;
 const FLAG_IPV4 = 0x04;
 const FLAG_IPV6 = 0x08;
+const FLAG_SUBSCRIBER = 0x10;
 const SCOPE_EXACT = 0x80;
 
 function b64url_encode(string $bytes): string
@@ -114,7 +115,8 @@ function network_of(string $network): array
  * @param string|null $network    client network "192.0.2.0/24", "2001:db8::/48" or one address
  */
 function mint(string $key, int $keyId, string $client, int $expires, ?string $session = null,
-              ?int $notBefore = null, ?string $scope = null, ?string $network = null): string
+              ?int $notBefore = null, ?string $scope = null, ?string $network = null,
+              ?string $subscriber = null, ?int $issued = null): string
 {
     if (strlen($key) !== 32) {
         throw new InvalidArgumentException('key must be 32 bytes');
@@ -155,9 +157,36 @@ function mint(string $key, int $keyId, string $client, int $expires, ?string $se
         $optional .= chr($length);
         $bound .= $masked;
     }
+    if ($subscriber !== null) {
+        $issued ??= time();
+        if (strlen($subscriber) !== 8) {
+            throw new \InvalidArgumentException('subscriber must be 8 bytes (subscriber_id)');
+        }
+        if ($issued < 0 || $issued > $expires) {
+            throw new \InvalidArgumentException('issued must not be later than expires');
+        }
+        $flags |= FLAG_SUBSCRIBER;
+        $optional .= $subscriber . pack('N', $issued);
+    }
 
     $payload = pack('CCnN', VERSION, $flags, $keyId, $expires) . $session . $optional
         . chr(strlen($client)) . $client;
     $tag = substr(hash_hmac('sha256', $payload . $bound, $key, true), 0, 16);
     return b64url_encode($payload . $tag);
+}
+
+/**
+ * The 8-byte subscriber field for the site's account id (docs/token-format.md, "Subscriber"):
+ * $secret is 32 bytes the site keeps to itself (never a token key), $account any string
+ * (UTF-8 as stored). No personal identifier reaches a URL.
+ */
+function subscriber_id(string $secret, string $client, string $account): string
+{
+    if (strlen($secret) !== 32) {
+        throw new \InvalidArgumentException('secret must be 32 bytes');
+    }
+    if (!preg_match('/^[A-Za-z0-9._-]{1,32}$/', $client)) {
+        throw new \InvalidArgumentException('client must be 1 to 32 of A-Z a-z 0-9 . _ -');
+    }
+    return substr(hash_hmac('sha256', "uritoken-subscriber-v1\n$client\n$account", $secret, true), 0, 8);
 }

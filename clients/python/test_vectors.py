@@ -11,7 +11,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from uritoken_mint import key_from_base64url, mint  # noqa: E402
+from uritoken_mint import key_from_base64url, mint, subscriber_id  # noqa: E402
 
 # The repository's vectors, found from this file's location; an argument
 # overrides it (e.g. to check that a corrupted copy makes the test fail).
@@ -51,6 +51,9 @@ def mint_vector(v, **override):
         scope=opt(v["scope"]),
         network=opt(v["network"]),
     )
+    if v.get("account", "-") != "-":
+        args["subscriber"] = subscriber_id(key_from_base64url(v["subscriber_secret"]), v["client"], v["account"])
+        args["issued"] = int(v["issued"])
     args.update(override)
     return mint(**args)
 
@@ -74,6 +77,11 @@ def main():
             got = f"error: {e}"
         report(got == v["token"], v["name"], "" if got == v["token"] else
                f": got {got}, want {v['token']}")
+
+    for v in vectors:
+        if v.get("account", "-") != "-":
+            got = subscriber_id(key_from_base64url(v["subscriber_secret"]), v["client"], v["account"]).hex()
+            report(got == v["subscriber"], v["name"] + ": subscriber_id", "" if got == v["subscriber"] else f": got {got}")
 
     # Negative checks (the comparison can fail) and one equivalence.
     by_name = {v["name"]: v for v in vectors}

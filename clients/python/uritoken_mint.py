@@ -17,11 +17,12 @@ import ipaddress
 import re
 import secrets
 import struct
+import time
 
-__all__ = ["mint", "key_from_base64url"]
+__all__ = ["mint", "key_from_base64url", "subscriber_id"]
 
 VERSION = 1
-FLAG_NOT_BEFORE, FLAG_SCOPE, FLAG_IPV4, FLAG_IPV6 = 0x01, 0x02, 0x04, 0x08
+FLAG_NOT_BEFORE, FLAG_SCOPE, FLAG_IPV4, FLAG_IPV6, FLAG_SUBSCRIBER = 0x01, 0x02, 0x04, 0x08, 0x10
 SCOPE_EXACT = 0x80
 _CLIENT_RE = re.compile(r"[A-Za-z0-9._-]{1,32}")
 _B64URL_RE = re.compile(r"[A-Za-z0-9_-]*")
@@ -88,8 +89,24 @@ def _network(network: str):
     return (FLAG_IPV4 if bits == 32 else FLAG_IPV6), length, masked
 
 
+def subscriber_id(secret: bytes, client: str, account: str) -> bytes:
+    """The 8-byte subscriber field for the site's account id (docs/token-format.md, "Subscriber").
+
+    secret is 32 bytes the site keeps to itself (never a token key); account
+    is any string (UTF-8) or bytes. No personal identifier reaches a URL.
+    """
+    if len(secret) != 32:
+        raise ValueError("secret must be 32 bytes")
+    if not isinstance(client, str) or not _CLIENT_RE.fullmatch(client):
+        raise ValueError("client must be 1 to 32 of A-Z a-z 0-9 . _ -")
+    account = account.encode("utf-8") if isinstance(account, str) else bytes(account)
+    return hmac.new(secret, b"uritoken-subscriber-v1\n" + client.encode("ascii") + b"\n" + account,
+                    hashlib.sha256).digest()[:8]
+
+
 def mint(key: bytes, key_id: int, client: str, expires: int, session: bytes = None,
-         not_before: int = None, scope: str = None, network: str = None) -> str:
+         not_before: int = None, scope: str = None, network: str = None,
+         subscriber: bytes = None, issued: int = None) -> str:
     """Mints a token: the characters to put after "/_uk_" in the URL.
 
     key         the 32-byte secret (key_from_base64url of the key file column)
@@ -101,6 +118,8 @@ def mint(key: bytes, key_id: int, client: str, expires: int, session: bytes = No
     not_before  unix seconds, earlier than expires; None for none
     scope       decoded path "/dir/sub/" (a tree) or "/dir/file.mp4" (one file)
     network     client network "192.0.2.0/24", "2001:db8::/48" or one address
+    subscriber  8 bytes (subscriber_id); None for a token bound to no subscriber
+    issued      with a subscriber: when minted, unix seconds (default now), not after expires
     """
     if len(key) != 32:
         raise ValueError("key must be 32 bytes")
@@ -130,6 +149,15 @@ def mint(key: bytes, key_id: int, client: str, expires: int, session: bytes = No
         flags |= flag
         optional += bytes([length])
         bound += masked
+    if subscriber is not None:
+        subscriber = bytes(subscriber)
+        issued = int(time.time()) if issued is None else issued
+        if len(subscriber) != 8:
+            raise ValueError("subscriber must be 8 bytes (subscriber_id)")
+        if not _is_uint(issued, 32) or issued > expires:
+            raise ValueError("issued must not be later than expires")
+        flags |= FLAG_SUBSCRIBER
+        optional += subscriber + struct.pack(">I", issued)
 
     payload = (struct.pack(">BBHI", VERSION, flags, key_id, expires) + session + optional
                + bytes([len(client)]) + client.encode("ascii"))

@@ -4,6 +4,8 @@
 //   uritoken keygen --key-id N --client ID
 //   uritoken mint --key-file F --client ID (--ttl S | --expires UNIX) [--not-before UNIX]
 //                 [--scope PATH] [--ip CIDR] [--key-id N] [--url URL]
+//                 [--subscriber ACCOUNT --subscriber-secret-file F [--issued UNIX]]
+//   uritoken subscriber-keygen   (the site's secret for subscriber ids)
 //   uritoken inspect TOKEN
 //   uritoken verify --key-file F TOKEN [--path PATH] [--ip ADDR] [--now UNIX]
 //   uritoken cluster-keygen      (the gossip key for UriTokenClusterKeyFile)
@@ -62,6 +64,8 @@ constexpr const char* kUsage =
     "  uritoken keygen --key-id N --client ID\n"
     "  uritoken mint --key-file F --client ID (--ttl SECONDS | --expires UNIX)\n"
     "                [--not-before UNIX] [--scope PATH] [--ip CIDR] [--key-id N] [--url URL]\n"
+    "                [--subscriber ACCOUNT --subscriber-secret-file F [--issued UNIX]]\n"
+    "  uritoken subscriber-keygen  (the site's secret for --subscriber-secret-file)\n"
     "  uritoken inspect TOKEN\n"
     "  uritoken verify --key-file F TOKEN [--path PATH] [--ip ADDR] [--now UNIX]\n"
     "  uritoken cluster-keygen     (a line for UriTokenClusterKeyFile; several lines rotate keys)\n"
@@ -165,6 +169,11 @@ void print_claims(const Claims& c) {
     std::printf("network: IPv%d /%u (address bound by the MAC, not carried)\n", (c.flags & flag::kIpv6) ? 6 : 4,
                 c.ip_prefix_len);
   }
+  if (c.flags & flag::kSubscriber) {
+    SessionId as_hex;  // same size: printed by session_hex
+    std::copy(c.subscriber.begin(), c.subscriber.end(), as_hex.begin());
+    std::printf("subscriber: %s\nissued: %s\n", session_hex(as_hex).c_str(), format_time(c.issued).c_str());
+  }
 }
 
 std::optional<KeyRing> load_keys(const Args& a) {
@@ -177,6 +186,36 @@ std::optional<KeyRing> load_keys(const Args& a) {
   auto ring = KeyRing::load_file(it->second, &error);
   if (!ring) std::fprintf(stderr, "uritoken: %s\n", error.c_str());
   return ring;
+}
+
+// --subscriber ACCOUNT --subscriber-secret-file F [--issued UNIX]: the
+// token's subscriber field (docs/token-format.md), from the site's own
+// secret (a protected file of 43 base64url characters).
+bool subscriber_of(const Args& a, MintParams* p, std::string* why) {
+  const auto& o = a.options;
+  if (!o.count("subscriber") || !o.count("subscriber-secret-file")) {
+    *why = "a subscriber needs both --subscriber ACCOUNT and --subscriber-secret-file F";
+    return false;
+  }
+  std::string text;
+  if (!read_protected_file(o.at("subscriber-secret-file"), &text, why)) return false;
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  std::uint8_t secret[32];
+  if (text.size() != 43 || base64url_decode(secret, sizeof secret, text) != 32) {
+    *why = "--subscriber-secret-file must hold 43 base64url characters (uritoken subscriber-keygen)";
+    return false;
+  }
+  p->subscriber = subscriber_id(secret, p->client, o.at("subscriber"));
+  sodium_memzero(secret, sizeof secret);
+  if (o.count("issued")) {
+    const auto issued = parse_number(o.at("issued"), 0xffffffffULL);
+    if (!issued) {
+      *why = "--issued must be unix seconds";
+      return false;
+    }
+    p->issued = static_cast<std::uint32_t>(*issued);
+  }
+  return true;
 }
 
 int cmd_keygen(int argc, char** argv) {
@@ -204,8 +243,10 @@ std::optional<std::string> tokenized_url(const std::string& url, const std::stri
 
 int cmd_mint(int argc, char** argv) {
   std::string error;
-  const auto a = parse_args(
-      argc, argv, {"key-file", "client", "ttl", "expires", "not-before", "scope", "ip", "key-id", "url"}, &error);
+  const auto a = parse_args(argc, argv,
+                            {"key-file", "client", "ttl", "expires", "not-before", "scope", "ip", "key-id", "url",
+                             "subscriber", "subscriber-secret-file", "issued"},
+                            &error);
   if (!a) return usage(error);
   if (!a->positional.empty()) return usage("unexpected argument " + a->positional[0]);
   const auto& o = a->options;
@@ -246,6 +287,9 @@ int cmd_mint(int argc, char** argv) {
   if (o.count("ip")) {
     p.network = parse_ip_prefix(o.at("ip"));
     if (!p.network) return usage("--ip must be an address or CIDR prefix, e.g. 192.0.2.0/24");
+  }
+  if (o.count("subscriber") || o.count("subscriber-secret-file") || o.count("issued")) {
+    if (!subscriber_of(*a, &p, &error)) return usage(error);
   }
   const auto token = mint_token(*key, p, &error);
   if (!token) {
@@ -732,6 +776,14 @@ int main(int argc, char** argv) {
   try {
     if (cmd == "keygen") return cmd_keygen(argc, argv);
     if (cmd == "mint") return cmd_mint(argc, argv);
+    if (cmd == "subscriber-keygen") {
+      if (argc != 2) return usage("subscriber-keygen takes no arguments");
+      std::uint8_t secret[32];
+      randombytes_buf(secret, sizeof secret);
+      std::printf("%s\n", base64url_encode(secret, sizeof secret).c_str());
+      sodium_memzero(secret, sizeof secret);
+      return 0;
+    }
     if (cmd == "cluster-keygen") {
       if (argc != 2) return usage("cluster-keygen takes no arguments");
       std::printf("%s\n", generate_cluster_key_hex().c_str());

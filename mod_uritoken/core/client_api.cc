@@ -2,6 +2,7 @@
 // Client-site API requests: signing, checking, bodies; see client_api.h.
 #include "client_api.h"
 
+#include <cctype>
 #include <charconv>
 #include <cstring>
 #include <map>
@@ -71,7 +72,10 @@ bool parse_form(std::string_view text, std::initializer_list<std::string_view> a
     bool known = false;
     for (std::string_view a : allowed) known = known || a == name;
     if (!known) {
-      *why = "unknown field '" + name.substr(0, 32) + "'";
+      // Quoted into a log line: only harmless characters, and short.
+      std::string shown;
+      for (char c : name.substr(0, 32)) shown += std::isalnum(static_cast<unsigned char>(c)) || c == '_' ? c : '?';
+      *why = "unknown field '" + shown + "'";
       return false;
     }
     if (!out->emplace(name, std::move(value)).second) {

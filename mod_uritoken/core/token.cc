@@ -5,6 +5,7 @@
 #include <sodium.h>
 
 #include <cstring>
+#include <ctime>
 
 #include "request_path.h"
 
@@ -44,6 +45,11 @@ std::size_t encode_payload(const Claims& c, std::uint8_t* out) {
   }
   if (c.flags & flag::kScope) out[n++] = c.scope;
   if (c.flags & (flag::kIpv4 | flag::kIpv6)) out[n++] = c.ip_prefix_len;
+  if (c.flags & flag::kSubscriber) {
+    std::memcpy(out + n, c.subscriber.data(), kSubscriberBytes);
+    put_u32(out + n + kSubscriberBytes, c.issued);
+    n += kSubscriberBytes + 4;
+  }
   out[n++] = c.client_len;
   std::memcpy(out + n, c.client_buf.data(), c.client_len);
   return n + c.client_len;
@@ -78,6 +84,13 @@ Reason parse_payload(const std::uint8_t* p, std::size_t len, Claims* c) {
     const unsigned max = (c->flags & flag::kIpv6) ? 128 : 32;
     if (c->ip_prefix_len == 0 || c->ip_prefix_len > max) return Reason::bad_structure;
   }
+  if (c->flags & flag::kSubscriber) {
+    if (n + kSubscriberBytes + 4 > len) return Reason::bad_structure;
+    std::memcpy(c->subscriber.data(), p + n, kSubscriberBytes);
+    c->issued = get_u32(p + n + kSubscriberBytes);
+    n += kSubscriberBytes + 4;
+    if (c->issued > c->expires) return Reason::bad_structure;  // minted after it expired: no minter does that
+  }
   if (n + 1 > len) return Reason::bad_structure;
   c->client_len = p[n++];
   if (c->client_len == 0 || c->client_len > kClientIdMaxLen || n + c->client_len != len) {
@@ -107,6 +120,21 @@ void compute_tag(const Key& key, const std::uint8_t* payload, std::size_t len, s
 }
 
 }  // namespace
+
+SubscriberId subscriber_id(const std::uint8_t secret[32], std::string_view client, std::string_view account) {
+  const HmacSha256Key key(secret);
+  auto mac = key.start();
+  static constexpr char kLabel[] = "uritoken-subscriber-v1\n";
+  mac.update(kLabel, sizeof kLabel - 1);
+  mac.update(client.data(), client.size());
+  mac.update("\n", 1);
+  mac.update(account.data(), account.size());
+  std::uint8_t full[HmacSha256Key::kMacBytes];
+  mac.finish(full);
+  SubscriberId id;
+  std::memcpy(id.data(), full, id.size());
+  return id;
+}
 
 // Two hex digits per byte from one table: every request prints a session.
 void session_hex(const SessionId& s, char out[2 * kSessionBytes + 1]) {
@@ -174,6 +202,15 @@ std::optional<std::string> mint_token(const Key& key, const MintParams& params, 
     c.flags |= params.network->addr.v6 ? flag::kIpv6 : flag::kIpv4;
     c.ip_prefix_len = static_cast<std::uint8_t>(params.network->length);
     network = mask_ip(params.network->addr, params.network->length);
+  }
+  if (params.subscriber) {
+    c.flags |= flag::kSubscriber;
+    c.subscriber = *params.subscriber;
+    c.issued = params.issued != 0 ? params.issued : static_cast<std::uint32_t>(std::time(nullptr));
+    if (c.issued > params.expires) {
+      *error = "the issue time must not be later than the expiry";
+      return std::nullopt;
+    }
   }
   c.client_len = static_cast<std::uint8_t>(key.client.size());
   std::memcpy(c.client_buf.data(), key.client.data(), key.client.size());

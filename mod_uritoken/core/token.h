@@ -3,10 +3,10 @@
 //
 // Full specification with examples: docs/token-format.md. In short:
 //
-//   token   = base64url-nopad( payload || tag )            46..95 characters
+//   token   = base64url-nopad( payload || tag )            46..111 characters
 //   payload = version    u8     = 1
-//             flags      u8     bit0 NOT_BEFORE, bit1 SCOPE, bit2 IPV4, bit3 IPV6
-//                               (IPV4 and IPV6 exclusive; bits 4-7 zero)
+//             flags      u8     bit0 NOT_BEFORE, bit1 SCOPE, bit2 IPV4, bit3 IPV6,
+//                               bit4 SUBSCRIBER (IPV4 and IPV6 exclusive; bits 5-7 zero)
 //             key_id     u16 BE 1..65535
 //             expires    u32 BE unix seconds
 //             session    8 random bytes
@@ -14,6 +14,9 @@
 //             [scope      u8]                   if SCOPE: bit7 exact file,
 //                                                 bits0-6 segments 1..127
 //             [ip_prefix  u8]                   if IPV4 (1..32) or IPV6 (1..128)
+//             [subscriber 8 bytes, issued u32 BE] if SUBSCRIBER: the site's keyed
+//                                                 digest of its account id, and
+//                                                 when the token was minted
 //             client_len u8     1..32
 //             client     client_len bytes of [A-Za-z0-9._-]
 //   tag     = first 16 bytes of HMAC-SHA256(key, mac_input)
@@ -43,7 +46,8 @@ constexpr std::uint8_t kTokenVersion = 1;
 constexpr std::size_t kSessionBytes = 8;
 constexpr std::size_t kTagBytes = 16;
 constexpr std::size_t kPayloadMinBytes = 16 + 1 + 1;  // fixed part, client_len, 1-char client
-constexpr std::size_t kPayloadMaxBytes = 16 + 4 + 1 + 1 + 1 + kClientIdMaxLen;
+constexpr std::size_t kSubscriberBytes = 8;
+constexpr std::size_t kPayloadMaxBytes = 16 + 4 + 1 + 1 + kSubscriberBytes + 4 + 1 + kClientIdMaxLen;
 constexpr std::size_t kTokenMinChars = base64url_encoded_len(kPayloadMinBytes + kTagBytes);
 constexpr std::size_t kTokenMaxChars = base64url_encoded_len(kPayloadMaxBytes + kTagBytes);
 
@@ -52,10 +56,19 @@ constexpr std::uint8_t kNotBefore = 0x01;
 constexpr std::uint8_t kScope = 0x02;
 constexpr std::uint8_t kIpv4 = 0x04;
 constexpr std::uint8_t kIpv6 = 0x08;
-constexpr std::uint8_t kKnown = 0x0f;
+constexpr std::uint8_t kSubscriber = 0x10;
+constexpr std::uint8_t kKnown = 0x1f;
 }  // namespace flag
 
 using SessionId = std::array<std::uint8_t, kSessionBytes>;
+using SubscriberId = std::array<std::uint8_t, kSubscriberBytes>;
+
+// The subscriber field of a token for the site's account id `account`:
+// the first 8 bytes of HMAC-SHA256(secret, "uritoken-subscriber-v1\n"
+// client "\n" account). `secret` is 32 bytes the site keeps to itself
+// (not a token key: it outlives key rotation, and media servers, which
+// never see it, cannot test guesses of account names against a digest).
+SubscriberId subscriber_id(const std::uint8_t secret[32], std::string_view client, std::string_view account);
 
 std::string session_hex(const SessionId& s);
 // The same into `out` (17 bytes: 16 hex digits and a NUL), without allocating.
@@ -78,6 +91,8 @@ struct Claims {
   std::uint32_t not_before = 0;    // valid if flags & kNotBefore
   std::uint8_t scope = 0;          // valid if flags & kScope
   std::uint8_t ip_prefix_len = 0;  // valid if flags & (kIpv4 | kIpv6)
+  SubscriberId subscriber{};       // valid if flags & kSubscriber
+  std::uint32_t issued = 0;        // valid if flags & kSubscriber (issued <= expires)
   std::uint8_t client_len = 0;
   std::array<char, kClientIdMaxLen> client_buf{};
 
@@ -91,7 +106,9 @@ struct MintParams {
   std::optional<std::uint32_t> not_before;
   std::optional<std::string_view> scope;  // decoded path: "/gallery/12/" or "/a/b.jpg"
   std::optional<IpPrefix> network;
-  std::optional<SessionId> session;  // random if not given
+  std::optional<SessionId> session;        // random if not given
+  std::optional<SubscriberId> subscriber;  // subscriber_id() of the site's account
+  std::uint32_t issued = 0;                // with a subscriber: when minted (0: now)
 };
 
 // Mints a token with `key`. Returns nothing and sets `error` if a parameter

@@ -40,8 +40,10 @@ int uritoken_init(void) { return sodium_init() < 0 ? -1 : 0; }
 
 void uritoken_keygen(unsigned char key[URITOKEN_KEYBYTES]) { randombytes_buf(key, URITOKEN_KEYBYTES); }
 
-int uritoken_mint(char* token, size_t token_maxlen, const unsigned char key[URITOKEN_KEYBYTES], unsigned int key_id,
-                  const char* client, uint32_t expires, const uritoken_mint_options* options) try {
+namespace {
+int mint(char* token, size_t token_maxlen, const unsigned char key[URITOKEN_KEYBYTES], unsigned int key_id,
+         const char* client, uint32_t expires, const uritoken_mint_options* options, const unsigned char* subscriber,
+         uint32_t issued) {
   if (token == nullptr || key == nullptr || client == nullptr || key_id == 0 || key_id > 65535) {
     return -1;
   }
@@ -64,9 +66,57 @@ int uritoken_mint(char* token, size_t token_maxlen, const unsigned char key[URIT
       p.session = session;
     }
   }
+  if (subscriber != nullptr) {
+    SubscriberId id;
+    std::memcpy(id.data(), subscriber, id.size());
+    p.subscriber = id;
+    p.issued = issued;
+  }
   const auto minted = mint_token(*ring.find(static_cast<std::uint16_t>(key_id)), p, &error);
   if (!minted || minted->size() + 1 > token_maxlen) return -1;
   std::memcpy(token, minted->c_str(), minted->size() + 1);
+  return 0;
+}
+}  // namespace
+
+int uritoken_mint(char* token, size_t token_maxlen, const unsigned char key[URITOKEN_KEYBYTES], unsigned int key_id,
+                  const char* client, uint32_t expires, const uritoken_mint_options* options) try {
+  return mint(token, token_maxlen, key, key_id, client, expires, options, nullptr, 0);
+} catch (...) {
+  return -1;
+}
+
+int uritoken_mint_subscriber(char* token, size_t token_maxlen, const unsigned char key[URITOKEN_KEYBYTES],
+                             unsigned int key_id, const char* client, uint32_t expires,
+                             const uritoken_mint_options* options,
+                             const unsigned char subscriber[URITOKEN_SUBSCRIBERBYTES], uint32_t issued) try {
+  if (subscriber == nullptr) return -1;
+  return mint(token, token_maxlen, key, key_id, client, expires, options, subscriber, issued);
+} catch (...) {
+  return -1;
+}
+
+int uritoken_subscriber_id(unsigned char subscriber[URITOKEN_SUBSCRIBERBYTES],
+                           const unsigned char secret[URITOKEN_SUBSCRIBER_SECRETBYTES], const char* client,
+                           const char* account) try {
+  if (subscriber == nullptr || secret == nullptr || client == nullptr || account == nullptr || !client_id_ok(client)) {
+    return -1;
+  }
+  const SubscriberId id = uritoken::subscriber_id(secret, client, account);
+  std::memcpy(subscriber, id.data(), id.size());
+  return 0;
+} catch (...) {
+  return -1;
+}
+
+int uritoken_inspect_subscriber(unsigned char subscriber[URITOKEN_SUBSCRIBERBYTES], uint32_t* issued,
+                                const char* token) try {
+  if (subscriber == nullptr || issued == nullptr || token == nullptr) return -1;
+  Claims c;
+  if (decode_token(token, &c) != Reason::ok) return -1;
+  if ((c.flags & flag::kSubscriber) == 0) return 1;
+  std::memcpy(subscriber, c.subscriber.data(), c.subscriber.size());
+  *issued = c.issued;
   return 0;
 } catch (...) {
   return -1;

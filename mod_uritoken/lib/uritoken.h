@@ -34,8 +34,10 @@ extern "C" {
 #define URITOKEN_KEYBYTES 32U
 #define URITOKEN_SESSIONBYTES 8U
 #define URITOKEN_CLIENT_MAXBYTES 33U /* 32 characters and a NUL */
-#define URITOKEN_TOKEN_MAXBYTES 96U  /* 95 characters and a NUL */
-#define URITOKEN_PREFIX "_uk_"       /* the path segment is "_uk_" TOKEN */
+#define URITOKEN_TOKEN_MAXBYTES 112U /* 111 characters and a NUL (95 without a subscriber) */
+#define URITOKEN_SUBSCRIBERBYTES 8U
+#define URITOKEN_SUBSCRIBER_SECRETBYTES 32U
+#define URITOKEN_PREFIX "_uk_" /* the path segment is "_uk_" TOKEN */
 
 /* Optional claims for uritoken_mint; zero-initialise and set what you need. */
 typedef struct uritoken_mint_options {
@@ -93,6 +95,25 @@ URITOKEN_EXPORT int uritoken_inspect(uritoken_claims *claims, const char *token)
 URITOKEN_EXPORT int uritoken_verify(uritoken_claims *claims, const char **reason, const char *token,
                                     const unsigned char key[URITOKEN_KEYBYTES], unsigned int key_id, const char *client,
                                     const uritoken_verify_options *options) URITOKEN_WARN_UNUSED;
+
+/* The subscriber field for the site's account id `account` (any bytes up
+ * to its NUL): HMAC-SHA256 under `secret`, a 32-byte secret the site keeps
+ * to itself (docs/token-format.md, "Subscriber"), cut to 8 bytes. */
+URITOKEN_EXPORT int uritoken_subscriber_id(unsigned char subscriber[URITOKEN_SUBSCRIBERBYTES],
+                                           const unsigned char secret[URITOKEN_SUBSCRIBER_SECRETBYTES],
+                                           const char *client, const char *account);
+
+/* As uritoken_mint, with the token bound to a subscriber (uritoken_subscriber_id)
+ * and its issue time `issued` (unix seconds, at most `expires`; 0 = now). */
+URITOKEN_EXPORT int uritoken_mint_subscriber(char *token, size_t token_maxlen,
+                                             const unsigned char key[URITOKEN_KEYBYTES], unsigned int key_id,
+                                             const char *client, uint32_t expires, const uritoken_mint_options *options,
+                                             const unsigned char subscriber[URITOKEN_SUBSCRIBERBYTES], uint32_t issued);
+
+/* A token's subscriber field WITHOUT checking its MAC: 0 and the field if it
+ * has one, 1 if it has none, -1 if the token is malformed. */
+URITOKEN_EXPORT int uritoken_inspect_subscriber(unsigned char subscriber[URITOKEN_SUBSCRIBERBYTES], uint32_t *issued,
+                                                const char *token);
 
 /* Makes a fresh random key. */
 URITOKEN_EXPORT void uritoken_keygen(unsigned char key[URITOKEN_KEYBYTES]);

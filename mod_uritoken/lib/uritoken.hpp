@@ -25,6 +25,8 @@ struct MintOptions {
   std::uint32_t not_before_at = 0;
   std::optional<std::string> scope_path;
   std::optional<std::string> network_cidr;
+  std::optional<std::array<unsigned char, URITOKEN_SUBSCRIBERBYTES>> subscriber_field;
+  std::uint32_t issued_at = 0;  // with a subscriber; 0: now
 
   MintOptions& ttl(std::uint32_t s) {
     ttl_seconds = s;
@@ -46,6 +48,12 @@ struct MintOptions {
     network_cidr = std::move(s);
     return *this;
   }
+  // Binds the token to a subscriber: subscriber_id(secret, client, account).
+  MintOptions& subscriber(const std::array<unsigned char, URITOKEN_SUBSCRIBERBYTES>& id, std::uint32_t issued = 0) {
+    subscriber_field = id;
+    issued_at = issued;
+    return *this;
+  }
 };
 
 class Minter {
@@ -64,10 +72,24 @@ class Minter {
     c.scope = o.scope_path ? o.scope_path->c_str() : nullptr;
     c.network = o.network_cidr ? o.network_cidr->c_str() : nullptr;
     char token[URITOKEN_TOKEN_MAXBYTES];
-    if (uritoken_mint(token, sizeof token, key_.data(), key_id_, client_.c_str(), expires, &c) != 0) {
+    const int rc = o.subscriber_field
+                       ? uritoken_mint_subscriber(token, sizeof token, key_.data(), key_id_, client_.c_str(), expires,
+                                                  &c, o.subscriber_field->data(), o.issued_at)
+                       : uritoken_mint(token, sizeof token, key_.data(), key_id_, client_.c_str(), expires, &c);
+    if (rc != 0) {
       throw std::invalid_argument("uritoken: cannot mint with these options");
     }
     return token;
+  }
+
+  // The subscriber field for the site's account id (secret: the site's own 32 bytes).
+  std::array<unsigned char, URITOKEN_SUBSCRIBERBYTES> subscriber_id(
+      const std::array<unsigned char, URITOKEN_SUBSCRIBER_SECRETBYTES>& secret, const std::string& account) const {
+    std::array<unsigned char, URITOKEN_SUBSCRIBERBYTES> id{};
+    if (uritoken_subscriber_id(id.data(), secret.data(), client_.c_str(), account.c_str()) != 0) {
+      throw std::invalid_argument("uritoken: cannot make a subscriber id");
+    }
+    return id;
   }
 
   // The first path segment: "_uk_" + token.

@@ -4,6 +4,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -51,6 +54,43 @@ TEST(CApi, MintMatchesTheTypicalVectorAndVerifies) {
   EXPECT_STREQ(reason, "unknown-key");
 }
 
+TEST(CApi, MintsTheSubscriberVectorAndInspectsItsField) {
+  ASSERT_EQ(uritoken_init(), 0);
+  const auto blocks = uritoken::testing::read_vectors();
+  const auto it =
+      std::find_if(blocks.begin(), blocks.end(), [](const auto& b) { return b.fields.at("name") == "subscriber"; });
+  ASSERT_NE(it, blocks.end());
+  const auto& f = it->fields;
+  unsigned char key[URITOKEN_KEYBYTES], secret[URITOKEN_SUBSCRIBER_SECRETBYTES];
+  ASSERT_EQ(uritoken::base64url_decode(key, sizeof key, f.at("key")), 32);
+  ASSERT_EQ(uritoken::base64url_decode(secret, sizeof secret, f.at("subscriber_secret")), 32);
+  unsigned char subscriber[URITOKEN_SUBSCRIBERBYTES];
+  ASSERT_EQ(uritoken_subscriber_id(subscriber, secret, "site42", f.at("account").c_str()), 0);
+  const unsigned char session[8] = {0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef};
+  uritoken_mint_options o{};
+  o.scope = "/gallery/12/";
+  o.session = session;
+  const auto issued = static_cast<std::uint32_t>(std::stoul(f.at("issued")));
+  char token[URITOKEN_TOKEN_MAXBYTES];
+  ASSERT_EQ(uritoken_mint_subscriber(token, sizeof token, key, 7, "site42", 1800000000, &o, subscriber, issued), 0);
+  EXPECT_EQ(std::string(token), f.at("token"));
+  unsigned char read[URITOKEN_SUBSCRIBERBYTES];
+  std::uint32_t read_issued = 0;
+  ASSERT_EQ(uritoken_inspect_subscriber(read, &read_issued, token), 0);
+  EXPECT_EQ(std::memcmp(read, subscriber, sizeof read), 0);
+  EXPECT_EQ(read_issued, issued);
+  EXPECT_EQ(uritoken_inspect_subscriber(read, &read_issued, blocks.at(1).fields.at("token").c_str()), 1);
+  EXPECT_EQ(uritoken_inspect_subscriber(read, &read_issued, "garbage"), -1);
+  EXPECT_EQ(uritoken_mint_subscriber(token, sizeof token, key, 7, "site42", 1800000000, &o, nullptr, issued), -1);
+  EXPECT_EQ(uritoken_mint_subscriber(token, sizeof token, key, 7, "site42", 1800000000, &o, subscriber, 1800000001),
+            -1);  // issued after the expiry
+  // The longest token fits the documented buffer.
+  const auto longest = std::find_if(blocks.begin(), blocks.end(),
+                                    [](const auto& b) { return b.fields.at("name") == "subscriber-everything"; });
+  ASSERT_NE(longest, blocks.end());
+  EXPECT_EQ(longest->fields.at("token").size() + 1, URITOKEN_TOKEN_MAXBYTES);
+}
+
 TEST(CApi, RefusesBadArguments) {
   unsigned char key[URITOKEN_KEYBYTES] = {0};
   char token[URITOKEN_TOKEN_MAXBYTES];
@@ -78,6 +118,17 @@ TEST(CppHeader, MintsVerifiableSegments) {
   const char* reason = nullptr;
   EXPECT_EQ(uritoken_verify(nullptr, &reason, seg.c_str() + 4, key.data(), 3, "site", &vo), URITOKEN_VALID);
   EXPECT_THROW(m.mint(uritoken::MintOptions{}.scope("no-slash")), std::invalid_argument);
+  // Bound to a subscriber: the field reads back, and the token verifies.
+  const std::array<unsigned char, URITOKEN_SUBSCRIBER_SECRETBYTES> secret{7};
+  const auto id = m.subscriber_id(secret, "alice");
+  const std::string sub = m.mint(uritoken::MintOptions{}.ttl(60).scope("/v/").subscriber(id, 1000));
+  unsigned char read[URITOKEN_SUBSCRIBERBYTES];
+  std::uint32_t issued = 0;
+  ASSERT_EQ(uritoken_inspect_subscriber(read, &issued, sub.c_str()), 0);
+  EXPECT_TRUE(std::equal(id.begin(), id.end(), read));
+  EXPECT_EQ(issued, 1000u);
+  EXPECT_EQ(uritoken_verify(nullptr, &reason, sub.c_str(), key.data(), 3, "site", &vo), URITOKEN_VALID);
+  EXPECT_NE(m.subscriber_id(secret, "bob"), id);
 }
 
 // liburitoken is the token library and the pure request logic (core/): the

@@ -64,9 +64,27 @@ TEST(TokenVectors, MintReproducesEveryVectorAndEveryCheckHolds) {
     if (f.at("not_before") != "-") p.not_before = static_cast<std::uint32_t>(std::stoul(f.at("not_before")));
     if (f.at("scope") != "-") p.scope = std::string_view(f.at("scope"));
     if (f.at("network") != "-") p.network = parse_ip_prefix(f.at("network"));
+    if (f.at("account") != "-") {
+      std::uint8_t site_secret[32];
+      ASSERT_EQ(base64url_decode(site_secret, sizeof site_secret, f.at("subscriber_secret")), 32);
+      p.subscriber = subscriber_id(site_secret, f.at("client"), f.at("account"));
+      char hex[17];
+      SessionId as_hex;  // same size: printed by session_hex
+      std::copy(p.subscriber->begin(), p.subscriber->end(), as_hex.begin());
+      session_hex(as_hex, hex);
+      EXPECT_EQ(std::string(hex), f.at("subscriber"));
+      p.issued = static_cast<std::uint32_t>(std::stoul(f.at("issued")));
+    }
     const auto token = mint_token(*ring.find(id), p, &error);
     ASSERT_TRUE(token) << error;
     EXPECT_EQ(*token, f.at("token"));
+    Claims decoded;
+    ASSERT_EQ(decode_token(*token, &decoded), Reason::ok);
+    EXPECT_EQ((decoded.flags & flag::kSubscriber) != 0, f.at("account") != "-");
+    if (p.subscriber) {
+      EXPECT_EQ(decoded.subscriber, *p.subscriber);
+      EXPECT_EQ(decoded.issued, p.issued);
+    }
 
     for (const auto& c : b.checks) {
       std::istringstream in(c);
@@ -82,6 +100,50 @@ TEST(TokenVectors, MintReproducesEveryVectorAndEveryCheckHolds) {
     }
   }
   EXPECT_GE(checks, 20);
+}
+
+TEST(Token, ASubscriberFieldOfTheWrongSizeOrTimeIsMalformed) {
+  const KeyRing ring = ring_with(7, "site42", KeyState::sign, 1);
+  MintParams p;
+  p.client = "site42";
+  p.expires = kT;
+  std::uint8_t site_secret[32] = {1};
+  p.subscriber = subscriber_id(site_secret, "site42", "alice");
+  p.issued = kT - 60;
+  std::string error;
+  const auto token = mint_token(*ring.find(7), p, &error);
+  ASSERT_TRUE(token) << error;
+  std::uint8_t raw[kPayloadMaxBytes + kTagBytes];
+  const long n = base64url_decode(raw, sizeof raw, *token);
+  ASSERT_GT(n, 0);
+  auto reencode = [&](std::size_t len) { return base64url_encode(raw, len); };
+  // The payload without one byte of the field (the client shifted into it): bad-structure.
+  std::uint8_t cut[kPayloadMaxBytes + kTagBytes];
+  std::memcpy(cut, raw, 16);
+  std::memcpy(cut + 16, raw + 17, static_cast<std::size_t>(n) - 17);
+  Claims c;
+  EXPECT_EQ(decode_token(base64url_encode(cut, static_cast<std::size_t>(n) - 1), &c), Reason::bad_structure);
+  // The flag without the field.
+  std::uint8_t no_field[kPayloadMaxBytes + kTagBytes];
+  std::memcpy(no_field, raw, 16);
+  std::memcpy(no_field + 16, raw + 28, static_cast<std::size_t>(n) - 28);
+  EXPECT_EQ(decode_token(base64url_encode(no_field, static_cast<std::size_t>(n) - 12), &c), Reason::bad_structure);
+  // Issued after the expiry.
+  raw[24] = 0xff;
+  EXPECT_EQ(decode_token(reencode(static_cast<std::size_t>(n)), &c), Reason::bad_structure);
+  // An unknown flag (bit 5).
+  raw[24] = 0;
+  raw[1] |= 0x20;
+  EXPECT_EQ(decode_token(reencode(static_cast<std::size_t>(n)), &c), Reason::bad_structure);
+  // A minter refuses an issue time after the expiry.
+  p.issued = kT + 1;
+  EXPECT_FALSE(mint_token(*ring.find(7), p, &error));
+  // And the field is bound by the MAC: another subscriber, another tag.
+  p.issued = kT - 60;
+  p.subscriber = subscriber_id(site_secret, "site42", "bob");
+  const auto other = mint_token(*ring.find(7), p, &error);
+  ASSERT_TRUE(other);
+  EXPECT_NE(other->substr(other->size() - 22), token->substr(token->size() - 22));
 }
 
 TEST(Token, TypicalTokenIsShort) {

@@ -32,6 +32,8 @@ struct Vector {
   const char* scope;
   const char* network;
   std::vector<Check> checks;
+  const char* account = nullptr;  // with a subscriber: the site's account id
+  std::uint32_t issued = 0;
 };
 
 SessionId parse_hex(const char* hex) {
@@ -131,7 +133,34 @@ int main() {
        "198.51.100.7/32",
        {{"/a/b/c/d.ts", "198.51.100.7", 4294967000L, "valid ok"},
         {"/a/b/c/d.ts", "198.51.100.8", 4294967000L, "invalid bad-mac"}}},
+      {"subscriber",
+       7,
+       "site42",
+       "0123456789abcdef",
+       t,
+       -1,
+       "/gallery/12/",
+       nullptr,
+       {{"/gallery/12/photo.jpg", "-", t - 3600, "valid ok"},
+        {"/gallery/13/photo.jpg", "-", t - 3600, "invalid bad-mac"}},
+       "customer-8812@example.com",
+       t - 3600},
+      {"subscriber-everything",
+       65535,
+       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef",
+       "ffffffffffffffff",
+       4294967295U,
+       4294960000,
+       "/a/b/c/",
+       "2001:db8:abcd::/48",
+       {{"/a/b/c/d.ts", "2001:db8:abcd::9", 4294967000L, "valid ok"}},
+       "K\xc3\xb6nig",  // UTF-8 bytes, as the site stores the id
+       4294960000},
   };
+  // The site's subscriber secret for the vectors: bytes 0x20..0x3f.
+  std::uint8_t subscriber_secret[32];
+  for (int i = 0; i < 32; ++i) subscriber_secret[i] = static_cast<std::uint8_t>(0x20 + i);
+  const std::string subscriber_secret_b64 = base64url_encode(subscriber_secret, sizeof subscriber_secret);
 
   std::printf(
       "# mod_uritoken token format v1: known-answer vectors (docs/token-format.md).\n"
@@ -139,7 +168,9 @@ int main() {
       "# key is base64url (no padding) of the 32 bytes 00 01 02 .. 1f.\n"
       "# A block lists the mint inputs and the token; each 'check' line is a\n"
       "# verification: path, client ip ('-' = none), now -> status reason,\n"
-      "# with leeway 30 s and max TTL 604800 s.\n");
+      "# with leeway 30 s and max TTL 604800 s. A subscriber block gives the site's\n"
+      "# secret (base64url), the account id (UTF-8) and the subscriber field (hex)\n"
+      "# that subscriber_id makes of them, and the issue time.\n");
   for (const auto& v : vectors) {
     KeyRing ring;
     std::string error;
@@ -154,6 +185,12 @@ int main() {
     if (v.not_before >= 0) p.not_before = static_cast<std::uint32_t>(v.not_before);
     if (v.scope) p.scope = std::string_view(v.scope);
     if (v.network) p.network = parse_ip_prefix(v.network);
+    SubscriberId subscriber{};
+    if (v.account) {
+      subscriber = subscriber_id(subscriber_secret, v.client, v.account);
+      p.subscriber = subscriber;
+      p.issued = v.issued;
+    }
     const auto token = mint_token(*ring.find(v.key_id), p, &error);
     if (!token) {
       std::fprintf(stderr, "%s: %s\n", v.name, error.c_str());
@@ -162,8 +199,16 @@ int main() {
     std::printf("\nname: %s\nkey: %s\nkey_id: %u\nclient: %s\nsession: %s\nexpires: %u\n", v.name, key_b64.c_str(),
                 v.key_id, v.client, v.session_hex, v.expires);
     std::printf("not_before: %s\n", v.not_before >= 0 ? std::to_string(v.not_before).c_str() : "-");
-    std::printf("scope: %s\nnetwork: %s\ntoken: %s\n", v.scope ? v.scope : "-", v.network ? v.network : "-",
-                token->c_str());
+    std::printf("scope: %s\nnetwork: %s\n", v.scope ? v.scope : "-", v.network ? v.network : "-");
+    if (v.account) {
+      std::string hex;
+      for (std::uint8_t b : subscriber) hex += "0123456789abcdef"[b >> 4], hex += "0123456789abcdef"[b & 15];
+      std::printf("subscriber_secret: %s\naccount: %s\nsubscriber: %s\nissued: %u\n", subscriber_secret_b64.c_str(),
+                  v.account, hex.c_str(), v.issued);
+    } else {
+      std::printf("subscriber_secret: -\naccount: -\nsubscriber: -\nissued: -\n");
+    }
+    std::printf("token: %s\n", token->c_str());
     for (const auto& c : v.checks) {
       std::printf("check: %s %s %ld -> %s\n", c.path, c.ip, c.now, c.expect);
     }
