@@ -78,10 +78,14 @@ function call(method, url, key, keyId, body = '', options = {}) {
   });
 }
 
-/** Revokes one of the client's tokens on every node: { token } (or a URL), or { session, tokenKeyId, expires }. */
-function revoke(apiUrl, key, keyId, { token, session, tokenKeyId, expires, comment, ca } = {}) {
-  const fields = token !== undefined ? [['token', token]]
-    : [['key', String(tokenKeyId)], ['session', session], ['expires', String(expires)]];
+/**
+ * Revokes one of the client's tokens on every node: { token } (or a URL), or { session, tokenKeyId, expires };
+ * or { subscriber } (16 hex digits, the token field): every token so far of that subscriber.
+ */
+function revoke(apiUrl, key, keyId, { token, session, tokenKeyId, expires, subscriber, comment, ca } = {}) {
+  const fields = subscriber !== undefined ? [['subscriber', subscriber]]
+    : token !== undefined ? [['token', token]]
+      : [['key', String(tokenKeyId)], ['session', session], ['expires', String(expires)]];
   if (comment !== undefined) fields.push(['comment', comment]);
   return call('POST', apiUrl, key, keyId, formEncode(fields), { ca });
 }

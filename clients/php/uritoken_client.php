@@ -85,12 +85,15 @@ function client_call(string $method, string $url, string $key, int $keyId, strin
 
 /**
  * Revokes one of the client's tokens on every node: ['token' => token or URL], or
- * ['session' => hex, 'tokenKeyId' => n, 'expires' => unix]; optional 'comment', 'cafile'.
+ * ['session' => hex, 'tokenKeyId' => n, 'expires' => unix], or ['subscriber' => 16 hex digits]
+ * (every token so far of that subscriber); optional 'comment', 'cafile'.
  */
 function revoke(string $apiUrl, string $key, int $keyId, array $what): array
 {
-    $fields = isset($what['token']) ? ['token' => $what['token']]
-        : ['key' => (string)$what['tokenKeyId'], 'session' => $what['session'], 'expires' => (string)$what['expires']];
+    $fields = isset($what['subscriber']) ? ['subscriber' => $what['subscriber']]
+        : (isset($what['token']) ? ['token' => $what['token']]
+            : ['key' => (string)$what['tokenKeyId'], 'session' => $what['session'],
+               'expires' => (string)$what['expires']]);
     if (isset($what['comment'])) {
         $fields['comment'] = $what['comment'];
     }

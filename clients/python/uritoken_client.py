@@ -79,9 +79,13 @@ def _call(method, url, key, key_id, body=b"", context=None):
 
 
 def revoke(api_url: str, key: bytes, key_id: int, token: str = None, session: str = None,
-           token_key_id: int = None, expires: int = None, comment: str = None, context=None) -> dict:
-    """Revokes one of the client's tokens on every node: by token (or URL), or by session, key id and expiry."""
-    if token is not None:
+           token_key_id: int = None, expires: int = None, comment: str = None, context=None,
+           subscriber: str = None) -> dict:
+    """Revokes one of the client's tokens on every node: by token (or URL), or by session, key id and expiry;
+    or, with subscriber (16 hex digits, the token field), every token so far of that subscriber."""
+    if subscriber is not None:
+        fields = [("subscriber", subscriber)]
+    elif token is not None:
         fields = [("token", token)]
     else:
         fields = [("key", str(token_key_id)), ("session", session), ("expires", str(expires))]

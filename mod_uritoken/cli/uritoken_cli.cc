@@ -14,7 +14,8 @@
 //                   [--comment TEXT] [--socket PATH]
 //   uritoken pardon (--session HEX --key-id N | --url URL | TOKEN) [--comment TEXT] [--socket PATH]
 //   uritoken client-revoke API-URL --key-file F --client ID
-//                   (--session HEX --key-id N --expires UNIX | --token TOKEN-OR-URL) [--comment TEXT]
+//                   (--session HEX --key-id N --expires UNIX | --token TOKEN-OR-URL | --subscriber HEX)
+//                   [--comment TEXT]
 //   uritoken client-feed API-URL --key-file F --client ID [--after CURSOR] [--limit N]
 //
 // client-revoke and client-feed are the client site's: signed requests to
@@ -74,8 +75,8 @@ constexpr const char* kUsage =
     "                  [--comment TEXT] [--socket PATH]\n"
     "  uritoken pardon (--session HEX --key-id N | --url URL | TOKEN) [--comment TEXT] [--socket PATH]\n"
     "  uritoken client-revoke API-URL --key-file F --client ID\n"
-    "                  (--session HEX --key-id N --expires UNIX | --token TOKEN-OR-URL) [--comment TEXT]\n"
-    "                  [--cacert FILE]\n"
+    "                  (--session HEX --key-id N --expires UNIX | --token TOKEN-OR-URL | --subscriber HEX)\n"
+    "                  [--comment TEXT] [--cacert FILE]\n"
     "  uritoken client-feed API-URL --key-file F --client ID [--after CURSOR] [--limit N] [--cacert FILE]\n"
     "blocked, revoke and pardon use the sidecar's control socket: --socket, else\n"
     "$URITOKEN_CONTROL_SOCKET, else /var/lib/apache2/uritoken/control.sock\n";
@@ -734,14 +735,20 @@ std::string form_field(const std::string& name, const std::string& value) {
 int cmd_client_revoke(int argc, char** argv) {
   std::string error;
   const auto a = parse_args(
-      argc, argv, {"key-file", "client", "session", "key-id", "expires", "token", "comment", "cacert"}, &error);
+      argc, argv, {"key-file", "client", "session", "key-id", "expires", "token", "subscriber", "comment", "cacert"},
+      &error);
   if (!a) return usage(error);
   const auto& o = a->options;
   std::string body;
-  if (o.count("token") == (o.count("session") || o.count("key-id") || o.count("expires") ? 1u : 0u)) {
-    return usage("client-revoke needs --token TOKEN-OR-URL, or --session HEX --key-id N --expires UNIX");
+  const unsigned ways = (o.count("token") ? 1u : 0u) + (o.count("subscriber") ? 1u : 0u) +
+                        (o.count("session") || o.count("key-id") || o.count("expires") ? 1u : 0u);
+  if (ways != 1) {
+    return usage(
+        "client-revoke needs --token TOKEN-OR-URL, --subscriber HEX, or --session HEX --key-id N --expires UNIX");
   }
-  if (o.count("token")) {
+  if (o.count("subscriber")) {
+    body = form_field("subscriber", o.at("subscriber"));
+  } else if (o.count("token")) {
     body = form_field("token", o.at("token"));
   } else {
     if (!o.count("session") || !o.count("key-id") || !o.count("expires")) {

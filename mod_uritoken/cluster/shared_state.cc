@@ -462,13 +462,15 @@ std::uint64_t SharedState::home_hash(std::uint16_t key_id, std::uint64_t session
   return table_hash(key_id, session);
 }
 
-RevocationState SharedState::lookup(std::uint16_t key_id, std::uint64_t session, std::uint32_t now_s) const noexcept {
+RevocationState SharedState::lookup(std::uint16_t key_id, std::uint64_t session, std::uint32_t now_s,
+                                    std::uint32_t* since) const noexcept {
   std::size_t i = home_hash(key_id, session) & table_mask_;
   for (std::size_t probes = 0; probes <= table_mask_; ++probes, i = (i + 1) & table_mask_) {
     SlotView v;
     if (!read_slot(i, &v)) return RevocationState::none;  // fail open, see header
     if (v.status() == kEmpty) return RevocationState::none;
     if (v.status() == kUsed && v.session == session && v.key_id() == key_id) {
+      if (since != nullptr) *since = v.since();
       return now_s > v.expires() ? RevocationState::none : v.state();
     }
   }

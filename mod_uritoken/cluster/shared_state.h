@@ -162,7 +162,9 @@ class SharedState {
   // that stays mid-write for a long time (the sidecar died while writing it)
   // reads as none: we fail open, because refusing valid tokens is worse than
   // serving a revoked one a little longer.
-  RevocationState lookup(std::uint16_t key_id, std::uint64_t session, std::uint32_t now_s) const noexcept;
+  // `since` (if not null) receives when the verdict was decided (unix s).
+  RevocationState lookup(std::uint16_t key_id, std::uint64_t session, std::uint32_t now_s,
+                         std::uint32_t* since = nullptr) const noexcept;
 
   // --- Sidecar: single consumer / single writer.
 

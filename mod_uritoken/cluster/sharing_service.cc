@@ -10,6 +10,7 @@
 #include <map>
 
 #include "../core/client_api.h"
+#include "../core/token.h"
 
 namespace uritoken::cluster {
 
@@ -588,7 +589,10 @@ std::vector<control::Record> SharingService::client_feed(const control::Record& 
   };
   std::vector<const gossip::Revocation*> page;
   node_->revocations().for_each([&](const gossip::Revocation& r) {
-    if (keys.count(r.token.key_id) == 0 || (after && !(*after < cursor_of(r)))) return;
+    // The client's tokens, and its subscriber verdicts (their evidence names the client).
+    const bool mine = keys.count(r.token.key_id) != 0 ||
+                      (r.token.key_id == kSubscriberKeyId && r.evidence.user == request.get("client").value_or(""));
+    if (!mine || (after && !(*after < cursor_of(r)))) return;
     page.push_back(&r);
   });
   const auto by_cursor = [&](const gossip::Revocation* a, const gossip::Revocation* b) {

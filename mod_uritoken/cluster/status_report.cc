@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <ctime>
 
+#include "../core/token.h"
 #include "json.h"
 
 namespace uritoken::report {
@@ -20,6 +21,8 @@ Verdict parse_verdict(const control::Record& r, const KeyRing* keys) {
   e.blocked = r.kind == "blocked";
   e.key_id = r.get_u64("key");
   e.client = client_of(keys, e.key_id);
+  // A subscriber verdict (key id 0, core/token.h) names its client as its user.
+  if (e.key_id == std::optional<std::uint64_t>(kSubscriberKeyId)) e.client = r.get("user");
   e.session = r.get("session");
   e.since_ms = r.get_u64("since_ms");
   e.expires = r.get_u64("expires");

@@ -179,12 +179,27 @@ Problem parse_revoke(std::string_view body, const KeyRing& keys, std::string_vie
                      RevokeRequest* out, std::string* why) {
   if (body.size() > kMaxBodyBytes) return Problem::too_large;
   std::map<std::string, std::string, std::less<>> form;
-  if (!parse_form(body, {"token", "key", "session", "expires", "comment"}, &form, why)) return Problem::bad_request;
+  if (!parse_form(body, {"token", "key", "session", "expires", "subscriber", "comment"}, &form, why)) {
+    return Problem::bad_request;
+  }
   auto field = [&](std::string_view name) -> const std::string* {
     const auto it = form.find(name);
     return it == form.end() ? nullptr : &it->second;
   };
-  if (const std::string* token = field("token")) {
+  if (const std::string* subscriber = field("subscriber")) {
+    std::uint64_t bits = 0;
+    if (field("token") || field("key") || field("session") || field("expires") || !hex64(*subscriber, &bits)) {
+      *why = "subscriber= is 16 hex digits (URITOKEN_SUBSCRIBER), alone or with comment=";
+      return Problem::bad_request;
+    }
+    SubscriberId id;
+    for (int i = 7; i >= 0; --i, bits >>= 8) id[static_cast<std::size_t>(i)] = bits & 0xff;
+    out->subscriber = id;
+    out->key_id = kSubscriberKeyId;
+    // Under the requesting client's name: one client never reaches another's subscribers.
+    std::uint64_t ref = subscriber_ref(client, id);
+    for (int i = 7; i >= 0; --i, ref >>= 8) out->session[static_cast<std::size_t>(i)] = ref & 0xff;
+  } else if (const std::string* token = field("token")) {
     if (field("key") || field("session") || field("expires")) {
       *why = "give token= or key=, session= and expires=, not both";
       return Problem::bad_request;
@@ -217,6 +232,7 @@ Problem parse_revoke(std::string_view body, const KeyRing& keys, std::string_vie
     }
     out->comment = *comment;
   }
+  if (out->subscriber) return Problem::ok;
   // Another client's key, or one this node does not know: the same answer,
   // so a client learns nothing of other clients' key ids.
   const Key* owner = keys.find(out->key_id);

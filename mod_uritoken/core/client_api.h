@@ -75,11 +75,14 @@ Problem authenticate(const KeyRing& keys, const Auth& auth, std::string_view met
                      std::string_view body, std::int64_t now, const Key** key);
 
 // POST: what to revoke. Either token=<token text>, or key=<id>,
-// session=<16 hex digits> and expires=<unix s>; optional comment=.
+// session=<16 hex digits> and expires=<unix s>, or subscriber=<16 hex
+// digits> (every token of that subscriber issued until now: logout
+// everywhere); optional comment=.
 struct RevokeRequest {
-  std::uint16_t key_id = 0;
-  SessionId session{};
-  std::uint32_t expires = 0;
+  std::uint16_t key_id = 0;   // kSubscriberKeyId for a subscriber
+  SessionId session{};        // for a subscriber: subscriber_ref(client, subscriber), big-endian
+  std::uint32_t expires = 0;  // for a subscriber: 0, the handler sets it (the longest token life)
+  std::optional<SubscriberId> subscriber;
   std::string comment;
 };
 // Parses an application/x-www-form-urlencoded body; checks that the token's

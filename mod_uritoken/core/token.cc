@@ -136,6 +136,21 @@ SubscriberId subscriber_id(const std::uint8_t secret[32], std::string_view clien
   return id;
 }
 
+std::uint64_t subscriber_ref(std::string_view client, const SubscriberId& subscriber) {
+  crypto_hash_sha256_state st;
+  crypto_hash_sha256_init(&st);
+  static constexpr char kLabel[] = "uritoken-subscriber-ref-v1\n";
+  crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>(kLabel), sizeof kLabel - 1);
+  crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>(client.data()), client.size());
+  crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>("\n"), 1);
+  crypto_hash_sha256_update(&st, subscriber.data(), subscriber.size());
+  std::uint8_t digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256_final(&st, digest);
+  std::uint64_t ref = 0;
+  for (int i = 0; i < 8; ++i) ref = (ref << 8) | digest[i];
+  return ref;
+}
+
 // Two hex digits per byte from one table: every request prints a session.
 void session_hex(const SessionId& s, char out[2 * kSessionBytes + 1]) {
   static constexpr auto kPairs = [] {

@@ -70,6 +70,14 @@ using SubscriberId = std::array<std::uint8_t, kSubscriberBytes>;
 // never see it, cannot test guesses of account names against a digest).
 SubscriberId subscriber_id(const std::uint8_t secret[32], std::string_view client, std::string_view account);
 
+// A subscriber verdict's place in the revocation set and table: key id
+// kSubscriberKeyId (no token has it) and this 64-bit ref, one-way from the
+// client and the field, so that one client can never name another's
+// subscriber: the first 8 bytes of SHA-256("uritoken-subscriber-ref-v1\n"
+// client "\n" subscriber), big-endian.
+constexpr std::uint16_t kSubscriberKeyId = 0;
+std::uint64_t subscriber_ref(std::string_view client, const SubscriberId& subscriber);
+
 std::string session_hex(const SessionId& s);
 // The same into `out` (17 bytes: 16 hex digits and a NUL), without allocating.
 void session_hex(const SessionId& s, char out[2 * kSessionBytes + 1]);

@@ -11,6 +11,7 @@
 #include <http_protocol.h>
 #include <http_request.h>
 
+#include <algorithm>
 #include <cstring>
 #include <string>
 
@@ -101,6 +102,11 @@ int revoke(request_rec* r, const ServerConfig* conf, const Key& key, const std::
   if (const Problem p = client_api::parse_revoke(body, *conf->keys, key.client, now, &what, &why); p != Problem::ok) {
     return refuse(r, p, why, key.client.c_str());
   }
+  if (what.subscriber) {
+    // Every token of the subscriber issued until now; the verdict lasts as
+    // long as the longest token this node accepts.
+    what.expires = static_cast<std::uint32_t>(now + max_ttl_seconds(conf) + clock_skew_seconds(conf));
+  }
   control::Record req;
   req.kind = "client-revoke";
   req.add("client", key.client).add("nonce", nonce_of(r));
@@ -112,10 +118,19 @@ int revoke(request_rec* r, const ServerConfig* conf, const Key& key, const std::
   if (!answer) return status;
   const std::string session = session_hex(what.session);
   const std::string stamp = (*answer)[0].get("stamp_ms").value_or("0");
-  ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r,
-                "UT00061: client site %s (from %s) revoked key %u session %s in the cluster", key.client.c_str(),
-                r->useragent_ip ? r->useragent_ip : "-", static_cast<unsigned>(what.key_id), session.c_str());
-  std::string json = "{\"revoked\":{\"key_id\":" + std::to_string(what.key_id) + ",\"session\":\"" + session +
+  std::string subscriber;
+  if (what.subscriber) {
+    SessionId as_hex;  // same size: printed by session_hex
+    std::copy(what.subscriber->begin(), what.subscriber->end(), as_hex.begin());
+    subscriber = session_hex(as_hex);
+  }
+  ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "UT00061: client site %s (from %s) revoked %s%s in the cluster",
+                key.client.c_str(), r->useragent_ip ? r->useragent_ip : "-",
+                what.subscriber ? "every token so far of subscriber "
+                                : ("key " + std::to_string(what.key_id) + " session ").c_str(),
+                what.subscriber ? subscriber.c_str() : session.c_str());
+  std::string json = "{\"revoked\":{" + (what.subscriber ? "\"subscriber\":\"" + subscriber + "\"," : std::string()) +
+                     "\"key_id\":" + std::to_string(what.key_id) + ",\"session\":\"" + session +
                      "\",\"expires\":" + std::to_string(what.expires) + ",\"since_ms\":";
   json_decimal(json, stamp);
   json += "}}\n";

@@ -473,8 +473,16 @@ void gather_policies(request_rec* r, const ServerConfig* conf, const char* raw_r
     f.bulk = conf->cluster->bulk_mode;
     f.revoked_status = conf->cluster->revoked_status;
     // Lock-free and syscall-free, as is the sighting apply() reports.
-    f.revocation = shared->lookup(claims.key_id, session_number(claims.session),
-                                  static_cast<std::uint32_t>(apr_time_sec(r->request_time)));
+    const auto now = static_cast<std::uint32_t>(apr_time_sec(r->request_time));
+    f.revocation = shared->lookup(claims.key_id, session_number(claims.session), now);
+    if (f.revocation == RevocationState::none && (claims.flags & flag::kSubscriber)) {
+      // A subscriber verdict covers every token of the subscriber issued
+      // until its second (a token minted in that second is covered too).
+      std::uint32_t since = 0;
+      const RevocationState s =
+          shared->lookup(kSubscriberKeyId, subscriber_ref(claims.client(), claims.subscriber), now, &since);
+      if (s != RevocationState::none && claims.issued <= since) f.revocation = s;
+    }
   }
 }
 

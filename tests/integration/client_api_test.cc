@@ -7,6 +7,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <chrono>
 #include <ctime>
 #include <memory>
@@ -17,6 +18,7 @@
 #include "../../mod_uritoken/core/base64url.h"
 #include "../../mod_uritoken/core/client_api.h"
 #include "../../mod_uritoken/core/keyring.h"
+#include "../../mod_uritoken/core/token.h"
 #include "cluster.h"
 #include "httpd_fixture.h"
 
@@ -228,6 +230,61 @@ TEST_F(ClientApiTest, TheCliRevokesAndReadsTheFeed) {
   // A refusal is exit status 1 and the node's answer on stderr.
   EXPECT_EQ(run_command(cli + "client-feed " + url + common + " --after nonsense 2>&1", &out), 1) << out;
   EXPECT_NE(out.find("bad-request"), std::string::npos) << out;
+}
+
+// Logout everywhere: one signed request refuses every token of a
+// subscriber minted until then, on every node, and nothing else.
+TEST_F(ClientApiTest, ALogoutEverywhereRefusesEveryTokenOfTheSubscriberIssuedUntilThen) {
+  start(3);
+  std::string secret;
+  ASSERT_EQ(run_command(std::string(BUILD_DIR) + "/uritoken subscriber-keygen", &secret), 0);
+  secret = secret.substr(0, 43);
+  const std::string secret_file = cluster->node(0).root() + "/subscriber.secret";
+  write_text(secret_file, secret + "\n", 0600);
+  const auto for_account = [&](const std::string& account, long issued) {
+    tokens.push_back(cluster->node(0).mint("--client site42 --ttl 600 --subscriber " + account +
+                                           " --subscriber-secret-file " + secret_file + " --issued " +
+                                           std::to_string(issued)));
+    return tokens.back();
+  };
+  const long now = static_cast<long>(std::time(nullptr));
+  const std::string phone = for_account("alice", now - 60), tv = for_account("alice", now - 5),
+                    other = for_account("bob", now - 5), later = for_account("alice", now + 5);
+  for (const auto& t : {phone, tv, other, later}) ASSERT_TRUE(cluster->served_everywhere(t));
+  std::uint8_t raw[32];
+  ASSERT_EQ(uritoken::base64url_decode(raw, sizeof raw, secret), 32);
+  const auto hex_of = [](const uritoken::SubscriberId& id) {
+    uritoken::SessionId as_hex;
+    std::copy(id.begin(), id.end(), as_hex.begin());
+    return uritoken::session_hex(as_hex);
+  };
+  const std::string alice = hex_of(uritoken::subscriber_id(raw, "site42", "alice"));
+  const std::string bob = hex_of(uritoken::subscriber_id(raw, "site42", "bob"));
+  // Another client naming site42's subscriber reaches nothing of site42's.
+  Signed foreign;
+  foreign.key_id = 4;
+  foreign.body = "subscriber=" + bob;
+  ASSERT_EQ(send(0, sign(foreign)).status, 200);
+
+  Signed logout;
+  logout.body = "subscriber=" + alice + "&comment=logout+everywhere";
+  const auto t0 = Clock::now();
+  const Response ok = send(1, sign(logout));
+  ASSERT_EQ(ok.status, 200) << ok.body;
+  EXPECT_NE(ok.body.find("\"subscriber\":\"" + alice + "\""), std::string::npos) << ok.body;
+  ASSERT_GE(cluster->wait_refused_everywhere(phone, 3000), 0);
+  ASSERT_GE(cluster->wait_refused_everywhere(tv, 3000), 0);
+  const long ms = static_cast<long>(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count());
+  EXPECT_LT(ms, 1000);
+  std::printf("logout everywhere: both tokens refused on 3 nodes %ld ms after the request\n", ms);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(cluster->served_everywhere(other)) << "another subscriber";
+  EXPECT_TRUE(cluster->served_everywhere(later)) << "a token issued after the logout";
+  // The feed holds the subscriber verdict as the client's own.
+  const Response f = feed(2, "");
+  EXPECT_NE(f.body.find("\"key_id\":0,"), std::string::npos) << f.body;
+  EXPECT_NE(f.body.find("\"comment\":\"logout everywhere\""), std::string::npos) << f.body;
+  EXPECT_EQ(feed(2, "", 4).body.find("logout everywhere"), std::string::npos) << "another client's verdict";
 }
 
 // The PHP, Python and Node helpers against a real node: each revokes a

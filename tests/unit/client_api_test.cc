@@ -33,7 +33,7 @@ constexpr const char* kNonce = "AAECAwQFBgcICQoLDA0ODw";
 TEST(ClientApi, SignsEveryVector) {
   const KeyRing ring = test_ring();
   const auto blocks = uritoken::testing::read_vectors("client-requests.txt");
-  ASSERT_EQ(blocks.size(), 4u);
+  ASSERT_EQ(blocks.size(), 5u);
   for (const auto& b : blocks) {
     const std::string body = b.fields.at("body") == "-" ? "" : b.fields.at("body");
     const std::int64_t time = std::stoll(b.fields.at("time"));
@@ -137,6 +137,27 @@ TEST(ClientApi, RevokeBodies) {
     EXPECT_EQ(parse_revoke(bad, ring, "site42", kNow, &r, &why), Problem::bad_request) << bad;
   }
   EXPECT_EQ(parse_revoke(std::string(kMaxBodyBytes + 1, 'a'), ring, "site42", kNow, &r, &why), Problem::too_large);
+}
+
+TEST(ClientApi, ASubscriberIsRevokedUnderTheRequestingClientsNameOnly) {
+  const KeyRing ring = test_ring();
+  RevokeRequest mine, theirs;
+  std::string why;
+  ASSERT_EQ(parse_revoke("subscriber=0827e266b84dd64a&comment=logout", ring, "site42", kNow, &mine, &why), Problem::ok)
+      << why;
+  ASSERT_TRUE(mine.subscriber);
+  EXPECT_EQ(mine.key_id, kSubscriberKeyId);
+  EXPECT_EQ(mine.comment, "logout");
+  SubscriberId id;
+  for (std::size_t i = 0; i < id.size(); ++i) id[i] = (*mine.subscriber)[i];
+  EXPECT_EQ(session_number(mine.session), subscriber_ref("site42", id));
+  // The same field from another client is another entry: it can never reach site42's subscriber.
+  ASSERT_EQ(parse_revoke("subscriber=0827e266b84dd64a", ring, "other", kNow, &theirs, &why), Problem::ok);
+  EXPECT_NE(theirs.session, mine.session);
+  for (const char* bad : {"subscriber=0827e266b84dd64", "subscriber=0827E266B84DD64A", "subscriber=x",
+                          "subscriber=0827e266b84dd64a&key=7", "subscriber=0827e266b84dd64a&token=abc"}) {
+    EXPECT_EQ(parse_revoke(bad, ring, "site42", kNow, &theirs, &why), Problem::bad_request) << bad;
+  }
 }
 
 TEST(ClientApi, FeedQueriesAndCursors) {

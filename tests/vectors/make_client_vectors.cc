@@ -71,6 +71,8 @@ int main(int argc, char** argv) {
        "key=7&session=0123456789abcdef&expires=1800000600"},
       {"revoke-token-with-comment", "POST", "/uritoken/client", 1800000001, "bm9uY2Utbm9uY2Utbm9uY2U",
        "token=AQIAB2tJ0gABI0VniavN7wIGc2l0ZTQy-kOqCujRSp1JYNRyr6vu2A&comment=refund%20%23812+by+support"},
+      {"revoke-subscriber", "POST", "/uritoken/client", 1800000004, "bG9nb3V0LWV2ZXJ5d2hlcmU",
+       "subscriber=0827e266b84dd64a&comment=logout%20everywhere"},
       {"feed-first-page", "GET", "/uritoken/client", 1800000002, "ZmVlZC1maXJzdC1wYWdl", ""},
       {"feed-after-cursor", "GET", "/uritoken/client?after=1800000000123-7-0123456789abcdef&limit=50", 1800000003,
        "ZmVlZC1uZXh0LXBhZ2UtLQ", ""},
