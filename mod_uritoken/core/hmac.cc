@@ -33,6 +33,13 @@ HmacSha256Key::Stream HmacSha256Key::start() const {
   return s;
 }
 
+void sha256(const void* data, std::size_t len, std::uint8_t out[32]) {
+  SHA256_CTX ctx;
+  SHA256_Init(&ctx);
+  SHA256_Update(&ctx, data, len);
+  SHA256_Final(out, &ctx);
+}
+
 void HmacSha256Key::Stream::update(const void* data, std::size_t len) { SHA256_Update(&inner_, data, len); }
 
 void HmacSha256Key::Stream::finish(std::uint8_t mac[kMacBytes]) {

@@ -45,6 +45,11 @@ class HmacSha256Key {
   SHA256_CTX outer_{};  // state after absorbing K ^ opad
 };
 
+// SHA-256 of `len` bytes, with OpenSSL's implementation (the CPU's SHA
+// extensions: a few hundred instructions for a short input, where
+// libsodium's portable code takes thousands).
+void sha256(const void* data, std::size_t len, std::uint8_t out[32]);
+
 // Constant-time comparison of two buffers of length `len`.
 bool equal_constant_time(const void* a, const void* b, std::size_t len);
 

@@ -4,6 +4,7 @@
 
 #include <sodium.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 
@@ -137,15 +138,20 @@ SubscriberId subscriber_id(const std::uint8_t secret[32], std::string_view clien
 }
 
 std::uint64_t subscriber_ref(std::string_view client, const SubscriberId& subscriber) {
-  crypto_hash_sha256_state st;
-  crypto_hash_sha256_init(&st);
+  // Label, client (at most 32), LF, field: 68 bytes at most, on the stack.
   static constexpr char kLabel[] = "uritoken-subscriber-ref-v1\n";
-  crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>(kLabel), sizeof kLabel - 1);
-  crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>(client.data()), client.size());
-  crypto_hash_sha256_update(&st, reinterpret_cast<const unsigned char*>("\n"), 1);
-  crypto_hash_sha256_update(&st, subscriber.data(), subscriber.size());
-  std::uint8_t digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256_final(&st, digest);
+  std::uint8_t input[sizeof kLabel - 1 + kClientIdMaxLen + 1 + kSubscriberBytes];
+  std::size_t n = 0;
+  std::memcpy(input, kLabel, sizeof kLabel - 1);
+  n += sizeof kLabel - 1;
+  const std::size_t client_len = std::min(client.size(), kClientIdMaxLen);
+  std::memcpy(input + n, client.data(), client_len);
+  n += client_len;
+  input[n++] = '\n';
+  std::memcpy(input + n, subscriber.data(), subscriber.size());
+  n += subscriber.size();
+  std::uint8_t digest[32];
+  sha256(input, n, digest);
   std::uint64_t ref = 0;
   for (int i = 0; i < 8; ++i) ref = (ref << 8) | digest[i];
   return ref;

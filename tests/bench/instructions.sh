@@ -32,7 +32,11 @@ start_httpd() {
 stop_httpd() {
   kill "$vpid"; wait "$vpid" 2>/dev/null || true; vpid=""
 }
-tok=$(build/uritoken mint --key-file "$dir/keys" --client bench --ttl 3600 --scope /bench/)
+# BENCH_MINT_ARGS adds mint options (e.g. a subscriber: the subscriber
+# verdict's lookup on a cluster node); "@DIR@" is the bench's directory.
+mint_args=${BENCH_MINT_ARGS:-}
+# shellcheck disable=SC2086 # the options are words
+tok=$(build/uritoken mint --key-file "$dir/keys" --client bench --ttl 3600 --scope /bench/ ${mint_args//@DIR@/$dir})
 plain="http://127.0.0.1:$port/bench/1k.bin"
 tokenized="http://127.0.0.1:$port/_uk_$tok/bench/1k.bin"
 # One keep-alive connection of N requests per mode, each in a fresh httpd.
