@@ -501,12 +501,22 @@ std::vector<control::Record> SharingService::manual(const control::Record& reque
   }
   const std::uint64_t now = clock();
   if (r.token_expires < now / 1000) return {error_record("that token has expired already")};
-  r.stamp_ms = known != nullptr && known->stamp_ms >= now ? known->stamp_ms + 1 : now;  // a later stamp wins
   r.pardon = pardon;
-  r.origin = node_->config().node_id;
   r.reason = kReasonManual;
+  return decide_now(r, request, request.get("user").value_or(""));
+}
+
+// An operator's or a client site's verdict: stamped now (after the entry it
+// replaces, so that it wins), spread like an automatic one, who asked and
+// why as its evidence.
+std::vector<control::Record> SharingService::decide_now(gossip::Revocation r, const control::Record& request,
+                                                        const std::string& user) {
+  const std::uint64_t now = clock();
+  const gossip::Revocation* known = node_->revocations().find(r.token);
+  r.stamp_ms = known != nullptr && known->stamp_ms >= now ? known->stamp_ms + 1 : now;
+  r.origin = node_->config().node_id;
   r.evidence.operator_address = request.get("operator").value_or("").substr(0, gossip::Evidence::kMaxOperator);
-  r.evidence.user = request.get("user").value_or("").substr(0, gossip::Evidence::kMaxUser);
+  r.evidence.user = user.substr(0, gossip::Evidence::kMaxUser);
   r.evidence.comment = request.get("comment").value_or("").substr(0, gossip::Evidence::kMaxComment);
   node_->decide(r, now);
   control::Record ok;
@@ -550,19 +560,9 @@ std::vector<control::Record> SharingService::client_revoke(const control::Record
   if (!fresh_nonce(request, now)) return {problem_record("replayed", "this request was seen already")};
   gossip::Revocation r;
   r.token = {static_cast<std::uint16_t>(*key), *session};
-  const gossip::Revocation* known = node_->revocations().find(r.token);
   r.token_expires = static_cast<std::uint32_t>(*expires);
-  r.stamp_ms = known != nullptr && known->stamp_ms >= now ? known->stamp_ms + 1 : now;
-  r.origin = node_->config().node_id;
   r.reason = kReasonClient;
-  r.evidence.operator_address = request.get("operator").value_or("").substr(0, gossip::Evidence::kMaxOperator);
-  r.evidence.user = request.get("client")->substr(0, gossip::Evidence::kMaxUser);
-  r.evidence.comment = request.get("comment").value_or("").substr(0, gossip::Evidence::kMaxComment);
-  node_->decide(r, now);
-  control::Record ok;
-  ok.kind = "ok";
-  ok.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("stamp_ms", r.stamp_ms);
-  return {ok};
+  return decide_now(r, request, *request.get("client"));  // the site's client id is the user
 }
 
 // One page of a client's verdicts: those of its keys (`keys`, from the

@@ -116,6 +116,8 @@ class SharingService : public gossip::Listener {
   control::Record location_record() const;
   control::Record verdict_record(const gossip::Revocation& r) const;
   std::vector<control::Record> manual(const control::Record& request, bool pardon);
+  std::vector<control::Record> decide_now(gossip::Revocation r, const control::Record& request,
+                                          const std::string& user);
   // The client-site API's part on the node (docs/client-api.md): the
   // handler checked the signature; the node checks the nonce was not seen,
   // then revokes or reads the feed.
