@@ -171,9 +171,7 @@ void print_claims(const Claims& c) {
                 c.ip_prefix_len);
   }
   if (c.flags & flag::kSubscriber) {
-    SessionId as_hex;  // same size: printed by session_hex
-    std::copy(c.subscriber.begin(), c.subscriber.end(), as_hex.begin());
-    std::printf("subscriber: %s\nissued: %s\n", session_hex(as_hex).c_str(), format_time(c.issued).c_str());
+    std::printf("subscriber: %s\nissued: %s\n", session_hex(c.subscriber).c_str(), format_time(c.issued).c_str());
   }
 }
 

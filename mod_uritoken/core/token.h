@@ -35,6 +35,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <type_traits>
 
 #include "base64url.h"
 #include "ipnet.h"
@@ -61,7 +62,9 @@ constexpr std::uint8_t kKnown = 0x1f;
 }  // namespace flag
 
 using SessionId = std::array<std::uint8_t, kSessionBytes>;
+// The same type as SessionId: session_hex prints either as 16 hex digits.
 using SubscriberId = std::array<std::uint8_t, kSubscriberBytes>;
+static_assert(std::is_same_v<SessionId, SubscriberId>);
 
 // The subscriber field of a token for the site's account id `account`:
 // the first 8 bytes of HMAC-SHA256(secret, "uritoken-subscriber-v1\n"

@@ -120,9 +120,7 @@ int revoke(request_rec* r, const ServerConfig* conf, const Key& key, const std::
   const std::string stamp = (*answer)[0].get("stamp_ms").value_or("0");
   std::string subscriber;
   if (what.subscriber) {
-    SessionId as_hex;  // same size: printed by session_hex
-    std::copy(what.subscriber->begin(), what.subscriber->end(), as_hex.begin());
-    subscriber = session_hex(as_hex);
+    subscriber = session_hex(*what.subscriber);
   }
   ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "UT00061: client site %s (from %s) revoked %s%s in the cluster",
                 key.client.c_str(), r->useragent_ip ? r->useragent_ip : "-",

@@ -437,10 +437,8 @@ void gather_token(request_rec* r, const ServerConfig* conf, Gathered* g) {
   set_env(r, "URITOKEN_EXPIRES", decimal(r->pool, claims.expires));
   if (claims.flags & flag::kSubscriber) {
     // The site's keyed digest of its account id: never the id itself.
-    SessionId as_hex;  // same size: printed by session_hex
-    std::copy(claims.subscriber.begin(), claims.subscriber.end(), as_hex.begin());
     char* subscriber = static_cast<char*>(apr_palloc(r->pool, 2 * kSubscriberBytes + 1));
-    session_hex(as_hex, subscriber);
+    session_hex(claims.subscriber, subscriber);
     set_env(r, "URITOKEN_SUBSCRIBER", subscriber);
     set_env(r, "URITOKEN_ISSUED", decimal(r->pool, claims.issued));
   }

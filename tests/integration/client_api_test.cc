@@ -260,11 +260,7 @@ TEST_F(ClientApiTest, ALogoutEverywhereRefusesEveryTokenOfTheSubscriberIssuedUnt
   for (const auto& t : {phone, tv, other, later}) ASSERT_TRUE(cluster->served_everywhere(t));
   std::uint8_t raw[32];
   ASSERT_EQ(uritoken::base64url_decode(raw, sizeof raw, secret), 32);
-  const auto hex_of = [](const uritoken::SubscriberId& id) {
-    uritoken::SessionId as_hex;
-    std::copy(id.begin(), id.end(), as_hex.begin());
-    return uritoken::session_hex(as_hex);
-  };
+  const auto hex_of = [](const uritoken::SubscriberId& id) { return uritoken::session_hex(id); };
   const std::string alice = hex_of(uritoken::subscriber_id(raw, "site42", "alice"));
   const std::string bob = hex_of(uritoken::subscriber_id(raw, "site42", "bob"));
   // Another client naming site42's subscriber reaches nothing of site42's.

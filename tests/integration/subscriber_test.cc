@@ -52,9 +52,7 @@ TEST(Subscriber, ATokenBoundToAnAccountIsServedAndLoggedByItsDigestOnly) {
   std::uint8_t raw[32];
   ASSERT_EQ(uritoken::base64url_decode(raw, sizeof raw, secret), 32);
   const uritoken::SubscriberId id = uritoken::subscriber_id(raw, "site42", account);
-  uritoken::SessionId as_hex;
-  std::copy(id.begin(), id.end(), as_hex.begin());
-  const std::string hex = uritoken::session_hex(as_hex);
+  const std::string hex = uritoken::session_hex(id);
   const std::string log = slurp(h.root() + "/logs/sub.log");
   EXPECT_NE(log.find("200 sub=" + hex + " issued=" + issued), std::string::npos) << log;
   std::string inspected;
