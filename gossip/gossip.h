@@ -178,6 +178,9 @@ struct SightingReport {
   std::uint64_t bytes = 0;
   bool operator==(const SightingReport& o) const;
 };
+// A sighting of a subscriber (key id 0, session its ref): counted per
+// account by the ref's owners, on the wire as its own record type.
+inline bool is_subscriber(const SightingReport& s) { return is_subscriber(s.token); }
 
 class Transport {
  public:

@@ -309,7 +309,7 @@ void encode_revocation(const Revocation& r, std::vector<std::uint8_t>& o) {
 }
 
 void encode_sighting(const SightingReport& s, std::vector<std::uint8_t>& o) {
-  const std::size_t body = begin_record(o, Type::kSighting);
+  const std::size_t body = begin_record(o, is_subscriber(s) ? Type::kSubscriberSighting : Type::kSighting);
   put16(o, s.token.key_id);
   put64(o, s.token.session);
   put32(o, s.token_expires);
@@ -529,7 +529,14 @@ std::optional<Payload> decode_payload(const std::uint8_t* data, std::size_t size
         if (decode_revocation_body(r, v)) out.push_back({v});
         break;
       }
-      case Type::kSighting: out.push_back({decode_sighting_body(r)}); break;
+      case Type::kSighting:
+      case Type::kSubscriberSighting: {
+        SightingReport s = decode_sighting_body(r);
+        // A token's key id is never 0, a subscriber's always is.
+        if (is_subscriber(s) != (type == Type::kSubscriberSighting)) r.bad = true;
+        out.push_back({s});
+        break;
+      }
       case Type::kPpRoot: out.push_back({decode_pp_root_body(r)}); break;
       case Type::kPpGroup: out.push_back({decode_pp_group_body(r)}); break;
       default: ++payload.skipped;  // a newer version's record type

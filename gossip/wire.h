@@ -26,7 +26,7 @@ constexpr std::uint8_t kVersion = 2;
 // so nodes of neighbouring versions talk during a rolling upgrade (the
 // procedure: README, "Rolling upgrades"). A record that a member must
 // understand may only be sent to members whose protocol_max reaches it.
-constexpr std::uint8_t kProtocolMin = 2, kProtocolMax = 4;
+constexpr std::uint8_t kProtocolMin = 2, kProtocolMax = 5;
 // version(1) label_tag(4) sender(8) counter(8) time_ms(8) nonce(24)
 constexpr std::size_t kHeaderSize = 1 + 4 + 8 + 8 + 8 + 24;
 constexpr std::size_t kTagSize = 16;
@@ -44,6 +44,10 @@ enum class Type : std::uint8_t {
   kSighting = 6,
   kPpRoot = 7,
   kPpGroup = 8,
+  // Protocol 5: a sighting of a subscriber (key id 0, SightingReport),
+  // the body of kSighting. A type of its own, so that a node of protocol
+  // 4, which would count it as a token under the default limit, skips it.
+  kSubscriberSighting = 9,
 };
 
 struct Ping {

@@ -484,8 +484,12 @@ void render_text(const control::Record* node, const std::vector<Listed>& entries
     }
     for (const auto& e : entries) {
       if (e.blocked != blocked) continue;
-      std::vector<std::string> row = {printable(e.session.value_or("?")), e.key_id ? std::to_string(*e.key_id) : "?",
-                                      e.client.value_or("-"), e.since_ms ? report::iso_time(*e.since_ms / 1000) : "?"};
+      // A subscriber's verdict (key id 0) covers all its tokens issued until SINCE.
+      const std::string key = !e.key_id                       ? "?"
+                              : *e.key_id == kSubscriberKeyId ? "subscriber"
+                                                              : std::to_string(*e.key_id);
+      std::vector<std::string> row = {printable(e.session.value_or("?")), key, e.client.value_or("-"),
+                                      e.since_ms ? report::iso_time(*e.since_ms / 1000) : "?"};
       if (blocked) {
         row.push_back(e.expires ? report::iso_time(*e.expires) : "?");
         row.push_back(printable(e.reason.value_or("?")));

@@ -38,6 +38,7 @@
 
 #include "../core/ipnet.h"
 #include "../core/request_decision.h"
+#include "../core/token_id.h"
 
 namespace uritoken {
 
@@ -56,6 +57,15 @@ struct Sighting {             // one verified request
   std::uint32_t requests = 1;
   std::uint64_t bytes = 0;
 };
+
+// The same use as the subscriber's (UriTokenSubscriberSharing): key id
+// kSubscriberKeyId, session the subscriber's ref, which the ref's owners
+// count across all the subscriber's tokens.
+inline Sighting subscriber_sighting(Sighting token_use, std::uint64_t subscriber_ref) {
+  token_use.key_id = kSubscriberKeyId;
+  token_use.session = subscriber_ref;
+  return token_use;
+}
 
 // The table's states (RevocationState) are a fact of the request path:
 // core/request_decision.h says what each means and how a node applies it.

@@ -748,9 +748,31 @@ std::uint64_t SharingPolicy::digest() const {
     clients += splitmix64(splitmix64(c.client_hash) ^ (std::uint64_t{c.max_places} << 32 | c.window_s));
   }
   h = splitmix64(h ^ clients);
+  // Only when set: a node without account sharing keeps the digest it had.
+  std::uint64_t subscribers = 0;
+  for (const ClientSharingLimit& c : subscriber_limits) {
+    subscribers += splitmix64(splitmix64(c.client_hash ^ 0x5ab5u) ^ (std::uint64_t{c.max_places} << 32 | c.window_s));
+  }
+  if (subscribers != 0) h = splitmix64(h ^ subscribers);
   // Only when on: a node without the bulk signal keeps the digest it had.
   if (bulk.enabled) h = splitmix64(h ^ splitmix64(bulk.requests_per_min) ^ (bulk.bytes_per_min * 3));
   return h == 0 ? 1 : h;
+}
+
+SharingPolicy subscriber_policy(const SharingPolicy& tokens) {
+  SharingPolicy p = tokens;
+  p.client_limits = tokens.subscriber_limits;
+  p.subscriber_limits.clear();
+  p.bulk.enabled = false;  // bulk use is a token's, never an account's
+  p.max_sessions = std::max<std::size_t>(1024, tokens.max_sessions / 4);
+  return p;
+}
+
+const ClientSharingLimit* subscriber_limit(const SharingPolicy& p, std::uint32_t client_hash) {
+  for (const ClientSharingLimit& c : p.subscriber_limits) {
+    if (c.client_hash == client_hash) return &c;
+  }
+  return nullptr;
 }
 
 }  // namespace uritoken

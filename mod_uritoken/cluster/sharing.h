@@ -89,6 +89,7 @@ struct ClientSharingLimit {
   std::uint32_t client_hash = 0;
   unsigned max_places = 3;
   std::uint32_t window_s = 600;
+  std::string client;  // the client id itself: a subscriber verdict names it (its evidence's user)
 };
 // FNV-1a of a client id: what a worker puts in each sighting, and how a
 // client's own limit is found. Distinct-client counting, not security.
@@ -116,7 +117,11 @@ struct SharingPolicy {
   unsigned proxy_sessions = 50;         // a network seen with at least this many distinct sessions ...
   unsigned proxy_clients = 1;           // ... of at least this many distinct clients within window_s is a shared proxy
   bool places_from_database = false;    // places are autonomous systems (else the fallback prefixes)
-  std::vector<ClientSharingLimit> client_limits;       // at most kMaxClientLimits; windows <= window_s
+  std::vector<ClientSharingLimit> client_limits;  // at most kMaxClientLimits; windows <= window_s
+  // Account sharing (UriTokenSubscriberSharing): the limits of places per
+  // subscriber, across all its tokens, of the clients that set one. A
+  // client without one is never judged by subscriber. subscriber_policy().
+  std::vector<ClientSharingLimit> subscriber_limits;
   BulkPolicy bulk;                                     // the bulk signal (bulk.h), off by default
   std::size_t max_sessions = kDefaultTrackedSessions;  // bound on tracked tokens (memory allocated up front)
   std::size_t proxy_networks = 8192;                   // bound on networks the proxy detector follows
@@ -126,6 +131,13 @@ struct SharingPolicy {
   // differently, so the sidecar warns when a peer's differs (UT00037).
   std::uint64_t digest() const;
 };
+
+// The rule a subscriber is judged by: this policy's, with the clients'
+// subscriber limits as its only limits (a client without one is not
+// judged) and a quarter of the tokens' table (a subscriber holds tokens).
+SharingPolicy subscriber_policy(const SharingPolicy& tokens);
+// The subscriber limit of a client (by sharing_client_hash), nullptr: none.
+const ClientSharingLimit* subscriber_limit(const SharingPolicy& p, std::uint32_t client_hash);
 
 // CGNAT 100.64.0.0/10, RFC 1918, loopback, link-local, IPv6 ULA fc00::/7,
 // ::1 and fe80::/10: addresses that name no client on the internet. Seen as

@@ -71,6 +71,9 @@ SharingService::SharingService(ServiceConfig config, SharedState& shared, LogSin
       classifier_(config_.policy),
       places_(config_.location),
       detector_(config_.policy),
+      subscribers_(config_.policy.subscriber_limits.empty()
+                       ? nullptr
+                       : std::make_unique<SharingDetector>(subscriber_policy(config_.policy))),
       bulk_(config_.policy.bulk) {}
 
 std::vector<gossip::Revocation> SharingService::load_journal(std::string* error) const {
@@ -119,7 +122,11 @@ void SharingService::report(const Sighting& s, std::uint64_t now_ms) {
   const NetworkId net = classifier_.network_of(s.address);
   const PlaceResolver::Answer where = places_.resolve(s.address, net);
   bool shared_network = classifier_.in_shared_range(s.address) || where.shared;
-  shared_network = classifier_.observe(net, s.session, s.client_hash, now_ms) || shared_network;
+  // A subscriber's sighting repeats its token's: the proxy detector counts the token alone.
+  shared_network =
+      (is_subscriber(TokenId{s.key_id, s.session}) ? classifier_.is_detected_proxy(net, now_ms)
+                                                   : classifier_.observe(net, s.session, s.client_hash, now_ms)) ||
+      shared_network;
   if (node_ != nullptr) node_->report_sighting(to_report(s, net, where.place, shared_network), now_ms);
 }
 
@@ -129,6 +136,7 @@ void SharingService::housekeeping(std::uint64_t now_ms) {
   // token idle past the window (10 minutes by default) is reclaimed within
   // a minute more, for a twelfth of the cache traffic of a whole sweep.
   detector_.expire_some(now_ms, detector_.capacity() / 12 + 1);
+  if (subscribers_) subscribers_->expire_some(now_ms, subscribers_->capacity() / 12 + 1);
   shared_.sweep(static_cast<std::uint32_t>(now_ms / 1000));
   next_housekeeping_ = now_ms + kHousekeepingMs;
 }
@@ -176,6 +184,9 @@ void SharingService::revocation_changed(const gossip::Revocation& winner) {
   const std::uint32_t now_s = static_cast<std::uint32_t>(clock() / 1000);
   const bool was_revoked = shared_.lookup(winner.token.key_id, winner.token.session, now_s) != RevocationState::none;
   publish(winner);
+  // A subscriber verdict (or its pardon) ends what was counted before it:
+  // the tokens minted after it start afresh.
+  if (subscribers_ && is_subscriber(winner.token)) subscribers_->forget(winner.token.key_id, winner.token.session);
   unjournaled_.push_back(winner);
   ++(winner.pardon ? pardons_applied_ : revocations_applied_);
   if (!winner.pardon && was_revoked) return;
@@ -189,7 +200,7 @@ void SharingService::revocation_changed(const gossip::Revocation& winner) {
   std::snprintf(session, sizeof session, "%016llx", static_cast<unsigned long long>(winner.token.session));
   const bool bulk = winner.reason == kReasonBulk;
   const bool shadow = bulk ? config_.bulk_shadow : config_.shadow;
-  log_(LogLevel::notice, std::string("UT00013: token ") +
+  log_(LogLevel::notice, std::string("UT00013: ") + (is_subscriber(winner.token) ? "subscriber " : "token ") +
                              (winner.pardon ? "pardoned"
                               : shadow      ? "would be revoked (shadow mode)"
                                             : "revoked") +
@@ -216,7 +227,8 @@ void SharingService::member_changed(std::uint64_t node_id, int state) {
       log_(LogLevel::warn, "UT00037: cluster member " + m.name + " (" + m.endpoint.to_string() +
                                ") judges link sharing with other settings than this node; UriTokenSharingNetworks, "
                                "UriTokenSharingWindow, UriTokenSharingConcurrency, UriTokenSharedNetwork, "
-                               "UriTokenSharedNetworkDefaults and whether UriTokenBulk is on with its "
+                               "UriTokenSharedNetworkDefaults, UriTokenClientSharing, UriTokenSubscriberSharing "
+                               "and whether UriTokenBulk is on with its "
                                "UriTokenBulkLimit must be the same on every node, because a token's "
                                "owner nodes decide for the whole cluster");
     }
@@ -467,6 +479,7 @@ void SharingService::add_counter_records(std::vector<control::Record>& out) cons
   counter("deaths", st.deaths);
   counter("detected_proxies", classifier_.detected_proxies(clock()), "gauge");
   counter("tracked_sessions", detector_.tracked(), "gauge");
+  if (subscribers_) counter("tracked_subscribers", subscribers_->tracked(), "gauge");
   const SharedCounters sc = shared_.counters();
   counter("sightings_written", sc.sightings_written);
   counter("sightings_dropped", sc.sightings_dropped);
@@ -643,12 +656,46 @@ void SharingService::owned_sighting(const gossip::SightingReport& r) {
     place = where.place;
     shared_network = shared_network || where.shared;
   }
+  if (is_subscriber(r)) return judge_subscriber(r, net, place, shared_network);
   if (config_.policy.bulk.enabled) judge_bulk(r, net, place);
   const SharingVerdict v = detector_.observe(r.token.key_id, r.token.session, r.token_expires, net, place,
                                              shared_network, r.time_ms, r.client_hash);
   if (!v.shared || decided_before(r.token, kReasonShared)) return;
   gossip::Revocation rev = verdict_for(r, kReasonShared, v.networks);
-  add_place_evidence(r, v, rev);
+  add_place_evidence(detector_, r, v, rev);
+  node_->decide(rev, rev.stamp_ms);
+}
+
+// Account sharing (UriTokenSubscriberSharing): the uses of all of a
+// subscriber's tokens, counted by its ref's owners by the places rule
+// under the client's subscriber limit. The verdict is the subscriber's one
+// entry: every token of it issued until then is refused on every node,
+// for as long as such a token can live; tokens minted later start afresh.
+void SharingService::judge_subscriber(const gossip::SightingReport& r, const NetworkId& net, const Place& place,
+                                      bool shared_network) {
+  const ClientSharingLimit* limit = subscriber_limit(config_.policy, r.client_hash);
+  if (!subscribers_ || limit == nullptr) return;  // a peer with other settings: UT00037 warned
+  const gossip::Revocation* known = node_->revocations().find(r.token);
+  // A use from before the verdict in force (in flight when it was reached)
+  // belongs to what it judged already.
+  if (known != nullptr && !known->pardon && r.time_ms <= known->stamp_ms) return;
+  const SharingVerdict v = subscribers_->observe(r.token.key_id, r.token.session, r.token_expires, net, place,
+                                                 shared_network, r.time_ms, r.client_hash);
+  if (!v.shared) return;
+  if (known != nullptr && known->pardon) {  // an operator's pardon holds until it expires
+    ++pardons_held_;
+    return;
+  }
+  gossip::Revocation rev = verdict_for(r, kReasonShared, v.networks);
+  rev.token_expires = static_cast<std::uint32_t>(rev.stamp_ms / 1000) + config_.longest_token_s;
+  add_place_evidence(*subscribers_, r, v, rev);
+  rev.evidence.user = limit->client.substr(0, gossip::Evidence::kMaxUser);  // whose subscriber: the feed's filter
+  char score[16];
+  std::snprintf(score, sizeof score, "%.2f", v.score);
+  log_(LogLevel::notice, "UT00064: subscriber " + hex64(r.token.session) + " of client " + limit->client +
+                             " is sharing the account (" + std::to_string(v.places) + " places, score " + score +
+                             ", UriTokenSubscriberSharing places=" + std::to_string(v.limit) +
+                             "): its tokens issued until now are refused");
   node_->decide(rev, rev.stamp_ms);
 }
 
@@ -712,9 +759,9 @@ void SharingService::judge_bulk(const gossip::SightingReport& r, const NetworkId
 
 // The evidence every node's status page shows: the networks, the places
 // they are in and what each weighed, and the score against the limit.
-void SharingService::add_place_evidence(const gossip::SightingReport& r, const SharingVerdict& v,
-                                        gossip::Revocation& rev) const {
-  for (const PlaceEvidence& p : detector_.places_of(r.token.key_id, r.token.session)) {
+void SharingService::add_place_evidence(const SharingDetector& detector, const gossip::SightingReport& r,
+                                        const SharingVerdict& v, gossip::Revocation& rev) const {
+  for (const PlaceEvidence& p : detector.places_of(r.token.key_id, r.token.session)) {
     if (rev.evidence.places.size() == gossip::Evidence::kMaxPlaces) break;
     gossip::Evidence::Place e;
     e.kind = p.place.kind == PlaceKind::as ? gossip::Evidence::Place::kAs : 0;
@@ -727,7 +774,7 @@ void SharingService::add_place_evidence(const gossip::SightingReport& r, const S
   }
   rev.evidence.score_x100 = static_cast<std::uint16_t>(std::min(65535.0, v.score * 100 + 0.5));
   rev.evidence.limit = static_cast<std::uint8_t>(std::min(255u, v.limit));
-  const std::vector<NetworkEvidence> networks = detector_.networks_of(r.token.key_id, r.token.session);
+  const std::vector<NetworkEvidence> networks = detector.networks_of(r.token.key_id, r.token.session);
   for (const NetworkEvidence& n : networks) {
     if (rev.evidence.networks.size() == gossip::Evidence::kMaxNetworks) break;
     rev.evidence.networks.push_back(evidence_network(n.network));
@@ -741,7 +788,7 @@ void SharingService::add_place_evidence(const gossip::SightingReport& r, const S
       p.last_s = std::max(p.last_s, n.last_s);
     }
   }
-  const auto [first_s, last_s] = detector_.seen_span(r.token.key_id, r.token.session);
+  const auto [first_s, last_s] = detector.seen_span(r.token.key_id, r.token.session);
   rev.evidence.first_seen_s = first_s;
   rev.evidence.last_seen_s = std::max(last_s, static_cast<std::uint32_t>(r.time_ms / 1000));
 }

@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <set>
 #include <string>
 #include <vector>
@@ -48,6 +49,9 @@ struct ServiceConfig {
   bool bulk_shadow = false;  // this node's UriTokenBulk is Shadow (likewise)
   std::string journal_path;  // "" keeps no journal (tests)
   std::shared_ptr<const LocationDatabase> location;  // nullptr: the fallback places
+  // UriTokenMaxTTL + UriTokenClockSkew: how long a subscriber verdict must
+  // hold to outlive every token issued before it.
+  std::uint32_t longest_token_s = 7 * 86400 + 30;
 };
 
 // The table entry workers see for a token's winning CRDT entry. A verdict
@@ -91,6 +95,9 @@ class SharingService : public gossip::Listener {
   std::function<std::uint64_t()> clock;
 
   const SharingDetector& detector() const { return detector_; }
+  // Account sharing's detector (key id 0, session the subscriber ref);
+  // nullptr without UriTokenSubscriberSharing.
+  const SharingDetector* subscriber_detector() const { return subscribers_.get(); }
   const PlaceResolver& places() const { return places_; }
 
   // The control socket's requests (docs/control-protocol.md): status,
@@ -99,7 +106,9 @@ class SharingService : public gossip::Listener {
 
  private:
   void report(const Sighting& s, std::uint64_t now_ms);
-  void add_place_evidence(const gossip::SightingReport& r, const SharingVerdict& v, gossip::Revocation& rev) const;
+  void add_place_evidence(const SharingDetector& detector, const gossip::SightingReport& r, const SharingVerdict& v,
+                          gossip::Revocation& rev) const;
+  void judge_subscriber(const gossip::SightingReport& r, const NetworkId& net, const Place& place, bool shared_network);
   void judge_bulk(const gossip::SightingReport& r, const NetworkId& net, const Place& place);
   bool decided_before(const gossip::TokenRef& token, gossip::VerdictReason reason);
   gossip::Evidence::Network evidence_network(const NetworkId& n) const;
@@ -136,6 +145,7 @@ class SharingService : public gossip::Listener {
   NetworkClassifier classifier_;
   PlaceResolver places_;
   SharingDetector detector_;
+  std::unique_ptr<SharingDetector> subscribers_;  // with subscriber limits only: its table is allocated up front
   BulkDetector bulk_;
   gossip::Node* node_ = nullptr;
   gossip::Journal journal_;

@@ -131,6 +131,9 @@ void append_json(std::string& out, const Verdict& v) {
   append_json(out, v.key_id);
   out += ",\"session\":";
   append_json(out, v.session);
+  // What the session names: a token, or a subscriber (key id 0: its ref).
+  out +=
+      v.key_id == std::optional<std::uint64_t>(kSubscriberKeyId) ? ",\"kind\":\"subscriber\"" : ",\"kind\":\"token\"";
   out += v.blocked ? ",\"state\":\"blocked\"" : ",\"state\":\"pardoned\"";
   out += ",\"client\":";
   append_json(out, v.client);

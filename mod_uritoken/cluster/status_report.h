@@ -35,8 +35,9 @@ std::optional<std::string> client_of(const KeyRing* keys, std::optional<std::uin
 // The record's fields (kind "blocked" or "pardoned"), the client from `keys`.
 Verdict parse_verdict(const control::Record& r, const KeyRing* keys = nullptr);
 
-// Appends `v` as one JSON object: key_id, session, state ("blocked" or
-// "pardoned"), client, since (ISO 8601),
+// Appends `v` as one JSON object: key_id, session, kind ("token", or
+// "subscriber" for key id 0), state ("blocked" or "pardoned"), client,
+// since (ISO 8601),
 // since_ms, then for a blocked token expires, reason, networks,
 // network_count, first_seen, last_seen, places, score, limit and bulk,
 // then decided_by, operator, user, comment.

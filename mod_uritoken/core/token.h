@@ -40,6 +40,7 @@
 #include "base64url.h"
 #include "ipnet.h"
 #include "keyring.h"
+#include "token_id.h"
 
 namespace uritoken {
 
@@ -77,8 +78,7 @@ SubscriberId subscriber_id(const std::uint8_t secret[32], std::string_view clien
 // kSubscriberKeyId (no token has it) and this 64-bit ref, one-way from the
 // client and the field, so that one client can never name another's
 // subscriber: the first 8 bytes of SHA-256("uritoken-subscriber-ref-v1\n"
-// client "\n" subscriber), big-endian.
-constexpr std::uint16_t kSubscriberKeyId = 0;
+// client "\n" subscriber), big-endian. (kSubscriberKeyId: token_id.h.)
 std::uint64_t subscriber_ref(std::string_view client, const SubscriberId& subscriber);
 
 std::string session_hex(const SessionId& s);

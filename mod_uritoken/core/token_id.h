@@ -27,6 +27,11 @@ struct TokenId {
   std::uint64_t hash() const { return splitmix64(session ^ splitmix64(key_id)); }
 };
 
+// A subscriber (core/token.h, subscriber_ref) takes key id 0, which no
+// token has: its verdicts and sightings ride the same tables and wire.
+constexpr std::uint16_t kSubscriberKeyId = 0;
+inline bool is_subscriber(const TokenId& t) { return t.key_id == kSubscriberKeyId; }
+
 struct TokenIdHash {
   std::size_t operator()(const TokenId& t) const { return static_cast<std::size_t>(t.hash()); }
 };

@@ -285,14 +285,21 @@ int check_cluster_config(server_rec* s) {
         "sharing sidecar gathers; add 'UriTokenSharing Shadow' (or Enforce) and a UriTokenStateDir";
   } else if (!c->peers.empty() && c->gossip_listen.empty()) {
     problem = "UriTokenGossipPeer needs UriTokenGossipListen, the address this node gossips from";
+  } else if (!c->subscriber_sharing.empty() && !sharing_on(c)) {
+    problem =
+        "UriTokenSubscriberSharing needs UriTokenSharing Shadow or Enforce: accounts are judged from the "
+        "sightings the sharing sidecar gathers; add 'UriTokenSharing Shadow' (or Enforce) and a UriTokenStateDir";
   }
-  for (const ClientSharing& cs : c->client_sharing) {
-    if (problem == nullptr && cs.window_seconds > c->window_seconds) {
-      // The detector forgets a token's sightings after UriTokenSharingWindow.
-      problem = apr_psprintf(s->process->pconf,
-                             "UriTokenClientSharing %s: window=%u is longer than UriTokenSharingWindow (%u); "
-                             "shorten it or raise UriTokenSharingWindow",
-                             cs.client.c_str(), cs.window_seconds, c->window_seconds);
+  for (const auto* list : {&c->client_sharing, &c->subscriber_sharing}) {
+    for (const ClientSharing& cs : *list) {
+      if (problem == nullptr && cs.window_seconds > c->window_seconds) {
+        // The detector forgets a token's sightings after UriTokenSharingWindow.
+        problem = apr_psprintf(s->process->pconf,
+                               "%s %s: window=%u is longer than UriTokenSharingWindow (%u); "
+                               "shorten it or raise UriTokenSharingWindow",
+                               list == &c->client_sharing ? "UriTokenClientSharing" : "UriTokenSubscriberSharing",
+                               cs.client.c_str(), cs.window_seconds, c->window_seconds);
+      }
     }
   }
   if (problem != nullptr) {

@@ -465,21 +465,29 @@ const char* set_cluster_number(cmd_parms* cmd, void*, const char* arg) {
   return set_count(cmd, arg, number->min, number->max, &(c->*(number->field)), number->what);
 }
 
-// UriTokenClientSharing CLIENT places=N [window=SECONDS]
+// UriTokenClientSharing and UriTokenSubscriberSharing CLIENT places=N
+// [window=SECONDS]; cmd->info is the list it adds to.
+using SharingList = std::vector<ClientSharing> ClusterConfig::*;
+SharingList client_sharing_list = &ClusterConfig::client_sharing;
+SharingList subscriber_sharing_list = &ClusterConfig::subscriber_sharing;
+
 const char* add_client_sharing(cmd_parms* cmd, void*, int argc, char* const argv[]) {
   const char* error = nullptr;
   ClusterConfig* c = cluster_of(cmd, &error);
   if (c == nullptr) return error;
-  const char* usage =
-      "UriTokenClientSharing: use 'UriTokenClientSharing CLIENT places=N [window=SECONDS]' "
-      "(e.g. 'UriTokenClientSharing campus-tv places=5 window=300')";
+  const SharingList which = *static_cast<const SharingList*>(cmd->info);
+  const bool subscribers = which == subscriber_sharing_list;
+  std::vector<ClientSharing>& list = c->*which;
+  const char* name = cmd->directive->directive;
+  const char* usage = apr_psprintf(cmd->pool, "%s: use '%s CLIENT places=N [window=SECONDS]' (e.g. '%s %s')", name,
+                                   name, name, subscribers ? "site42 places=2" : "campus-tv places=5 window=300");
   if (argc < 2 || argc > 3) return usage;
   ClientSharing cs;
   cs.client = argv[0];
   if (cs.client.empty() || cs.client.size() > 64) return usage;
-  for (const ClientSharing& other : c->client_sharing) {
+  for (const ClientSharing& other : list) {
     if (other.client == cs.client) {
-      return apr_psprintf(cmd->pool, "UriTokenClientSharing: client '%s' is given twice; keep one line", argv[0]);
+      return apr_psprintf(cmd->pool, "%s: client '%s' is given twice; keep one line", name, argv[0]);
     }
   }
   bool places = false;
@@ -491,12 +499,12 @@ const char* add_client_sharing(cmd_parms* cmd, void*, int argc, char* const argv
     } else if (arg.rfind("window=", 0) == 0) {
       if (const char* e = set_count(cmd, argv[i] + 7, 10, 86400, &cs.window_seconds, "a number of seconds")) return e;
     } else {
-      return apr_psprintf(cmd->pool, "UriTokenClientSharing: '%s' is neither places=N nor window=SECONDS", argv[i]);
+      return apr_psprintf(cmd->pool, "%s: '%s' is neither places=N nor window=SECONDS", name, argv[i]);
     }
   }
   if (!places) return usage;
-  if (c->client_sharing.size() == kMaxClientLimits) return "UriTokenClientSharing: at most 255 clients";
-  c->client_sharing.push_back(cs);
+  if (list.size() == kMaxClientLimits) return apr_psprintf(cmd->pool, "%s: at most 255 clients", name);
+  list.push_back(cs);
   return nullptr;
 }
 
@@ -724,9 +732,12 @@ const command_rec kDirectives[] = {
     AP_INIT_ITERATE("UriTokenSharedNetworkFile", UT_FN(add_shared_network_file), nullptr, RSRC_CONF,
                     "files of shared ranges, one CIDR a line or a CSV with the range first (e.g. Apple's "
                     "iCloud Private Relay egress list); re-read at every graceful restart"),
-    AP_INIT_TAKE_ARGV("UriTokenClientSharing", UT_FN(add_client_sharing), nullptr, RSRC_CONF,
+    AP_INIT_TAKE_ARGV("UriTokenClientSharing", UT_FN(add_client_sharing), &client_sharing_list, RSRC_CONF,
                       "CLIENT places=N [window=SECONDS]: one client site's own sharing limit and a window no "
                       "longer than UriTokenSharingWindow; the others keep the server's (default none)"),
+    AP_INIT_TAKE_ARGV("UriTokenSubscriberSharing", UT_FN(add_client_sharing), &subscriber_sharing_list, RSRC_CONF,
+                      "CLIENT places=N [window=SECONDS]: a subscriber of this client seen from more places at "
+                      "once, across all its tokens, is sharing the account; its tokens are refused (default none)"),
     AP_INIT_TAKE1("UriTokenSharingWindow", UT_FN(set_cluster_number), &sharing_window, RSRC_CONF,
                   "seconds of sightings the sharing rule looks at (default 600)"),
     AP_INIT_TAKE1("UriTokenSharingConcurrency", UT_FN(set_cluster_number), &sharing_concurrency, RSRC_CONF,

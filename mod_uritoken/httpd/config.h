@@ -39,6 +39,8 @@ constexpr int kUnset = -1;
 
 // UriTokenClientSharing CLIENT places=N [window=SECONDS]: one client
 // site's own limit (its audience is special: a school's, a hotel chain's).
+// UriTokenSubscriberSharing, the same words: its limit per subscriber,
+// across all the subscriber's tokens (off unless given).
 struct ClientSharing {
   std::string client;
   unsigned places = 3;
@@ -58,6 +60,7 @@ struct ClusterConfig {
   unsigned window_seconds = kDefaultWindowSeconds;  // UriTokenSharingWindow
   unsigned concurrent_seconds = kDefaultConcurrentSeconds;      // UriTokenSharingConcurrency
   std::vector<ClientSharing> client_sharing;                    // UriTokenClientSharing, one per client
+  std::vector<ClientSharing> subscriber_sharing;                // UriTokenSubscriberSharing, one per client
   SharingMode bulk_mode = SharingMode::off;                     // UriTokenBulk
   unsigned bulk_requests_per_min = kDefaultBulkRequestsPerMin;  // requests=N of UriTokenBulkLimit (0: none)
   std::uint64_t bulk_bytes_per_min = kDefaultBulkBytesPerMin;   // bytes=SIZE of UriTokenBulkLimit (0: none)

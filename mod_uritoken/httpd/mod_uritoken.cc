@@ -404,6 +404,7 @@ struct Gathered {
   const char* referrer_host = "";    // the Referer's host, for bad-referrer's log line
   CountryCode country = kNoCountry;  // where the location database puts the client (with UriTokenCountries)
   SharedState* shared = nullptr;     // this node's, if it shares state with a sidecar
+  std::uint64_t subscriber_ref = 0;  // subscriber_ref() of a token with a subscriber, in a cluster
 };
 
 // The token's facts: the path after it, then the token itself. Exports the
@@ -473,12 +474,12 @@ void gather_policies(request_rec* r, const ServerConfig* conf, const char* raw_r
     // Lock-free and syscall-free, as is the sighting apply() reports.
     const auto now = static_cast<std::uint32_t>(apr_time_sec(r->request_time));
     f.revocation = shared->lookup(claims.key_id, session_number(claims.session), now);
-    if (f.revocation == RevocationState::none && (claims.flags & flag::kSubscriber)) {
+    if (claims.flags & flag::kSubscriber) g->subscriber_ref = subscriber_ref(claims.client(), claims.subscriber);
+    if (f.revocation == RevocationState::none && g->subscriber_ref != 0) {
       // A subscriber verdict covers every token of the subscriber issued
       // until its second (a token minted in that second is covered too).
       std::uint32_t since = 0;
-      const RevocationState s =
-          shared->lookup(kSubscriberKeyId, subscriber_ref(claims.client(), claims.subscriber), now, &since);
+      const RevocationState s = shared->lookup(kSubscriberKeyId, g->subscriber_ref, now, &since);
       if (s != RevocationState::none && claims.issued <= since) f.revocation = s;
     }
   }
@@ -514,10 +515,18 @@ void gather(request_rec* r, const ServerConfig* conf, RequestState* state, Gathe
   }
 }
 
+// UriTokenSubscriberSharing names the client: its subscribers are judged.
+bool judges_subscribers(const ServerConfig* conf, std::string_view client) {
+  for (const ClientSharing& cs : conf->cluster->subscriber_sharing) {
+    if (cs.client == client) return true;
+  }
+  return false;
+}
+
 // Reports a served token's use to the sidecar: a player fetching segment
 // after segment repeats the same sighting, which the shared state skips
 // without a ring slot or the sidecar's time.
-void report_sighting(request_rec* r, const Gathered& g, RequestState* state) {
+void report_sighting(request_rec* r, const ServerConfig* conf, const Gathered& g, RequestState* state) {
   SharedState* shared = g.shared;  // set when the decision asks for a sighting
   const Claims& claims = g.verdict.claims;
   Sighting seen;
@@ -527,9 +536,13 @@ void report_sighting(request_rec* r, const Gathered& g, RequestState* state) {
   seen.token_expires = claims.expires;
   seen.time_ms = static_cast<std::uint64_t>(apr_time_as_msec(r->request_time));
   if (g.address) seen.address = *g.address;
-  if (shared->report(seen)) wake_sidecar();
+  bool news = shared->report(seen);
   state->sighted = true;
   state->sighting = seen;
+  if (g.subscriber_ref != 0 && judges_subscribers(conf, g.whose.client)) {
+    news = shared->report(subscriber_sighting(seen, g.subscriber_ref)) || news;
+  }
+  if (news) wake_sidecar();
 }
 
 // A refused page navigation of a client with a UriTokenReturnURL goes back
@@ -592,7 +605,7 @@ int apply(request_rec* r, const ServerConfig* conf, const Gathered& g, const Dec
   if (d.refused()) return refuse(r, conf, g, d);
   if (!g.facts.token_first) return DECLINED;
   state->client = g.whose.client;
-  if (d.report_sighting) report_sighting(r, g, state);
+  if (d.report_sighting) report_sighting(r, conf, g, state);
 
   // "/_uk_TOKEN" is exactly the start of the raw path.
   state->prefix = apr_pstrmemdup(r->pool, g.raw_path, 1 + kTokenPrefix.size() + g.split.token.size());

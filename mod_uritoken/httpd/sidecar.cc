@@ -108,8 +108,12 @@ SharingPolicy policy_of(const ClusterConfig& c) {
   p.bulk.requests_per_min = c.bulk_requests_per_min;
   p.bulk.bytes_per_min = c.bulk_bytes_per_min;
   for (const ClientSharing& cs : c.client_sharing) {
-    p.client_limits.push_back(
-        {sharing_client_hash(cs.client), cs.places, cs.window_seconds != 0 ? cs.window_seconds : c.window_seconds});
+    p.client_limits.push_back({sharing_client_hash(cs.client), cs.places,
+                               cs.window_seconds != 0 ? cs.window_seconds : c.window_seconds, cs.client});
+  }
+  for (const ClientSharing& cs : c.subscriber_sharing) {
+    p.subscriber_limits.push_back({sharing_client_hash(cs.client), cs.places,
+                                   cs.window_seconds != 0 ? cs.window_seconds : c.window_seconds, cs.client});
   }
   return p;
 }
@@ -148,7 +152,7 @@ class Sidecar {
         conf_(conf),
         shared_(shared),
         doorbell_fd_(doorbell_fd),
-        service_(service_config(conf), shared,
+        service_(service_config(s, conf), shared,
                  [this](cluster::LogLevel level, const std::string& text) { log(level, text); }) {}
 
   bool start() {
@@ -236,9 +240,12 @@ class Sidecar {
   }
 
  private:
-  static cluster::ServiceConfig service_config(const ClusterConfig& c) {
+  static cluster::ServiceConfig service_config(server_rec* s, const ClusterConfig& c) {
     cluster::ServiceConfig sc;
     sc.policy = policy_of(c);
+    // The main server's: the key ring (UriTokenKeyFile) lives there.
+    const ServerConfig* main = server_config(s);
+    sc.longest_token_s = static_cast<std::uint32_t>(max_ttl_seconds(main) + clock_skew_seconds(main));
     sc.shadow = c.mode == SharingMode::shadow;
     sc.bulk_shadow = c.bulk_mode == SharingMode::shadow;
     sc.journal_path = journal_path(c);

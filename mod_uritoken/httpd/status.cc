@@ -113,8 +113,15 @@ std::string field(const Record& r, const char* name) { return r.get(name).value_
 std::string csrf_token(std::uint64_t hour);
 std::uint64_t current_hour(const request_rec* r);
 
-// Client id of a record's key id, from this server's key ring ("-" if unknown).
+// A subscriber's verdict (key id 0, core/token_id.h), not a token's.
+bool subscriber_record(const Record& rec) {
+  return rec.get_u64("key") == std::optional<std::uint64_t>(kSubscriberKeyId);
+}
+
+// Client id of a record's key id, from this server's key ring ("-" if
+// unknown); a subscriber verdict names its client as its user.
 std::string client_of(const ServerConfig* conf, const Record& rec) {
+  if (subscriber_record(rec)) return rec.get("user").value_or("-");
   return report::client_of(conf->keys, rec.get_u64("key")).value_or("-");
 }
 
@@ -331,16 +338,22 @@ void render_metrics(request_rec* r, const ServerConfig* conf, const View& v) {
         std::string(v.sidecar_problem.empty() ? "1" : "0") + "\n";
   }
   if (!v.sharing_off && v.sidecar_problem.empty()) {
-    std::size_t manual = 0, bulk = 0, client = 0;
+    std::size_t manual = 0, bulk = 0, client = 0, subscribers = 0;
     for (const Record& b : v.blocked) {
       manual += field(b, "reason") == "manual" ? 1 : 0;
       bulk += field(b, "reason") == "bulk" ? 1 : 0;
       client += field(b, "reason") == "client" ? 1 : 0;
+      subscribers += subscriber_record(b) ? 1 : 0;
     }
     out +=
         "# HELP uritoken_blocked_tokens Tokens revoked in the cluster, as this node knows it.\n"
         "# TYPE uritoken_blocked_tokens gauge\nuritoken_blocked_tokens " +
-        std::to_string(v.blocked.size()) + "\n";
+        std::to_string(v.blocked.size() - subscribers) + "\n";
+    out +=
+        "# HELP uritoken_blocked_subscribers Subscribers whose tokens issued until a verdict are refused (account "
+        "shared, or a logout everywhere by the client site).\n"
+        "# TYPE uritoken_blocked_subscribers gauge\nuritoken_blocked_subscribers " +
+        std::to_string(subscribers) + "\n";
     out +=
         "# HELP uritoken_verdicts Revocations in force by reason: shared (found shared by the places rule), "
         "bulk (found in bulk use), manual (by an operator) or client (by the client site, signed); and "
@@ -645,7 +658,7 @@ std::string blocked_why(const Record& b, const ServerConfig* conf) {
     if (!field(b, "operator").empty()) why += " (from " + html(field(b, "operator")) + ")";
     if (!field(b, "comment").empty()) why += ": " + html(field(b, "comment"));
   } else if (!field(b, "places").empty()) {
-    why = places_html(b);
+    why = std::string(subscriber_record(b) ? "account shared across its tokens: " : "") + places_html(b);
     if (!field(b, "nets").empty()) why += "networks " + network_list(field(b, "nets"), field(b, "nets_where"));
   } else {
     why = html(field(b, "networks")) + " networks";
@@ -669,8 +682,9 @@ std::string blocked_row(const Record& b, const std::string& client, const Server
   const std::uint64_t since_ms = std::strtoull(field(b, "since_ms").c_str(), nullptr, 10);
   out += "<tr><td data-label=\"Session\"><code>" + html(field(b, "session")) +
          "</code></td><td data-label=\"Client\">" + html(client) + "</td><td data-label=\"Key\" class=\"num\">" +
-         html(field(b, "key")) + "</td><td data-label=\"Why\" class=\"why\">" + blocked_why(b, conf) +
-         "</td><td data-label=\"Since\">" + time_cell(since_ms / 1000) + "</td><td data-label=\"Expires\">" +
+         (subscriber_record(b) ? std::string("subscriber") : html(field(b, "key"))) +
+         "</td><td data-label=\"Why\" class=\"why\">" + blocked_why(b, conf) + "</td><td data-label=\"Since\">" +
+         time_cell(since_ms / 1000) + "</td><td data-label=\"Expires\">" +
          time_cell(std::strtoull(field(b, "expires").c_str(), nullptr, 10)) + "</td><td data-label=\"Decided by\">" +
          html(field(b, "origin")) + "</td>";
   if (actions) {
@@ -727,8 +741,11 @@ std::string blocked_section(const request_rec* r, const ServerConfig* conf, cons
            (filtered ? "No blocked token matches the filter." : "No blocked tokens.") + "</td></tr>\n";
   }
   std::string out;
-  out += "<section id=\"blocked\"><h2>Blocked tokens (" + std::to_string(v.blocked.size()) +
-         ")</h2>\n"
+  const auto subscribers =
+      static_cast<std::size_t>(std::count_if(v.blocked.begin(), v.blocked.end(), subscriber_record));
+  out += "<section id=\"blocked\"><h2>Blocked tokens (" + std::to_string(v.blocked.size() - subscribers) + ")" +
+         (subscribers != 0 ? " and subscribers (" + std::to_string(subscribers) + ")" : std::string()) +
+         "</h2>\n"
          "<form method=\"get\" action=\"" +
          self +
          "\" class=\"bar\" role=\"search\">"

@@ -135,6 +135,19 @@ class ServiceCluster {
     sim->poke(i);
   }
 
+  // The same by a token bound to subscriber `ref`: its workers report the
+  // token's use and the subscriber's.
+  void use_as_subscriber(std::size_t i, std::uint64_t session, std::uint64_t ref, const std::string& ip,
+                         std::uint32_t client_hash = 42) {
+    if (!sim->up(i)) return;
+    Sighting s = sighting(session, ip, sim->now());
+    s.client_hash = client_hash;
+    states[i]->state->report(s);
+    states[i]->state->report(subscriber_sighting(s, ref));
+    services[i]->drain(sim->now());
+    sim->poke(i);
+  }
+
   bool revoked_on(std::size_t i, std::uint64_t session) {
     // Found shared (revoked) or in bulk use (bulk): either is refused where enforced.
     return states[i]->state->lookup(1, session, static_cast<std::uint32_t>(sim->now() / 1000)) != RevocationState::none;

@@ -392,6 +392,152 @@ TEST(SharingServiceSim, PeersWithAnotherSharingRuleAreNamedOnce) {
   EXPECT_EQ(c.logs[3]->count("UT00037: "), 3u) << "node 3 names each of the others";
 }
 
+// Account sharing (UriTokenSubscriberSharing site42 places=2): a member
+// who hands out the login, so that friends in four places each use a token
+// of their own. No token is shared, but the subscriber is: one verdict,
+// the subscriber's one entry (key id 0), in every node's table, naming the
+// client; the tokens' own entries stay empty. A family at home with a phone
+// on the move (two places) is left alone; a client without a subscriber
+// limit is never judged by subscriber.
+constexpr std::uint32_t kSite42 = 42, kOtherSite = 43;  // the sightings' client hashes
+constexpr std::uint64_t kSharer = 0x5ab5c21bef000001ULL, kFamily = 0x5ab5c21bef000002ULL,
+                        kUnjudged = 0x5ab5c21bef000003ULL;
+
+std::unique_ptr<ServiceCluster> subscriber_cluster() {
+  auto c = std::make_unique<ServiceCluster>(3, 9, 0.0, nullptr, [](ServiceConfig& sc) {
+    sc.policy.subscriber_limits.push_back({kSite42, 2, 600, "site42"});
+    sc.longest_token_s = 3600 + 30;
+  });
+  c->sim->run_until_true([&] { return all_alive(*c); }, 20000);
+  return c;
+}
+
+std::size_t subscriber_refused_on(ServiceCluster& c, std::uint64_t ref, std::uint32_t issued_s) {
+  std::size_t n = 0;
+  const auto now_s = static_cast<std::uint32_t>(c.sim->now() / 1000);
+  for (std::size_t i = 0; i < c.services.size(); ++i) {
+    std::uint32_t since = 0;
+    const RevocationState s = c.states[i]->state->lookup(kSubscriberKeyId, ref, now_s, &since);
+    n += s == RevocationState::revoked && issued_s <= since;
+  }
+  return n;
+}
+
+TEST(SharingServiceSim, AnAccountUsedFromMorePlacesThanItsLimitIsOneVerdictOnEveryNode) {
+  auto c = subscriber_cluster();
+  const auto issued_s = static_cast<std::uint32_t>(c->sim->now() / 1000) - 60;
+  for (int round = 0; round < 3; ++round) {
+    for (std::uint64_t friend_ = 0; friend_ < 4; ++friend_) {  // four friends, four tokens, four places
+      c->use_as_subscriber(friend_ % 3, 500 + friend_, kSharer, kFiveNetworks[friend_]);
+    }
+    // The family: TV and tablet at home, a phone on mobile data; the other
+    // site's member in five places, with no subscriber limit.
+    c->use_as_subscriber(0, 600, kFamily, "198.51.100.7");
+    c->use_as_subscriber(1, 601, kFamily, "198.51.100.8");
+    c->use_as_subscriber(2, 602, kFamily, "203.0.113.9");
+    for (std::uint64_t k = 0; k < 5; ++k) c->use_as_subscriber(k % 3, 700 + k, kUnjudged, kFiveNetworks[k], kOtherSite);
+    c->sim->run_for(1000);
+  }
+  c->sim->run_for(500);
+  EXPECT_EQ(subscriber_refused_on(*c, kSharer, issued_s), 3u) << "every node refuses the sharer's tokens";
+  EXPECT_EQ(subscriber_refused_on(*c, kFamily, issued_s), 0u) << "a family with a phone";
+  EXPECT_EQ(subscriber_refused_on(*c, kUnjudged, issued_s), 0u) << "a client without a subscriber limit";
+  for (std::uint64_t t = 500; t < 504; ++t) EXPECT_EQ(c->revoked_count(t), 0u) << "no token is shared on its own";
+  const gossip::Revocation* r = c->sim->node(2)->revocations().find({kSubscriberKeyId, kSharer});
+  ASSERT_NE(r, nullptr);
+  EXPECT_EQ(r->reason, kReasonShared);
+  EXPECT_EQ(r->evidence.user, "site42") << "whose subscriber: the feed and the status page name the client";
+  EXPECT_EQ(r->evidence.limit, 2u);
+  EXPECT_GE(r->evidence.places.size(), 3u);
+  EXPECT_EQ(r->token_expires, r->stamp_ms / 1000 + 3630) << "as long as a token issued before it can live";
+  EXPECT_EQ(c->sim->node(0)->revocations().size(), 1u) << "one record, not one per token";
+  std::size_t logged = 0;
+  for (const auto& l : c->logs) logged += l->count("UT00064: subscriber 5ab5c21bef000001 of client site42");
+  EXPECT_GE(logged, 1u);
+  // A token minted after the verdict is served; its use from one place
+  // starts the count afresh and brings no second verdict.
+  const std::uint64_t stamp = r->stamp_ms;
+  for (int round = 0; round < 3; ++round) {
+    c->use_as_subscriber(round % 3, 510, kSharer, "198.51.100.7");
+    c->sim->run_for(1000);
+  }
+  EXPECT_EQ(c->sim->node(1)->revocations().find({kSubscriberKeyId, kSharer})->stamp_ms, stamp);
+  EXPECT_EQ(subscriber_refused_on(*c, kSharer, static_cast<std::uint32_t>(stamp / 1000) + 1), 0u);
+  // The status page's record says what it is and whose.
+  control::Record status;
+  status.kind = "status";
+  bool found = false;
+  for (const control::Record& rec : c->services[0]->handle(status)) {
+    if (rec.kind != "blocked" || rec.get("session") != std::string("5ab5c21bef000001")) continue;
+    found = true;
+    EXPECT_EQ(rec.get("key").value_or(""), "0");
+    EXPECT_EQ(rec.get("reason").value_or(""), "auto");
+    EXPECT_EQ(rec.get("user").value_or(""), "site42");
+    EXPECT_EQ(rec.get("limit").value_or(""), "2");
+  }
+  EXPECT_TRUE(found);
+}
+
+// An operator's pardon of a subscriber holds: the same account seen again
+// from four places stays served, and the pardon is counted as held.
+TEST(SharingServiceSim, APardonedSubscriberIsNotJudgedAgain) {
+  auto c = subscriber_cluster();
+  gossip::Revocation pardon;
+  pardon.token = {kSubscriberKeyId, kSharer};
+  pardon.token_expires = static_cast<std::uint32_t>(c->sim->now() / 1000) + 3630;
+  pardon.stamp_ms = c->sim->now();
+  pardon.pardon = true;
+  pardon.reason = kReasonManual;
+  pardon.origin = c->sim->node(0)->config().node_id;
+  c->sim->node(0)->decide(pardon, c->sim->now());
+  c->sim->run_for(1000);
+  for (int round = 0; round < 3; ++round) {
+    for (std::uint64_t k = 0; k < 4; ++k) c->use_as_subscriber(k % 3, 520 + k, kSharer, kFiveNetworks[k]);
+    c->sim->run_for(1000);
+  }
+  EXPECT_EQ(subscriber_refused_on(*c, kSharer, 0), 0u);
+  EXPECT_TRUE(c->sim->node(1)->revocations().find({kSubscriberKeyId, kSharer})->pardon);
+}
+
+// A subscriber's use from before its verdict (in flight when the owner
+// decided, or from a node that had not heard) says nothing new: the owner
+// does not count it towards a second verdict.
+TEST(SharingService, UsesFromBeforeASubscriberVerdictAreNotCountedAgain) {
+  HeapState shm;
+  Captured log;
+  ServiceConfig sc;
+  sc.policy.max_sessions = 10000;
+  sc.policy.subscriber_limits.push_back({kSite42, 1, 600, "site42"});
+  SharingService service(sc, *shm.state, log.sink());
+  std::uint64_t now = kT0;
+  service.clock = [&] { return now; };
+  NoNetwork net;
+  gossip::Node node(node_config(1), net, service, now, 7);
+  service.attach(&node);
+  auto use = [&](std::uint64_t session, const std::string& ip, std::uint64_t at) {
+    Sighting s = sighting(session, ip, at);
+    shm.state->report(s);
+    shm.state->report(subscriber_sighting(s, kSharer));
+    service.drain(now);
+  };
+  use(1, "198.51.100.7", now);
+  use(2, "203.0.113.9", now);
+  const gossip::Revocation* r = node.revocations().find({kSubscriberKeyId, kSharer});
+  ASSERT_NE(r, nullptr) << "two places against a limit of one";
+  const std::uint64_t stamp = r->stamp_ms;
+  EXPECT_EQ(service.subscriber_detector()->verdict(kSubscriberKeyId, kSharer).places, 0u) << "forgotten at the verdict";
+  now += 2000;
+  use(3, "192.0.2.33", kT0 - 1000);  // used before the verdict, arriving late
+  use(4, "45.33.12.8", kT0 - 500);
+  EXPECT_EQ(node.revocations().find({kSubscriberKeyId, kSharer})->stamp_ms, stamp);
+  EXPECT_EQ(log.count("UT00064: "), 1u);
+  // Two places after it (past the workers' 5 s repeat filter): a second verdict, stamped later.
+  now += 6000;
+  use(5, "192.0.2.33", now);
+  use(6, "45.33.12.8", now);
+  EXPECT_GT(node.revocations().find({kSubscriberKeyId, kSharer})->stamp_ms, stamp);
+}
+
 // Ten seeds of six faulty phases. Every control token stays served and
 // every run converges, seed by seed. A shared token revoked on every node
 // within a second of the heal is the target; under 30% loss a revocation

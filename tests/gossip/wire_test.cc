@@ -119,6 +119,37 @@ TEST(GossipWire, SightingWithoutPlaceIsFromAnOlderNode) {
   EXPECT_FALSE(wire::decode_payload(buf.data(), buf.size()));
 }
 
+SightingReport subscriber_sighting() {
+  SightingReport s = sample_sighting(true);
+  s.token = {0, 0x5ab5c21bef000001ULL};
+  return s;
+}
+
+// Protocol 5: a subscriber's sighting (key id 0) is a record of its own
+// type, which a protocol 4 node skips rather than count it as a token; a
+// token's sighting never has key id 0, nor a subscriber's another.
+TEST(GossipWire, ASubscriberSightingIsItsOwnRecordType) {
+  const SightingReport s = subscriber_sighting();
+  std::vector<std::uint8_t> buf;
+  wire::encode({s}, buf);
+  EXPECT_EQ(buf[0], static_cast<std::uint8_t>(wire::Type::kSubscriberSighting));
+  auto back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  ASSERT_EQ(back->messages.size(), 1u);
+  EXPECT_EQ(std::get<SightingReport>(back->messages[0].v), s);
+  EXPECT_TRUE(is_subscriber(std::get<SightingReport>(back->messages[0].v)));
+  std::vector<std::uint8_t> token;
+  wire::encode({sample_sighting(true)}, token);
+  EXPECT_EQ(token[0], static_cast<std::uint8_t>(wire::Type::kSighting));
+  // Each type with the other's key id: malformed.
+  std::vector<std::uint8_t> bad = buf;
+  bad[0] = static_cast<std::uint8_t>(wire::Type::kSighting);
+  EXPECT_FALSE(wire::decode_payload(bad.data(), bad.size()));
+  bad = token;
+  bad[0] = static_cast<std::uint8_t>(wire::Type::kSubscriberSighting);
+  EXPECT_FALSE(wire::decode_payload(bad.data(), bad.size()));
+}
+
 std::vector<wire::Message> all_messages() {
   Endpoint ep4 = *Endpoint::parse("192.0.2.7:7946");
   Endpoint ep6 = *Endpoint::parse("[2001:db8::1]:17946");
@@ -143,6 +174,7 @@ std::vector<wire::Message> all_messages() {
           {pardon},
           {sample_sighting(false)},
           {sample_sighting(true)},
+          {subscriber_sighting()},
           {root},
           {group},
           {revocation_with_evidence()}};
@@ -182,11 +214,12 @@ TEST(GossipWire, EveryMessageTypeRoundTrips) {
   }
   // All of them: every alternative of wire::Message, and the type bytes 1..N
   // with nothing after N that the decoder takes, so a record type added to
-  // the enum and the decoder without a message above fails here.
+  // the enum and the decoder without a message above fails here. A
+  // SightingReport has two: a token's and (protocol 5) a subscriber's.
   constexpr std::size_t kAlternatives = std::variant_size_v<decltype(wire::Message::v)>;
   EXPECT_EQ(alternatives.size(), kAlternatives);
   std::set<int> expected_types;
-  for (int t = 1; t <= static_cast<int>(kAlternatives); ++t) expected_types.insert(t);
+  for (int t = 1; t <= static_cast<int>(kAlternatives) + 1; ++t) expected_types.insert(t);
   EXPECT_EQ(types, expected_types);
   for (std::size_t n = 0; n <= 300; ++n) bodies.emplace_back(n, 0);
   // Any other type is a newer version's record: skipped whatever its body.

@@ -732,8 +732,9 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     const Response j = http_get(cluster->node(i).port(), "/uritoken-status?json");
     ASSERT_EQ(j.status, 200) << i;
     EXPECT_EQ(j.header("content-type"), "application/json");
-    EXPECT_NE(j.body.find("\"session\":\"" + session + "\",\"state\":\"blocked\",\"client\":\"site42\""),
-              std::string::npos)
+    EXPECT_NE(
+        j.body.find("\"session\":\"" + session + "\",\"kind\":\"token\",\"state\":\"blocked\",\"client\":\"site42\""),
+        std::string::npos)
         << j.body;
     EXPECT_NE(j.body.find("\"reason\":\"auto\""), std::string::npos) << j.body;
     // The evidence travels with the verdict: every node names the networks.
@@ -768,7 +769,7 @@ TEST_F(ClusterTest, StatusPageShowsBlockedTokensAndManualActionsSpread) {
     EXPECT_NE(j.body.find("\"sidecar\":\"up\""), std::string::npos);
     EXPECT_EQ(j.body.find("\"last_contact_ms\":0"), std::string::npos) << "members were heard from: " << j.body;
     EXPECT_NE(j.body.find("\"last_contact_ms\":"), std::string::npos);
-    EXPECT_NE(j.body.find("\"protocol\":\"2-4\""), std::string::npos) << j.body;
+    EXPECT_NE(j.body.find("\"protocol\":\"2-5\""), std::string::npos) << j.body;
     EXPECT_EQ(j.body.find(shared), std::string::npos) << "never the token";
     const Response h = http_get(cluster->node(i).port(), "/uritoken-status");
     EXPECT_EQ(h.status, 200);

@@ -309,12 +309,12 @@ TEST_F(CliControl, BlockedJsonHasTheDocumentedShape) {
   EXPECT_EQ(node["policy"].s, "5a1b");
   EXPECT_EQ(node["members"].n, 3);
 
-  const std::vector<std::string> blocked_keys = {"key_id",     "session",    "state",    "client",   "since",
-                                                 "since_ms",   "expires",    "reason",   "networks", "network_count",
-                                                 "first_seen", "last_seen",  "places",   "score",    "limit",
-                                                 "bulk",       "decided_by", "operator", "user",     "comment"};
-  const std::vector<std::string> pardoned_keys = {"key_id",   "session",    "state",    "client", "since",
-                                                  "since_ms", "decided_by", "operator", "user",   "comment"};
+  const std::vector<std::string> blocked_keys = {
+      "key_id",  "session", "kind",     "state",         "client",     "since",     "since_ms",
+      "expires", "reason",  "networks", "network_count", "first_seen", "last_seen", "places",
+      "score",   "limit",   "bulk",     "decided_by",    "operator",   "user",      "comment"};
+  const std::vector<std::string> pardoned_keys = {"key_id",   "session",    "kind",     "state", "client", "since",
+                                                  "since_ms", "decided_by", "operator", "user",  "comment"};
   const Json& blocked = j["blocked"];
   ASSERT_EQ(blocked.type, Json::array);
   ASSERT_EQ(blocked.a.size(), 3u);

@@ -89,17 +89,18 @@ TEST(StatusReport, ABlockedTokenCarriesItsEvidenceAndAPardonedOneDoesNot) {
   p.add("key", std::uint64_t{12}).add("session", "fedcba9876543210").add("user", "alice");
   std::string out;
   report::append_json(out, std::vector<report::Verdict>{blocked, report::parse_verdict(p)});
-  EXPECT_EQ(
-      python_reads(out,
-                   "print(list(d[0]))\nprint(list(d[1]))\n"
-                   "print(d[0][\"since\"], d[0][\"client\"], d[0][\"bulk\"], d[0][\"places\"][0])"),
-      "['key_id', 'session', 'state', 'client', 'since', 'since_ms', 'expires', 'reason', 'networks', 'network_count', "
-      "'first_seen', 'last_seen', 'places', 'score', 'limit', 'bulk', 'decided_by', 'operator', 'user', "
-      "'comment']\n"
-      "['key_id', 'session', 'state', 'client', 'since', 'since_ms', 'decided_by', 'operator', 'user', 'comment']\n"
-      "2027-01-15T05:13:20Z shop-berlin {'requests_per_min': 900, 'bytes_per_min': 1073741824} "
-      "{'place': 'AS7922 Comcast', 'country': 'US', 'networks': 2, 'concurrent': True, 'weight': 1.3, "
-      "'first_used': 1799989000, 'last_used': 1799990000}\n")
+  EXPECT_EQ(python_reads(out,
+                         "print(list(d[0]))\nprint(list(d[1]))\n"
+                         "print(d[0][\"since\"], d[0][\"client\"], d[0][\"bulk\"], d[0][\"places\"][0])"),
+            "['key_id', 'session', 'kind', 'state', 'client', 'since', 'since_ms', 'expires', 'reason', 'networks', "
+            "'network_count', "
+            "'first_seen', 'last_seen', 'places', 'score', 'limit', 'bulk', 'decided_by', 'operator', 'user', "
+            "'comment']\n"
+            "['key_id', 'session', 'kind', 'state', 'client', 'since', 'since_ms', 'decided_by', 'operator', 'user', "
+            "'comment']\n"
+            "2027-01-15T05:13:20Z shop-berlin {'requests_per_min': 900, 'bytes_per_min': 1073741824} "
+            "{'place': 'AS7922 Comcast', 'country': 'US', 'networks': 2, 'concurrent': True, 'weight': 1.3, "
+            "'first_used': 1799989000, 'last_used': 1799990000}\n")
       << out;
 }
 
