@@ -603,6 +603,17 @@ INSTANTIATE_TEST_SUITE_P(
         BadClusterConf{"UriTokenClientSharing site42 places=2 window=900\n",
                        "UriTokenClientSharing site42: window=900 is longer than UriTokenSharingWindow "
                        "(600); shorten it or raise UriTokenSharingWindow"},
+        BadClusterConf{"UriTokenSubscriberSharing site42\n",
+                       "UriTokenSubscriberSharing: use 'UriTokenSubscriberSharing CLIENT places=N [window=SECONDS]'"},
+        BadClusterConf{"UriTokenSubscriberSharing site42 places=0\n",
+                       "UriTokenSubscriberSharing: '0' is not a number of places from 1 to 4"},
+        BadClusterConf{"UriTokenSubscriberSharing site42 places=2\nUriTokenSubscriberSharing site42 places=3\n",
+                       "UriTokenSubscriberSharing: client 'site42' is given twice"},
+        BadClusterConf{"UriTokenSubscriberSharing site42 places=2\n",
+                       "UriTokenSubscriberSharing needs UriTokenSharing Shadow or Enforce"},
+        BadClusterConf{"UriTokenSharing Shadow\nUriTokenStateDir state\nUriTokenSubscriberSharing site42 places=2 "
+                       "window=900\n",
+                       "UriTokenSubscriberSharing site42: window=900 is longer than UriTokenSharingWindow (600)"},
         BadClusterConf{"UriTokenBulk Always\n", "UriTokenBulk: 'Always' is not allowed; use Off"},
         BadClusterConf{"UriTokenBulk Enforce\n", "UriTokenBulk needs UriTokenSharing Shadow or Enforce"},
         BadClusterConf{"UriTokenBulkLimit requests=0 bytes=0\n",
