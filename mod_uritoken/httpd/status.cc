@@ -658,7 +658,10 @@ std::string blocked_why(const Record& b, const ServerConfig* conf) {
     if (!field(b, "operator").empty()) why += " (from " + html(field(b, "operator")) + ")";
     if (!field(b, "comment").empty()) why += ": " + html(field(b, "comment"));
   } else if (!field(b, "places").empty()) {
-    why = std::string(subscriber_record(b) ? "account shared across its tokens (each one issued until Since is refused): " : "") + places_html(b);
+    why =
+        std::string(subscriber_record(b) ? "account shared across its tokens (each one issued until Since is refused): "
+                                         : "") +
+        places_html(b);
     if (!field(b, "nets").empty()) why += "networks " + network_list(field(b, "nets"), field(b, "nets_where"));
   } else {
     why = html(field(b, "networks")) + " networks";
