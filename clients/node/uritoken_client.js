@@ -80,12 +80,16 @@ function call(method, url, key, keyId, body = '', options = {}) {
 
 /**
  * Revokes one of the client's tokens on every node: { token } (or a URL), or { session, tokenKeyId, expires };
- * or { subscriber } (16 hex digits, the token field): every token so far of that subscriber.
+ * or { subscriber } (16 hex digits, the token field): every token so far of that subscriber (with
+ * issuedBefore, a unix time not in the future: those issued before it).
  */
-function revoke(apiUrl, key, keyId, { token, session, tokenKeyId, expires, subscriber, comment, ca } = {}) {
+function revoke(apiUrl, key, keyId, {
+  token, session, tokenKeyId, expires, subscriber, issuedBefore, comment, ca,
+} = {}) {
   const fields = subscriber !== undefined ? [['subscriber', subscriber]]
     : token !== undefined ? [['token', token]]
       : [['key', String(tokenKeyId)], ['session', session], ['expires', String(expires)]];
+  if (subscriber !== undefined && issuedBefore !== undefined) fields.push(['issued_before', String(issuedBefore)]);
   if (comment !== undefined) fields.push(['comment', comment]);
   return call('POST', apiUrl, key, keyId, formEncode(fields), { ca });
 }

@@ -86,7 +86,8 @@ function client_call(string $method, string $url, string $key, int $keyId, strin
 /**
  * Revokes one of the client's tokens on every node: ['token' => token or URL], or
  * ['session' => hex, 'tokenKeyId' => n, 'expires' => unix], or ['subscriber' => 16 hex digits]
- * (every token so far of that subscriber); optional 'comment', 'cafile'.
+ * (every token so far of that subscriber; with 'issuedBefore' => unix time not in the future,
+ * those issued before it); optional 'comment', 'cafile'.
  */
 function revoke(string $apiUrl, string $key, int $keyId, array $what): array
 {
@@ -94,6 +95,9 @@ function revoke(string $apiUrl, string $key, int $keyId, array $what): array
         : (isset($what['token']) ? ['token' => $what['token']]
             : ['key' => (string)$what['tokenKeyId'], 'session' => $what['session'],
                'expires' => (string)$what['expires']]);
+    if (isset($what['subscriber'], $what['issuedBefore'])) {
+        $fields['issued_before'] = (string)$what['issuedBefore'];
+    }
     if (isset($what['comment'])) {
         $fields['comment'] = $what['comment'];
     }

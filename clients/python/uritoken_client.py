@@ -80,11 +80,14 @@ def _call(method, url, key, key_id, body=b"", context=None):
 
 def revoke(api_url: str, key: bytes, key_id: int, token: str = None, session: str = None,
            token_key_id: int = None, expires: int = None, comment: str = None, context=None,
-           subscriber: str = None) -> dict:
+           subscriber: str = None, issued_before: int = None) -> dict:
     """Revokes one of the client's tokens on every node: by token (or URL), or by session, key id and expiry;
-    or, with subscriber (16 hex digits, the token field), every token so far of that subscriber."""
+    or, with subscriber (16 hex digits, the token field), every token so far of that subscriber (with
+    issued_before, a unix time not in the future: those issued before it)."""
     if subscriber is not None:
         fields = [("subscriber", subscriber)]
+        if issued_before is not None:
+            fields.append(("issued_before", str(issued_before)))
     elif token is not None:
         fields = [("token", token)]
     else:

@@ -14,7 +14,8 @@
 //                   [--comment TEXT] [--socket PATH]
 //   uritoken pardon (--session HEX --key-id N | --url URL | TOKEN) [--comment TEXT] [--socket PATH]
 //   uritoken client-revoke API-URL --key-file F --client ID
-//                   (--session HEX --key-id N --expires UNIX | --token TOKEN-OR-URL | --subscriber HEX)
+//                   (--session HEX --key-id N --expires UNIX | --token TOKEN-OR-URL
+//                    | --subscriber HEX [--issued-before UNIX])
 //                   [--comment TEXT]
 //   uritoken client-feed API-URL --key-file F --client ID [--after CURSOR] [--limit N]
 //
@@ -75,7 +76,8 @@ constexpr const char* kUsage =
     "                  [--comment TEXT] [--socket PATH]\n"
     "  uritoken pardon (--session HEX --key-id N | --url URL | TOKEN) [--comment TEXT] [--socket PATH]\n"
     "  uritoken client-revoke API-URL --key-file F --client ID\n"
-    "                  (--session HEX --key-id N --expires UNIX | --token TOKEN-OR-URL | --subscriber HEX)\n"
+    "                  (--session HEX --key-id N --expires UNIX | --token TOKEN-OR-URL\n"
+    "                   | --subscriber HEX [--issued-before UNIX])\n"
     "                  [--comment TEXT] [--cacert FILE]\n"
     "  uritoken client-feed API-URL --key-file F --client ID [--after CURSOR] [--limit N] [--cacert FILE]\n"
     "blocked, revoke and pardon use the sidecar's control socket: --socket, else\n"
@@ -736,9 +738,10 @@ std::string form_field(const std::string& name, const std::string& value) {
 
 int cmd_client_revoke(int argc, char** argv) {
   std::string error;
-  const auto a = parse_args(
-      argc, argv, {"key-file", "client", "session", "key-id", "expires", "token", "subscriber", "comment", "cacert"},
-      &error);
+  const auto a = parse_args(argc, argv,
+                            {"key-file", "client", "session", "key-id", "expires", "token", "subscriber",
+                             "issued-before", "comment", "cacert"},
+                            &error);
   if (!a) return usage(error);
   const auto& o = a->options;
   std::string body;
@@ -748,8 +751,10 @@ int cmd_client_revoke(int argc, char** argv) {
     return usage(
         "client-revoke needs --token TOKEN-OR-URL, --subscriber HEX, or --session HEX --key-id N --expires UNIX");
   }
+  if (o.count("issued-before") && !o.count("subscriber")) return usage("--issued-before goes with --subscriber only");
   if (o.count("subscriber")) {
     body = form_field("subscriber", o.at("subscriber"));
+    if (o.count("issued-before")) body += "&" + form_field("issued_before", o.at("issued-before"));
   } else if (o.count("token")) {
     body = form_field("token", o.at("token"));
   } else {

@@ -519,6 +519,10 @@ std::vector<control::Record> SharingService::manual(const control::Record& reque
   return decide_now(r, request, request.get("user").value_or(""));
 }
 
+namespace {
+control::Record ok_record(const gossip::Revocation& r);
+}  // namespace
+
 // An operator's or a client site's verdict: stamped now (after the entry it
 // replaces, so that it wins), spread like an automatic one, who asked and
 // why as its evidence.
@@ -527,18 +531,28 @@ std::vector<control::Record> SharingService::decide_now(gossip::Revocation r, co
   const std::uint64_t now = clock();
   const gossip::Revocation* known = node_->revocations().find(r.token);
   r.stamp_ms = known != nullptr && known->stamp_ms >= now ? known->stamp_ms + 1 : now;
+  return decide_as_stamped(r, request, user);
+}
+
+std::vector<control::Record> SharingService::decide_as_stamped(gossip::Revocation r, const control::Record& request,
+                                                               const std::string& user) {
   r.origin = node_->config().node_id;
   r.evidence.operator_address = request.get("operator").value_or("").substr(0, gossip::Evidence::kMaxOperator);
   r.evidence.user = user.substr(0, gossip::Evidence::kMaxUser);
   r.evidence.comment = request.get("comment").value_or("").substr(0, gossip::Evidence::kMaxComment);
-  node_->decide(r, now);
-  control::Record ok;
-  ok.kind = "ok";
-  ok.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("stamp_ms", r.stamp_ms);
-  return {ok};
+  node_->decide(r, clock());
+  return {ok_record(r)};
 }
 
 namespace {
+// The answer to a verdict by hand: which entry holds, and its stamp.
+control::Record ok_record(const gossip::Revocation& r) {
+  control::Record ok;
+  ok.kind = "ok";
+  ok.add("key", r.token.key_id).add("session", hex64(r.token.session)).add("stamp_ms", r.stamp_ms);
+  return ok;
+}
+
 // An error the client-API handler passes on: `problem` is its name (client_api.h).
 control::Record problem_record(const char* problem, const std::string& message) {
   control::Record r = error_record(message);
@@ -575,7 +589,31 @@ std::vector<control::Record> SharingService::client_revoke(const control::Record
   r.token = {static_cast<std::uint16_t>(*key), *session};
   r.token_expires = static_cast<std::uint32_t>(*expires);
   r.reason = kReasonClient;
+  if (const auto before = request.get_u64("issued_before"); before && is_subscriber(r.token)) {
+    return client_revoke_before(r, request, *before);
+  }
   return decide_now(r, request, *request.get("client"));  // the site's client id is the user
+}
+
+// "Every token of this subscriber issued before T": the subscriber's entry
+// stamped just before T (its stamp is the cut-off), the site's as for a
+// logout. An entry that wins over it already answers: a later revocation
+// covers those tokens too; a later pardon (an operator's) holds.
+std::vector<control::Record> SharingService::client_revoke_before(gossip::Revocation r, const control::Record& request,
+                                                                  std::uint64_t before_s) {
+  if (before_s == 0 || before_s * 1000 > clock()) {
+    return {problem_record("bad-request", "issued_before= is after this node's clock")};
+  }
+  r.stamp_ms = before_s * 1000 - 1;
+  r.origin = node_->config().node_id;
+  const gossip::Revocation* known = node_->revocations().find(r.token);
+  if (known == nullptr || !wins_over(*known, r)) return decide_as_stamped(r, request, *request.get("client"));
+  if (known->pardon) {
+    return {problem_record("superseded",
+                           "this subscriber was pardoned after that time; leave issued_before= out to refuse every "
+                           "token of it issued until now")};
+  }
+  return {ok_record(*known)};
 }
 
 // One page of a client's verdicts: those of its keys (`keys`, from the

@@ -127,11 +127,15 @@ class SharingService : public gossip::Listener {
   std::vector<control::Record> manual(const control::Record& request, bool pardon);
   std::vector<control::Record> decide_now(gossip::Revocation r, const control::Record& request,
                                           const std::string& user);
+  std::vector<control::Record> decide_as_stamped(gossip::Revocation r, const control::Record& request,
+                                                 const std::string& user);  // r.stamp_ms set
   // The client-site API's part on the node (docs/client-api.md): the
   // handler checked the signature; the node checks the nonce was not seen,
   // then revokes or reads the feed.
   bool fresh_nonce(const control::Record& request, std::uint64_t now_ms);
   std::vector<control::Record> client_revoke(const control::Record& request);
+  std::vector<control::Record> client_revoke_before(gossip::Revocation r, const control::Record& request,
+                                                    std::uint64_t before_s);
   std::vector<control::Record> client_feed(const control::Record& request);
 
   static constexpr std::uint64_t kFreshDecisionMs = 60000;

@@ -103,6 +103,7 @@ const char* problem_name(Problem p) {
     case Problem::not_your_token: return "not-your-token";
     case Problem::expired_token: return "expired-token";
     case Problem::plain_http: return "plain-http";
+    case Problem::superseded: return "superseded";
   }
   return "bad-request";
 }
@@ -115,6 +116,7 @@ int problem_http_status(Problem p) {
     case Problem::expired_token: return 400;
     case Problem::not_your_token:
     case Problem::plain_http: return 403;
+    case Problem::superseded: return 409;
     default: return 401;
   }
 }
@@ -175,11 +177,40 @@ Problem authenticate(const KeyRing& keys, const Auth& auth, std::string_view met
   return Problem::ok;
 }
 
+namespace {
+
+// subscriber= and issued_before=: the subscriber's entry under the
+// requesting client's name, so one client never reaches another's.
+bool parse_subscriber(const std::string& hex, const std::string* before, std::string_view client, std::int64_t now,
+                      RevokeRequest* out, std::string* why) {
+  std::uint64_t bits = 0;
+  if (!hex64(hex, &bits)) return false;
+  if (before != nullptr) {
+    std::uint64_t t = 0;
+    // Not in the future: a cut-off ahead of the node's clock would refuse
+    // tokens not minted yet, and outlast any pardon until then.
+    if (!decimal(*before, 0xffffffffULL, &t) || t == 0 || static_cast<std::int64_t>(t) > now) {
+      *why = "issued_before= is a unix time in seconds, not after now (leave it out for now)";
+      return false;
+    }
+    out->issued_before = static_cast<std::uint32_t>(t);
+  }
+  SubscriberId id;
+  for (int i = 7; i >= 0; --i, bits >>= 8) id[static_cast<std::size_t>(i)] = bits & 0xff;
+  out->subscriber = id;
+  out->key_id = kSubscriberKeyId;
+  std::uint64_t ref = subscriber_ref(client, id);
+  for (int i = 7; i >= 0; --i, ref >>= 8) out->session[static_cast<std::size_t>(i)] = ref & 0xff;
+  return true;
+}
+
+}  // namespace
+
 Problem parse_revoke(std::string_view body, const KeyRing& keys, std::string_view client, std::int64_t now,
                      RevokeRequest* out, std::string* why) {
   if (body.size() > kMaxBodyBytes) return Problem::too_large;
   std::map<std::string, std::string, std::less<>> form;
-  if (!parse_form(body, {"token", "key", "session", "expires", "subscriber", "comment"}, &form, why)) {
+  if (!parse_form(body, {"token", "key", "session", "expires", "subscriber", "issued_before", "comment"}, &form, why)) {
     return Problem::bad_request;
   }
   auto field = [&](std::string_view name) -> const std::string* {
@@ -187,18 +218,15 @@ Problem parse_revoke(std::string_view body, const KeyRing& keys, std::string_vie
     return it == form.end() ? nullptr : &it->second;
   };
   if (const std::string* subscriber = field("subscriber")) {
-    std::uint64_t bits = 0;
-    if (field("token") || field("key") || field("session") || field("expires") || !hex64(*subscriber, &bits)) {
-      *why = "subscriber= is 16 hex digits (URITOKEN_SUBSCRIBER), alone or with comment=";
+    if (field("token") || field("key") || field("session") || field("expires") ||
+        !parse_subscriber(*subscriber, field("issued_before"), client, now, out, why)) {
+      if (why->empty())
+        *why = "subscriber= is 16 hex digits (URITOKEN_SUBSCRIBER), alone or with issued_before= and comment=";
       return Problem::bad_request;
     }
-    SubscriberId id;
-    for (int i = 7; i >= 0; --i, bits >>= 8) id[static_cast<std::size_t>(i)] = bits & 0xff;
-    out->subscriber = id;
-    out->key_id = kSubscriberKeyId;
-    // Under the requesting client's name: one client never reaches another's subscribers.
-    std::uint64_t ref = subscriber_ref(client, id);
-    for (int i = 7; i >= 0; --i, ref >>= 8) out->session[static_cast<std::size_t>(i)] = ref & 0xff;
+  } else if (field("issued_before")) {
+    *why = "issued_before= goes with subscriber= only";
+    return Problem::bad_request;
   } else if (const std::string* token = field("token")) {
     if (field("key") || field("session") || field("expires")) {
       *why = "give token= or key=, session= and expires=, not both";

@@ -49,6 +49,7 @@ enum class Problem {
   not_your_token,  // 403: the token's key belongs to another client
   expired_token,   // 400: the token to revoke has expired already
   plain_http,      // 403: the API is TLS-only (UriTokenClientApiPlainHTTP)
+  superseded,      // 409: a later verdict on that subscriber holds (an operator's pardon after issued_before)
 };
 const char* problem_name(Problem p);
 int problem_http_status(Problem p);
@@ -77,12 +78,14 @@ Problem authenticate(const KeyRing& keys, const Auth& auth, std::string_view met
 // POST: what to revoke. Either token=<token text>, or key=<id>,
 // session=<16 hex digits> and expires=<unix s>, or subscriber=<16 hex
 // digits> (every token of that subscriber issued until now: logout
-// everywhere); optional comment=.
+// everywhere) with optionally issued_before=<unix s, not in the future>
+// (only those issued before that second); optional comment=.
 struct RevokeRequest {
   std::uint16_t key_id = 0;   // kSubscriberKeyId for a subscriber
   SessionId session{};        // for a subscriber: subscriber_ref(client, subscriber), big-endian
   std::uint32_t expires = 0;  // for a subscriber: 0, the handler sets it (the longest token life)
   std::optional<SubscriberId> subscriber;
+  std::uint32_t issued_before = 0;  // for a subscriber: 0 = every token issued until now
   std::string comment;
 };
 // Parses an application/x-www-form-urlencoded body; checks that the token's

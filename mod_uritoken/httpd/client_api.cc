@@ -78,7 +78,7 @@ std::optional<std::vector<control::Record>> ask(request_rec* r, const ServerConf
   if (result.ok()) return std::move(result.records);
   if (result.error == control::CallError::refused && !result.records.empty()) {
     const std::string problem = result.records[0].get("problem").value_or("");
-    for (Problem p : {Problem::replayed, Problem::expired_token, Problem::bad_request}) {
+    for (Problem p : {Problem::replayed, Problem::expired_token, Problem::bad_request, Problem::superseded}) {
       if (problem == client_api::problem_name(p)) {
         *status = refuse(r, p, result.message, client);
         return std::nullopt;
@@ -113,6 +113,7 @@ int revoke(request_rec* r, const ServerConfig* conf, const Key& key, const std::
   req.add("key", what.key_id).add("session", session_hex(what.session)).add("expires", what.expires);
   req.add("operator", r->useragent_ip ? r->useragent_ip : "-");
   if (!what.comment.empty()) req.add("comment", what.comment);
+  if (what.issued_before != 0) req.add("issued_before", what.issued_before);
   int status = OK;
   const auto answer = ask(r, conf, req, key.client.c_str(), &status);
   if (!answer) return status;
@@ -122,11 +123,13 @@ int revoke(request_rec* r, const ServerConfig* conf, const Key& key, const std::
   if (what.subscriber) {
     subscriber = session_hex(*what.subscriber);
   }
-  ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "UT00061: client site %s (from %s) revoked %s%s in the cluster",
-                key.client.c_str(), r->useragent_ip ? r->useragent_ip : "-",
-                what.subscriber ? "every token so far of subscriber "
-                                : ("key " + std::to_string(what.key_id) + " session ").c_str(),
-                what.subscriber ? subscriber.c_str() : session.c_str());
+  const std::string revoked =
+      !what.subscriber ? "key " + std::to_string(what.key_id) + " session " + session
+      : what.issued_before != 0
+          ? "every token issued before " + std::to_string(what.issued_before) + " of subscriber " + subscriber
+          : "every token so far of subscriber " + subscriber;
+  ap_log_rerror(APLOG_MARK, APLOG_NOTICE, 0, r, "UT00061: client site %s (from %s) revoked %s in the cluster",
+                key.client.c_str(), r->useragent_ip ? r->useragent_ip : "-", revoked.c_str());
   std::string json = "{\"revoked\":{" + (what.subscriber ? "\"subscriber\":\"" + subscriber + "\"," : std::string()) +
                      "\"key_id\":" + std::to_string(what.key_id) + ",\"session\":\"" + session +
                      "\",\"expires\":" + std::to_string(what.expires) + ",\"since_ms\":";

@@ -14,6 +14,7 @@
 #include <cstring>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -536,6 +537,60 @@ TEST(SharingService, UsesFromBeforeASubscriberVerdictAreNotCountedAgain) {
   use(5, "192.0.2.33", now);
   use(6, "45.33.12.8", now);
   EXPECT_GT(node.revocations().find({kSubscriberKeyId, kSharer})->stamp_ms, stamp);
+}
+
+// A client's "issued before T" for a subscriber (docs/client-api.md): the
+// entry is stamped just before T; one that wins over it answers instead,
+// a later revocation as is, a later pardon as superseded.
+TEST(SharingService, ASubscribersIssuedBeforeIsStampedAtItsCutOffUnlessALaterVerdictHolds) {
+  HeapState shm;
+  Captured log;
+  ServiceConfig sc;
+  sc.policy.max_sessions = 10000;
+  SharingService service(sc, *shm.state, log.sink());
+  std::uint64_t now = kT0;
+  service.clock = [&] { return now; };
+  NoNetwork net;
+  gossip::Node node(node_config(1), net, service, now, 7);
+  service.attach(&node);
+  int nonce = 0;
+  auto revoke = [&](std::uint64_t ref, std::optional<std::uint64_t> before) {
+    control::Record req;
+    req.kind = "client-revoke";
+    req.add("client", "site42").add("nonce", "nonce-" + std::to_string(++nonce)).add("key", 0);
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(ref));
+    req.add("session", hex).add("expires", kT0 / 1000 + 3600);
+    if (before) req.add("issued_before", *before);
+    return service.handle(req);
+  };
+  const std::uint64_t t = kT0 / 1000 - 600;
+  auto answer = revoke(kSharer, t);
+  ASSERT_EQ(answer[0].kind, "ok");
+  EXPECT_EQ(answer[0].get_u64("stamp_ms"), t * 1000 - 1);
+  std::uint32_t since = 0;
+  EXPECT_EQ(shm.state->lookup(kSubscriberKeyId, kSharer, static_cast<std::uint32_t>(kT0 / 1000), &since),
+            RevocationState::revoked);
+  EXPECT_EQ(since, t - 1) << "tokens issued before t";
+  // Until now, then an earlier cut-off: the later entry holds and answers.
+  ASSERT_EQ(revoke(kSharer, std::nullopt)[0].kind, "ok");
+  answer = revoke(kSharer, t - 60);
+  ASSERT_EQ(answer[0].kind, "ok");
+  EXPECT_EQ(answer[0].get_u64("stamp_ms"), kT0);
+  // After an operator's pardon, an earlier cut-off is superseded; a cut-off
+  // in the future is refused.
+  now += 1000;
+  control::Record pardon;
+  pardon.kind = "pardon";
+  pardon.add("key", 0).add("session", "5ab5c21bef000001");
+  ASSERT_EQ(service.handle(pardon)[0].kind, "ok");
+  answer = revoke(kSharer, t);
+  EXPECT_EQ(answer[0].kind, "error");
+  EXPECT_EQ(answer[0].get("problem").value_or(""), "superseded");
+  EXPECT_TRUE(node.revocations().find({kSubscriberKeyId, kSharer})->pardon);
+  answer = revoke(kFamily, now / 1000 + 10);
+  EXPECT_EQ(answer[0].get("problem").value_or(""), "bad-request");
+  EXPECT_EQ(node.revocations().find({kSubscriberKeyId, kFamily}), nullptr);
 }
 
 // Ten seeds of six faulty phases. Every control token stays served and

@@ -288,6 +288,29 @@ TEST_F(ClientApiTest, ALogoutEverywhereRefusesEveryTokenOfTheSubscriberIssuedUnt
   EXPECT_NE(f.body.find("\"key_id\":0,"), std::string::npos) << f.body;
   EXPECT_NE(f.body.find("\"comment\":\"logout everywhere\""), std::string::npos) << f.body;
   EXPECT_EQ(feed(2, "", 4).body.find("logout everywhere"), std::string::npos) << "another client's verdict";
+
+  // Bob's tokens issued before a time (a device stolen last week): the older
+  // one is refused everywhere, the newer one served; a later request "until
+  // now" covers both, and an earlier cut-off after it changes nothing.
+  const std::string bob_old = for_account("bob", now - 120), bob_new = other;
+  Signed before;
+  before.body = "subscriber=" + bob + "&issued_before=" + std::to_string(now - 60);
+  const Response cut = send(0, sign(before));
+  ASSERT_EQ(cut.status, 200) << cut.body;
+  EXPECT_NE(cut.body.find("\"since_ms\":" + std::to_string((now - 60) * 1000 - 1)), std::string::npos) << cut.body;
+  ASSERT_GE(cluster->wait_refused_everywhere(bob_old, 3000), 0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_TRUE(cluster->served_everywhere(bob_new)) << "issued after the cut-off";
+  // The CLI does the same; an earlier cut-off than the one in force is answered by it.
+  std::string out;
+  const std::string cli = std::string(BUILD_DIR) +
+                          "/uritoken client-revoke http://127.0.0.1:" + std::to_string(cluster->node(2).port()) + kApi +
+                          " --key-file " + cluster->node(0).key_file() + " --client site42 --subscriber " + bob;
+  ASSERT_EQ(run_command(cli + " --issued-before " + std::to_string(now - 90) + " 2>&1", &out), 0) << out;
+  EXPECT_NE(out.find("\"since_ms\":" + std::to_string((now - 60) * 1000 - 1)), std::string::npos) << out;
+  EXPECT_TRUE(cluster->served_everywhere(bob_new));
+  EXPECT_NE(run_command(cli + " --issued-before " + std::to_string(now + 3600) + " 2>&1", &out), 0);
+  EXPECT_NE(out.find("bad-request"), std::string::npos) << out;
 }
 
 // The PHP, Python and Node helpers against a real node: each revokes a
@@ -297,13 +320,18 @@ TEST_F(ClientApiTest, ThePhpPythonAndNodeClientsRevokeAndReadTheFeed) {
   const std::string api = "http://127.0.0.1:" + std::to_string(cluster->node(1).port()) + kApi;
   const std::string key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8";  // key 1 of kTestKeys
   const std::string clients = std::string(SOURCE_DIR) + "/clients/";
+  // Each also revokes a subscriber's tokens issued before a time (issued_before).
+  const long before_s = static_cast<long>(std::time(nullptr)) - 100;
+  const std::string before = std::to_string(before_s);
   const auto script = [&](const std::string& lang, const std::string& token) -> std::string {
     if (lang == "python") {
       return "python3 -c 'import sys, json; sys.path.insert(0, \"" + clients +
              "python\"); from uritoken_mint import key_from_base64url; from uritoken_client import revoke, feed; "
              "k = key_from_base64url(\"" +
              key + "\"); revoke(\"" + api + "\", k, 1, token=\"" + token +
-             "\", comment=\"from python\"); print(json.dumps(feed(\"" + api + "\", k, 1, limit=1000)))'";
+             "\", comment=\"from python\"); print(json.dumps(revoke(\"" + api +
+             "\", k, 1, subscriber=\"5ab5c21bef000001\", issued_before=" + before + "))); print(json.dumps(feed(\"" +
+             api + "\", k, 1, limit=1000)))'";
     }
     if (lang == "node") {
       return "node -e 'const { keyFromBase64url } = require(\"" + clients +
@@ -311,6 +339,9 @@ TEST_F(ClientApiTest, ThePhpPythonAndNodeClientsRevokeAndReadTheFeed) {
              "node/uritoken_client\"); const k = keyFromBase64url(\"" + key + "\"); (async () => { await revoke(\"" +
              api + "\", k, 1, { token: \"" + token +
              "\", comment: \"from node\" }); "
+             "console.log(JSON.stringify(await revoke(\"" +
+             api + "\", k, 1, { subscriber: \"5ab5c21bef000002\", issuedBefore: " + before +
+             " }))); "
              "console.log(JSON.stringify(await feed(\"" +
              api +
              "\", k, 1, { limit: 1000 }))); })()"
@@ -320,6 +351,9 @@ TEST_F(ClientApiTest, ThePhpPythonAndNodeClientsRevokeAndReadTheFeed) {
            "php/uritoken_client.php\"; $k = UriToken\\key_from_base64url(\"" + key + "\"); UriToken\\revoke(\"" + api +
            "\", $k, 1, [\"token\" => \"" + token +
            "\", \"comment\" => \"from php\"]); "
+           "echo json_encode(UriToken\\revoke(\"" +
+           api + "\", $k, 1, [\"subscriber\" => \"5ab5c21bef000003\", \"issuedBefore\" => " + before +
+           "])); "
            "echo json_encode(UriToken\\feed(\"" +
            api + "\", $k, 1, [\"limit\" => 1000]));'";
   };
@@ -329,6 +363,7 @@ TEST_F(ClientApiTest, ThePhpPythonAndNodeClientsRevokeAndReadTheFeed) {
     ASSERT_EQ(run_command(script(lang, token) + " 2>&1", &out), 0) << lang << ": " << out;
     EXPECT_NE(out.find(cluster->session_of(token)), std::string::npos) << lang << ": " << out;
     EXPECT_NE(out.find("from " + lang), std::string::npos) << lang << ": " << out;
+    EXPECT_NE(out.find(std::to_string(before_s * 1000 - 1)), std::string::npos) << lang << ": the cut-off, " << out;
     EXPECT_GE(cluster->wait_refused_everywhere(token, 3000), 0) << lang;
   }
 }

@@ -33,7 +33,7 @@ constexpr const char* kNonce = "AAECAwQFBgcICQoLDA0ODw";
 TEST(ClientApi, SignsEveryVector) {
   const KeyRing ring = test_ring();
   const auto blocks = uritoken::testing::read_vectors("client-requests.txt");
-  ASSERT_EQ(blocks.size(), 5u);
+  ASSERT_EQ(blocks.size(), 6u);
   for (const auto& b : blocks) {
     const std::string body = b.fields.at("body") == "-" ? "" : b.fields.at("body");
     const std::int64_t time = std::stoll(b.fields.at("time"));
@@ -157,6 +157,35 @@ TEST(ClientApi, ASubscriberIsRevokedUnderTheRequestingClientsNameOnly) {
   for (const char* bad : {"subscriber=0827e266b84dd64", "subscriber=0827E266B84DD64A", "subscriber=x",
                           "subscriber=0827e266b84dd64a&key=7", "subscriber=0827e266b84dd64a&token=abc"}) {
     EXPECT_EQ(parse_revoke(bad, ring, "site42", kNow, &theirs, &why), Problem::bad_request) << bad;
+  }
+}
+
+// "Every token of this subscriber issued before T": T is a unix time not
+// after now, and goes with subscriber= only.
+TEST(ClientApi, IssuedBeforeNarrowsASubscribersRevocationToEarlierTokens) {
+  const KeyRing ring = test_ring();
+  RevokeRequest r;
+  std::string why;
+  const std::string before = std::to_string(kNow - 7 * 86400);
+  ASSERT_EQ(parse_revoke("subscriber=0827e266b84dd64a&issued_before=" + before, ring, "site42", kNow, &r, &why),
+            Problem::ok)
+      << why;
+  EXPECT_EQ(r.issued_before, static_cast<std::uint32_t>(kNow - 7 * 86400));
+  RevokeRequest now_;
+  ASSERT_EQ(parse_revoke("subscriber=0827e266b84dd64a&issued_before=" + std::to_string(kNow), ring, "site42", kNow,
+                         &now_, &why),
+            Problem::ok);
+  RevokeRequest plain;
+  ASSERT_EQ(parse_revoke("subscriber=0827e266b84dd64a", ring, "site42", kNow, &plain, &why), Problem::ok);
+  EXPECT_EQ(plain.issued_before, 0u) << "until now";
+  for (const std::string& bad :
+       {"subscriber=0827e266b84dd64a&issued_before=" + std::to_string(kNow + 1),  // the future
+        std::string("subscriber=0827e266b84dd64a&issued_before=0"),
+        std::string("subscriber=0827e266b84dd64a&issued_before=x"),
+        std::string("subscriber=0827e266b84dd64a&issued_before=-5"),
+        "key=7&session=0123456789abcdef&expires=" + std::to_string(kNow + 60) + "&issued_before=" + before}) {
+    RevokeRequest out;
+    EXPECT_EQ(parse_revoke(bad, ring, "site42", kNow, &out, &why), Problem::bad_request) << bad;
   }
 }
 

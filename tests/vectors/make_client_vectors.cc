@@ -73,6 +73,8 @@ int main(int argc, char** argv) {
        "token=AQIAB2tJ0gABI0VniavN7wIGc2l0ZTQy-kOqCujRSp1JYNRyr6vu2A&comment=refund%20%23812+by+support"},
       {"revoke-subscriber", "POST", "/uritoken/client", 1800000004, "bG9nb3V0LWV2ZXJ5d2hlcmU",
        "subscriber=0827e266b84dd64a&comment=logout%20everywhere"},
+      {"revoke-subscriber-issued-before", "POST", "/uritoken/client", 1800000005, "c3RvbGVuLWxhc3Qtd2Vlaw",
+       "subscriber=0827e266b84dd64a&issued_before=1799395200"},
       {"feed-first-page", "GET", "/uritoken/client", 1800000002, "ZmVlZC1maXJzdC1wYWdl", ""},
       {"feed-after-cursor", "GET", "/uritoken/client?after=1800000000123-7-0123456789abcdef&limit=50", 1800000003,
        "ZmVlZC1uZXh0LXBhZ2UtLQ", ""},
