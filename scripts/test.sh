@@ -19,6 +19,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh || { echo "install-deps failed"; exit 1; }
 bash scripts/build.sh || { echo "build failed"; exit 1; }
+bash scripts/fetch-test-assets.sh || { echo "fetch-test-assets failed (hls.js from the npm registry)"; exit 1; }
 
 # GoogleTest output as parsed below: plain text, one result line per test.
 export GTEST_COLOR=no GTEST_BRIEF=0

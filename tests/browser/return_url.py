@@ -5,7 +5,7 @@
 Run by tests/integration/return_url_test.cc against a real httpd whose
 client site42 has a UriTokenReturnURL:
 
-  return_url.py --page URL --return-prefix URL --player URL --profile-root DIR
+  return_url.py --page URL --return-prefix URL --player URL [--hls URL] --profile-root DIR
 
 1. Navigates to --page (a tokenized page whose token has expired) and
    waits until the browser lands on a URL starting with --return-prefix;
@@ -13,6 +13,9 @@ client site42 has a UriTokenReturnURL:
 2. Opens --player, a page whose <video> plays an expired tokenized clip and
    whose script fetches an expired tokenized HLS playlist the way hls.js
    does (fetch, CORS mode); prints "video: error CODE" and "fetch: STATUS".
+3. With --hls, opens a page where hls.js itself plays an expired and a
+   valid tokenized playlist; prints the page's verdict ("hls: expired=...
+   valid=...").
 Exit 0 on success; 1 with "FAIL: ..." on stderr otherwise.
 """
 import argparse
@@ -40,6 +43,7 @@ def main():
     ap.add_argument("--page", required=True)
     ap.add_argument("--return-prefix", required=True)
     ap.add_argument("--player", required=True)
+    ap.add_argument("--hls")
     ap.add_argument("--profile-root", default=tempfile.gettempdir())
     a = ap.parse_args()
     driver = start_browser(a.profile_root)
@@ -56,6 +60,11 @@ def main():
         print("video: " + video.replace("=", " "), flush=True)
         print("fetch: " + fetched.split("=")[1], flush=True)
         check(video.startswith("error="), "the video played: " + title)
+        if a.hls:
+            driver.get(a.hls)
+            title = wait_for(lambda: driver.title if driver.title.startswith("done ") else None,
+                             "hls.js to finish with both playlists (title %r)" % driver.title)
+            print("hls: " + title[5:], flush=True)
     finally:
         driver.quit()
     return 0

@@ -2,8 +2,9 @@
 // Refusals that lead back to the client site (UriTokenReturnURL) on a real
 // httpd: a page navigation to an expired token lands on the client's URL
 // with a signature the site can verify, in headless Chromium as with raw
-// requests, while a <video>, an hls.js-style fetch, a Range request and a
-// player without Fetch metadata keep the plain 410.
+// requests, while a <video>, an hls.js-style fetch, hls.js itself (which
+// also follows a valid playlist's relative link to its segment), a Range
+// request and a player without Fetch metadata keep the plain 410.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -146,7 +147,7 @@ TEST_F(ReturnUrlTest, OutOfScopeGoesBackWithoutASession) {
   expect_server_clean(*h, {scoped});
 }
 
-TEST_F(ReturnUrlTest, InHeadlessChromiumTheViewerLandsOnTheSiteAndTheVideoGets410) {
+TEST_F(ReturnUrlTest, InHeadlessChromiumTheViewerLandsOnTheSiteWhileTheVideoAndHlsJsGet410) {
   for (const char* path : {kPython, "/usr/bin/chromium", "/usr/bin/chromedriver"}) {
     ASSERT_EQ(access(path, X_OK), 0) << path << " is missing: run bash scripts/install-deps.sh";
   }
@@ -167,11 +168,43 @@ TEST_F(ReturnUrlTest, InHeadlessChromiumTheViewerLandsOnTheSiteAndTheVideoGets41
           "</script>");
   char dir[] = "/tmp/uritoken-browser-XXXXXX";
   ASSERT_NE(mkdtemp(dir), nullptr);
+  // hls.js itself, as sites embed it (scripts/fetch-test-assets.sh): an
+  // expired playlist, and a valid one whose segment it fetches by the
+  // playlist's relative link, through the token prefix.
+  const std::string hls_js = read_file(std::string(BUILD_DIR) + "/vendor/hls.min.js");
+  ASSERT_GT(hls_js.size(), 100000u) << "hls.js is missing: run bash scripts/fetch-test-assets.sh";
+  h->write_doc("site/hls.min.js", hls_js);
+  h->write_doc("media/hls/index.m3u8",
+               "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-TARGETDURATION:6\n#EXT-X-MEDIA-SEQUENCE:0\n#EXTINF:6.0,\nseg1.ts\n"
+               "#EXT-X-ENDLIST\n");
+  h->write_doc("media/hls/seg1.ts", std::string(188 * 20, '\x47'));
+  const std::string valid = h->mint("--client site42 --ttl 600");
+  h->write_doc("site/hls.html",
+               "<!doctype html><title>loading</title><body><script src=\"/site/hls.min.js\"></script><script>\n"
+               "const got = {};\n"
+               "const done = () => { if (got.expired && got.valid) document.title = 'done expired=' + got.expired + "
+               "' valid=' + got.valid; };\n"
+               "function play(name, url) {\n"
+               "  if (!Hls.isSupported()) { got[name] = 'unsupported'; return done(); }\n"
+               "  const video = document.createElement('video'); video.muted = true; document.body.append(video);\n"
+               "  const hls = new Hls();\n"
+               "  hls.on(Hls.Events.FRAG_LOADED, () => { got[name] = got[name] || 'segment-loaded'; done(); });\n"
+               "  hls.on(Hls.Events.ERROR, (e, d) => { if (d.fatal && !got[name]) { got[name] = d.details + ':' + "
+               "(d.response ? d.response.code : 'none'); done(); } });\n"
+               "  hls.loadSource(url); hls.attachMedia(video);\n"
+               "}\n"
+               "play('expired', '/_uk_" +
+                   expired +
+                   "/media/hls/index.m3u8');\n"
+                   "play('valid', '/_uk_" +
+                   valid +
+                   "/media/hls/index.m3u8');\n"
+                   "</script>");
   std::string out;
   const int rc =
       run_command(std::string(kPython) + " " + SOURCE_DIR + "/tests/browser/return_url.py --page " + base() + "/_uk_" +
                       expired + "/gallery/12/index.html --return-prefix " + base() + "/site/renew.html --player " +
-                      base() + "/site/player.html --profile-root " + dir + " 2>&1",
+                      base() + "/site/player.html --hls " + base() + "/site/hls.html --profile-root " + dir + " 2>&1",
                   &out);
   std::string rm;
   run_command(std::string("rm -rf ") + dir, &rm);
@@ -182,12 +215,16 @@ TEST_F(ReturnUrlTest, InHeadlessChromiumTheViewerLandsOnTheSiteAndTheVideoGets41
   EXPECT_TRUE(verifies(landed)) << landed;
   EXPECT_NE(out.find("video: error"), std::string::npos) << out;
   EXPECT_NE(out.find("fetch: 410"), std::string::npos) << out;
+  EXPECT_NE(out.find("hls: expired=manifestLoadError:410 valid=segment-loaded"), std::string::npos) << out;
   // What Chromium sent, as the server logged it: the navigation 302, its
   // video element's Range requests and the script's fetch 410.
   const std::string log = read_file(h->root() + "/logs/fetch.log");
   EXPECT_NE(log.find("/gallery/12/index.html HTTP/1.1 302 mode=navigate dest=document"), std::string::npos) << log;
   EXPECT_NE(log.find("/media/clip/clip.mp4 HTTP/1.1 410 mode=no-cors dest=video"), std::string::npos) << log;
   EXPECT_NE(log.find("/media/clip/index.m3u8 HTTP/1.1 410 mode=cors dest=empty"), std::string::npos) << log;
+  EXPECT_NE(log.find("/media/hls/index.m3u8 HTTP/1.1 410 mode=cors dest=empty"), std::string::npos) << log;
+  EXPECT_NE(log.find("/media/hls/seg1.ts HTTP/1.1 200 mode=cors dest=empty"), std::string::npos) << log;
+  EXPECT_EQ(log.find(valid), std::string::npos) << "a token in the access log";
   std::printf("%s", out.c_str());
 }
 

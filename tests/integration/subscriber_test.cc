@@ -81,7 +81,8 @@ TEST(Subscriber, ATokenBoundToAnAccountIsServedAndLoggedByItsDigestOnly) {
 // subscriber issued until the verdict (including one never used), serves
 // the token the site mints after it, and leaves a family (three devices
 // in two places) and the other site's subscribers alone; the status page,
-// its JSON and Prometheus show the subscriber verdict beside the tokens'.
+// its JSON and Prometheus show the subscriber verdict beside the tokens';
+// a node switched to Shadow serves and reports it.
 TEST(SubscriberCluster, AnAccountSharedAcrossTokensIsRefusedEverywhereAndTheNextLoginIsServed) {
   Cluster cluster(3);
   for (int i = 0; i < 3; ++i) cluster.add_node_conf(i, "UriTokenSubscriberSharing site42 places=2\n");
@@ -140,6 +141,18 @@ TEST(SubscriberCluster, AnAccountSharedAcrossTokensIsRefusedEverywhereAndTheNext
   std::size_t decided = 0;
   for (int i = 0; i < 3; ++i) decided += cluster.node(i).error_log().find("UT00064: subscriber ") != std::string::npos;
   EXPECT_GE(decided, 1u);
+
+  // Each node applies its own mode to the subscriber verdict: switched to
+  // Shadow, node 2 serves the sharer's token and reports it; node 0 refuses.
+  cluster.expect_log("UT00018: .* is (suspect|dead)");
+  ASSERT_TRUE(cluster.switch_mode(2, "Shadow"));
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < deadline && cluster.get(2, friends[0], "198.51.100.7").status != 200) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(cluster.get(2, friends[0], "198.51.100.7").status, 200) << "the Shadow node serves";
+  EXPECT_NE(cluster.access_log(2).find("200 status=valid shadow=revoked"), std::string::npos) << cluster.access_log(2);
+  EXPECT_TRUE(cluster.refuses_as_revoked(0, friends[0])) << "an Enforce node still refuses";
   expect_nodes_clean(cluster, tokens);
 }
 
