@@ -368,5 +368,6 @@ $(BUILD)/make_client_vectors: $(call obj,tests/vectors/make_client_vectors.cc) $
 	$(CXX) -o $@ $^ $(LIBS)
 vectors: $(BUILD)/make_vectors $(BUILD)/make_client_vectors
 	$(BUILD)/make_vectors > tests/vectors/tokens.txt
+	$(BUILD)/make_vectors hosts > tests/vectors/host-names.txt
 	$(BUILD)/make_client_vectors > tests/vectors/client-requests.txt
 	$(BUILD)/make_client_vectors return > tests/vectors/return-urls.txt

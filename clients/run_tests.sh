@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
 # Runs the known-answer vector tests of the Python, Node and PHP minters
-# against tests/vectors/tokens.txt, and of their client-site API helpers
+# against tests/vectors/tokens.txt and tests/vectors/host-names.txt, and of their client-site API helpers
 # against tests/vectors/client-requests.txt. All three interpreters are required
 # (CI installs php-cli): a missing one is a failure, not a skip.
 # Exit status: 0 if every language passed, 1 otherwise.
@@ -34,6 +34,10 @@ run() {  # run LANGUAGE INTERPRETER TEST_FILE
 run python python3 python/test_vectors.py python3
 run node node node/test_vectors.js nodejs
 run php php php/test_vectors.php php-cli
+# a server's host name at an address (tests/vectors/host-names.txt)
+run python-host-names python3 python/test_host_names.py python3
+run node-host-names node node/test_host_names.js nodejs
+run php-host-names php php/test_host_names.php php-cli
 # the client-site API's request signatures (tests/vectors/client-requests.txt)
 run python-client-api python3 python/test_client_vectors.py python3
 run node-client-api node node/test_client_vectors.js nodejs

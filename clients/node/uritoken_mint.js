@@ -175,4 +175,26 @@ function subscriberId(secret, client, account) {
     .digest().subarray(0, 8);
 }
 
-module.exports = { mint, keyFromBase64url, subscriberId };
+/**
+ * The host name of one media server at one of its addresses (docs/https.md):
+ * hostName('203.0.113.7', nodeHash, 'media.example.net') ->
+ * '203-0-113-7.<nodeHash>.media.example.net'; IPv6 written out in full.
+ */
+function hostName(address, nodeHash, zone) {
+  if (typeof nodeHash !== 'string' || !/^[0-9a-f]{32}$/.test(nodeHash)) {
+    fail('nodeHash must be 32 lower-case hex digits (uritoken node-identity)');
+  }
+  const apex = String(zone).replace(/\.$/, '').toLowerCase();
+  const labels = apex.split('.');
+  if (labels.length < 2 || !labels.every((l) => /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(l))) {
+    fail('zone is not a host name (letters, digits and \'-\' in dot-separated labels)');
+  }
+  const bytes = ipBytes(String(address));
+  const label = bytes.length === 4 ? [...bytes].join('-')
+    : [0, 2, 4, 6, 8, 10, 12, 14].map((i) => bytes.readUInt16BE(i).toString(16).padStart(4, '0')).join('-');
+  const name = `${label}.${nodeHash}.${apex}`;
+  if (name.length > 253) fail('zone is too long: the host name would pass 253 characters');
+  return name;
+}
+
+module.exports = { mint, keyFromBase64url, subscriberId, hostName };

@@ -190,3 +190,40 @@ function subscriber_id(string $secret, string $client, string $account): string
     }
     return substr(hash_hmac('sha256', "uritoken-subscriber-v1\n$client\n$account", $secret, true), 0, 8);
 }
+
+/**
+ * The host name of one media server at one of its addresses (docs/https.md):
+ * host_name('203.0.113.7', $nodeHash, 'media.example.net') is
+ * '203-0-113-7.<nodeHash>.media.example.net'; IPv6 written out in full.
+ */
+function host_name(string $address, string $nodeHash, string $zone): string
+{
+    if (!preg_match('/^[0-9a-f]{32}$/D', $nodeHash)) {
+        throw new InvalidArgumentException('nodeHash must be 32 lower-case hex digits (uritoken node-identity)');
+    }
+    $apex = strtolower(str_ends_with($zone, '.') ? substr($zone, 0, -1) : $zone);
+    $labels = explode('.', $apex);
+    foreach ($labels as $label) {
+        if (!preg_match('/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/D', $label)) {
+            $labels = [];
+            break;
+        }
+    }
+    if (count($labels) < 2) {
+        throw new InvalidArgumentException("zone is not a host name (letters, digits and '-' in dot-separated labels)");
+    }
+    $addr = str_contains($address, '/') ? false : @inet_pton($address);
+    if ($addr === false) {
+        throw new InvalidArgumentException("'$address' is not an IP address");
+    }
+    if (strlen($addr) === 16 && str_starts_with($addr, str_repeat("\0", 10) . "\xff\xff")) {
+        $addr = substr($addr, 12);
+    }
+    $label = strlen($addr) === 4 ? implode('-', array_map('ord', str_split($addr)))
+        : implode('-', str_split(bin2hex($addr), 4));
+    $name = "$label.$nodeHash.$apex";
+    if (strlen($name) > 253) {
+        throw new InvalidArgumentException('zone is too long: the host name would pass 253 characters');
+    }
+    return $name;
+}

@@ -19,7 +19,7 @@ import secrets
 import struct
 import time
 
-__all__ = ["mint", "key_from_base64url", "subscriber_id"]
+__all__ = ["mint", "key_from_base64url", "subscriber_id", "host_name"]
 
 VERSION = 1
 FLAG_NOT_BEFORE, FLAG_SCOPE, FLAG_IPV4, FLAG_IPV6, FLAG_SUBSCRIBER = 0x01, 0x02, 0x04, 0x08, 0x10
@@ -163,3 +163,27 @@ def mint(key: bytes, key_id: int, client: str, expires: int, session: bytes = No
                + bytes([len(client)]) + client.encode("ascii"))
     tag = hmac.new(key, payload + bound, hashlib.sha256).digest()[:16]
     return _b64url_encode(payload + tag)
+
+
+_NODE_HASH_RE = re.compile(r"[0-9a-f]{32}")
+_LABEL_RE = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def host_name(address: str, node_hash: str, zone: str) -> str:
+    """The host name of one media server at one of its addresses (docs/https.md), e.g.
+    host_name("203.0.113.7", node_hash, "media.example.net") ->
+    "203-0-113-7.<node_hash>.media.example.net"; IPv6 written out in full. Raises ValueError."""
+    if not isinstance(node_hash, str) or not _NODE_HASH_RE.fullmatch(node_hash):
+        raise ValueError("node_hash must be 32 lower-case hex digits (uritoken node-identity)")
+    apex = (zone[:-1] if zone.endswith(".") else zone).lower()
+    labels = apex.split(".") if apex.isascii() else []
+    if len(labels) < 2 or not all(_LABEL_RE.fullmatch(label) for label in labels):
+        raise ValueError("zone is not a host name (letters, digits and '-' in dot-separated labels)")
+    ip = ipaddress.ip_address(address)  # ValueError if it is not one
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    label = str(ip).replace(".", "-") if ip.version == 4 else ip.exploded.replace(":", "-")
+    name = f"{label}.{node_hash}.{apex}"
+    if len(name) > 253:
+        raise ValueError("zone is too long: the host name would pass 253 characters")
+    return name

@@ -18,6 +18,7 @@
 //                    | --subscriber HEX [--issued-before UNIX])
 //                   [--comment TEXT]
 //   uritoken client-feed API-URL --key-file F --client ID [--after CURSOR] [--limit N]
+//   uritoken host-name --address IP --node-hash HASH --zone ZONE
 //
 // client-revoke and client-feed are the client site's: signed requests to
 // any node's client-site API (docs/client-api.md), over HTTPS with libcurl
@@ -50,6 +51,7 @@
 #include "../cluster/status_report.h"
 #include "../core/base64url.h"
 #include "../core/client_api.h"
+#include "../core/host_name.h"
 #include "../core/keyring.h"
 #include "../core/request_path.h"
 #include "../core/token.h"
@@ -80,6 +82,7 @@ constexpr const char* kUsage =
     "                   | --subscriber HEX [--issued-before UNIX])\n"
     "                  [--comment TEXT] [--cacert FILE]\n"
     "  uritoken client-feed API-URL --key-file F --client ID [--after CURSOR] [--limit N] [--cacert FILE]\n"
+    "  uritoken host-name --address IP --node-hash HASH --zone ZONE   (a server's name at an address)\n"
     "blocked, revoke and pardon use the sidecar's control socket: --socket, else\n"
     "$URITOKEN_CONTROL_SOCKET, else /var/lib/apache2/uritoken/control.sock\n";
 
@@ -768,6 +771,23 @@ int cmd_client_revoke(int argc, char** argv) {
   return client_request(*a, "POST", "", body);
 }
 
+// The host name URLs minted for one server use (core/host_name.h).
+int cmd_host_name(int argc, char** argv) {
+  std::string error;
+  const auto a = parse_args(argc, argv, {"address", "node-hash", "zone"}, &error);
+  if (!a) return usage(error);
+  const auto& o = a->options;
+  if (!o.count("address") || !o.count("node-hash") || !o.count("zone") || !a->positional.empty()) {
+    return usage("host-name needs --address IP --node-hash HASH --zone ZONE");
+  }
+  const auto ip = parse_ip_address(o.at("address"));
+  if (!ip) return usage("--address '" + printable(o.at("address")) + "' is not an IPv4 or IPv6 address");
+  const auto host = server_host_name(*ip, o.at("node-hash"), o.at("zone"), &error);
+  if (!host) return usage(error);
+  std::printf("%s\n", host->c_str());
+  return 0;
+}
+
 int cmd_client_feed(int argc, char** argv) {
   std::string error;
   const auto a = parse_args(argc, argv, {"key-file", "client", "after", "limit", "cacert"}, &error);
@@ -810,6 +830,7 @@ int main(int argc, char** argv) {
     if (cmd == "pardon") return cmd_verdict(argc, argv, false);
     if (cmd == "client-revoke") return cmd_client_revoke(argc, argv);
     if (cmd == "client-feed") return cmd_client_feed(argc, argv);
+    if (cmd == "host-name") return cmd_host_name(argc, argv);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::printf("%s", kUsage);
       return 0;

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <ctime>
 
+#include "../core/host_name.h"
+#include "../core/ipnet.h"
 #include "../core/keyring.h"
 #include "../core/request_path.h"
 #include "../core/token.h"
@@ -104,6 +106,19 @@ int uritoken_subscriber_id(unsigned char subscriber[URITOKEN_SUBSCRIBERBYTES],
   }
   const SubscriberId id = uritoken::subscriber_id(secret, client, account);
   std::memcpy(subscriber, id.data(), id.size());
+  return 0;
+} catch (...) {
+  return -1;
+}
+
+int uritoken_host_name(char* host, size_t host_maxlen, const char* address, const char* node_hash,
+                       const char* zone) try {
+  if (host == nullptr || address == nullptr || node_hash == nullptr || zone == nullptr) return -1;
+  const auto ip = parse_ip_address(address);
+  if (!ip) return -1;
+  const auto name = server_host_name(*ip, node_hash, zone);
+  if (!name || name->size() + 1 > host_maxlen) return -1;
+  std::memcpy(host, name->c_str(), name->size() + 1);
   return 0;
 } catch (...) {
   return -1;

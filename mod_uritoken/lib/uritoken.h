@@ -118,6 +118,17 @@ URITOKEN_EXPORT int uritoken_inspect_subscriber(unsigned char subscriber[URITOKE
 /* Makes a fresh random key. */
 URITOKEN_EXPORT void uritoken_keygen(unsigned char key[URITOKEN_KEYBYTES]);
 
+/* The host name of one media server at one of its addresses, for URLs
+ * minted for that server (docs/https.md): "203-0-113-7.<node hash>.<zone>",
+ * IPv6 written out in full ("2001-0db8-0000-0000-0000-0000-0000-0007...").
+ * `address` is an IPv4 or IPv6 address in text, `node_hash` the server's
+ * 32 lower-case hex digits (uritoken node-identity), `zone` the cluster's
+ * DNS zone (folded to lower case). -1 if any of them is not valid or the
+ * name does not fit `host_maxlen` (URITOKEN_HOST_MAXBYTES always does). */
+#define URITOKEN_HOST_MAXBYTES 254U /* 253 characters and a NUL */
+URITOKEN_EXPORT int uritoken_host_name(char *host, size_t host_maxlen, const char *address, const char *node_hash,
+                                       const char *zone);
+
 #ifdef __cplusplus
 }
 #endif

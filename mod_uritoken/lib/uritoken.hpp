@@ -101,6 +101,16 @@ class Minter {
   std::array<unsigned char, URITOKEN_KEYBYTES> key_;
 };
 
+// The host name of one media server at `address` (uritoken_host_name):
+// URLs minted for that server verify against its own wildcard certificate.
+inline std::string host_name(const std::string& address, const std::string& node_hash, const std::string& zone) {
+  char host[URITOKEN_HOST_MAXBYTES];
+  if (uritoken_host_name(host, sizeof host, address.c_str(), node_hash.c_str(), zone.c_str()) != 0) {
+    throw std::invalid_argument("uritoken: not an address, a node hash (32 hex digits) and a zone");
+  }
+  return host;
+}
+
 }  // namespace uritoken
 
 #endif  // URITOKEN_HPP
