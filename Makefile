@@ -80,10 +80,10 @@ $(SHLIB): $(LIB_OBJS) $(CORE_OBJS) mod_uritoken/lib/uritoken.map
 $(STLIB): $(LIB_OBJS) $(CORE_OBJS) Makefile
 	rm -f $@ && ar rcs $@ $(filter %.o,$^)
 
-# The CLI talks to a sidecar (its control protocol) and writes its report as JSON: those
-# parts of cluster/, not the sharing rule or the shared state.
+# The CLI talks to a sidecar (its control protocol), writes its report as JSON and reads
+# the node's identity: those parts of cluster/, not the sharing rule or the shared state.
 CLI_CLUSTER_OBJS := $(call obj,mod_uritoken/cluster/control.cc mod_uritoken/cluster/control_client.cc mod_uritoken/cluster/json.cc \
-	mod_uritoken/cluster/status_report.cc)
+	mod_uritoken/cluster/status_report.cc mod_uritoken/cluster/node_identity.cc)
 $(CLI): $(call obj,mod_uritoken/cli/uritoken_cli.cc) $(CLI_CLUSTER_OBJS) $(CORE_OBJS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(LIBS) $(CURL_LIBS)
 

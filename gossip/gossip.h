@@ -241,6 +241,9 @@ struct Config {
   // sharing rule: a token's owners decide for everyone), carried in this
   // node's MEMBER record so peers can warn about a mismatch. 0: none.
   std::uint64_t policy_digest = 0;
+  // This node's node hash (32 lower-case hex digits, its identity key's:
+  // docs/https.md), carried in its MEMBER record; "" none.
+  std::string identity;
   // Tests only: raw records appended to every packet this node sends, so a
   // simulation can play a newer protocol version (new record types, or
   // fields appended to known ones) next to this one.
@@ -317,6 +320,7 @@ struct Member {
   std::uint64_t policy = 0;                         // the member's Config::policy_digest (0: unknown)
   std::uint64_t last_heard_ms = 0;                  // local: when an authenticated packet of it last arrived (not sent)
   std::uint8_t protocol_min = 0, protocol_max = 0;  // the versions it speaks (0: unknown)
+  std::string identity;  // protocol 5: its node hash (32 hex digits, docs/https.md); "" unknown
 };
 
 namespace wire {

@@ -326,6 +326,7 @@ Member Node::self_member() const {
   m.policy = cfg_.policy_digest;
   m.protocol_min = wire::kProtocolMin;
   m.protocol_max = wire::kProtocolMax;
+  m.identity = cfg_.identity;
   return m;
 }
 
@@ -520,6 +521,7 @@ void Node::apply_member(const Member& m, std::uint64_t now_ms, const Endpoint& f
     p.m.policy = m.policy;
     p.m.protocol_min = m.protocol_min;
     p.m.protocol_max = m.protocol_max;
+    p.m.identity = m.identity;
   }
   if (m.state == kDead && p.m.state != kDead) ++stats_.deaths;
   set_state(p, m.state, m.incarnation, now_ms);

@@ -9,6 +9,23 @@
 namespace uritoken::gossip::wire {
 namespace {
 
+// A node hash (32 lower-case hex digits) as the 16 bytes MEMBER carries.
+constexpr std::size_t kIdentityBytes = 16;
+bool identity_bytes(const std::string& hex, std::uint8_t out[kIdentityBytes]) {
+  if (hex.size() != 2 * kIdentityBytes) return false;
+  auto nibble = [](char c) { return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1; };
+  for (std::size_t i = 0; i < kIdentityBytes; ++i) {
+    const int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<std::uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+}  // namespace
+
+namespace {
+
 void put8(std::vector<std::uint8_t>& o, std::uint8_t v) { o.push_back(v); }
 void put16(std::vector<std::uint8_t>& o, std::uint16_t v) {
   o.push_back(static_cast<std::uint8_t>(v >> 8));
@@ -299,6 +316,8 @@ void encode_member(const Member& m, std::vector<std::uint8_t>& o) {
   put64(o, m.policy);
   put8(o, m.protocol_min);
   put8(o, m.protocol_max);
+  std::uint8_t identity[kIdentityBytes];
+  if (identity_bytes(m.identity, identity)) o.insert(o.end(), identity, identity + kIdentityBytes);  // protocol 5
   end_record(o, body);
 }
 
@@ -466,6 +485,14 @@ Member decode_member_body(Reader& r) {
   m.protocol_min = r.u8();
   m.protocol_max = r.u8();
   if (m.protocol_min > m.protocol_max) r.bad = true;
+  if (r.n >= kIdentityBytes) {  // protocol 5: the node hash
+    static const char kHex[] = "0123456789abcdef";
+    for (std::size_t i = 0; i < kIdentityBytes; ++i) {
+      const std::uint8_t b = r.u8();
+      m.identity += kHex[b >> 4];
+      m.identity += kHex[b & 15];
+    }
+  }
   return m;
 }
 

@@ -19,6 +19,7 @@
 //                   [--comment TEXT]
 //   uritoken client-feed API-URL --key-file F --client ID [--after CURSOR] [--limit N]
 //   uritoken host-name --address IP --node-hash HASH --zone ZONE
+//   uritoken node-identity [--state-dir DIR] [--zone ZONE]
 //
 // client-revoke and client-feed are the client site's: signed requests to
 // any node's client-site API (docs/client-api.md), over HTTPS with libcurl
@@ -33,9 +34,12 @@
 // error from the sidecar, or none reachable), 2 usage or a malformed argument.
 #include <curl/curl.h>
 #include <sodium.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -48,6 +52,7 @@
 #include "../cluster/control.h"
 #include "../cluster/control_client.h"
 #include "../cluster/json.h"
+#include "../cluster/node_identity.h"
 #include "../cluster/status_report.h"
 #include "../core/base64url.h"
 #include "../core/client_api.h"
@@ -83,6 +88,7 @@ constexpr const char* kUsage =
     "                  [--comment TEXT] [--cacert FILE]\n"
     "  uritoken client-feed API-URL --key-file F --client ID [--after CURSOR] [--limit N] [--cacert FILE]\n"
     "  uritoken host-name --address IP --node-hash HASH --zone ZONE   (a server's name at an address)\n"
+    "  uritoken node-identity [--state-dir DIR] [--zone ZONE]   (this node's hash; makes its key at first)\n"
     "blocked, revoke and pardon use the sidecar's control socket: --socket, else\n"
     "$URITOKEN_CONTROL_SOCKET, else /var/lib/apache2/uritoken/control.sock\n";
 
@@ -788,6 +794,43 @@ int cmd_host_name(int argc, char** argv) {
   return 0;
 }
 
+// This node's hash (cluster/node_identity.h), read from UriTokenStateDir's
+// node.key, which is made as the sidecar makes it if it is missing, and
+// given to the directory's owner (the sidecar's user) when made by root.
+int cmd_node_identity(int argc, char** argv) {
+  std::string error;
+  const auto a = parse_args(argc, argv, {"state-dir", "zone"}, &error);
+  if (!a) return usage(error);
+  if (!a->positional.empty()) return usage("node-identity takes no arguments besides its options");
+  const auto& o = a->options;
+  const std::string dir = o.count("state-dir") ? o.at("state-dir") : "/var/lib/apache2/uritoken";
+  struct stat st {};
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) {
+    std::fprintf(stderr, "uritoken: %s is not a directory: give the node's UriTokenStateDir (--state-dir)\n",
+                 printable(dir).c_str());
+    return 1;
+  }
+  const std::string path = dir + "/" + cluster::kNodeKeyFile;
+  const auto id = cluster::load_node_identity(path, true, &error);
+  if (!id) {
+    std::fprintf(stderr, "uritoken: %s\n", printable(error).c_str());
+    return 1;
+  }
+  if (id->created && geteuid() == 0 && chown(path.c_str(), st.st_uid, st.st_gid) != 0) {
+    std::fprintf(stderr, "uritoken: cannot give %s to the owner of %s: %s\n", path.c_str(), dir.c_str(),
+                 std::strerror(errno));
+    return 1;
+  }
+  std::printf("node hash: %s\nkey: %s (%s)\n", id->hash.c_str(), path.c_str(), id->created ? "made now" : "kept");
+  if (o.count("zone")) {
+    const auto zone = normalized_zone(o.at("zone"));
+    if (!zone) return usage("--zone '" + printable(o.at("zone")) + "' is not a DNS zone");
+    std::printf("zone: %s.%s\ncertificate: *.%s.%s\n", id->hash.c_str(), zone->c_str(), id->hash.c_str(),
+                zone->c_str());
+  }
+  return 0;
+}
+
 int cmd_client_feed(int argc, char** argv) {
   std::string error;
   const auto a = parse_args(argc, argv, {"key-file", "client", "after", "limit", "cacert"}, &error);
@@ -831,6 +874,7 @@ int main(int argc, char** argv) {
     if (cmd == "client-revoke") return cmd_client_revoke(argc, argv);
     if (cmd == "client-feed") return cmd_client_feed(argc, argv);
     if (cmd == "host-name") return cmd_host_name(argc, argv);
+    if (cmd == "node-identity") return cmd_node_identity(argc, argv);
     if (cmd == "--help" || cmd == "-h" || cmd == "help") {
       std::printf("%s", kUsage);
       return 0;

@@ -399,6 +399,7 @@ std::vector<control::Record> SharingService::status() const {
   self.kind = "node";
   self.add("name", cfg.name).add("id", hex64(cfg.node_id)).add("mode", config_.shadow ? "shadow" : "enforce");
   self.add("ready", node_->ready() ? 1 : 0).add("policy", hex64(cfg.policy_digest));
+  if (!cfg.identity.empty()) self.add("identity", cfg.identity);
   self.add("members", node_->members().size());
   out.push_back(self);
   out.push_back(location_record());
@@ -423,6 +424,7 @@ void SharingService::add_member_records(std::vector<control::Record>& out) const
     rec.add("name", m.name).add("id", hex64(m.node_id)).add("address", m.endpoint.to_string());
     rec.add("state", state_name(m.state)).add("incarnation", m.incarnation).add("policy", hex64(m.policy));
     rec.add("same_policy", m.policy == 0 || m.policy == cfg.policy_digest ? 1 : 0);
+    if (!m.identity.empty()) rec.add("identity", m.identity);
     rec.add("last_contact_ms", m.last_heard_ms);
     rec.add("protocol", m.protocol_min == m.protocol_max
                             ? std::to_string(m.protocol_min)

@@ -40,6 +40,7 @@
 #include "../../gossip/udp_transport.h"
 #include "../cluster/sharing_service.h"
 #include "../cluster/control.h"
+#include "../cluster/node_identity.h"
 #include "../cluster/sharing.h"
 #include "cluster.h"
 
@@ -170,6 +171,16 @@ class Sidecar {
     const auto id = load_node_id(conf_.state_dir + "/node-id", &error);
     if (!id) return fail("UriTokenStateDir: " + error);
     gc.node_id = *id;
+    // The node's identity key names its zone and certificate (docs/https.md).
+    const std::string identity_path = conf_.state_dir + "/" + cluster::kNodeKeyFile;
+    const auto identity = cluster::load_node_identity(identity_path, true, &error);
+    if (!identity) return fail("UriTokenStateDir: " + error);
+    gc.identity = identity->hash;
+    if (identity->created) {
+      log(cluster::LogLevel::notice, "UT00065: this node's identity key was made: " + identity_path +
+                                         " (keep it with the node), node hash " + identity->hash +
+                                         ": its names and certificate are *." + identity->hash + ".<zone>");
+    }
     if (!conf_.cluster_keys.empty()) {  // the first seals, every one opens
       gc.cluster_key = conf_.cluster_keys.front();
       gc.other_keys.assign(conf_.cluster_keys.begin() + 1, conf_.cluster_keys.end());

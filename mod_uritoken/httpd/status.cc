@@ -236,6 +236,7 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
   if (!v.node.empty()) {
     const Record& n = v.node[0];
     out += ",\"node\":{\"name\":" + json(field(n, "name")) + ",\"id\":" + json(field(n, "id")) +
+           ",\"identity\":" + (field(n, "identity").empty() ? std::string("null") : json(field(n, "identity"))) +
            ",\"mode\":" + json(field(n, "mode")) + ",\"ready\":" + (field(n, "ready") == "1" ? "true" : "false") + "}";
   }
   if (const LocationInfo l = location_of(v); l.known) {
@@ -251,6 +252,7 @@ void render_json(request_rec* r, const ServerConfig* conf, const View& v) {
            ",\"last_contact_ms\":";
     json_decimal(out, field(m, "last_contact_ms"));  // null if never heard from
     out += ",\"protocol\":" + json(field(m, "protocol")) +
+           ",\"identity\":" + (field(m, "identity").empty() ? std::string("null") : json(field(m, "identity"))) +
            ",\"same_policy\":" + (field(m, "same_policy") == "0" ? "false" : "true") + "}";
   }
   out += "]";
@@ -567,7 +569,10 @@ std::string page_header(const request_rec* r, const View& v) {
     const Record& n = v.node[0];
     std::size_t alive = 0;
     for (const Record& m : v.members) alive += field(m, "state") == "alive";
-    out += "<p>Node <b>" + html(field(n, "name")) + "</b> · mode " + html(field(n, "mode")) + " · " +
+    const std::string identity = field(n, "identity");
+    out += "<p>Node <b>" + html(field(n, "name")) + "</b>" +
+           (identity.empty() ? std::string() : " · node hash <code>" + html(identity) + "</code>") + " · mode " +
+           html(field(n, "mode")) + " · " +
            (field(n, "ready") == "1" ? "<span class=\"badge ok\">synced</span>"
                                      : "<span class=\"badge bad\">catching up</span>") +
            " · " + std::to_string(alive) + " of " + std::to_string(v.members.size()) + " other members alive</p>";
@@ -805,7 +810,8 @@ std::string members_section(const request_rec* r, const View& v) {
   std::string out;
   out +=
       "<section id=\"cluster\"><h2>Cluster members</h2>\n<div class=\"wrap\"><table><thead><tr><th>Member</th>"
-      "<th>Address</th><th>State</th><th>Last contact</th><th>Protocol</th><th>Sharing rule</th></tr></thead>"
+      "<th>Address</th><th>Node hash</th><th>State</th><th>Last contact</th><th>Protocol</th><th>Sharing rule</th>"
+      "</tr></thead>"
       "<tbody>\n";
   const std::uint64_t now_ms = static_cast<std::uint64_t>(apr_time_as_msec(r->request_time));
   for (const Record& m : v.members) {
@@ -814,12 +820,14 @@ std::string members_section(const request_rec* r, const View& v) {
     const std::string contact = heard == 0        ? "never"
                                 : heard >= now_ms ? "just now"
                                                   : std::to_string((now_ms - heard) / 1000) + " s ago";
-    out += "<tr><td>" + html(field(m, "name")) + "</td><td><code>" + html(field(m, "address")) +
-           "</code></td><td><span class=\"badge " + (alive ? "ok" : "bad") + "\">" + html(field(m, "state")) +
+    out += "<tr><td>" + html(field(m, "name")) + "</td><td><code>" + html(field(m, "address")) + "</code></td><td>" +
+           (field(m, "identity").empty() ? std::string("<span class=\"muted\">unknown</span>")
+                                         : "<code>" + html(field(m, "identity")) + "</code>") +
+           "</td><td><span class=\"badge " + (alive ? "ok" : "bad") + "\">" + html(field(m, "state")) +
            "</span></td><td>" + contact + "</td><td>" + html(field(m, "protocol")) + "</td><td>" +
            (field(m, "same_policy") == "0" ? "<span class=\"bad\">differs</span>" : "same") + "</td></tr>\n";
   }
-  if (v.members.empty()) out += "<tr><td colspan=\"6\" class=\"muted\">No other members known.</td></tr>\n";
+  if (v.members.empty()) out += "<tr><td colspan=\"7\" class=\"muted\">No other members known.</td></tr>\n";
   return out + "</tbody></table></div></section>\n";
 }
 

@@ -150,6 +150,27 @@ TEST(GossipWire, ASubscriberSightingIsItsOwnRecordType) {
   EXPECT_FALSE(wire::decode_payload(bad.data(), bad.size()));
 }
 
+// Protocol 5: a MEMBER carries the node hash (16 bytes); one from a
+// protocol 4 node has none, and a hash that is not 32 hex digits is not sent.
+TEST(GossipWire, AMemberCarriesItsNodeHash) {
+  Member m{77, "edge-fra-1", *Endpoint::parse("192.0.2.7:7946"), kAlive, 12345, 0x1122334455667788ULL, 0, 2, 5};
+  m.identity = "0123456789abcdef0123456789abcdef";
+  std::vector<std::uint8_t> buf;
+  wire::encode_member(m, buf);
+  auto back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(std::get<Member>(back->messages[0].v).identity, m.identity);
+  buf.resize(buf.size() - 16);  // as a protocol 4 node writes it
+  buf[2] = static_cast<std::uint8_t>(buf.size() - wire::kRecordHeaderSize);
+  back = wire::decode_payload(buf.data(), buf.size());
+  ASSERT_TRUE(back);
+  EXPECT_EQ(std::get<Member>(back->messages[0].v).identity, "");
+  m.identity = "not hex";
+  std::vector<std::uint8_t> plain;
+  wire::encode_member(m, plain);
+  EXPECT_EQ(plain.size(), buf.size());
+}
+
 std::vector<wire::Message> all_messages() {
   Endpoint ep4 = *Endpoint::parse("192.0.2.7:7946");
   Endpoint ep6 = *Endpoint::parse("[2001:db8::1]:17946");

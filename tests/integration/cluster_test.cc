@@ -685,6 +685,51 @@ TEST_F(ClusterTest, ShadowToEnforceByGracefulRestartEnforcesEarlierVerdicts) {
 
 // --- Node identity ---------------------------------------------------------
 
+// Each node makes its identity key at its first start (UriTokenStateDir,
+// 0600) and keeps it across a restart; its node hash is what `uritoken
+// node-identity` prints, what its status page names, and what its peers
+// show for it (MEMBER, protocol 5).
+TEST_F(ClusterTest, EachNodeHasAnIdentityKeyThatItsPeersName) {
+  cluster = std::make_unique<Cluster>(2);
+  ASSERT_TRUE(cluster->start_all()) << cluster->startup_output();
+  std::vector<std::string> hashes;
+  for (int i = 0; i < 2; ++i) {
+    std::string out;
+    ASSERT_EQ(
+        run_command(std::string(BUILD_DIR) + "/uritoken node-identity --state-dir " + cluster->state_dir(i) + " 2>&1",
+                    &out),
+        0)
+        << out;
+    EXPECT_NE(out.find("(kept)"), std::string::npos) << "the sidecar made it: " << out;
+    hashes.push_back(out.substr(out.find("node hash: ") + 11, 32));
+    struct stat st {};
+    ASSERT_EQ(stat((cluster->state_dir(i) + "/node.key").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
+    EXPECT_NE(cluster->node(i).error_log().find("UT00065: this node's identity key was made"), std::string::npos);
+  }
+  EXPECT_NE(hashes[0], hashes[1]);
+  const auto deadline = Clock::now() + std::chrono::seconds(5);
+  std::string j;
+  while (Clock::now() < deadline) {
+    j = http_get(cluster->node(0).port(), "/uritoken-status?json").body;
+    if (j.find("\"identity\":\"" + hashes[1] + "\"") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(j.find("\"node\":{\"name\":\"node0\",\"id\":"), std::string::npos) << j;
+  EXPECT_NE(j.find("\"identity\":\"" + hashes[0] + "\",\"mode\""), std::string::npos) << j;
+  EXPECT_NE(j.find("\"identity\":\"" + hashes[1] + "\",\"same_policy\""), std::string::npos) << "its peer: " << j;
+  const std::string page = http_get(cluster->node(1).port(), "/uritoken-status").body;
+  EXPECT_NE(page.find("node hash <code>" + hashes[1] + "</code>"), std::string::npos);
+  EXPECT_NE(page.find("<code>" + hashes[0] + "</code>"), std::string::npos) << "the members table";
+  // A restart keeps it.
+  cluster->expect_log("UT00018: .* is (suspect|dead)");
+  ASSERT_TRUE(cluster->node(1).graceful());
+  std::string out;
+  ASSERT_EQ(run_command(std::string(BUILD_DIR) + "/uritoken node-identity --state-dir " + cluster->state_dir(1), &out),
+            0);
+  EXPECT_NE(out.find("node hash: " + hashes[1]), std::string::npos) << out;
+}
+
 // Every node with the same UriTokenNodeName (what copying one example
 // configuration produces): members are still told apart, detection works,
 // and each node says loudly that names clash.
