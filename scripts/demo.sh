@@ -52,12 +52,29 @@ if [[ ! -s "$demo/keys" ]]; then
   (umask 077 && build/uritoken keygen --key-id 1 --client demo-site > "$demo/keys")
 fi
 chmod 600 "$demo/keys"
-if [[ ! -s "$demo/tls/cert.pem" ]]; then
-  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 \
-    -subj "/CN=127.0.0.1" -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" \
-    -addext "basicConstraints=critical,CA:FALSE" \
-    -keyout "$demo/tls/key.pem" -out "$demo/tls/cert.pem" 2>/dev/null
-  chmod 600 "$demo/tls/key.pem"
+# The demo's own CA, which curl and browsers are told to trust (--cacert),
+# and a server certificate for 127.0.0.1, localhost and this demo node's
+# own names, *.<node hash>.demo.test (docs/https.md): verified TLS, no -k.
+mkdir -p "$demo/state"
+node_hash=$(build/uritoken node-identity --state-dir "$demo/state" | sed -n 's/^node hash: //p')
+zone="$node_hash.demo.test"
+if [[ ! -s "$demo/tls/ca.crt" || ! -s "$demo/tls/cert.pem" ]] || ! openssl x509 -in "$demo/tls/cert.pem" -noout \
+  -ext subjectAltName 2>/dev/null | grep -q "DNS:\*\.$zone" || ! openssl x509 -in "$demo/tls/cert.pem" -noout \
+  -checkend 86400 >/dev/null 2>&1; then
+  (
+    umask 077
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$demo/tls/ca.key" 2>/dev/null
+    openssl req -x509 -new -key "$demo/tls/ca.key" -sha256 -days 30 -subj "/CN=mod_uritoken demo CA" \
+      -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+      -out "$demo/tls/ca.crt"
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$demo/tls/key.pem" 2>/dev/null
+    openssl req -new -key "$demo/tls/key.pem" -subj "/CN=127.0.0.1" -out "$demo/tls/server.csr"
+    printf 'subjectAltName=IP:127.0.0.1,DNS:localhost,DNS:*.%s\nbasicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\n' \
+      "$zone" > "$demo/tls/server.ext"
+    openssl x509 -req -in "$demo/tls/server.csr" -CA "$demo/tls/ca.crt" -CAkey "$demo/tls/ca.key" \
+      -CAcreateserial -sha256 -days 30 -extfile "$demo/tls/server.ext" -out "$demo/tls/cert.pem" 2>/dev/null
+  )
+  chmod 644 "$demo/tls/ca.crt" "$demo/tls/cert.pem"
 fi
 
 cat > "$demo/httpd.conf" <<CONF
@@ -103,8 +120,12 @@ for _ in $(seq 50); do port_free "$http_port" || break; sleep 0.1; done
 token=$(build/uritoken mint --key-file "$demo/keys" --client demo-site --ttl 3600 --scope /gallery/12/)
 url="https://127.0.0.1:$https_port/_uk_$token/gallery/12/"
 plain_url="http://127.0.0.1:$http_port/_uk_$token/gallery/12/"
-status=$(curl -sk -o /dev/null -w '%{http_code}' "${url}hls/playlist.m3u8")
-denied=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$https_port/gallery/12/")
+host=$(build/uritoken host-name --address 127.0.0.1 --node-hash "$node_hash" --zone demo.test)
+cacert="$demo/tls/ca.crt"
+status=$(curl -s --cacert "$cacert" -o /dev/null -w '%{http_code}' "${url}hls/playlist.m3u8")
+by_name=$(curl -s --cacert "$cacert" --resolve "$host:$https_port:127.0.0.1" -o /dev/null -w '%{http_code}' \
+  "https://$host:$https_port/_uk_$token/gallery/12/photo.svg")
+denied=$(curl -s --cacert "$cacert" -o /dev/null -w '%{http_code}' "https://127.0.0.1:$https_port/gallery/12/")
 cat <<OUT
 
 mod_uritoken demo is running (httpd $("$httpd" -v | sed -n 's/Server version: //p')), files in $demo
@@ -114,12 +135,15 @@ mod_uritoken demo is running (httpd $("$httpd" -v | sed -n 's/Server version: //
   Same over plain HTTP:
     $plain_url
 
-  Try it:
-    curl -k '${url}hls/playlist.m3u8'     # -> $status
-    curl -k 'https://127.0.0.1:$https_port/gallery/12/'   # no token -> $denied
+  Try it (TLS verified against the demo's own CA; browsers: import $cacert):
+    curl --cacert $cacert '${url}hls/playlist.m3u8'     # -> $status
+    curl --cacert $cacert 'https://127.0.0.1:$https_port/gallery/12/'   # no token -> $denied
+  By this node's own name (node hash $node_hash, docs/https.md):
+    curl --cacert $cacert --resolve $host:$https_port:127.0.0.1 \\
+         'https://$host:$https_port/_uk_$token/gallery/12/photo.svg'   # -> $by_name
 
   Mint more:   build/uritoken mint --key-file $demo/keys --client demo-site --ttl 600 --url https://127.0.0.1:$https_port/gallery/12/photo.svg
   Logs:        $demo/logs/access.log (the token is redacted; client and session are logged)
   Stop:        bash scripts/demo.sh stop
 OUT
-[[ "$status" == "200" && "$denied" == "403" ]]
+[[ "$status" == "200" && "$by_name" == "200" && "$denied" == "403" ]]
