@@ -11,62 +11,22 @@
 # Prints one PASS/FAIL line per check and "N passed, M failed".
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
-cli="$repo/build/uritoken"
-hook="$repo/dns/uritoken-dns01-hook"
-passed=0 failed=0
-check() {  # check NAME COMMAND...: passes if the command succeeds
-  local name=$1; shift
-  if "$@"; then passed=$((passed + 1)); echo "PASS $name"; else failed=$((failed + 1)); echo "FAIL $name"; fi
-}
 for tool in pdns_server pdnsutil nsupdate dig sqlite3; do
   command -v "$tool" >/dev/null || { echo "FAIL $tool is missing: bash scripts/install-deps.sh"; echo "0 passed, 1 failed"; exit 1; }
 done
-
 dir=$(mktemp -d /tmp/uritoken-pdns-XXXXXX)
-pid=
-cleanup() { [[ -n $pid ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null; rm -rf "$dir"; }
+source "$repo/tests/dns/lib.sh"
+pdns_pid=
+cleanup() { [[ -n $pdns_pid ]] && kill "$pdns_pid" 2>/dev/null && wait "$pdns_pid" 2>/dev/null; rm -rf "$dir"; }
 trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-sqlite3 "$dir/pdns.sqlite3" < /usr/share/pdns-backend-sqlite3/schema/schema.sqlite3.sql
-# Caches off, so that each answer is the database's at that moment.
-cat > "$dir/pdns.conf" <<CONF
-launch=gsqlite3
-gsqlite3-database=$dir/pdns.sqlite3
-local-address=127.0.0.1
-local-port=$port
-socket-dir=$dir
-enable-lua-records=yes
-dnsupdate=yes
-lua-dnsupdate-policy-script=$repo/dns/pdns-update-policy.lua
-cache-ttl=0
-query-cache-ttl=0
-negquery-cache-ttl=0
-zone-cache-refresh-interval=0
-webserver=no
-daemon=no
-guardian=no
-CONF
-[[ $(id -u) -eq 0 ]] && printf 'setuid=root\nsetgid=root\n' >> "$dir/pdns.conf"
-pdnsutil() { command pdnsutil --config-dir="$dir" "$@"; }
-
+start_pdns
+quiet() { "$@" >/dev/null 2>&1; }
+check "PowerDNS answers" quiet dig +time=1 +tries=1 -p "$dns_port" @127.0.0.1 media.test SOA
 # Two nodes, each with its identity, zone and TSIG key.
-declare -A hash key
-for n in a b; do
-  mkdir -p "$dir/state-$n"
-  hash[$n]=$("$cli" node-identity --state-dir "$dir/state-$n" | sed -n 's/^node hash: //p')
-  zone="${hash[$n]}.media.test"
-  out=$(eval "$("$repo/dns/uritoken-pdns-zone" "${hash[$n]}" media.test 127.0.0.0/8 203.0.113.0/24 ::1/128 2001:db8::/32)" 2>&1)
-  secret=$(printf '%s\n' "$out" | awk '/^Create new TSIG key/ {print $NF}')
-  key[$n]="$dir/$n.key"
-  (umask 077; printf 'key "%s." {\n  algorithm hmac-sha256;\n  secret "%s";\n};\n' "$zone" "$secret" > "${key[$n]}")
-  printf 'server 127.0.0.1 %s\nkey %s\nttl 30\n' "$port" "${key[$n]}" > "$dir/$n.conf"
-done
-check "a zone and a TSIG key per node" test -n "$secret"
-
-pdns_server --config-dir="$dir" > "$dir/pdns.log" 2>&1 &
-pid=$!
-for _ in $(seq 50); do dig +short +time=1 +tries=1 -p "$port" @127.0.0.1 "ns1.media.test" SOA >/dev/null 2>&1 && break; sleep 0.1; done
-q() { dig +short +norecurse +time=2 +tries=2 -p "$port" @127.0.0.1 "$@"; }
+check "node a: a zone and a TSIG key" add_node a "$dir/state-a"
+check "node b: a zone and a TSIG key" add_node b "$dir/state-b"
+port=$dns_port
+pid=$pdns_pid
 status_of() { dig +norecurse +time=2 +tries=2 -p "$port" @127.0.0.1 "$@" | sed -n 's/.*status: \([A-Z]*\),.*/\1/p'; }
 
 za="${hash[a]}.media.test"
