@@ -8,7 +8,9 @@
 #   the token-parser, gossip-packet, range-file and client-API fuzzers for a bounded
 #   time each, and
 #   the PHP/Python/Node minters against the vectors, the nodes' DNS and
-#   DNS-01 hook on a real PowerDNS (tests/dns/pdns_test.sh), and (as root) the
+#   DNS-01 hook on a real PowerDNS (tests/dns/pdns_test.sh), three nodes
+#   getting certificates from Pebble through mod_md (tests/dns/acme_test.sh),
+#   and (as root) the
 #   Debian packages built, installed into Debian's apache2 and purged.
 # Prints "tests: N passed, M failed, K skipped" at the end (naming the
 # skipped tests); exits non-zero on failure. N, M and K count distinct tests:
@@ -146,6 +148,12 @@ run_step dns bash tests/dns/pdns_test.sh
 read -r p q < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p += $1; q += $3 } END { print p + 0, q + 0 }' \
   "$logdir/dns.log")
 passed=$((passed + p)); failed=$((failed + q)); step_failed_tests[dns]=$q
+# Zero-touch HTTPS (tests/dns/acme_test.sh): Pebble, PowerDNS and three
+# httpd nodes whose mod_md gets each one's certificate by DNS-01.
+run_step acme bash tests/dns/acme_test.sh
+read -r p q < <(awk '/^[0-9]+ passed, [0-9]+ failed$/ { p += $1; q += $3 } END { print p + 0, q + 0 }' \
+  "$logdir/acme.log")
+passed=$((passed + p)); failed=$((failed + q)); step_failed_tests[acme]=$q
 # The Debian packages (tests/package/deb_test.sh): built from a copy of the
 # tree, installed, tried in Debian's own apache2, purged. It installs
 # packages and edits /etc/apache2, so it runs as root only (as CI does) and
