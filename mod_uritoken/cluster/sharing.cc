@@ -564,7 +564,8 @@ SharingVerdict SharingDetector::observe(std::uint16_t key_id, std::uint64_t sess
   const auto now_s = static_cast<std::uint32_t>(time_ms / 1000);
   Slot* s = find(key_id, session);
   if (s == nullptr) s = claim(key_id, session, now_s);
-  s->expires = token_expires;
+  // The latest expiry seen: a subscriber's slot outlives each of its tokens.
+  s->expires = std::max(s->expires, token_expires);
   if (!policy_.client_limits.empty()) s->limit = limit_index(client_hash);
 
   // Older than anything kept, or than the token's window: already forgotten.

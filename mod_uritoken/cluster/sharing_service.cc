@@ -518,6 +518,18 @@ std::vector<control::Record> SharingService::manual(const control::Record& reque
   if (r.token_expires < now / 1000) return {error_record("that token has expired already")};
   r.pardon = pardon;
   r.reason = kReasonManual;
+  if (is_subscriber(r.token) && known != nullptr) {
+    // A subscriber entry names its client as its user (the feed's filter,
+    // the page's Client): keep it, and say who acted in the comment.
+    control::Record by_operator;
+    for (const auto& [name, value] : request.fields) {
+      if (name != "comment") by_operator.add(name, value);
+    }
+    const std::string who = request.get("user").value_or(""), why = request.get("comment").value_or("");
+    const std::string comment = who.empty() ? why : "by " + who + (why.empty() ? "" : ": " + why);
+    if (!comment.empty()) by_operator.add("comment", comment);
+    return decide_now(r, by_operator, known->evidence.user);
+  }
   return decide_now(r, request, request.get("user").value_or(""));
 }
 
@@ -603,7 +615,7 @@ std::vector<control::Record> SharingService::client_revoke(const control::Record
 // covers those tokens too; a later pardon (an operator's) holds.
 std::vector<control::Record> SharingService::client_revoke_before(gossip::Revocation r, const control::Record& request,
                                                                   std::uint64_t before_s) {
-  if (before_s == 0 || before_s * 1000 > clock()) {
+  if (before_s == 0 || before_s > clock() / 1000) {
     return {problem_record("bad-request", "issued_before= is after this node's clock")};
   }
   r.stamp_ms = before_s * 1000 - 1;
@@ -716,9 +728,11 @@ void SharingService::judge_subscriber(const gossip::SightingReport& r, const Net
   const ClientSharingLimit* limit = subscriber_limit(config_.policy, r.client_hash);
   if (!subscribers_ || limit == nullptr) return;  // a peer with other settings: UT00037 warned
   const gossip::Revocation* known = node_->revocations().find(r.token);
-  // A use from before the verdict in force (in flight when it was reached)
-  // belongs to what it judged already.
-  if (known != nullptr && !known->pardon && r.time_ms <= known->stamp_ms) return;
+  // A use from before the verdict in force, or from a node that had not
+  // heard of it yet (it spreads in well under kSubscriberSettleMs), belongs
+  // to what it judged already: counting it again would stamp the verdict
+  // anew and cut off the tokens the site minted meanwhile.
+  if (known != nullptr && !known->pardon && r.time_ms <= known->stamp_ms + kSubscriberSettleMs) return;
   const SharingVerdict v = subscribers_->observe(r.token.key_id, r.token.session, r.token_expires, net, place,
                                                  shared_network, r.time_ms, r.client_hash);
   if (!v.shared) return;

@@ -139,6 +139,7 @@ class SharingService : public gossip::Listener {
   std::vector<control::Record> client_feed(const control::Record& request);
 
   static constexpr std::uint64_t kFreshDecisionMs = 60000;
+  static constexpr std::uint64_t kSubscriberSettleMs = 2000;  // judge_subscriber: uses this soon after a verdict
   static constexpr std::uint64_t kJournalFlushMs = 20;
   static constexpr std::uint64_t kHousekeepingMs = 5000;
   static constexpr std::size_t kPrefetchRun = 16;  // sightings whose detector lookups overlap

@@ -475,12 +475,17 @@ void gather_policies(request_rec* r, const ServerConfig* conf, const char* raw_r
     const auto now = static_cast<std::uint32_t>(apr_time_sec(r->request_time));
     f.revocation = shared->lookup(claims.key_id, session_number(claims.session), now);
     if (claims.flags & flag::kSubscriber) g->subscriber_ref = subscriber_ref(claims.client(), claims.subscriber);
-    if (f.revocation == RevocationState::none && g->subscriber_ref != 0) {
+    if (f.revocation != RevocationState::revoked && g->subscriber_ref != 0) {
       // A subscriber verdict covers every token of the subscriber issued
-      // until its second (a token minted in that second is covered too).
+      // until its second (a token minted in that second is covered too),
+      // above a bulk verdict on the token itself.
       std::uint32_t since = 0;
       const RevocationState s = shared->lookup(kSubscriberKeyId, g->subscriber_ref, now, &since);
-      if (s != RevocationState::none && claims.issued <= since) f.revocation = s;
+      if (s != RevocationState::none && claims.issued <= since) {
+        f.revocation = s;
+        // Judged already: its use (served in Shadow mode) counts for no new verdict.
+        g->subscriber_ref = 0;
+      }
     }
   }
 }

@@ -550,7 +550,8 @@ std::string time_cell(std::uint64_t unix_s) {
 
 // Who revoked or pardoned by hand: the user (and address) or the address; "" if unknown.
 std::string operator_of(const Record& r) {
-  const std::string user = field(r, "user"), address = field(r, "operator");
+  // A subscriber entry's user is its client; the operator's name is in its comment.
+  const std::string user = subscriber_record(r) ? "" : field(r, "user"), address = field(r, "operator");
   if (user.empty()) return address;
   return address.empty() ? user : user + " (" + address + ")";
 }
@@ -795,10 +796,11 @@ std::string pardoned_section(const ServerConfig* conf, const View& v) {
       const std::uint64_t since_ms = std::strtoull(field(p, "since_ms").c_str(), nullptr, 10);
       out += "<tr><td data-label=\"Session\"><code>" + html(field(p, "session")) +
              "</code></td><td data-label=\"Client\">" + html(client_of(conf, p)) +
-             "</td><td data-label=\"Key\" class=\"num\">" + html(field(p, "key")) + "</td><td data-label=\"By\">" +
-             (operator_of(p).empty() ? "" : html(operator_of(p)) + " on ") + html(field(p, "origin")) +
-             "</td><td data-label=\"When\">" + time_cell(since_ms / 1000) + "</td><td data-label=\"Comment\">" +
-             html(field(p, "comment")) + "</td></tr>\n";
+             "</td><td data-label=\"Key\" class=\"num\">" +
+             (subscriber_record(p) ? std::string("subscriber") : html(field(p, "key"))) +
+             "</td><td data-label=\"By\">" + (operator_of(p).empty() ? "" : html(operator_of(p)) + " on ") +
+             html(field(p, "origin")) + "</td><td data-label=\"When\">" + time_cell(since_ms / 1000) +
+             "</td><td data-label=\"Comment\">" + html(field(p, "comment")) + "</td></tr>\n";
     }
     out += "</tbody></table></div></section>\n";
   }

@@ -531,6 +531,10 @@ TEST(SharingService, UsesFromBeforeASubscriberVerdictAreNotCountedAgain) {
   use(3, "192.0.2.33", kT0 - 1000);  // used before the verdict, arriving late
   use(4, "45.33.12.8", kT0 - 500);
   EXPECT_EQ(node.revocations().find({kSubscriberKeyId, kSharer})->stamp_ms, stamp);
+  // Uses just after it from nodes that had not heard of it yet: the same.
+  use(7, "151.101.1.5", kT0 + 1000);
+  use(8, "198.51.100.99", kT0 + 1500);
+  EXPECT_EQ(node.revocations().find({kSubscriberKeyId, kSharer})->stamp_ms, stamp) << "within the settle time";
   EXPECT_EQ(log.count("UT00064: "), 1u);
   // Two places after it (past the workers' 5 s repeat filter): a second verdict, stamped later.
   now += 6000;
@@ -588,6 +592,16 @@ TEST(SharingService, ASubscribersIssuedBeforeIsStampedAtItsCutOffUnlessALaterVer
   EXPECT_EQ(answer[0].kind, "error");
   EXPECT_EQ(answer[0].get("problem").value_or(""), "superseded");
   EXPECT_TRUE(node.revocations().find({kSubscriberKeyId, kSharer})->pardon);
+  EXPECT_EQ(node.revocations().find({kSubscriberKeyId, kSharer})->evidence.user, "site42")
+      << "an operator's pardon keeps the subscriber's client (the feed's filter)";
+  control::Record by_name;
+  by_name.kind = "revoke";
+  by_name.add("key", 0).add("session", "5ab5c21bef000001").add("user", "ops-anna").add("comment", "chargeback");
+  now += 1000;
+  ASSERT_EQ(service.handle(by_name)[0].kind, "ok");
+  const gossip::Revocation* manual = node.revocations().find({kSubscriberKeyId, kSharer});
+  EXPECT_EQ(manual->evidence.user, "site42");
+  EXPECT_EQ(manual->evidence.comment, "by ops-anna: chargeback");
   answer = revoke(kFamily, now / 1000 + 10);
   EXPECT_EQ(answer[0].get("problem").value_or(""), "bad-request");
   EXPECT_EQ(node.revocations().find({kSubscriberKeyId, kFamily}), nullptr);

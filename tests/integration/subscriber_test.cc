@@ -153,6 +153,23 @@ TEST(SubscriberCluster, AnAccountSharedAcrossTokensIsRefusedEverywhereAndTheNext
   EXPECT_EQ(cluster.get(2, friends[0], "198.51.100.7").status, 200) << "the Shadow node serves";
   EXPECT_NE(cluster.access_log(2).find("200 status=valid shadow=revoked"), std::string::npos) << cluster.access_log(2);
   EXPECT_TRUE(cluster.refuses_as_revoked(0, friends[0])) << "an Enforce node still refuses";
+  // The covered tokens it serves count for no new verdict (which would
+  // cut off the token the site minted after the first one).
+  const auto verdicts = [&] {
+    std::size_t n = 0;
+    for (int i = 0; i < 3; ++i) {
+      const std::string log = cluster.node(i).error_log();
+      for (auto at = log.find("UT00064: "); at != std::string::npos; at = log.find("UT00064: ", at + 1)) ++n;
+    }
+    return n;
+  };
+  const std::size_t before = verdicts();
+  std::this_thread::sleep_for(std::chrono::milliseconds(2100));  // past the owners' settle time
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(cluster.get(2, friends[k], kFiveNetworks[k]).status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(verdicts(), before) << "a verdict again from uses it covers";
+  for (int i = 0; i < 2; ++i)
+    EXPECT_EQ(cluster.get(i, next, "198.51.100.7").status, 200) << "the next login, node " << i;
   expect_nodes_clean(cluster, tokens);
 }
 

@@ -202,6 +202,23 @@ TEST(SharingDetector, FamilyOnOneNetworkIsNotShared) {
   EXPECT_DOUBLE_EQ(v.score, 1.0);
 }
 
+// A subscriber's slot (its tokens come and go) lives as long as the latest
+// expiry any of them brought, not the last one's: a short-lived token seen
+// last must not wipe what the account was seen doing.
+TEST(SharingDetector, ASlotKeepsTheLatestExpiryItWasShown) {
+  SharingDetector d(small_policy());
+  const auto t_s = static_cast<std::uint32_t>(kT0 / 1000);
+  NetworkId a, b;
+  a.bytes[0] = 198;
+  b.bytes[0] = 203;
+  d.observe(0, 99, t_s + 3600, a, false, kT0);
+  d.observe(0, 99, t_s + 60, b, false, kT0 + kSec);  // a token that expires in a minute, seen last
+  d.expire(kT0 + 120 * kSec);
+  EXPECT_EQ(d.verdict(0, 99).places, 2u) << "still tracked after the short token expired";
+  d.expire(kT0 + 3601 * kSec);
+  EXPECT_EQ(d.verdict(0, 99).places, 0u) << "forgotten after the longest";
+}
+
 TEST(SharingDetector, DualStackHomeIsOnePlace) {
   for (bool db : {true, false}) {
     Node n(small_policy(), db);
