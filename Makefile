@@ -321,6 +321,9 @@ BINDIR ?= $(PREFIX)/bin
 LIBDIR ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
+# The DNS-01 hook and the PowerDNS helpers (dns/, docs/https.md), where
+# conf-examples/https-node.conf names them.
+HELPERDIR ?= $(PREFIX)/lib/uritoken
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 APACHE_MODULEDIR ?= $(APXS_LIBEXECDIR)
 APACHE_MODS_AVAILABLE ?= $(or $(APXS_SYSCONFDIR),/etc/apache2)/mods-available
@@ -339,7 +342,7 @@ $(BUILD)/uritoken.load: apache2/uritoken.load.in config.mk
 install: all $(BUILD)/uritoken.pc $(BUILD)/uritoken.load
 	install -d $(DESTDIR)$(APACHE_MODULEDIR) $(DESTDIR)$(APACHE_MODS_AVAILABLE) $(DESTDIR)$(BINDIR) \
 		$(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR) \
-		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(HELPERDIR)
 	install -m 644 $(MODULE) $(DESTDIR)$(APACHE_MODULEDIR)/mod_uritoken.so
 	install -m 644 $(BUILD)/uritoken.load $(DESTDIR)$(APACHE_MODS_AVAILABLE)/uritoken.load
 	@if [ -e $(DESTDIR)$(APACHE_MODS_AVAILABLE)/uritoken.conf ]; then \
@@ -355,6 +358,8 @@ install: all $(BUILD)/uritoken.pc $(BUILD)/uritoken.load
 	install -m 644 $(BUILD)/uritoken.pc $(DESTDIR)$(PKGCONFIGDIR)/uritoken.pc
 	install -m 644 man/uritoken.1 $(DESTDIR)$(MANDIR)/man1/uritoken.1
 	install -m 644 man/mod_uritoken.8 $(DESTDIR)$(MANDIR)/man8/mod_uritoken.8
+	install -m 755 dns/uritoken-dns01-hook dns/uritoken-pdns-zone $(DESTDIR)$(HELPERDIR)/
+	install -m 644 dns/pdns-update-policy.lua $(DESTDIR)$(HELPERDIR)/
 
 clean:
 	rm -rf $(BUILD)

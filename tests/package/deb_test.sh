@@ -181,6 +181,10 @@ check "mods-enabled has uritoken.load and uritoken.conf" \
   test -L /etc/apache2/mods-enabled/uritoken.load -a -L /etc/apache2/mods-enabled/uritoken.conf
 check "apache2ctl -t with the packaged uritoken.conf and nothing else" apache2ctl -t
 check "uritoken help" uritoken help
+check "the DNS-01 hook and PowerDNS helpers in /usr/lib/uritoken, executable" \
+  sh -c "test -x /usr/lib/uritoken/uritoken-dns01-hook && test -x /usr/lib/uritoken/uritoken-pdns-zone && test -f /usr/lib/uritoken/pdns-update-policy.lua"
+check "the installed hook refuses a call without its settings, naming the file" \
+  sh -c "URITOKEN_DNS01_CONF=/nonexistent /usr/lib/uritoken/uritoken-dns01-hook setup a.example x 2>&1 | grep -q /nonexistent"
 check "man pages uritoken(1) and mod_uritoken(8) in the packages" \
   sh -c "dpkg -L uritoken | grep -qx /usr/share/man/man1/uritoken.1.gz && dpkg -L libapache2-mod-uritoken | grep -qx /usr/share/man/man8/mod_uritoken.8.gz"
 
