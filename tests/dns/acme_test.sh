@@ -5,8 +5,9 @@
 # mod_uritoken and mod_md, each obtaining *.<its node hash>.media.test by
 # DNS-01 through dns/uritoken-dns01-hook. Then, trusting Pebble's root and
 # nothing else (no -k anywhere): a token fetched from each node by its
-# IP-encoded name as PowerDNS resolves it, and one node's name sent to
-# another node's address failing verification. Every process is stopped by
+# IP-encoded name as PowerDNS resolves it (IPv4 and IPv6), one node's name
+# sent to another node's address failing verification, and a renewal of
+# a short-lived certificate picked up by a graceful restart. Every process is stopped by
 # its pid. Prints one PASS/FAIL line per check and "N passed, M failed".
 set -uo pipefail
 repo=$(cd "$(dirname "$0")/../.." && pwd)
@@ -45,10 +46,14 @@ start_pdns
   chmod 644 listener-ca.crt listener.crt listener.key
 )
 acme_port=$(free_port) mgmt_port=$(free_port)
+# Short-lived certificates, so that a renewal happens within the test:
+# mod_md renews in the last half of a certificate's life (MDRenewWindow).
+validity=40
 cat > "$dir/pebble.json" <<JSON
 {"pebble": {"listenAddress": "127.0.0.1:$acme_port", "managementListenAddress": "127.0.0.1:$mgmt_port",
   "certificate": "$dir/listener.crt", "privateKey": "$dir/listener.key",
-  "httpPort": $(free_port), "tlsPort": $(free_port), "ocspResponderURL": "", "externalAccountBindingRequired": false}}
+  "httpPort": $(free_port), "tlsPort": $(free_port), "ocspResponderURL": "", "externalAccountBindingRequired": false,
+  "certificateValidityPeriod": $validity}}
 JSON
 PEBBLE_VA_NOSLEEP=1 PEBBLE_WFE_NONCEREJECT=0 PEBBLE_AUTHZREUSE=0 \
   pebble -config "$dir/pebble.json" -dnsserver "127.0.0.1:$dns_port" > "$dir/pebble.log" 2>&1 &
@@ -97,6 +102,8 @@ MDCAChallenges dns-01
 MDChallengeDns01 $repo/dns/uritoken-dns01-hook
 MDChallengeDns01Version 2
 MDRetryDelay 1s
+MDRenewWindow 50%
+MDCheckInterval 1s
 MDomain *.${hash[$n]}.media.test
 <VirtualHost 127.0.0.1:${port[$n]} [::1]:${port[$n]}>
   ServerName 127-0-0-1.${hash[$n]}.media.test
@@ -142,11 +149,33 @@ name0=$("$cli" host-name --address 127.0.0.1 --node-hash "${hash[0]}" --zone med
 curl -s -o /dev/null --cacert "$dir/root.pem" --resolve "$name0:${port[1]}:127.0.0.1" \
   "https://$name0:${port[1]}/_uk_$token/media/seg1.ts"
 check "node 0's name sent to node 1 fails verification (curl 60)" test $? -eq 60
+# A renewal: mod_md gets the next certificate in the last half of this
+# one's life; a graceful restart puts it to use.
+serial() { openssl s_client -connect "127.0.0.1:${port[$1]}" -servername "$2" </dev/null 2>/dev/null |
+  openssl x509 -noout -serial 2>/dev/null; }
+first=$(serial 0 "$name0")
+check "node 0 serves a certificate" test -n "$first"
+renew_from=$(date +%s.%N)
+deadline=$((SECONDS + 60))
+until [[ $(grep -c "AH10059\|changes will be activated" "$dir/node0/logs/error.log") -ge 2 ]] || [[ $SECONDS -ge $deadline ]]; do
+  sleep 0.2
+done
+check "node 0: mod_md renewed its certificate" test "$(grep -c "AH10059\|changes will be activated" "$dir/node0/logs/error.log")" -ge 2
+renewed=$(date +%s.%N)
+kill -USR1 "$(cat "$dir/node0/logs/httpd.pid")"
+sleep 1
+second=$(serial 0 "$name0")
+check "after a graceful restart node 0 serves the renewed one" test -n "$second" -a "$second" != "$first"
+body=$(curl -sS --cacert "$dir/root.pem" --resolve "$name0:${port[0]}:127.0.0.1" \
+  "https://$name0:${port[0]}/_uk_$token/media/seg1.ts" 2>&1)
+check "node 0: a token over the renewed certificate" test "$body" = "segment of node 0"
 for n in 0 1 2; do
   check "node $n: no child crashed" sh -c "! grep -q 'exit signal' '$dir/node$n/logs/error.log'"
 done
 for n in 0 1 2; do kill "$(cat "$dir/node$n/logs/httpd.pid")" 2>/dev/null; done
 awk -v a="$t0" -v b="$issued" 'BEGIN { printf "issuance for three nodes: %.1f s from the start of the CAs to the last certificate\n", b - a }'
+awk -v a="$renew_from" -v b="$renewed" -v v="$validity" \
+  'BEGIN { printf "renewal: the next certificate %.1f s after waiting began (validity %d s, renewal in its last half)\n", b - a, v }'
 if [[ $failed -ne 0 ]]; then  # what went wrong, for the CI log
   for n in 0 1 2; do echo "--- node $n error log"; tail -n 15 "$dir/node$n/logs/error.log"; done
   echo "--- pebble"; grep -v "GET /dir" "$dir/pebble.log" | tail -n 15
