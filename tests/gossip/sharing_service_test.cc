@@ -42,6 +42,17 @@ gossip::Config node_config(std::uint64_t id) {
 
 constexpr std::uint64_t kT0 = 1'800'000'000'000ULL;
 
+// The "blocked" record of `session` (16 hex digits) in a node's status
+// answer, as the status page and the CLI get it; nullopt if none.
+std::optional<control::Record> blocked_record(SharingService& service, const std::string& session) {
+  control::Record status;
+  status.kind = "status";
+  for (const control::Record& rec : service.handle(status)) {
+    if (rec.kind == "blocked" && rec.get("session") == session) return rec;
+  }
+  return std::nullopt;
+}
+
 TEST(SharingService, OneNodeTurnsRingSightingsIntoARevocationInTableAndJournal) {
   HeapState shm;
   Captured log;
@@ -312,17 +323,11 @@ TEST(SharingServiceSim, AScraperAtTwentyTimesAPlayersRateIsFoundInBulkUseOnEvery
   for (const auto& l : c->logs) logged += l->count("UT00057: token in bulk use");
   EXPECT_GE(logged, 1u);
   // What the status page and the CLI get.
-  control::Record status;
-  status.kind = "status";
-  bool found = false;
-  for (const control::Record& rec : c->services[1]->handle(status)) {
-    if (rec.kind != "blocked" || rec.get("session") != std::string("00000000000002bc")) continue;
-    found = true;
-    EXPECT_EQ(rec.get("reason").value_or(""), "bulk");
-    EXPECT_TRUE(rec.get("bulk_requests").has_value());
-    EXPECT_TRUE(rec.get("bulk_bytes").has_value());
-  }
-  EXPECT_TRUE(found);
+  const auto rec = blocked_record(*c->services[1], "00000000000002bc");
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->get("reason").value_or(""), "bulk");
+  EXPECT_TRUE(rec->get("bulk_requests").has_value());
+  EXPECT_TRUE(rec->get("bulk_bytes").has_value());
   // A pardon holds against the same rate.
   gossip::Revocation pardon = *r;
   pardon.pardon = true;
@@ -465,18 +470,12 @@ TEST(SharingServiceSim, AnAccountUsedFromMorePlacesThanItsLimitIsOneVerdictOnEve
   EXPECT_EQ(c->sim->node(1)->revocations().find({kSubscriberKeyId, kSharer})->stamp_ms, stamp);
   EXPECT_EQ(subscriber_refused_on(*c, kSharer, static_cast<std::uint32_t>(stamp / 1000) + 1), 0u);
   // The status page's record says what it is and whose.
-  control::Record status;
-  status.kind = "status";
-  bool found = false;
-  for (const control::Record& rec : c->services[0]->handle(status)) {
-    if (rec.kind != "blocked" || rec.get("session") != std::string("5ab5c21bef000001")) continue;
-    found = true;
-    EXPECT_EQ(rec.get("key").value_or(""), "0");
-    EXPECT_EQ(rec.get("reason").value_or(""), "auto");
-    EXPECT_EQ(rec.get("user").value_or(""), "site42");
-    EXPECT_EQ(rec.get("limit").value_or(""), "2");
-  }
-  EXPECT_TRUE(found);
+  const auto rec = blocked_record(*c->services[0], "5ab5c21bef000001");
+  ASSERT_TRUE(rec);
+  EXPECT_EQ(rec->get("key").value_or(""), "0");
+  EXPECT_EQ(rec->get("reason").value_or(""), "auto");
+  EXPECT_EQ(rec->get("user").value_or(""), "site42");
+  EXPECT_EQ(rec->get("limit").value_or(""), "2");
 }
 
 // An operator's pardon of a subscriber holds: the same account seen again
